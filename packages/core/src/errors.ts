@@ -1,0 +1,123 @@
+/**
+ * Coded errors. Every failure a caller can trigger is an {@link Oidc2Error} with a stable `code`,
+ * an HTTP `status`, and the challenge headers an adapter must forward. Check errors with
+ * {@link isOidc2Error} or by `code`, never with `instanceof` across package boundaries.
+ */
+
+const BRAND = Symbol.for('oidc2.error');
+
+/** Stable machine-readable error codes and the HTTP status each one maps to. */
+export const ERROR_STATUS = {
+  // 400: malformed input
+  request_malformed: 400,
+  header_too_large: 400,
+  body_too_large: 413,
+  signature_ambiguous: 400,
+  digest_unsupported: 400,
+  // 401: missing or invalid credential or proof
+  ict_missing: 401,
+  ict_malformed: 401,
+  ict_invalid: 401,
+  ict_expired: 401,
+  ict_not_yet_valid: 401,
+  ict_lifetime_exceeded: 401,
+  ict_untrusted_issuer: 401,
+  ict_unknown_key: 401,
+  ict_alg_not_allowed: 401,
+  ict_typ_invalid: 401,
+  ict_cnf_invalid: 401,
+  ict_audience_mismatch: 401,
+  ict_claim_missing: 401,
+  signature_missing: 401,
+  signature_invalid: 401,
+  signature_params_invalid: 401,
+  signature_expired: 401,
+  signature_not_yet_valid: 401,
+  component_not_covered: 401,
+  component_missing: 401,
+  digest_missing: 401,
+  digest_mismatch: 401,
+  replay_detected: 401,
+  replay_store_unavailable: 503,
+  audience_mismatch: 401,
+  proof_not_accepted: 401,
+  dpop_invalid: 401,
+  dpop_nonce_required: 401,
+  // 403: valid identity, denied by policy
+  context_required: 403,
+  access_denied: 403,
+  // 5xx: the service side
+  issuer_unavailable: 503,
+  response_signing_unavailable: 501,
+  // client-side verification of responses (never sent on the wire by a service)
+  response_unsigned: 502,
+  response_signature_invalid: 502,
+  response_untrusted: 502,
+} as const;
+
+/** One of the stable error codes. */
+export type Oidc2ErrorCode = keyof typeof ERROR_STATUS;
+
+/** RFC 9457 problem details as this project renders them. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  code: Oidc2ErrorCode;
+  detail?: string;
+}
+
+const TITLES: Partial<Record<Oidc2ErrorCode, string>> = {
+  context_required: 'Forbidden',
+  access_denied: 'Forbidden',
+  issuer_unavailable: 'Service Unavailable',
+  replay_store_unavailable: 'Service Unavailable',
+  response_signing_unavailable: 'Not Implemented',
+  body_too_large: 'Content Too Large',
+};
+
+/**
+ * The error every oidc2 package throws for protocol failures.
+ *
+ * @example
+ * ```ts
+ * try { await authenticator.authenticate(request) }
+ * catch (err) { if (isOidc2Error(err)) res.writeHead(err.status, err.headers).end(JSON.stringify(err.toProblem())) }
+ * ```
+ */
+export class Oidc2Error extends Error {
+  /** The stable machine-readable code. */
+  readonly code: Oidc2ErrorCode;
+  /** The HTTP status a service answers with. */
+  readonly status: number;
+  /** Challenge headers (`WWW-Authenticate`, `Accept-Signature`, `DPoP-Nonce`) to send with the error. */
+  headers: Record<string, string>;
+
+  constructor(code: Oidc2ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'Oidc2Error';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.headers = { ...options?.headers };
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** RFC 9457 body. The message never contains tokens, proofs or keys. */
+  toProblem(): ProblemDetails {
+    return {
+      type: `urn:oidc2:error:${this.code}`,
+      title: TITLES[this.code] ?? (this.status === 400 ? 'Bad Request' : this.status === 401 ? 'Unauthorized' : 'Error'),
+      status: this.status,
+      code: this.code,
+      detail: this.message,
+    };
+  }
+}
+
+/** True for errors thrown by any oidc2 package, across package copies and realms. */
+export function isOidc2Error(value: unknown): value is Oidc2Error {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Media type of error bodies. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

@@ -1,0 +1,1 @@
+export * from "./errors.js"; export * from "./message.js";

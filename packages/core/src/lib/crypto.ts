@@ -1,0 +1,241 @@
+// The one place that touches cryptographic primitives. On Node it uses node:crypto synchronously
+// (reached through process.getBuiltinModule, so bundlers and browsers never see a Node import);
+// elsewhere it uses WebCrypto. Both paths are covered by the same tests.
+import type * as NodeCrypto from 'node:crypto';
+import type { JWK } from 'jose';
+import { decodeBase64Url } from './base64.js';
+
+type NodeCryptoModule = typeof NodeCrypto;
+
+const nodeCrypto: NodeCryptoModule | undefined = (() => {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    return proc?.getBuiltinModule?.('node:crypto') as NodeCryptoModule | undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+let forceWebCrypto = false;
+/** Test hook: run the WebCrypto path on Node. */
+export function useWebCrypto(on: boolean): void {
+  forceWebCrypto = on;
+}
+function node(): NodeCryptoModule | undefined {
+  return forceWebCrypto ? undefined : nodeCrypto;
+}
+function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new Error('WebCrypto is not available in this runtime');
+  return s;
+}
+
+export type HashName = 'SHA-256' | 'SHA-384' | 'SHA-512';
+
+/** How one signature algorithm is computed. */
+export interface AlgorithmSpec {
+  /** Canonical name: the RFC 9421 registry name or the JWA name. */
+  name: string;
+  kind: 'ecdsa' | 'eddsa' | 'rsa-pss' | 'rsa-v1_5' | 'hmac';
+  hash: HashName | null;
+  /** EC or OKP curve the key must be on. */
+  curve?: 'P-256' | 'P-384' | 'P-521' | 'Ed25519';
+  saltLength?: number;
+}
+
+const SPECS: Record<string, AlgorithmSpec> = {};
+function spec(names: string[], s: Omit<AlgorithmSpec, 'name'>): void {
+  for (const name of names) SPECS[name] = { name, ...s };
+}
+// RFC 9421 section 6.2.2 registry names, then JWA (RFC 7518, RFC 8037, RFC 9864) names.
+spec(['ed25519', 'EdDSA', 'Ed25519'], { kind: 'eddsa', hash: null, curve: 'Ed25519' });
+spec(['ecdsa-p256-sha256', 'ES256'], { kind: 'ecdsa', hash: 'SHA-256', curve: 'P-256' });
+spec(['ecdsa-p384-sha384', 'ES384'], { kind: 'ecdsa', hash: 'SHA-384', curve: 'P-384' });
+spec(['ES512'], { kind: 'ecdsa', hash: 'SHA-512', curve: 'P-521' });
+spec(['rsa-pss-sha512'], { kind: 'rsa-pss', hash: 'SHA-512', saltLength: 64 });
+spec(['PS256'], { kind: 'rsa-pss', hash: 'SHA-256', saltLength: 32 });
+spec(['PS384'], { kind: 'rsa-pss', hash: 'SHA-384', saltLength: 48 });
+spec(['PS512'], { kind: 'rsa-pss', hash: 'SHA-512', saltLength: 64 });
+spec(['rsa-v1_5-sha256', 'RS256'], { kind: 'rsa-v1_5', hash: 'SHA-256' });
+spec(['RS384'], { kind: 'rsa-v1_5', hash: 'SHA-384' });
+spec(['RS512'], { kind: 'rsa-v1_5', hash: 'SHA-512' });
+spec(['hmac-sha256', 'HS256'], { kind: 'hmac', hash: 'SHA-256' });
+
+/** The spec for an RFC 9421 or JWA algorithm name, or undefined when unsupported. */
+export function algorithmSpec(name: string): AlgorithmSpec | undefined {
+  return Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
+}
+
+/** Asymmetric JWA algorithms accepted for tokens and proofs (never `none` or HS*). */
+export const ASYMMETRIC_JWA = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
+
+/**
+ * A key ready for one algorithm. Created once (e.g. per cached ICT) and reused, so the hot path
+ * never re-imports a key.
+ */
+export interface KeyHandle {
+  readonly spec: AlgorithmSpec;
+  readonly usage: 'sign' | 'verify';
+  /** @internal */ readonly nodeKey?: NodeCrypto.KeyObject;
+  /** @internal */ readonly webKey?: CryptoKey;
+  /** @internal */ readonly secret?: Uint8Array;
+}
+
+function webImportParams(s: AlgorithmSpec): RsaHashedImportParams | EcKeyImportParams | HmacImportParams | Algorithm {
+  switch (s.kind) {
+    case 'ecdsa':
+      return { name: 'ECDSA', namedCurve: s.curve! };
+    case 'eddsa':
+      return { name: 'Ed25519' };
+    case 'rsa-pss':
+      return { name: 'RSA-PSS', hash: s.hash! };
+    case 'rsa-v1_5':
+      return { name: 'RSASSA-PKCS1-v1_5', hash: s.hash! };
+    case 'hmac':
+      return { name: 'HMAC', hash: s.hash! };
+  }
+}
+
+function webSignParams(s: AlgorithmSpec): AlgorithmIdentifier | EcdsaParams | RsaPssParams {
+  switch (s.kind) {
+    case 'ecdsa':
+      return { name: 'ECDSA', hash: s.hash! };
+    case 'rsa-pss':
+      return { name: 'RSA-PSS', saltLength: s.saltLength! };
+    default:
+      return { name: (webImportParams(s) as Algorithm).name };
+  }
+}
+
+/** Checks that a JWK's type and curve fit the algorithm; throws TypeError otherwise. */
+export function assertKeyFitsAlgorithm(jwk: JWK, s: AlgorithmSpec): void {
+  const ok =
+    (s.kind === 'ecdsa' && jwk.kty === 'EC' && jwk.crv === s.curve) ||
+    (s.kind === 'eddsa' && jwk.kty === 'OKP' && jwk.crv === 'Ed25519') ||
+    ((s.kind === 'rsa-pss' || s.kind === 'rsa-v1_5') && jwk.kty === 'RSA') ||
+    (s.kind === 'hmac' && jwk.kty === 'oct');
+  if (!ok) throw new TypeError(`key type ${String(jwk.kty)}/${String(jwk.crv ?? '')} does not fit algorithm ${s.name}`);
+  if (s.kind !== 'hmac' && (s.kind === 'rsa-pss' || s.kind === 'rsa-v1_5') && typeof jwk.n === 'string' && jwk.n.length < 342) {
+    throw new TypeError('RSA keys must be at least 2048 bits');
+  }
+}
+
+const PUBLIC_MEMBERS: Record<string, string[]> = { EC: ['kty', 'crv', 'x', 'y'], OKP: ['kty', 'crv', 'x'], RSA: ['kty', 'n', 'e'] };
+
+/** A copy of a public JWK holding only the members that define the key. */
+export function publicJwk(jwk: JWK): JWK {
+  const members = PUBLIC_MEMBERS[String(jwk.kty)];
+  if (!members) throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
+  const out: Record<string, unknown> = {};
+  for (const m of members) out[m] = (jwk as Record<string, unknown>)[m];
+  return out as JWK;
+}
+
+/** Imports a JWK (or raw secret for HMAC) for one algorithm. */
+export async function importKey(
+  key: JWK | Uint8Array,
+  algorithm: string | AlgorithmSpec,
+  usage: 'sign' | 'verify',
+): Promise<KeyHandle> {
+  const s = typeof algorithm === 'string' ? algorithmSpec(algorithm) : algorithm;
+  if (!s) throw new TypeError(`unsupported algorithm ${String(algorithm)}`);
+  if (key instanceof Uint8Array) {
+    if (s.kind !== 'hmac') throw new TypeError('a raw secret fits only HMAC');
+    return { spec: s, usage, secret: key };
+  }
+  assertKeyFitsAlgorithm(key, s);
+  if (s.kind === 'hmac') {
+    const secret = decodeBase64Url(String(key.k));
+    if (!secret) throw new TypeError('invalid oct JWK');
+    return { spec: s, usage, secret };
+  }
+  if (usage === 'verify' && key.d !== undefined) key = publicJwk(key);
+  if (usage === 'sign' && key.d === undefined) throw new TypeError('signing needs a private key');
+  const n = node();
+  if (n) {
+    const jwk = key as NodeCrypto.JsonWebKey;
+    const nodeKey = usage === 'sign' ? n.createPrivateKey({ key: jwk, format: 'jwk' }) : n.createPublicKey({ key: jwk, format: 'jwk' });
+    return { spec: s, usage, nodeKey };
+  }
+  const { alg: _alg, key_ops: _ops, use: _use, ...bare } = key as JWK & { key_ops?: unknown };
+  const webKey = await subtle().importKey('jwk', bare as JsonWebKey, webImportParams(s), false, [usage]);
+  return { spec: s, usage, webKey };
+}
+
+/** Wraps an existing WebCrypto or node KeyObject key (e.g. a non-extractable client key). */
+export function keyHandleFrom(key: CryptoKey | NodeCrypto.KeyObject, algorithm: string, usage: 'sign' | 'verify'): KeyHandle {
+  const s = algorithmSpec(algorithm);
+  if (!s) throw new TypeError(`unsupported algorithm ${algorithm}`);
+  if (typeof (key as CryptoKey).algorithm === 'object' && typeof (key as CryptoKey).usages !== 'undefined') {
+    return { spec: s, usage, webKey: key as CryptoKey };
+  }
+  return { spec: s, usage, nodeKey: key as NodeCrypto.KeyObject };
+}
+
+function nodeHash(s: AlgorithmSpec): string | null {
+  return s.hash === null ? null : s.hash.replace('SHA-', 'sha');
+}
+
+function nodeKeyOptions(n: NodeCryptoModule, h: KeyHandle): NodeCrypto.SignKeyObjectInput & NodeCrypto.VerifyKeyObjectInput {
+  const s = h.spec;
+  const key = h.nodeKey!;
+  if (s.kind === 'ecdsa') return { key, dsaEncoding: 'ieee-p1363' };
+  if (s.kind === 'rsa-pss') return { key, padding: n.constants.RSA_PKCS1_PSS_PADDING, saltLength: s.saltLength! };
+  return { key };
+}
+
+/** Signs `data`. ECDSA signatures are raw r||s (IEEE P1363), as JWS and RFC 9421 require. */
+export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> {
+  if (h.usage !== 'sign') throw new TypeError('key is not a signing key');
+  const s = h.spec;
+  const n = node();
+  if (s.kind === 'hmac') {
+    if (n) return new Uint8Array(n.createHmac(nodeHash(s)!, h.secret!).update(data).digest());
+    const k = await subtle().importKey('raw', h.secret! as BufferSource, { name: 'HMAC', hash: s.hash! }, false, ['sign']);
+    return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
+  }
+  if (h.nodeKey && n) return new Uint8Array(n.sign(nodeHash(s), data, nodeKeyOptions(n, h)));
+  if (h.nodeKey) throw new TypeError('a node KeyObject cannot be used in this runtime');
+  return new Uint8Array(await subtle().sign(webSignParams(s), h.webKey!, data as BufferSource));
+}
+
+/** Verifies `signature` over `data`; false for any mismatch, never throws for bad signatures. */
+export async function verify(h: KeyHandle, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const s = h.spec;
+  const n = node();
+  if (s.kind === 'hmac') {
+    const expected = await sign({ ...h, usage: 'sign' }, data);
+    return timingSafeEqual(expected, signature);
+  }
+  try {
+    if (h.nodeKey && n) return n.verify(nodeHash(s), data, nodeKeyOptions(n, h), signature);
+    if (h.nodeKey) return false;
+    return await subtle().verify(webSignParams(s), h.webKey!, signature as BufferSource, data as BufferSource);
+  } catch {
+    return false;
+  }
+}
+
+/** A message digest. */
+export async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Array> {
+  const n = node();
+  if (n) return new Uint8Array(n.createHash(hash.replace('SHA-', 'sha')).update(data).digest());
+  return new Uint8Array(await subtle().digest(hash, data as BufferSource));
+}
+
+/** Cryptographically secure random bytes. */
+export function randomBytes(length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  globalThis.crypto.getRandomValues(out);
+  return out;
+}
+
+/** Constant-time comparison: time depends only on the lengths. */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const n = node();
+  if (n) return n.timingSafeEqual(a, b);
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
