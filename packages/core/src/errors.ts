@@ -49,6 +49,23 @@ export const ERROR_STATUS = {
   // 5xx: the service side
   issuer_unavailable: 503,
   response_signing_unavailable: 501,
+  // the ICT endpoint (packages/issuer): each also maps to an OAuth `error` there
+  method_not_allowed: 405,
+  media_type_unsupported: 415,
+  grant_type_unsupported: 400,
+  token_type_unsupported: 400,
+  client_invalid: 401,
+  access_token_missing: 401,
+  access_token_invalid: 401,
+  access_token_expired: 401,
+  pop_invalid: 400,
+  pop_typ_invalid: 400,
+  pop_key_invalid: 400,
+  pop_expired: 400,
+  pop_not_yet_valid: 400,
+  pop_lifetime_exceeded: 400,
+  context_not_allowed: 400,
+  claim_unavailable: 404,
   // client-side verification of responses (never sent on the wire by a service)
   response_unsigned: 502,
   response_signature_invalid: 502,
@@ -74,6 +91,9 @@ const TITLES: Partial<Record<Oidc2ErrorCode, string>> = {
   replay_store_unavailable: 'Service Unavailable',
   response_signing_unavailable: 'Not Implemented',
   body_too_large: 'Content Too Large',
+  method_not_allowed: 'Method Not Allowed',
+  media_type_unsupported: 'Unsupported Media Type',
+  claim_unavailable: 'Not Found',
 };
 
 /**
