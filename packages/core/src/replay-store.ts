@@ -1,0 +1,178 @@
+/**
+ * Replay detection for signature nonces and DPoP `jti`s: a value seen once is rejected for as long
+ * as the proof that carried it could still be accepted.
+ */
+import { Oidc2Error } from './errors.js';
+import { digest, randomBytes } from './lib/crypto.js';
+import { utf8 } from './lib/base64.js';
+
+/**
+ * Where seen nonces are recorded. Implement it over a shared store (e.g. Redis `SET key 1 NX EXAT`)
+ * when several instances serve the same audience: each instance's {@link MemoryReplayStore} only
+ * sees its own traffic.
+ */
+export interface ReplayStore {
+  /**
+   * Records `key` until `expiresAt` (unix seconds). Returns true when the key was new, false when
+   * it was already recorded and not expired. Must be atomic: of two concurrent calls with the same
+   * key, at most one returns true. Throw (ideally an `Oidc2Error` `replay_store_unavailable`) when
+   * the key cannot be recorded; never return true without recording it.
+   */
+  checkAndRecord(key: string, expiresAt: number, now: number): boolean | Promise<boolean>;
+}
+
+/** Options of {@link MemoryReplayStore}. */
+export interface MemoryReplayStoreOptions {
+  /**
+   * Most keys held at once. The table is allocated once with room for twice this many slots
+   * (rounded up to a power of two) at 12 bytes each, so memory is fixed at construction: see
+   * {@link MemoryReplayStore.maxBytes}. When every held key is still live, new keys are refused
+   * with `replay_store_unavailable` (503) rather than evicting one. Default `1_000_000`
+   * (a 2^21-slot table, 24 MiB).
+   */
+  maxEntries?: number;
+}
+
+const SLOT_BYTES = 12;
+const MAX_EXPIRY = 0xffffffff;
+
+/**
+ * An in-process {@link ReplayStore} with strictly bounded memory and O(1) operations.
+ *
+ * Keys are not stored: each is reduced to a 64-bit fingerprint, the first 8 bytes of
+ * SHA-256(salt || key) with a random per-instance salt, kept with its expiry in typed arrays
+ * (a linear-probing table, at most half full). So memory does not depend on key length, and
+ * nobody who does not know the salt can choose keys that collide or pile up in one probe run.
+ * A new key is reported as seen only if its fingerprint equals that of a live key: with `n` live
+ * keys the chance per check is at most n / 2^64 (5.4e-14 for a million).
+ *
+ * Expired keys are removed when a probe meets them and, when the table is full, by one sweep
+ * that runs only once some held key can have expired. A live key is never evicted, since that
+ * would reopen its replay window: when all held keys are live the store fails closed.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryReplayStore({ maxEntries: 100_000 });
+ * await store.checkAndRecord('sig:' + nonce, expires + 60, now); // true, then false until expiry
+ * ```
+ */
+export class MemoryReplayStore implements ReplayStore {
+  /** Most keys held at once. */
+  readonly maxEntries: number;
+  /** Slots in the table (a power of two, at least twice {@link maxEntries}). */
+  readonly capacity: number;
+  readonly #mask: number;
+  readonly #salt = randomBytes(16);
+  readonly #hi: Uint32Array;
+  readonly #lo: Uint32Array;
+  // Expiry in unix seconds; 0 marks an empty slot.
+  readonly #expiry: Uint32Array;
+  #occupied = 0;
+  // No held key expires before this, so a sweep before then would free nothing.
+  #earliestExpiry = Infinity;
+
+  constructor(options: MemoryReplayStoreOptions = {}) {
+    const max = options.maxEntries ?? 1_000_000;
+    if (!Number.isInteger(max) || max < 1 || max > 2 ** 28) {
+      throw new TypeError('ERR_INVALID_ARG_VALUE: options.maxEntries must be an integer between 1 and 2^28');
+    }
+    this.maxEntries = max;
+    let capacity = 16;
+    while (capacity < 2 * max) capacity *= 2;
+    this.capacity = capacity;
+    this.#mask = capacity - 1;
+    this.#hi = new Uint32Array(capacity);
+    this.#lo = new Uint32Array(capacity);
+    this.#expiry = new Uint32Array(capacity);
+  }
+
+  /** Bytes the table occupies; fixed at construction, independent of keys and traffic. */
+  get maxBytes(): number {
+    return this.capacity * SLOT_BYTES;
+  }
+
+  /** Slots in use (live keys plus expired ones not yet removed). */
+  get size(): number {
+    return this.#occupied;
+  }
+
+  async checkAndRecord(key: string, expiresAt: number, now: number): Promise<boolean> {
+    if (typeof key !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a string');
+    if (!Number.isFinite(expiresAt) || !Number.isFinite(now)) throw new TypeError('ERR_INVALID_ARG_VALUE: expiresAt and now must be finite numbers');
+    const bytes = utf8(key);
+    const salted = new Uint8Array(this.#salt.length + bytes.length);
+    salted.set(this.#salt);
+    salted.set(bytes, this.#salt.length);
+    const h = await digest('SHA-256', salted);
+    const hi = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    const lo = ((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0;
+    // Everything from here on is synchronous, so the check and the record are one atomic step.
+    return this.#checkAndRecord(hi, lo, Math.min(Math.max(Math.ceil(expiresAt), 1), MAX_EXPIRY), now, true);
+  }
+
+  #checkAndRecord(hi: number, lo: number, expiry: number, now: number, maySweep: boolean): boolean {
+    const exp = this.#expiry;
+    let i = lo & this.#mask;
+    for (;;) {
+      const e = exp[i]!;
+      if (e === 0) break;
+      if (e < now) {
+        this.#remove(i);
+        continue; // slot i now holds the next entry of the run, or is empty
+      }
+      if (this.#hi[i] === hi && this.#lo[i] === lo) return false;
+      i = (i + 1) & this.#mask;
+    }
+    if (expiry < now) return true; // already outside its window: nothing to hold
+    if (this.#occupied >= this.maxEntries) {
+      if (!maySweep || !(now > this.#earliestExpiry)) {
+        throw new Oidc2Error('replay_store_unavailable', 'the replay store is full of live entries');
+      }
+      this.#sweep(now);
+      return this.#checkAndRecord(hi, lo, expiry, now, false);
+    }
+    this.#hi[i] = hi;
+    this.#lo[i] = lo;
+    exp[i] = expiry;
+    this.#occupied++;
+    if (expiry < this.#earliestExpiry) this.#earliestExpiry = expiry;
+    return true;
+  }
+
+  #sweep(now: number): void {
+    const exp = this.#expiry;
+    let earliest = Infinity;
+    for (let i = 0; i < this.capacity; ) {
+      const e = exp[i]!;
+      if (e !== 0 && e < now) {
+        this.#remove(i);
+        continue;
+      }
+      if (e !== 0 && e < earliest) earliest = e;
+      i++;
+    }
+    this.#earliestExpiry = earliest;
+  }
+
+  // Deletion without tombstones (Knuth's algorithm R for linear probing): later entries of the run
+  // move back into the hole unless that would put them before their home slot, so every entry
+  // stays reachable from its home without crossing an empty slot.
+  #remove(hole: number): void {
+    const mask = this.#mask;
+    const exp = this.#expiry;
+    let i = hole;
+    let j = hole;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (exp[j] === 0) break;
+      const home = this.#lo[j]! & mask;
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      this.#hi[i] = this.#hi[j]!;
+      this.#lo[i] = this.#lo[j]!;
+      exp[i] = exp[j]!;
+      i = j;
+    }
+    exp[i] = 0;
+    this.#occupied--;
+  }
+}
