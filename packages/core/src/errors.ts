@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   body_too_large: 413,
   signature_ambiguous: 400,
   digest_unsupported: 400,
+  component_unsupported: 400,
   // 401: missing or invalid credential or proof
   ict_missing: 401,
   ict_malformed: 401,
