@@ -1,0 +1,143 @@
+// The issuer's signing keys: one active key signs; retired keys stay published until every ICT
+// they signed has expired (retention = longest ICT lifetime + clock tolerance), then drop out.
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
+
+/** JWS algorithms the issuer signs with. */
+export const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+const PUBLIC_MEMBERS: Record<string, readonly string[]> = { EC: ['kty', 'crv', 'x', 'y'], OKP: ['kty', 'crv', 'x'], RSA: ['kty', 'n', 'e'] };
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** Copy of a JWK holding only the members that define the public key. */
+export function publicMembers(jwk: JWK): JWK {
+  const members = PUBLIC_MEMBERS[String(jwk.kty)];
+  if (!members) throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
+  const out: Record<string, unknown> = {};
+  for (const m of members) out[m] = (jwk as Record<string, unknown>)[m];
+  return out as JWK;
+}
+
+/** True when the JWK carries any private or symmetric key material. */
+export function hasPrivateMembers(jwk: Record<string, unknown>): boolean {
+  return PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
+}
+
+/** Whether the JWK's type and curve fit the JWS algorithm (RSA at least 2048 bits). */
+export function keyFitsAlgorithm(jwk: JWK, alg: string): boolean {
+  if (alg.startsWith('ES')) {
+    const crv = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg];
+    return jwk.kty === 'EC' && crv !== undefined && jwk.crv === crv;
+  }
+  if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
+  if (/^(PS|RS)(256|384|512)$/.test(alg)) return jwk.kty === 'RSA' && typeof jwk.n === 'string' && jwk.n.length >= 342;
+  return false;
+}
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  key: CryptoKey | KeyObject;
+  /** Published form: public members, `kid`, `alg`, `use`. */
+  jwk: JWK;
+  /** Unix seconds when the key stopped signing; undefined while active. */
+  retiredAt?: number;
+}
+
+async function fromPrivateJwk(jwk: JWK, index: number): Promise<SigningKey> {
+  const where = `options.signingKeys[${index}]`;
+  if (typeof jwk !== 'object' || jwk === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be a JWK object`);
+  if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} needs a kid`);
+  const alg = jwk.alg as SigningAlgorithm;
+  if (!SIGNING_ALGORITHMS.includes(alg)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.alg must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  if (jwk.d === undefined) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be a private key`);
+  if (!keyFitsAlgorithm(jwk, alg)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} does not fit alg ${alg}`);
+  let key: CryptoKey | KeyObject | Uint8Array;
+  try {
+    key = await importJWK(jwk, alg);
+  } catch (cause) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} cannot be imported`, { cause });
+  }
+  return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicMembers(jwk), kid: jwk.kid, alg, use: 'sig' } };
+}
+
+async function generate(alg: SigningAlgorithm): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
+  const pub = publicMembers(await exportJWK(publicKey));
+  const kid = await calculateJwkThumbprint(pub, 'sha256');
+  return { kid, alg, key: privateKey, jwk: { ...pub, kid, alg, use: 'sig' } };
+}
+
+export interface KeyRingOptions {
+  /** Seconds a retired key stays published. */
+  retention: number;
+  /** Algorithm of generated keys. */
+  algorithm: SigningAlgorithm;
+  /** Seconds after which the active key is replaced; undefined: never. */
+  rotationInterval?: number;
+}
+
+export class KeyRing {
+  private keys: SigningKey[] = [];
+  private activatedAt = 0;
+  private rotating: Promise<void> | undefined;
+
+  private constructor(private readonly options: KeyRingOptions) {}
+
+  /** The first configured key signs; the others are published as retired keys from `now`. */
+  static async create(configured: JWK[] | undefined, options: KeyRingOptions, now: number): Promise<KeyRing> {
+    const ring = new KeyRing(options);
+    if (configured !== undefined && configured.length > 0) {
+      const keys = await Promise.all(configured.map((jwk, i) => fromPrivateJwk(jwk, i)));
+      const kids = new Set(keys.map((k) => k.kid));
+      if (kids.size !== keys.length) throw new TypeError('ERR_INVALID_ARG_VALUE: options.signingKeys have duplicate kids');
+      keys.slice(1).forEach((k) => (k.retiredAt = now));
+      ring.keys = keys;
+    } else {
+      ring.keys = [await generate(options.algorithm)];
+    }
+    ring.activatedAt = now;
+    return ring;
+  }
+
+  /** Makes `jwk` (or a fresh key of the configured algorithm) the signing key; the old one retires. */
+  async rotate(now: number, jwk?: JWK): Promise<SigningKey> {
+    const next = jwk === undefined ? await generate(this.options.algorithm) : await fromPrivateJwk(jwk, this.keys.length);
+    if (this.keys.some((k) => k.kid === next.kid)) throw new TypeError('ERR_INVALID_ARG_VALUE: a key with this kid is already published');
+    for (const k of this.keys) k.retiredAt ??= now;
+    this.keys.unshift(next);
+    this.activatedAt = now;
+    this.prune(now);
+    return next;
+  }
+
+  /** The signing key, rotating first when the interval has passed. */
+  async active(now: number): Promise<SigningKey> {
+    const interval = this.options.rotationInterval;
+    if (interval !== undefined && now - this.activatedAt >= interval) {
+      // Single-flight: concurrent requests share one rotation.
+      this.rotating ??= this.rotate(now).then(
+        () => undefined,
+        () => undefined,
+      ).finally(() => (this.rotating = undefined));
+      await this.rotating;
+    }
+    return this.keys[0]!;
+  }
+
+  /** Published keys (public members only), after dropping those past retention. */
+  async jwks(now: number): Promise<{ keys: JWK[] }> {
+    await this.active(now);
+    this.prune(now);
+    return { keys: this.keys.map((k) => ({ ...k.jwk })) };
+  }
+
+  /** Algorithms of the published keys. */
+  algorithms(): string[] {
+    return [...new Set(this.keys.map((k) => k.alg))];
+  }
+
+  private prune(now: number): void {
+    this.keys = this.keys.filter((k) => k.retiredAt === undefined || now < k.retiredAt + this.options.retention);
+  }
+}
