@@ -300,8 +300,10 @@ describe('derived components (RFC 9421 section 2.2)', () => {
     expect(componentValue(req('/path?param=value', undefined, { scheme: 'http' }), '@target-uri')).toBe('http://www.example.com/path?param=value');
   });
 
-  it('@request-target has the forms of section 2.2.5', () => {
-    expect(componentValue(req('https://www.example.com/path?param=value', {}, { method: 'GET' }), '@request-target')).toBe('https://www.example.com/path?param=value');
+  it('@request-target has the forms of section 2.2.5; an absolute URL gives the origin-form a client sends', () => {
+    expect(componentValue(req('https://www.example.com/path?param=value', {}, { method: 'GET' }), '@request-target')).toBe('/path?param=value');
+    expect(componentValue(req('https://www.example.com', {}, { method: 'GET' }), '@request-target')).toBe('/');
+    expect(componentValue(req('https://www.example.com?a', {}, { method: 'GET' }), '@request-target')).toBe('/?a');
     expect(componentValue(req('www.example.com:80', { host: ['www.example.com'] }, { method: 'CONNECT' }), '@request-target')).toBe('www.example.com:80');
     expect(componentValue(req('*', { host: ['www.example.com'] }, { method: 'OPTIONS' }), '@request-target')).toBe('*');
   });

@@ -148,7 +148,9 @@ function parseTarget(request: HttpRequest): Target {
     authority: authority === undefined ? undefined : normalizeAuthority(authority, scheme),
     path: path.length === 0 ? '/' : path,
     query: q < 0 ? undefined : rest.slice(q + 1),
-    requestTarget: url,
+    // An absolute URL names the target URI; the request line a client sends to an origin server
+    // carries its origin-form (RFC 9112 section 3.2.1), which is what both ends can agree on.
+    requestTarget: sep > 0 ? `${path.length === 0 ? '/' : path}${q < 0 ? '' : rest.slice(q)}` : url,
   };
 }
 
