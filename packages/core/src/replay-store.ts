@@ -27,8 +27,8 @@ export interface MemoryReplayStoreOptions {
    * Most keys held at once. The table is allocated once with room for twice this many slots
    * (rounded up to a power of two) at 12 bytes each, so memory is fixed at construction: see
    * {@link MemoryReplayStore.maxBytes}. When every held key is still live, new keys are refused
-   * with `replay_store_unavailable` (503) rather than evicting one. Default `1_000_000`
-   * (a 2^21-slot table, 24 MiB).
+   * with `replay_store_unavailable` (503) rather than evicting one. Default `1_048_576` (2^20:
+   * a 2^21-slot table, 24 MiB).
    */
   maxEntries?: number;
 }
@@ -44,7 +44,7 @@ const MAX_EXPIRY = 0xffffffff;
  * (a linear-probing table, at most half full). So memory does not depend on key length, and
  * nobody who does not know the salt can choose keys that collide or pile up in one probe run.
  * A new key is reported as seen only if its fingerprint equals that of a live key: with `n` live
- * keys the chance per check is at most n / 2^64 (5.4e-14 for a million).
+ * keys the chance per check is at most n / 2^64 (5.7e-14 for 2^20).
  *
  * Expired keys are removed when a probe meets them and, when the table is full, by one sweep
  * that runs only once some held key can have expired. A live key is never evicted, since that
@@ -72,7 +72,7 @@ export class MemoryReplayStore implements ReplayStore {
   #earliestExpiry = Infinity;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
-    const max = options.maxEntries ?? 1_000_000;
+    const max = options.maxEntries ?? 2 ** 20;
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 28) {
       throw new TypeError('ERR_INVALID_ARG_VALUE: options.maxEntries must be an integer between 1 and 2^28');
     }

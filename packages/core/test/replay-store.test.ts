@@ -49,7 +49,7 @@ describe('MemoryReplayStore', () => {
     expect(store.capacity).toBe(2048);
     expect(store.maxBytes).toBe(2048 * 12);
     const defaults = new MemoryReplayStore();
-    expect(defaults.maxEntries).toBe(1_000_000);
+    expect(defaults.maxEntries).toBe(2 ** 20);
     expect(defaults.capacity).toBe(2 ** 21);
     expect(defaults.maxBytes).toBe(2 ** 21 * 12);
   });
