@@ -1,0 +1,348 @@
+/**
+ * Where an issuer's signing keys come from: inline keys, a configured JWKS URL, or OIDC discovery.
+ * Keys are fetched only for issuers in the verifier's configuration and only from configured or
+ * discovered URLs, never from a URL found in a token.
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  jwksCache,
+  type FlattenedJWSInput,
+  type JWK,
+  type JWSHeaderParameters,
+  type RemoteJWKSet,
+} from 'jose';
+import { Oidc2Error } from './errors.js';
+import { fromUtf8 } from './lib/base64.js';
+import { ASYMMETRIC_JWA } from './lib/crypto.js';
+
+/** An issuer whose ICTs a verifier accepts, and where its keys come from. */
+export interface TrustedIssuer {
+  /** Exact `iss` value (compared with `===`, no normalisation). */
+  issuer: string;
+  /** Inline public keys. Mutually exclusive with `jwksUri`. */
+  jwks?: { keys: JWK[] };
+  /**
+   * JWKS URL (configured, never taken from a token). `https:`, or `http:` on a loopback host.
+   * When neither `jwks` nor `jwksUri` is given, keys come from OIDC discovery:
+   * `<issuer>/.well-known/openid-configuration` -> `jwks_uri` (the default).
+   */
+  jwksUri?: string;
+  /** Accepted `aud` values for ICTs of this issuer. Default: the verifier's `audiences`. */
+  audiences?: string[];
+  /** Largest accepted `exp - iat` in seconds for this issuer. Default: the verifier's `maxTokenAge` (3600). */
+  maxTokenAge?: number;
+}
+
+/** How remote key sets and discovery documents are fetched and cached. All durations in seconds. */
+export interface IssuerKeyOptions {
+  /** The fetch implementation. Default: `globalThis.fetch`, looked up at each request. */
+  fetch?: typeof fetch;
+  /** How long fetched keys are used before they are fetched again; also the discovery document's lifetime. Default `600`. */
+  cacheMaxAge?: number;
+  /**
+   * After a successful fetch, an unknown `kid` triggers no new fetch for this long; after a failed
+   * fetch, no new attempt is made for this long. Default `30`.
+   */
+  cooldown?: number;
+  /** Limit for one fetch, from request to the last body byte. Default `5`. */
+  timeout?: number;
+  /**
+   * When a fetch fails, keys fetched earlier are still used for this long past `cacheMaxAge`
+   * (RFC 5861 stale-if-error). `0` disables it. Default `3600`.
+   */
+  staleIfError?: number;
+  /** Largest accepted JWKS or discovery response body, in bytes. Default `131072` (128 KiB). */
+  maxResponseBytes?: number;
+}
+
+/** A key lookup for jose's `compactVerify`/`jwtVerify`. */
+export type IssuerKeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+const ISSUER_KEY_TYPES = new Set(['EC', 'OKP', 'RSA']);
+// jose errors that mean "the token names no usable key", as opposed to "the keys could not be had".
+const KEY_SELECTION_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS']);
+
+interface ResolvedOptions {
+  fetch: typeof fetch;
+  cacheMaxAge: number; // ms
+  cooldown: number; // ms
+  timeout: number; // ms
+  staleIfError: number; // ms
+  maxResponseBytes: number;
+}
+
+function seconds(name: string, value: number | undefined, fallback: number, allowZero: boolean): number {
+  if (value === undefined) return fallback * 1000;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
+  }
+  return Math.round(value * 1000);
+}
+
+/** Validates and fills in {@link IssuerKeyOptions}. */
+function resolveOptions(options: IssuerKeyOptions, prefix: string): ResolvedOptions {
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw new TypeError(`ERR_INVALID_ARG_TYPE: ${prefix}fetch must be a function`);
+  }
+  const maxResponseBytes = options.maxResponseBytes ?? 131072;
+  if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 1024) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${prefix}maxResponseBytes must be an integer of at least 1024`);
+  }
+  const own = options.fetch;
+  return {
+    fetch: own ?? ((input, init) => globalThis.fetch(input, init)),
+    cacheMaxAge: seconds(`${prefix}cacheMaxAge`, options.cacheMaxAge, 600, false),
+    cooldown: seconds(`${prefix}cooldown`, options.cooldown, 30, true),
+    timeout: Math.max(1, seconds(`${prefix}timeout`, options.timeout, 5, false)),
+    staleIfError: seconds(`${prefix}staleIfError`, options.staleIfError, 3600, true),
+    maxResponseBytes,
+  };
+}
+
+function isLoopback(url: URL): boolean {
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+// https everywhere; plain http only between loopback addresses (local development and tests).
+function fetchableUrl(value: unknown, httpAllowed: boolean): URL | undefined {
+  const url = typeof value === 'string' ? parseUrl(value) : undefined;
+  if (!url || url.username || url.password || url.hash) return undefined;
+  if (url.protocol === 'https:') return url;
+  return url.protocol === 'http:' && httpAllowed && isLoopback(url) ? url : undefined;
+}
+
+/** Throws TypeError unless `key` is a public asymmetric JWK that may verify tokens. */
+function assertIssuerKey(key: unknown, where: string): void {
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be a JWK object`);
+  const jwk = key as Record<string, unknown>;
+  if (!ISSUER_KEY_TYPES.has(String(jwk.kty))) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.kty must be EC, OKP or RSA`);
+  for (const m of PRIVATE_MEMBERS) {
+    if (jwk[m] !== undefined) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be a public key (it has "${m}")`);
+  }
+  if (jwk.alg !== undefined && !(ASYMMETRIC_JWA as readonly unknown[]).includes(jwk.alg)) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.alg must be one of ${ASYMMETRIC_JWA.join(', ')}`);
+  }
+}
+
+/** Throws TypeError unless `config` is a well-formed {@link TrustedIssuer}. */
+export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): void {
+  if (typeof config !== 'object' || config === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be an object`);
+  if (typeof config.issuer !== 'string' || config.issuer.length === 0) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.issuer must be a non-empty string`);
+  }
+  if (config.jwks !== undefined && config.jwksUri !== undefined) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} takes either jwks or jwksUri, not both`);
+  }
+  if (config.jwks !== undefined) {
+    if (typeof config.jwks !== 'object' || config.jwks === null || !Array.isArray(config.jwks.keys) || config.jwks.keys.length === 0) {
+      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.jwks must be a JWK set with at least one key`);
+    }
+    config.jwks.keys.forEach((k, i) => assertIssuerKey(k, `${where}.jwks.keys[${i}]`));
+  } else if (config.jwksUri !== undefined) {
+    if (!fetchableUrl(config.jwksUri, true)) {
+      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.jwksUri must be an https URL (http only on a loopback host)`);
+    }
+  } else {
+    const url = fetchableUrl(config.issuer, true);
+    if (!url || url.search) {
+      throw new TypeError(
+        `ERR_INVALID_ARG_VALUE: ${where}.issuer must be an https URL without query for OIDC discovery; otherwise configure jwks or jwksUri`,
+      );
+    }
+  }
+  if (config.audiences !== undefined && (!Array.isArray(config.audiences) || config.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.audiences must be a list of non-empty strings`);
+  }
+  if (config.maxTokenAge !== undefined && (typeof config.maxTokenAge !== 'number' || !(config.maxTokenAge > 0) || !Number.isFinite(config.maxTokenAge))) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.maxTokenAge must be a positive number of seconds`);
+  }
+}
+
+/** GETs `url` and returns the body of a 200 response, refusing bodies over `maxBytes`. */
+async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestInit, maxBytes: number): Promise<Uint8Array> {
+  const response = await fetchImpl(url, init);
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`expected 200 OK, got ${response.status}`);
+  }
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`response larger than ${maxBytes} bytes`);
+  }
+  const reader = response.body?.getReader();
+  if (!reader) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new Error(`response larger than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    body.set(c, offset);
+    offset += c.length;
+  }
+  return body;
+}
+
+function unavailable(issuer: string, cause?: unknown): Oidc2Error {
+  return new Oidc2Error('issuer_unavailable', `the keys of issuer ${issuer} cannot be fetched`, cause === undefined ? undefined : { cause });
+}
+
+function errorCode(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+// One remote key set plus what jose does not do: remember failures (so an outage costs one fetch
+// per cool-down, not one per request) and fall back to the last keys fetched (stale-if-error).
+interface RemoteKeys {
+  uri: string;
+  set: RemoteJWKSet;
+  // jose writes { uat, jwks } here after every successful fetch.
+  cache: { uat?: number; jwks?: { keys: JWK[] } };
+  failedAt: number;
+  stale?: { uat: number; set: ReturnType<typeof createLocalJWKSet> };
+}
+
+/**
+ * Creates the key lookup for one trusted issuer. Nothing is fetched until the first lookup.
+ * Fetch failures become `Oidc2Error` `issuer_unavailable` (503); a token naming no key of the set
+ * surfaces as jose's `ERR_JWKS_NO_MATCHING_KEY` (or `ERR_JWKS_MULTIPLE_MATCHING_KEYS` when it
+ * carries no `kid` and several keys fit), for the caller to map.
+ *
+ * Caching and single-flight are jose's `createRemoteJWKSet`: concurrent lookups share one fetch,
+ * keys are refreshed after `cacheMaxAge`, and an unknown `kid` refetches at most once per
+ * `cooldown`. Its clock, and so this cache's, is `Date.now()`.
+ *
+ * @example
+ * ```ts
+ * const getKey = createIssuerKeyResolver({ issuer: 'https://op.example' }, { timeout: 2 });
+ * const { payload } = await jwtVerify(token, getKey, { algorithms: ['ES256'] });
+ * ```
+ */
+export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKeyOptions = {}): IssuerKeyResolver {
+  assertTrustedIssuer(config);
+  const o = resolveOptions(options, 'options.');
+  const issuer = config.issuer;
+  if (config.jwks) {
+    const local = createLocalJWKSet(config.jwks);
+    return (header, token) => local(header, token);
+  }
+
+  const jwksFetch = async (url: string, init: RequestInit): Promise<Response> => {
+    const body = await fetchBounded(o.fetch, url, init, o.maxResponseBytes);
+    return new Response(body as BodyInit, { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+
+  const remoteFor = (uri: string): RemoteKeys => {
+    const cache: RemoteKeys['cache'] = {};
+    const set = createRemoteJWKSet(new URL(uri), {
+      timeoutDuration: o.timeout,
+      cooldownDuration: o.cooldown,
+      cacheMaxAge: o.cacheMaxAge,
+      [customFetch]: jwksFetch,
+      [jwksCache]: cache as Record<string, never>,
+    });
+    return { uri, set, cache, failedAt: -Infinity };
+  };
+
+  const fromStale = async (r: RemoteKeys, header: JWSHeaderParameters, token: FlattenedJWSInput, cause: unknown): Promise<CryptoKey> => {
+    const { uat, jwks } = r.cache;
+    if (uat === undefined || jwks === undefined || Date.now() > uat + o.cacheMaxAge + o.staleIfError) throw unavailable(issuer, cause);
+    if (r.stale?.uat !== uat) r.stale = { uat, set: createLocalJWKSet(jwks) };
+    try {
+      return await r.stale.set(header, token);
+    } catch (err) {
+      // A kid we do not know may be a new key we could not fetch: "try again later", not "invalid".
+      if (errorCode(err) === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      throw unavailable(issuer, cause);
+    }
+  };
+
+  const keyFrom = async (r: RemoteKeys, header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
+    if (Date.now() - r.failedAt < o.cooldown) return fromStale(r, header, token, undefined);
+    try {
+      return await r.set(header, token);
+    } catch (err) {
+      if (KEY_SELECTION_ERRORS.has(String(errorCode(err)))) throw err;
+      r.failedAt = Date.now();
+      return fromStale(r, header, token, err);
+    }
+  };
+
+  if (config.jwksUri) {
+    const remote = remoteFor(config.jwksUri);
+    return (header, token) => keyFrom(remote, header, token);
+  }
+
+  // OIDC discovery (OpenID Connect Discovery 1.0, section 4): fetched once, shared by concurrent
+  // lookups, refreshed after cacheMaxAge; a failed refresh keeps the jwks_uri already known.
+  const discoveryUrl = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  const httpAllowed = new URL(issuer).protocol === 'http:';
+  let remote: RemoteKeys | undefined;
+  let checkedAt = -Infinity;
+  let failedAt = -Infinity;
+  let pending: Promise<void> | undefined;
+
+  const discover = async (): Promise<void> => {
+    const body = await fetchBounded(
+      o.fetch,
+      discoveryUrl,
+      { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) },
+      o.maxResponseBytes,
+    );
+    const doc: unknown = JSON.parse(fromUtf8(body));
+    if (typeof doc !== 'object' || doc === null || (doc as { issuer?: unknown }).issuer !== issuer) {
+      throw new Error('the discovery document names a different issuer');
+    }
+    const uri = fetchableUrl((doc as { jwks_uri?: unknown }).jwks_uri, httpAllowed);
+    if (!uri) throw new Error('the discovery document has no acceptable jwks_uri');
+    if (remote?.uri !== uri.href) remote = remoteFor(uri.href);
+    checkedAt = Date.now();
+  };
+
+  const current = async (): Promise<RemoteKeys> => {
+    const now = Date.now();
+    if (remote && now - checkedAt < o.cacheMaxAge) return remote;
+    if (now - failedAt < o.cooldown) {
+      if (remote) return remote;
+      throw unavailable(issuer);
+    }
+    pending ??= discover()
+      .catch((err: unknown) => {
+        failedAt = Date.now();
+        throw err;
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    try {
+      await pending;
+    } catch (err) {
+      if (!remote) throw unavailable(issuer, err);
+    }
+    return remote!;
+  };
+
+  return async (header, token) => keyFrom(await current(), header, token);
+}
