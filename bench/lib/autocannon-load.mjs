@@ -1,0 +1,48 @@
+// The load generator when wrk is not installed: autocannon in its own process (pinned by the
+// runner), replaying pre-signed requests once each like bench/presigned.lua. Prints one JSON line.
+//
+// Usage: node bench/lib/autocannon-load.mjs '{"url":...,"connections":32,"duration":3,"headers":{},"presigned":"file"}'
+import { readFileSync } from 'node:fs';
+import { rootRequire } from './env.mjs';
+
+const autocannon = rootRequire('autocannon');
+const opts = JSON.parse(process.argv[2]);
+let requests;
+if (opts.presigned) {
+  const [ict, ...lines] = readFileSync(opts.presigned, 'utf8').split('\n').filter(Boolean);
+  let next = 0;
+  let exhausted = 0;
+  requests = [
+    {
+      setupRequest(req) {
+        const line = lines[next];
+        if (line === undefined) {
+          exhausted++;
+          return { ...req, path: '/__exhausted' };
+        }
+        next++;
+        const [input, signature] = line.split('\t');
+        return { ...req, headers: { ...req.headers, 'identity-certification-token': ict, 'signature-input': input, signature } };
+      },
+    },
+  ];
+  opts.stats = () => ({ loaded: lines.length, used: next, exhausted });
+}
+const result = await autocannon({
+  url: opts.url,
+  connections: opts.connections,
+  duration: opts.duration,
+  headers: opts.headers ?? {},
+  requests,
+});
+const done = result.requests.total;
+process.stdout.write(
+  `${JSON.stringify({
+    rps: done / result.duration,
+    requests: done,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    p99Ms: result.latency.p99,
+    ...(opts.stats ? opts.stats() : {}),
+  })}\n`,
+);

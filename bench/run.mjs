@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+// `pnpm bench`: measures oidc2 side by side with its baselines in one run, prints a table of
+// ratios and writes bench/results/latest.json. See bench/README.md.
+//
+//   node bench/run.mjs                  full run (about 5 minutes on 2 cores)
+//   node bench/run.mjs --quick          smoke run with tiny counts (numbers meaningless)
+//   --out FILE                          where to write the JSON (default: results/latest.json,
+//                                       or results/quick.tmp.json with --quick)
+//   --only core,http,cold,replay        run some sections
+//   --frameworks express,fastify,koa    frameworks of the HTTP section
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { BENCH, distEntry, loadCoreModule, loadPackage, pinned, tools } from './lib/env.mjs';
+import { newIssuer, newKey } from './lib/credentials.mjs';
+import { FRAMEWORKS, benchHttp } from './lib/http-bench.mjs';
+import { benchCold } from './lib/cold.mjs';
+import { signer } from './lib/presign.mjs';
+import { runJson } from './lib/proc.mjs';
+import { RSS_TOLERANCE, benchReplay } from './lib/replay.mjs';
+
+const SECTIONS = ['core', 'http', 'cold', 'replay'];
+
+function parseArgs(argv) {
+  const args = { quick: false, out: undefined, only: SECTIONS, frameworks: FRAMEWORKS };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new TypeError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--out') args.out = value();
+    else if (a === '--only') args.only = value().split(',');
+    else if (a === '--frameworks') args.frameworks = value().split(',');
+    else throw new TypeError(`unknown argument ${a}`);
+  }
+  for (const s of args.only) if (!SECTIONS.includes(s)) throw new TypeError(`unknown section ${s}`);
+  for (const f of args.frameworks) if (!FRAMEWORKS.includes(f)) throw new TypeError(`unknown framework ${f}`);
+  args.out ??= join(BENCH, 'results', args.quick ? 'quick.tmp.json' : 'latest.json');
+  args.full = !args.quick && args.only.length === SECTIONS.length && args.frameworks.length === FRAMEWORKS.length;
+  return args;
+}
+
+const PARAMS = {
+  full: {
+    core: { rounds: 9, batch: 1000, warmup: 2000 },
+    http: { reps: 5, duration: 3, warmup: 2, connections: 32 },
+    cold: { callers: 1000 },
+    replay: { entries: 1_000_000, rate: 5000, pairs: 3 },
+  },
+  quick: {
+    core: { rounds: 2, batch: 20, warmup: 20 },
+    http: { reps: 1, duration: 1, warmup: 0, connections: 4 },
+    cold: { callers: 20 },
+    replay: { entries: 10_000, rate: 5000, pairs: 1 },
+  },
+};
+
+const CORE_TARGET = 1.3;
+const log = (line) => process.stderr.write(`${line}\n`);
+const fmt = (x, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '—');
+const yes = (ok) => (ok === undefined ? '—' : ok ? 'yes' : '**no**');
+const mib = (b) => `${fmt(b / 2 ** 20, 1)} MiB`;
+
+function table(head, rows) {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** The results as Markdown: what `pnpm bench` prints and bench/README.md shows. */
+export function render(result) {
+  const out = [];
+  const m = result.meta;
+  out.push(
+    `Node ${m.node}, ${m.cpus} cores (${m.cpuModel}), load generator ${m.loadGenerator}, ${m.pinned ? 'server pinned to core 0, load generator and runner to core 1' : 'no core pinning (taskset missing or one core)'}${m.quick ? ', QUICK smoke run: numbers are meaningless' : ''}.`,
+  );
+  if (result.core) {
+    out.push('', `**Core, per operation** (µs; warm caches; median of ${m.params.core.rounds} interleaved rounds of ${m.params.core.batch})`, '');
+    if (result.core.error) out.push(`failed: ${result.core.error}`);
+    else
+      out.push(
+        table(
+          ['alg', 'authenticate', 'raw verify', 'ratio', `≤ ${CORE_TARGET}x`, 'signResponse', 'raw sign', 'ratio'],
+          result.core.map((r) => [r.alg, fmt(r.authenticateUs, 1), fmt(r.rawVerifyUs, 1), `${fmt(r.authenticateRatio, 2)}x`, yes(r.authenticateRatio <= CORE_TARGET), fmt(r.signResponseUs, 1), fmt(r.rawSignUs, 1), `${fmt(r.signResponseRatio, 2)}x`]),
+        ),
+      );
+  }
+  if (result.http) {
+    const p = m.params.http;
+    out.push('', `**HTTP, GET /hello on loopback** (req/s; median of ${p.reps} runs of ${p.duration} s, ${p.connections} connections, every oidc2 request with its own nonce)`, '');
+    if (result.http.error) out.push(`failed: ${result.http.error}`);
+    else {
+      out.push(
+        table(
+          ['framework', 'hello world', 'bearer JWT (ES256)', 'oidc2 mutual auth', 'oidc2 / bearer', '≥ 1x', 'bearer / hello', 'oidc2 / hello'],
+          result.http.map((r) => [r.framework, fmt(r.helloRps), fmt(r.bearerRps), fmt(r.oidc2Rps), r.oidc2VsBearer ? `${fmt(r.oidc2VsBearer, 2)}x` : '—', yes(r.oidc2VsBearer === undefined ? undefined : r.oidc2VsBearer >= 1), r.bearerVsHello ? `${fmt(r.bearerVsHello, 2)}x` : '—', r.oidc2VsHello ? `${fmt(r.oidc2VsHello, 2)}x` : '—']),
+        ),
+      );
+      for (const r of result.http) {
+        if (r.error) out.push('', `${r.framework}: ${r.error}`);
+        if (r.invalidRuns.length) out.push('', `${r.framework}: ${r.invalidRuns.length} run(s) discarded for non-2xx or socket errors: ${JSON.stringify(r.invalidRuns)}`);
+      }
+    }
+  }
+  if (result.cold) {
+    const c = result.cold;
+    out.push('', `**Cold path**: ${fmt(c.callers)} distinct callers' first requests fired at once ${c.via === 'core' ? 'at the core authenticator' : `at the ${c.via} adapter`}`, '');
+    if (c.error) out.push(`failed: ${c.error}`);
+    else
+      out.push(
+        table(
+          ['JWKS fetches', 'exactly one', 'succeeded', 'p50 TTFB', 'p99 TTFB', 'max TTFB'],
+          [[fmt(c.jwksFetches), yes(c.jwksFetches === 1), `${fmt(c.ok)} / ${fmt(c.callers)}`, `${fmt(c.p50Ms, 1)} ms`, `${fmt(c.p99Ms, 1)} ms`, `${fmt(c.maxMs, 1)} ms`]],
+        ),
+      );
+  }
+  if (result.replay) {
+    const r = result.replay;
+    out.push('', `**Replay store memory**: ${fmt(r.entries)} distinct nonces through the default MemoryReplayStore (${fmt(r.simulatedRate)} req/s simulated; median of ${r.pairs ?? '—'} paired runs)`, '');
+    if (r.error) out.push(`failed: ${r.error}`);
+    else
+      out.push(
+        table(
+          ['bound (maxBytes)', 'table allocated', 'RSS growth', 'control RSS growth', 'store RSS (net)', `≤ bound (+${RSS_TOLERANCE * 100}%)`, 'entries held', 'checkAndRecord'],
+          [[mib(r.boundBytes), mib(r.arrayBuffersGrowthBytes), mib(r.rssGrowthBytes), mib(r.controlRssGrowthBytes), mib(r.netRssGrowthBytes), yes(r.netRssGrowthBytes <= r.boundBytes * (1 + RSS_TOLERANCE)), fmt(r.heldAtEnd), `${fmt(r.checkAndRecordUs, 2)} µs`]],
+        ),
+      );
+  }
+  return out.join('\n');
+}
+
+function targets(result) {
+  const t = {};
+  if (Array.isArray(result.core)) t.coreAuthenticateWithin1_3x = Object.fromEntries(result.core.map((r) => [r.alg, r.authenticateRatio <= CORE_TARGET]));
+  if (Array.isArray(result.http)) t.oidc2AtLeastBearer = Object.fromEntries(result.http.map((r) => [r.framework, r.oidc2VsBearer === undefined ? null : r.oidc2VsBearer >= 1]));
+  if (result.cold && !result.cold.error) t.coldSingleJwksFetch = result.cold.jwksFetches === 1 && result.cold.ok === result.cold.callers;
+  if (result.replay && !result.replay.error) t.replayUnderBound = result.replay.netRssGrowthBytes <= result.replay.boundBytes * (1 + RSS_TOLERANCE);
+  return t;
+}
+
+async function section(name, fn) {
+  const started = Date.now();
+  log(`${name} ...`);
+  try {
+    return await fn();
+  } catch (error) {
+    log(`${name} failed: ${error?.stack ?? error}`);
+    return { error: String(error?.message ?? error).split('\n')[0] };
+  } finally {
+    log(`${name} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const t = tools();
+  const P = args.quick ? PARAMS.quick : PARAMS.full;
+  // The runner (presigning, the cold-path burst) stays off the server's core.
+  if (t.taskset) execFileSync(t.taskset, ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+  // `wrk -v` prints its version and exits non-zero.
+  const wrkVersion = () => spawnSync(t.wrk, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].split(' Copyright')[0].trim();
+  const generator = t.wrk ? `${wrkVersion()} with bench/presigned.lua` : 'autocannon (wrk not found)';
+  log(`load generator: ${generator}; pinning: ${t.taskset ? 'taskset' : 'none'}`);
+
+  const core = await loadPackage('core');
+  const importKey = core.importKey ?? (await loadCoreModule('lib/crypto.js')).importKey;
+  const issuer = await newIssuer();
+  const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
+  const tmp = mkdtempSync(join(tmpdir(), 'oidc2-bench-'));
+  const result = {
+    meta: {
+      date: new Date().toISOString(),
+      node: process.versions.node,
+      cpus: t.cpus,
+      cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
+      loadGenerator: generator,
+      pinned: Boolean(t.taskset),
+      quick: args.quick,
+      params: P,
+    },
+  };
+  try {
+    if (args.only.includes('core')) {
+      result.core = await section('core', () => runJson(pinned(t, 0, [process.execPath, join(BENCH, 'lib', 'core-bench.mjs'), JSON.stringify(P.core)]), { timeoutMs: 600_000 }));
+    }
+    if (args.only.includes('http')) {
+      result.http = await section('http', async () => {
+        const callerKey = await newKey('ES256');
+        const caller = signer(core, await issuer.mintIct(callerKey, 'alice'), await importKey(callerKey.privateJwk, 'ES256', 'sign'));
+        return benchHttp({ t, core, issuer, issuers, caller, tmp, frameworks: args.frameworks, log, ...P.http });
+      });
+    }
+    if (args.only.includes('cold')) {
+      const framework = ['fastify', 'express', 'koa'].find((f) => existsSync(distEntry(f)));
+      result.cold = await section('cold', () => benchCold({ t, core, importKey, issuer, tmp, framework, ...P.cold }));
+    }
+    if (args.only.includes('replay')) {
+      result.replay = await section('replay', () => benchReplay(t, P.replay));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  result.targets = targets(result);
+
+  const text = render(result);
+  process.stdout.write(`\n${text}\n\n`);
+  mkdirSync(dirname(args.out), { recursive: true });
+  writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${relative(process.cwd(), args.out) || args.out}`);
+  if (args.full) updateReadme(text);
+
+  const failed = SECTIONS.filter((s) => result[s]?.error || (Array.isArray(result[s]) && result[s].some((r) => r.error)));
+  if (failed.length) {
+    log(`sections with errors: ${failed.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+/** Replaces the results block of bench/README.md with this run's table. */
+function updateReadme(text) {
+  const path = join(BENCH, 'README.md');
+  if (!existsSync(path)) return;
+  const readme = readFileSync(path, 'utf8');
+  const start = '<!-- results:start -->';
+  const end = '<!-- results:end -->';
+  const a = readme.indexOf(start);
+  const b = readme.indexOf(end);
+  if (a < 0 || b < a) return;
+  writeFileSync(path, `${readme.slice(0, a + start.length)}\n${text}\n${readme.slice(b)}`);
+  log('updated the results in bench/README.md');
+}
+
+await main();

@@ -1,0 +1,27 @@
+// Shared by the bench servers: argv is `<mode> <config.json>`, mode one of hello | bearer | oidc2.
+// A server prints {"port":N} once it listens and exits when its parent closes stdin.
+import { readFileSync } from 'node:fs';
+
+export { loadPackage, rootRequire } from '../lib/env.mjs';
+
+export const mode = process.argv[2];
+if (!['hello', 'bearer', 'oidc2'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+/** { oidc2: Oidc2Options, bearer: { publicPem, issuer, audience } } written by the runner. */
+export const config = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+export const BODY = { hello: 'world' };
+/** Listen backlog large enough for the cold-path burst of concurrent connections. */
+export const BACKLOG = 4096;
+
+/** The adapter's middleware factory, whatever it is exported as. */
+export function factory(mod) {
+  const f = mod.oidc2 ?? mod.default;
+  if (typeof f !== 'function') throw new Error('the adapter exports no oidc2 function');
+  return f;
+}
+
+export function announce(port) {
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+}
+
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));

@@ -1,0 +1,82 @@
+// `node bench/run.mjs --quick` end to end with tiny counts: every section runs against the built
+// packages and the JSON has the documented shape. Numbers are only checked for being measurements
+// (finite, positive), never against times: this is a correctness test, not a benchmark.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+interface QuickResult {
+  meta: { quick: boolean; loadGenerator: string };
+  core: Array<{ alg: string; authenticateUs: number; rawVerifyUs: number; signResponseUs: number; rawSignUs: number }>;
+  http: Array<{ framework: string; helloRps: number; bearerRps: number; oidc2Rps: number; invalidRuns: unknown[]; error?: string }>;
+  cold: { callers: number; jwksFetches: number; p99Ms: number; ok: number };
+  replay: { entries: number; boundBytes: number; rssGrowthBytes: number; heldAtEnd: number; arrayBuffersGrowthBytes: number };
+  targets: Record<string, unknown>;
+}
+
+const measurement = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+
+describe('bench/run.mjs --quick', () => {
+  let dir: string;
+  let result: QuickResult;
+  let stdout: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'oidc2-bench-test-'));
+    const out = join(dir, 'quick.json');
+    const run = spawnSync(process.execPath, [join(ROOT, 'bench', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    if (run.status !== 0) throw new Error(`bench --quick exited with ${run.status}:\n${run.stderr}`);
+    stdout = run.stdout;
+    result = JSON.parse(readFileSync(out, 'utf8')) as QuickResult;
+  }, 300_000);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('marks the run as quick and names its load generator', () => {
+    expect(result.meta.quick).toBe(true);
+    expect(result.meta.loadGenerator).toMatch(/^(wrk|autocannon)/);
+  });
+
+  test('core: one row per algorithm with four measurements', () => {
+    expect(result.core.map((r) => r.alg)).toEqual(['ES256', 'Ed25519']);
+    for (const row of result.core) {
+      for (const k of ['authenticateUs', 'rawVerifyUs', 'signResponseUs', 'rawSignUs'] as const) expect(measurement(row[k])).toBe(true);
+    }
+  });
+
+  test('http: one valid row per framework with all three variants measured', () => {
+    expect(result.http.map((r) => r.framework)).toEqual(['express', 'fastify', 'koa']);
+    for (const row of result.http) {
+      expect(row.error).toBeUndefined();
+      expect(row.invalidRuns).toEqual([]);
+      for (const k of ['helloRps', 'bearerRps', 'oidc2Rps'] as const) expect(measurement(row[k])).toBe(true);
+    }
+  });
+
+  test('cold: every distinct caller succeeds with exactly one JWKS fetch', () => {
+    expect(result.cold.callers).toBeGreaterThan(1);
+    expect(result.cold.ok).toBe(result.cold.callers);
+    expect(result.cold.jwksFetches).toBe(1);
+    expect(measurement(result.cold.p99Ms)).toBe(true);
+  });
+
+  test('replay: every nonce went through a store with a reported bound', () => {
+    expect(result.replay.entries).toBeGreaterThan(0);
+    expect(result.replay.heldAtEnd).toBe(result.replay.entries);
+    expect(measurement(result.replay.boundBytes)).toBe(true);
+    // The table is allocated once at its bound, whatever the traffic.
+    expect(result.replay.arrayBuffersGrowthBytes).toBeGreaterThanOrEqual(result.replay.boundBytes);
+    expect(result.replay.arrayBuffersGrowthBytes).toBeLessThan(result.replay.boundBytes + 4096);
+    expect(typeof result.replay.rssGrowthBytes).toBe('number');
+  });
+
+  test('prints the table with ratios and records which targets were met', () => {
+    for (const heading of ['Core, per operation', 'HTTP, GET /hello', 'Cold path', 'Replay store memory']) expect(stdout).toContain(heading);
+    expect(Object.keys(result.targets).sort()).toEqual(['coldSingleJwksFetch', 'coreAuthenticateWithin1_3x', 'oidc2AtLeastBearer', 'replayUnderBound']);
+  });
+});
