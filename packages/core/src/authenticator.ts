@@ -344,7 +344,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         error.headers = { ...challenge(error.code, dpopError), ...own };
       }
       if (dpopNonces && dpop && error.headers['dpop-nonce'] === undefined) {
-        error.headers['dpop-nonce'] = dpopNonces.issue(now());
+        error.headers['dpop-nonce'] = await dpopNonces.issue(now());
       }
       throw error;
     }

@@ -120,10 +120,11 @@ async function toServiceCredential(input: CredentialInput): Promise<{ credential
   const cnf = (claims.cnf as { jwk?: JWK } | undefined)?.jwk;
   const alg = input.alg ?? cnf?.alg ?? (cnf?.crv ? CURVE_ALG[cnf.crv] : undefined);
   if (!alg) throw new TypeError('ERR_INVALID_ARG_VALUE: credential.alg is required when the ICT key names no algorithm');
-  const pk = input.privateKey as KeyHandle & JWK;
+  const pk = input.privateKey as Partial<KeyHandle> & JWK;
   let key: KeyHandle;
-  if (pk && typeof pk === 'object' && 'spec' in pk && 'usage' in pk) key = pk;
-  else if (pk && typeof pk === 'object' && typeof pk.kty === 'string') key = await importKey(pk, alg, 'sign');
+  if (pk === null || typeof pk !== 'object') throw new TypeError('ERR_INVALID_ARG_TYPE: credential.privateKey must be a JWK, a CryptoKey, a KeyObject or a key handle');
+  if (pk.spec !== undefined && pk.usage !== undefined) key = pk as KeyHandle;
+  else if (typeof pk.kty === 'string') key = await importKey(pk, alg, 'sign');
   else key = keyHandleFrom(pk as unknown as CryptoKey, alg, 'sign');
   return { credential: { ict: input.ict, key }, expiresAt: typeof claims.exp === 'number' ? claims.exp : Infinity };
 }
