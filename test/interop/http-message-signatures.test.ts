@@ -1,12 +1,12 @@
 // Interoperability with the `http-message-signatures` npm package (v1.x), both ways, and the
 // package's defects that docs/http-message-signatures.md describes, each pinned by a test.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { createSigner, createVerifier, httpbis, type Request as HmsRequest, type Response as HmsResponse, type VerifyingKey } from 'http-message-signatures';
 import { isOidc2Error } from '../../packages/core/src/errors';
 import { importKey, type KeyHandle } from '../../packages/core/src/lib/crypto';
 import type { Fields, HttpRequest, HttpResponse } from '../../packages/core/src/message';
 import { createContentDigest } from '../../packages/core/src/content-digest';
-import { componentValue, parseSignature, parseSignatureInput, signMessage, verifyMessageSignature } from '../../packages/core/src/rfc9421/index';
+import { componentValue, parseSignature, parseSignatureInput, signMessage, signatureBase, verifyMessageSignature } from '../../packages/core/src/rfc9421/index';
 
 const NOW = 1_700_000_000;
 const enc = new TextEncoder();
@@ -256,7 +256,14 @@ describe('defects of http-message-signatures (docs/http-message-signatures.md)',
       { key: createSigner(rsa.privateKey, 'rsa-pss-sha512', 'k'), fields: ['@method', '@path'], paramValues: { created: new Date(NOW * 1000) } },
       get('https://e.example/x', { host: 'e.example' }),
     );
-    expect(await oursVerify({ ...request, headers: { ...request.headers, ...fields(theirSigned.headers) } }, ourPublic)).toBe(false);
+    const headers = fields(theirSigned.headers);
+    expect(await oursVerify({ ...request, headers: { ...request.headers, ...headers } }, ourPublic)).toBe(false);
+    // Its salt is the largest a 2048-bit key allows: 256 - 64 - 2 = 190 bytes.
+    const entry = parseSignatureInput(headers['signature-input']).get('sig')!;
+    const base = Buffer.from(signatureBase(request, entry.components, entry.signatureParams));
+    const bytes = parseSignature(headers['signature']).get('sig')!;
+    expect(nodeVerify('sha512', base, { key: rsa.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 190 }, bytes)).toBe(true);
+    expect(nodeVerify('sha512', base, { key: rsa.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }, bytes)).toBe(false);
     // Ours (salt 64) verifies with theirs, which accepts any salt length.
     const ourSigned = await signMessage(request, { components: ['@method', '@path'], params: { created: NOW, alg: 'rsa-pss-sha512' }, key: ourPrivate });
     const message = { ...get('https://e.example/x', { host: 'e.example' }), headers: { 'Signature-Input': ourSigned.signatureInput, Signature: ourSigned.signature } };

@@ -3,7 +3,7 @@
  * `@method`, or a lower-case field name) plus parameters (`sf`, `key`, `bs`, `req`, `tr`, `name`),
  * serialized as a Structured Field string item, e.g. `"@query-param";name="Pet"`.
  */
-import { parseItem, serializeItem, type Item } from 'structured-headers';
+import { parseItem, type Item } from 'structured-headers';
 import { Oidc2Error, type Oidc2ErrorCode } from '../errors.js';
 
 /** The derived components of RFC 9421 section 2.2, except `@signature-params`, which is never covered. */
@@ -54,6 +54,11 @@ export interface ComponentIdentifier {
 /** Raises a failure; internal parsing raises coded errors, programmer input raises TypeError. */
 export type Fail = (code: Oidc2ErrorCode, message: string) => never;
 
+/** @internal Serializes a String whose characters the parser has already checked (printable ASCII). */
+export function sfString(value: string): string {
+  return value.includes('"') || value.includes('\\') ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;
+}
+
 /** @internal Failure for what arrived in a message. */
 export const failMessage: Fail = (code, message) => {
   throw new Oidc2Error(code, message);
@@ -85,13 +90,18 @@ export function componentFromItem(item: Item, fail: Fail): ComponentIdentifier {
     fail('request_malformed', 'a field component name must be a lower-case field name');
   }
   const params: { -readonly [K in keyof ComponentParams]: ComponentParams[K] } = {};
+  // The identifier is re-serialized here rather than by the Structured Field serializer: the name
+  // holds no character that needs escaping, and this runs for every covered component of every request.
+  let id = `"${name}"`;
   for (const [key, value] of item[1]) {
     if (FLAGS.has(key)) {
       if (value !== true) fail('request_malformed', `component parameter ${key} must be a bare flag`);
       (params as Record<string, unknown>)[key] = true;
+      id += `;${key}`;
     } else if (key === 'key' || key === 'name') {
       if (typeof value !== 'string') fail('request_malformed', `component parameter ${key} must be a string`);
       params[key] = value;
+      id += `;${key}=${sfString(value)}`;
     } else {
       fail('component_unsupported', `unknown component parameter ${key}`);
     }
@@ -109,7 +119,7 @@ export function componentFromItem(item: Item, fail: Fail): ComponentIdentifier {
     if (params.bs && (params.sf || params.key !== undefined)) fail('request_malformed', 'bs cannot be combined with sf or key');
     if (params.tr) fail('component_unsupported', 'trailer fields (tr) are not supported');
   }
-  return { name, params, id: serializeItem(item) };
+  return { name, params, id };
 }
 
 /**

@@ -2,9 +2,9 @@
  * The `Signature-Input` and `Signature` fields (RFC 9421 sections 4.1 and 4.2): Structured Field
  * Dictionaries keyed by signature label. Parsed once, bounded in size, and validated strictly.
  */
-import { parseDictionary, serializeBareItem, serializeInnerList, Token, type BareItem, type Dictionary, type InnerList } from 'structured-headers';
+import { parseDictionary, Token, type BareItem, type Dictionary, type InnerList } from 'structured-headers';
 import { Oidc2Error } from '../errors.js';
-import { assertDistinct, componentFromItem, failArgument, failMessage, toComponent, type ComponentIdentifier } from './components.js';
+import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
 
 export { Token };
 
@@ -61,6 +61,7 @@ const DEFAULT_MAX_MEMBERS = 8;
 // RFC 9651 sf-integer bound.
 const MAX_INTEGER = 999_999_999_999_999;
 const PARAM_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
+const PRINTABLE = /^[\x20-\x7e]*$/;
 const STRING_PARAMS = new Set(['nonce', 'alg', 'keyid', 'tag']);
 
 function limitsOf(limits: FieldLimits | undefined): { maxBytes: number; maxMembers: number } {
@@ -90,6 +91,20 @@ function parseBoundedDictionary(lines: readonly string[], limits: FieldLimits | 
   }
   if (dictionary.size > maxMembers) throw new Oidc2Error('request_malformed', `${field} has more than ${maxMembers} members`);
   return dictionary;
+}
+
+/** Serializes one checked parameter (RFC 9651 section 4.1.1.2). */
+function serializeParam(key: string, value: SignatureParamValue): string {
+  if (value === true) return `;${key}`;
+  if (value === false) return `;${key}=?0`;
+  if (typeof value === 'string') return `;${key}=${sfString(value)}`;
+  return `;${key}=${String(value)}`;
+}
+
+function innerList(components: readonly ComponentIdentifier[]): string {
+  let out = '(';
+  for (let i = 0; i < components.length; i++) out += (i === 0 ? '' : ' ') + components[i]!.id;
+  return `${out})`;
 }
 
 function checkParam(key: string, value: BareItem, fail: (message: string) => never): SignatureParamValue {
@@ -125,12 +140,16 @@ export function parseSignatureInput(lines: readonly string[] | undefined, limits
     const components = list[0].map((item) => componentFromItem(item, failMessage));
     assertDistinct(components, failMessage);
     const params: Record<string, SignatureParamValue> = {};
+    // The canonical @signature-params value: the member re-serialized (RFC 9421 section 3.2 step 7).
+    let signatureParams = innerList(components);
     for (const [key, value] of list[1]) {
-      params[key] = checkParam(key, value, (message) => {
+      const checked = checkParam(key, value, (message) => {
         throw new Oidc2Error('request_malformed', `Signature-Input member ${label}: ${message}`);
       });
+      params[key] = checked;
+      signatureParams += serializeParam(key, checked);
     }
-    out.set(label, { label, components, params, signatureParams: serializeInnerList(list) });
+    out.set(label, { label, components, params, signatureParams });
   }
   return out;
 }
@@ -171,9 +190,7 @@ export function serializeSignatureParams(
   if (!Array.isArray(components)) throw new TypeError('ERR_INVALID_ARG_TYPE: components must be an array');
   const parsed = components.map(toComponent);
   assertDistinct(parsed, failArgument);
-  let out = '(';
-  for (let i = 0; i < parsed.length; i++) out += (i === 0 ? '' : ' ') + parsed[i]!.id;
-  out += ')';
+  let out = innerList(parsed);
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined) continue;
     if (!PARAM_KEY.test(key)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${JSON.stringify(key)} is not a valid parameter name`);
@@ -181,15 +198,8 @@ export function serializeSignatureParams(
       throw new TypeError(`ERR_INVALID_ARG_VALUE: ${message}`);
     });
     if (typeof value === 'number' && Math.abs(value) > MAX_INTEGER) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${key} is out of the Integer range`);
-    if (value === true) {
-      out += `;${key}`;
-      continue;
-    }
-    try {
-      out += `;${key}=${serializeBareItem(value)}`;
-    } catch {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${key} must be printable ASCII`);
-    }
+    if (typeof value === 'string' && !PRINTABLE.test(value)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${key} must be printable ASCII`);
+    out += serializeParam(key, value);
   }
   return out;
 }
