@@ -1,0 +1,351 @@
+/**
+ * `@oidc2/client`: a `fetch` for Node and browsers that authenticates every request with the
+ * client's Identity Certification Token (PROFILE sections 2.1 and 2.2) and accepts only responses
+ * signed by a trusted service (section 3).
+ *
+ * @packageDocumentation
+ */
+import {
+  Oidc2Error,
+  createContentDigest,
+  createDpopProof,
+  createIctVerifier,
+  isOidc2Error,
+  normalizeFields,
+  signRequest,
+  verifyResponse,
+  type HttpRequest,
+  type HttpResponse,
+  type ServiceIdentity,
+  type TrustedIssuer,
+} from '@oidc2/core';
+import type { JWK } from 'jose';
+import { NULL_BODY_STATUS, readBounded } from './lib/body.js';
+import { IctHolder, inspectIct } from './lib/ict-holder.js';
+import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
+import { issueIct, validateIssuerOptions, type IssuanceOptions } from './lib/issuance.js';
+
+export type { ServiceIdentity, TrustedIssuer } from '@oidc2/core';
+export type { ClientAlgorithm } from './lib/keys.js';
+export type { IssuanceOptions, IssuerCredential } from './lib/issuance.js';
+
+/** How the client proves its identity to a service. */
+export type ProofMode = 'http-signature' | 'dpop';
+
+/**
+ * Supplies an ICT for the client's public key, e.g. from an issuer this package does not speak
+ * to. Called again shortly before the current ICT expires.
+ */
+export type IctProvider = (publicJwk: JWK) => Promise<string>;
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /**
+   * The issuers trusted to certify services: a response counts only when it is signed with the
+   * key of an ICT from one of these. Required, at least one.
+   */
+  serviceIssuers: TrustedIssuer[];
+  /**
+   * The service subject (`sub` of its ICT) that must have signed the response: one value, a list,
+   * or a function of the request URL returning either (or `undefined` for any subject of a trusted
+   * issuer). Default: any subject of a trusted issuer.
+   */
+  expectedService?: string | string[] | ((url: URL) => string | string[] | undefined);
+  /**
+   * The request proof: `'http-signature'` (an RFC 9421 signature over method, path, query, token,
+   * content type and digest; PROFILE 2.1) or `'dpop'` (`Authorization: DPoP <ICT>` with an RFC 9449
+   * proof; PROFILE 2.2, which does not protect the body or the query). Default `'http-signature'`.
+   */
+  proof?: ProofMode;
+  /** Algorithm of the generated key pair. Default `'ES256'`. */
+  algorithm?: ClientAlgorithm;
+  /**
+   * A key pair to use instead of generating one (e.g. one kept in IndexedDB). It must fit
+   * `algorithm`. Default: a fresh pair, generated on first use.
+   */
+  keyPair?: CryptoKeyPair;
+  /** Generate an extractable private key. Default `false` (the private key never leaves WebCrypto). */
+  extractable?: boolean;
+  /**
+   * Where ICTs come from: an issuer this package speaks to. Exactly one of `issuer` and `getIct`
+   * is required.
+   */
+  issuer?: IssuanceOptions;
+  /** Where ICTs come from: your own provider. Exactly one of `issuer` and `getIct` is required. */
+  getIct?: IctProvider;
+  /**
+   * Seconds before the ICT expires at which a new one is obtained (at most half the ICT's
+   * lifetime). Default `60`.
+   */
+  refreshMargin?: number;
+  /** Lifetime of request signatures, `expires - created`, in seconds (1 to 300). Default `60`. */
+  signatureLifetime?: number;
+  /** Components every request signature covers beyond the profile's, e.g. `['@authority']`. Default none. */
+  components?: string[];
+  /** Digest algorithm of `Content-Digest` on request bodies. Default `'sha-256'`. */
+  digestAlgorithm?: 'sha-256' | 'sha-512';
+  /** Largest response body, in bytes, read for verification; a larger one is rejected. Default 16 MiB. */
+  maxResponseBytes?: number;
+  /** Allowed clock skew in seconds when checking the service's ICT and signature. Default `60`. */
+  clockTolerance?: number;
+  /** Largest accepted lifetime (`exp - iat`) of a service ICT, in seconds. Default `3600`. */
+  maxServiceTokenAge?: number;
+  /** The `fetch` used for services, the issuer and issuer keys. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Clock in unix seconds. Default `() => Date.now() / 1000`. */
+  now?: () => number;
+}
+
+/**
+ * A response whose signature, service ICT, binding to its request and body digest were verified.
+ * The body is the verified bytes, readable once as with any `Response`.
+ */
+export class VerifiedResponse extends Response {
+  /** Who answered: the verified identity from the service's ICT. */
+  readonly service: ServiceIdentity;
+
+  /** @internal */
+  constructor(body: Uint8Array | null, source: Response, service: ServiceIdentity) {
+    super(body as BodyInit | null, { status: source.status, statusText: source.statusText, headers: source.headers });
+    this.service = service;
+    // A constructed Response has no URL; keep the one that was fetched.
+    Object.defineProperty(this, 'url', { value: source.url, enumerable: true });
+  }
+}
+
+/**
+ * A `fetch`-compatible function that signs requests and verifies responses, created by
+ * {@link createClient}. It rejects with an `Oidc2Error` (`response_unsigned`,
+ * `response_untrusted`, `response_signature_invalid`) for any response it cannot verify; it never
+ * resolves with one.
+ */
+export interface Oidc2Fetch {
+  (input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse>;
+  /** The client's public key (public members only), generating the key pair if needed. */
+  publicKey(): Promise<JWK>;
+  /** The current ICT, obtaining or renewing it if needed. */
+  ict(): Promise<string>;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a non-negative ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}
+
+function toHeaders(fields: Record<string, string[]>): Headers {
+  const headers = new Headers();
+  for (const [name, lines] of Object.entries(fields)) for (const line of lines) headers.append(name, line);
+  return headers;
+}
+
+// RFC 9449 section 9: the server asks for (another) nonce with 401 and a `DPoP-Nonce` field.
+function asksForNonce(response: Response, sent: string | undefined): string | undefined {
+  const nonce = response.headers.get('dpop-nonce');
+  if (response.status !== 401 || !nonce || nonce === sent) return undefined;
+  return nonce;
+}
+
+/**
+ * Creates a `fetch` that authenticates as the holder of an ICT and verifies who answered.
+ *
+ * Each request gets `Identity-Certification-Token`, `Content-Digest` (for a body) and an RFC 9421
+ * signature tagged `oidc2-ict` asking for a signed response, or in `dpop` mode
+ * `Authorization: DPoP <ICT>` and a `DPoP` proof. The response must carry the service's ICT from
+ * one of `serviceIssuers` and a signature bound to this request, covering status, body digest and
+ * the request's method, path and query. Redirects are never followed: a 3xx is verified and
+ * returned like any other response.
+ *
+ * The key pair is generated on first use (ES256 by default, private key non-extractable); the ICT
+ * is obtained from `issuer` or `getIct` and renewed before it expires, once for any number of
+ * concurrent requests.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from '@oidc2/client'
+ *
+ * const api = createClient({
+ *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
+ *   expectedService: 'spiffe://example.com/payments',
+ *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken } },
+ * })
+ * const response = await api('https://payments.example.com/v1/balance')
+ * console.log(response.service.subject, await response.json())
+ * ```
+ */
+export function createClient(options: ClientOptions): Oidc2Fetch {
+  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (!Array.isArray(options.serviceIssuers) || options.serviceIssuers.length === 0) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: options.serviceIssuers must list at least one trusted issuer');
+  }
+  const proof: ProofMode = options.proof ?? 'http-signature';
+  if (proof !== 'http-signature' && proof !== 'dpop') throw new TypeError("ERR_INVALID_ARG_VALUE: options.proof must be 'http-signature' or 'dpop'");
+  const algorithm: ClientAlgorithm = options.algorithm ?? 'ES256';
+  if (algorithm !== 'ES256' && algorithm !== 'Ed25519') throw new TypeError("ERR_INVALID_ARG_VALUE: options.algorithm must be 'ES256' or 'Ed25519'");
+  if (options.keyPair !== undefined) assertKeyPair(options.keyPair, algorithm);
+  if ((options.issuer === undefined) === (options.getIct === undefined)) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: exactly one of options.issuer and options.getIct is required');
+  }
+  if (options.getIct !== undefined && typeof options.getIct !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.getIct must be a function');
+  if (options.issuer !== undefined) validateIssuerOptions(options.issuer);
+  const expected = options.expectedService;
+  if (
+    expected !== undefined &&
+    typeof expected !== 'function' &&
+    typeof expected !== 'string' &&
+    !(Array.isArray(expected) && expected.every((s) => typeof s === 'string'))
+  ) {
+    throw new TypeError('ERR_INVALID_ARG_TYPE: options.expectedService must be a string, an array of strings or a function');
+  }
+  const margin = nonNegative('refreshMargin', options.refreshMargin, 60);
+  const signatureLifetime = nonNegative('signatureLifetime', options.signatureLifetime, 60, true);
+  if (signatureLifetime < 1 || signatureLifetime > 300) throw new TypeError('ERR_INVALID_ARG_VALUE: options.signatureLifetime must be an integer from 1 to 300');
+  const maxResponseBytes = nonNegative('maxResponseBytes', options.maxResponseBytes, 16 * 1024 * 1024, true);
+  const clockTolerance = nonNegative('clockTolerance', options.clockTolerance, 60);
+  const digestAlgorithm = options.digestAlgorithm ?? 'sha-256';
+  if (digestAlgorithm !== 'sha-256' && digestAlgorithm !== 'sha-512') throw new TypeError("ERR_INVALID_ARG_VALUE: options.digestAlgorithm must be 'sha-256' or 'sha-512'");
+  const components = options.components ?? [];
+  if (!Array.isArray(components) || components.some((c) => typeof c !== 'string' || c.length === 0)) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: options.components must be an array of component identifiers');
+  }
+  const now = options.now ?? (() => Date.now() / 1000);
+  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.fetch must be a function');
+  // Looked up per call (and called unbound-free) so a browser's fetch keeps its `this`.
+  const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+
+  const verifier = createIctVerifier({
+    issuers: options.serviceIssuers,
+    clockTolerance,
+    now,
+    fetch: fetchImpl,
+    ...(options.maxServiceTokenAge !== undefined ? { maxTokenAge: options.maxServiceTokenAge } : {}),
+  });
+
+  let keyPromise: Promise<ClientKey> | undefined;
+  const key = (): Promise<ClientKey> =>
+    (keyPromise ??= clientKey(algorithm, options.extractable === true, options.keyPair).catch((error: unknown) => {
+      keyPromise = undefined;
+      throw error;
+    }));
+
+  const issuerOptions = options.issuer;
+  const getIct = options.getIct;
+  const issuance = { fetch: fetchImpl, now, discovery: {} };
+  const holder = new IctHolder(async () => {
+    const k = await key();
+    const token = issuerOptions ? await issueIct(issuerOptions, k, issuance) : await getIct!({ ...k.publicJwk });
+    return inspectIct(token, k.thumbprint, now(), margin);
+  }, now);
+
+  // The latest DPoP-Nonce each origin sent (RFC 9449 section 8).
+  const dpopNonces = new Map<string, string>();
+
+  function expectedFor(url: string): string | string[] | undefined {
+    return typeof expected === 'function' ? expected(new URL(url)) : expected;
+  }
+
+  async function prepare(
+    request: Request,
+    body: Uint8Array | undefined,
+    k: ClientKey,
+    ict: string,
+  ): Promise<{ sent: HttpRequest; nonce: string | undefined; dpopNonce: string | undefined }> {
+    const url = request.url;
+    const headers = normalizeFields(request.headers);
+    if (proof === 'http-signature') {
+      const signed = await signRequest(
+        { method: request.method, url, headers, ...(body ? { body } : {}) },
+        { ict, key: k.signer, signResponse: true, expiresIn: signatureLifetime, components, digestAlgorithm, now },
+      );
+      return { sent: signed, nonce: signed.nonce, dpopNonce: undefined };
+    }
+    if (headers['authorization']) throw new TypeError('ERR_INVALID_ARG_VALUE: in dpop mode the client sets Authorization itself');
+    const origin = new URL(url).origin;
+    const dpopNonce = dpopNonces.get(origin);
+    headers['authorization'] = [`DPoP ${ict}`];
+    headers['dpop'] = [
+      await createDpopProof({
+        method: request.method,
+        url,
+        key: k.signer,
+        jwk: k.publicJwk,
+        accessToken: ict,
+        now,
+        ...(dpopNonce !== undefined ? { nonce: dpopNonce } : {}),
+      }),
+    ];
+    if (body) headers['content-digest'] = [await createContentDigest(body, digestAlgorithm)];
+    return { sent: { method: request.method, url, headers, body }, nonce: undefined, dpopNonce };
+  }
+
+  async function verified(response: Response, sent: HttpRequest, nonce: string | undefined): Promise<VerifiedResponse> {
+    // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
+    if (response.type === 'opaqueredirect' || response.status === 0) {
+      throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
+    }
+    const body = await readBounded(response, maxResponseBytes);
+    const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
+    let service: ServiceIdentity;
+    try {
+      service = await verifyResponse(message, {
+        request: sent,
+        ...(nonce !== undefined ? { requestNonce: nonce } : {}),
+        ictVerifier: verifier,
+        clockTolerance,
+        now,
+        ...(() => {
+          const subject = expectedFor(sent.url);
+          return subject === undefined ? {} : { expectedSubject: subject };
+        })(),
+      });
+    } catch (error) {
+      if (isOidc2Error(error) && error.code.startsWith('response_')) {
+        throw new Oidc2Error(error.code, `${error.message} (HTTP ${response.status})`, { cause: error });
+      }
+      throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status})`, { cause: error });
+    }
+    return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : body, response, service);
+  }
+
+  async function oidc2Fetch(input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse> {
+    const request = new Request(input, init);
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const body = bytes.length > 0 ? bytes : undefined;
+    const k = await key();
+    const ict = await holder.get();
+    for (let attempt = 0; ; attempt++) {
+      const { sent, nonce, dpopNonce } = await prepare(request, body, k, ict);
+      const response = await fetchImpl(sent.url, {
+        method: sent.method,
+        headers: toHeaders(sent.headers),
+        ...(body ? { body: body as BodyInit } : {}),
+        // A redirected request would carry a signature for another target (and a spent nonce).
+        redirect: request.redirect === 'error' ? 'error' : 'manual',
+        signal: request.signal,
+        credentials: request.credentials,
+        cache: request.cache,
+        mode: request.mode,
+        referrerPolicy: request.referrerPolicy,
+        keepalive: request.keepalive,
+      });
+      if (proof === 'dpop') {
+        const origin = new URL(sent.url).origin;
+        const fresh = response.headers.get('dpop-nonce');
+        if (fresh) dpopNonces.set(origin, fresh);
+        if (attempt === 0 && asksForNonce(response, dpopNonce)) {
+          await response.body?.cancel().catch(() => undefined);
+          continue;
+        }
+      }
+      return verified(response, sent, nonce);
+    }
+  }
+
+  return Object.assign(oidc2Fetch, {
+    publicKey: async () => ({ ...(await key()).publicJwk }),
+    ict: () => holder.get(),
+  });
+}

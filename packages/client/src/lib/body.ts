@@ -1,0 +1,36 @@
+// Reads a response body once, with a bound, so the digest can be checked before the caller sees it.
+import { Oidc2Error } from '@oidc2/core';
+
+export async function readBounded(response: Response, maxBytes: number): Promise<Uint8Array> {
+  const body = response.body;
+  if (!body) return new Uint8Array(0);
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await body.cancel().catch(() => undefined);
+    throw new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxBytes} bytes and cannot be verified`);
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxBytes} bytes and cannot be verified`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/** Statuses whose responses cannot have a body (Fetch standard "null body status"). */
+export const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);

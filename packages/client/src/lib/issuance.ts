@@ -1,0 +1,242 @@
+// Obtaining an ICT from an issuer, in either of the two forms @oidc2/issuer serves:
+// - the OIDC² draft ICT request (section 4.3): POST to `ict_endpoint`, the credential in
+//   `Authorization` (or a client assertion in the body), a `jwt+pop` PoP token proving the key;
+// - RFC 8693 token exchange at `token_endpoint`, the credential as `subject_token`, the key proven
+//   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce).
+import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
+import { SignJWT } from 'jose';
+import type { ClientKey } from './keys.js';
+
+/** A value, or a function returning it (called for every issuance, so it may rotate). */
+export type Supplied<T> = T | (() => T | Promise<T>);
+
+/**
+ * How the client authenticates to the issuer. Exactly one member.
+ * - `accessToken`: an end-user's OAuth access token (granting `e2e_auth_*` scopes), sent as
+ *   `Authorization: Bearer` (ICT request) or as `subject_token` of type `access_token` (token exchange).
+ * - `apiKey`: a workload's API key, sent as `Authorization: ApiKey` or as `subject_token` of type
+ *   `urn:oidc2:params:oauth:token-type:api-key`.
+ * - `clientAssertion`: a workload's RFC 7523 JWT client assertion. Each one is accepted once, so
+ *   supply a function that makes a fresh one (`aud`: the issuer or the endpoint URL).
+ */
+export type IssuerCredential =
+  | { accessToken: Supplied<string>; apiKey?: never; clientAssertion?: never }
+  | { apiKey: Supplied<string>; accessToken?: never; clientAssertion?: never }
+  | { clientAssertion: () => string | Promise<string>; accessToken?: never; apiKey?: never };
+
+/** Where and how the client obtains its ICT from an issuer (e.g. `@oidc2/issuer`). */
+export interface IssuanceOptions {
+  /**
+   * The issuer identifier (the `iss` of the ICTs it issues, and the PoP token `aud`). Its endpoints
+   * come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given. Required.
+   */
+  issuer: string;
+  /** The client's credential at the issuer. Required. */
+  credential: IssuerCredential;
+  /**
+   * `'ict'` for the OIDC² draft ICT request with a PoP token, `'token-exchange'` for RFC 8693
+   * token exchange with a DPoP proof. Default `'ict'`.
+   */
+  grant?: 'ict' | 'token-exchange';
+  /** The ICT endpoint (`'ict'`) or token endpoint (`'token-exchange'`). Default: from discovery. */
+  endpoint?: string;
+  /**
+   * The subject the credential belongs to: the PoP token's `sub`, which the issuer compares with
+   * the authenticated subject (the end-user's `sub`, the workload's identifier). Required for
+   * `grant: 'ict'`; unused for token exchange.
+   */
+  subject?: string;
+  /** The OAuth client id: the PoP token's `iss`. Default: `subject`. */
+  clientId?: string;
+  /** OIDC² contexts to request (token exchange `scope` `e2e_auth_<ctx>`). Default: all the credential grants. */
+  contexts?: string[];
+  /** Claims the ICT must carry (PoP `required_claims`; `'ict'` only). Default none. */
+  requiredClaims?: string[];
+  /** Claims the ICT should carry when available (PoP `optional_claims`; `'ict'` only). Default none. */
+  optionalClaims?: string[];
+  /** Milliseconds before an issuer request is abandoned. Default `10000`. */
+  timeout?: number;
+}
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ICT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:ic_token';
+const SUBJECT_TOKEN_TYPES = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  apiKey: 'urn:oidc2:params:oauth:token-type:api-key',
+  clientAssertion: 'urn:ietf:params:oauth:token-type:jwt',
+} as const;
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const MAX_ANSWER_BYTES = 65536;
+
+function stringList(value: unknown, name: string): void {
+  if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0))) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.${name} must be an array of strings`);
+  }
+}
+
+/** Validates `options.issuer` once, at construction. */
+export function validateIssuerOptions(o: IssuanceOptions): void {
+  if (typeof o !== 'object' || o === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options.issuer must be an object');
+  for (const [name, value] of [['issuer', o.issuer], ['endpoint', o.endpoint]] as const) {
+    if (value === undefined && name === 'endpoint') continue;
+    let url: URL | undefined;
+    try {
+      url = typeof value === 'string' ? new URL(value) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.${name} must be an absolute http(s) URL`);
+  }
+  const grant = o.grant ?? 'ict';
+  if (grant !== 'ict' && grant !== 'token-exchange') throw new TypeError("ERR_INVALID_ARG_VALUE: options.issuer.grant must be 'ict' or 'token-exchange'");
+  const c = o.credential as Record<string, unknown> | undefined;
+  const kinds = c && typeof c === 'object' ? (['accessToken', 'apiKey', 'clientAssertion'] as const).filter((k) => c[k] !== undefined) : [];
+  if (kinds.length !== 1) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.credential must have exactly one of accessToken, apiKey, clientAssertion');
+  const supplied = c![kinds[0]!];
+  if (typeof supplied !== 'function' && (typeof supplied !== 'string' || supplied.length === 0 || kinds[0] === 'clientAssertion')) {
+    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.credential.${kinds[0]} must be ${kinds[0] === 'clientAssertion' ? 'a function' : 'a string or a function'}`);
+  }
+  if (grant === 'ict' && (typeof o.subject !== 'string' || o.subject.length === 0)) {
+    throw new TypeError("ERR_INVALID_ARG_VALUE: options.issuer.subject is required for grant 'ict'");
+  }
+  if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length === 0)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.clientId must be a non-empty string');
+  stringList(o.contexts, 'contexts');
+  stringList(o.requiredClaims, 'requiredClaims');
+  stringList(o.optionalClaims, 'optionalClaims');
+  if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !(o.timeout > 0))) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.timeout must be a positive number');
+}
+
+export interface IssuanceEnvironment {
+  fetch: typeof fetch;
+  now: () => number;
+  /** The issuer's discovery document, fetched once per client. */
+  discovery: { document?: Promise<Record<string, unknown>> | undefined };
+}
+
+async function supplied<T>(value: Supplied<T>): Promise<T> {
+  return typeof value === 'function' ? (value as () => T | Promise<T>)() : value;
+}
+
+async function readJson(response: Response): Promise<Record<string, unknown> | undefined> {
+  const text = await response.text();
+  if (text.length > MAX_ANSWER_BYTES) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// The issuer's refusal keeps its stable code when it is one of ours; anything else is "unavailable".
+function refusal(status: number, body: Record<string, unknown> | undefined): Oidc2Error {
+  const code = body?.code;
+  if (status < 500 && typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_STATUS, code)) {
+    return new Oidc2Error(code as Oidc2ErrorCode, `the issuer refused the ICT request (HTTP ${status}, ${typeof body?.error === 'string' ? body.error : code})`);
+  }
+  return new Oidc2Error('issuer_unavailable', `the issuer answered HTTP ${status}`);
+}
+
+async function endpointOf(o: IssuanceOptions, env: IssuanceEnvironment, signal: AbortSignal): Promise<string> {
+  if (o.endpoint !== undefined) return o.endpoint;
+  const member = (o.grant ?? 'ict') === 'ict' ? 'ict_endpoint' : 'token_endpoint';
+  let document = env.discovery.document;
+  if (!document) {
+    document = (async () => {
+      const response = await env.fetch(`${o.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal });
+      const body = await readJson(response);
+      if (!response.ok || !body) throw new Oidc2Error('issuer_unavailable', `the issuer's discovery document is unavailable (HTTP ${response.status})`);
+      // OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer we asked.
+      if (body.issuer !== o.issuer) throw new Oidc2Error('issuer_unavailable', "the discovery document names another issuer");
+      return body;
+    })();
+    // Kept for the client's lifetime; a failed discovery is retried by the next issuance.
+    env.discovery.document = document;
+    document.catch(() => {
+      if (env.discovery.document === document) env.discovery.document = undefined;
+    });
+  }
+  const endpoint = (await document)[member];
+  if (typeof endpoint !== 'string') throw new Oidc2Error('issuer_unavailable', `the issuer advertises no ${member}`);
+  return endpoint;
+}
+
+async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promise<string> {
+  const iat = Math.floor(now);
+  const claims: Record<string, unknown> = {
+    iss: o.clientId ?? o.subject,
+    sub: o.subject,
+    aud: o.issuer,
+    iat,
+    nbf: iat,
+    exp: iat + 60,
+    jti: createNonce(),
+  };
+  if (o.requiredClaims) claims.required_claims = o.requiredClaims;
+  if (o.optionalClaims) claims.optional_claims = o.optionalClaims;
+  return new SignJWT(claims).setProtectedHeader({ typ: 'jwt+pop', alg: key.alg, jwk: key.publicJwk }).sign(key.privateKey);
+}
+
+/** Obtains an ICT for `key` from the configured issuer. */
+export async function issueIct(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment): Promise<string> {
+  const signal = AbortSignal.timeout(o.timeout ?? 10_000);
+  let response: Response;
+  let body: Record<string, unknown> | undefined;
+  try {
+    const endpoint = await endpointOf(o, env, signal);
+    const c = o.credential;
+    if ((o.grant ?? 'ict') === 'ict') {
+      const pop = await popToken(o, key, env.now());
+      const headers: Record<string, string> = { accept: 'application/json' };
+      let requestBody: string;
+      if (c.clientAssertion !== undefined) {
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+        requestBody = new URLSearchParams({ client_assertion_type: JWT_BEARER, client_assertion: await c.clientAssertion(), pop_token: pop }).toString();
+      } else {
+        headers['content-type'] = 'application/jwt+pop';
+        headers.authorization = c.accessToken !== undefined ? `Bearer ${await supplied(c.accessToken)}` : `ApiKey ${await supplied(c.apiKey!)}`;
+        requestBody = pop;
+      }
+      response = await env.fetch(endpoint, { method: 'POST', headers, body: requestBody, redirect: 'error', signal });
+      body = await readJson(response);
+      if (response.status === 201 || response.status === 200) return ictFrom(body?.identity_certification_token);
+      throw refusal(response.status, body);
+    }
+    const kind = c.accessToken !== undefined ? 'accessToken' : c.apiKey !== undefined ? 'apiKey' : 'clientAssertion';
+    const params = new URLSearchParams({
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: kind === 'clientAssertion' ? await c.clientAssertion!() : await supplied((c.accessToken ?? c.apiKey)!),
+      subject_token_type: SUBJECT_TOKEN_TYPES[kind],
+      requested_token_type: ICT_TOKEN_TYPE,
+    });
+    if (o.contexts) params.set('scope', o.contexts.map((ctx) => `e2e_auth_${ctx}`).join(' '));
+    let nonce: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const proof = await createDpopProof({ method: 'POST', url: endpoint, key: key.signer, jwk: key.publicJwk, now: env.now, ...(nonce ? { nonce } : {}) });
+      response = await env.fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', dpop: proof },
+        body: params.toString(),
+        redirect: 'error',
+        signal,
+      });
+      body = await readJson(response);
+      const fresh = response.headers.get('dpop-nonce');
+      // RFC 9449 section 8: the token endpoint asks for a nonce with 400 use_dpop_nonce.
+      if (attempt === 0 && response.status === 400 && body?.error === 'use_dpop_nonce' && fresh && fresh !== nonce) {
+        nonce = fresh;
+        continue;
+      }
+      if (response.status === 200) return ictFrom(body?.access_token);
+      throw refusal(response.status, body);
+    }
+  } catch (error) {
+    if (isOidc2Error(error)) throw error;
+    throw new Oidc2Error('issuer_unavailable', 'the issuer could not be reached', { cause: error });
+  }
+}
+
+function ictFrom(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new Oidc2Error('ict_malformed', 'the issuer answered without an ICT');
+  return value;
+}
