@@ -1,0 +1,207 @@
+// The client obtaining its ICT from a real @oidc2/issuer over loopback, in both request forms and
+// with each kind of credential the issuer accepts.
+import { createClient, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
+import { isOidc2Error } from '@oidc2/core';
+import { apiKeys, clientAssertions, createIssuer, hashApiKey, jwtAccessTokens, type IssuerOptions, type ListeningIssuer } from '@oidc2/issuer';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { newIssuer, newKey, type TestIssuer } from '../../../test/support/credentials';
+import { listen, startNodeService, type RunningServer } from '../../../test/support/node-service';
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (isOidc2Error(err)) return err.code;
+    throw err;
+  }
+  return 'resolved';
+}
+
+const API_KEY = 'k'.repeat(43);
+let login: TestIssuer; // the OAuth authorization server that issues users' access tokens
+let services: TestIssuer;
+let workloadJwks: { keys: JWK[] };
+let workloadKey: JWK;
+const running: Array<ListeningIssuer | RunningServer> = [];
+
+beforeAll(async () => {
+  login = await newIssuer('https://login.test.example');
+  services = await newIssuer('https://attest.test.example');
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  workloadKey = { ...(await exportJWK(pair.privateKey)), kid: 'w1', alg: 'ES256' };
+  workloadJwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'w1', alg: 'ES256' }] };
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.close()));
+});
+
+async function startIssuer(extra: Partial<IssuerOptions> = {}): Promise<{ url: string; issuer: string }> {
+  // The issuer identifier must be known before the port is: listen on a helper port first.
+  const probe = await listen(() => undefined);
+  const port = new URL(probe.url).port;
+  await probe.close();
+  const issuer = `http://127.0.0.1:${port}`;
+  const server = await createIssuer({
+    issuer,
+    authenticators: [
+      jwtAccessTokens({ issuer: login.issuer, audience: issuer, jwks: login.jwks }),
+      apiKeys({ keys: [{ hash: hashApiKey(API_KEY), subject: 'spiffe://test.example/batch', contexts: ['batch'] }] }),
+      clientAssertions({ clients: { billing: { jwks: workloadJwks, subject: 'spiffe://test.example/billing', contexts: ['billing'] } } }),
+    ],
+    ...extra,
+  });
+  running.push(await server.listen({ port: Number(port) }));
+  return { url: issuer, issuer };
+}
+
+async function accessToken(issuer: string, scope = 'openid e2e_auth_payments e2e_auth_profile'): Promise<string> {
+  const key = await importJWK(login.key.privateJwk, 'ES256');
+  return new SignJWT({ scope, client_id: 'spa' })
+    .setProtectedHeader({ alg: 'ES256', kid: login.kid, typ: 'at+jwt' })
+    .setIssuer(login.issuer)
+    .setAudience(issuer)
+    .setSubject('alice')
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(key);
+}
+
+async function assertion(issuer: string): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid: 'w1' })
+    .setIssuer('billing')
+    .setSubject('billing')
+    .setAudience(issuer)
+    .setJti(crypto.randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('2m')
+    .sign(await importJWK(workloadKey, 'ES256'));
+}
+
+function client(issuer: IssuanceOptions, extra: Partial<ClientOptions> = {}) {
+  return createClient({ serviceIssuers: [{ issuer: services.issuer, jwks: services.jwks }], issuer, ...extra });
+}
+
+describe('client ICT issuance from @oidc2/issuer', () => {
+  it.each(['ict', 'token-exchange'] as const)('%s: a user with an access token gets an ICT for its key', async (grant) => {
+    const { issuer } = await startIssuer();
+    const token = await accessToken(issuer);
+    const api = client({ issuer, grant, credential: { accessToken: () => token }, subject: 'alice', clientId: 'spa' });
+    const claims = decodeJwt(await api.ict());
+    expect(claims.iss).toBe(issuer);
+    expect(claims.sub).toBe('alice');
+    expect(claims.ctx).toEqual(['payments', 'profile']);
+    expect(claims.cnf).toEqual({ jwk: { ...(await api.publicKey()), alg: 'ES256' } });
+  });
+
+  it.each([
+    ['ict', 'ES256'],
+    ['ict', 'Ed25519'],
+    ['token-exchange', 'ES256'],
+    ['token-exchange', 'Ed25519'],
+  ] as const)('%s with %s: a workload with an API key gets an ICT and calls a service with it', async (grant, algorithm) => {
+    const { issuer } = await startIssuer();
+    const serviceKey = await newKey();
+    const svc = await startNodeService({
+      issuers: [{ issuer }],
+      credential: { ict: await services.mint(serviceKey, { subject: 'spiffe://test.example/ledger' }), privateKey: serviceKey.privateJwk },
+    });
+    running.push(svc);
+    const api = client({ issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
+    const response = await api(`${svc.url}/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(await response.json()).toMatchObject({ caller: 'spiffe://test.example/batch' });
+    expect(response.service.subject).toBe('spiffe://test.example/ledger');
+    expect(decodeJwt(await api.ict()).ctx).toEqual(['batch']);
+  });
+
+  it.each(['ict', 'token-exchange'] as const)('%s: a workload with a fresh client assertion per issuance', async (grant) => {
+    const { issuer } = await startIssuer();
+    let made = 0;
+    const api = client({
+      issuer,
+      grant,
+      credential: {
+        clientAssertion: () => {
+          made++;
+          return assertion(issuer);
+        },
+      },
+      subject: 'spiffe://test.example/billing',
+      clientId: 'billing',
+    });
+    expect(decodeJwt(await api.ict()).sub).toBe('spiffe://test.example/billing');
+    expect(made).toBe(1);
+  });
+
+  it('token exchange: requests only the listed contexts', async () => {
+    const { issuer } = await startIssuer();
+    const token = await accessToken(issuer);
+    const api = client({ issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['profile'] });
+    expect(decodeJwt(await api.ict()).ctx).toEqual(['profile']);
+    const greedy = client({ issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['admin'] });
+    expect(await codeOf(greedy.ict())).toBe('context_not_allowed');
+  });
+
+  it('ict: requests claims with the PoP token', async () => {
+    const { issuer } = await startIssuer({ subjects: { alice: { claims: { name: 'Alice', email: 'alice@test.example' } } } });
+    const token = await accessToken(issuer);
+    const api = client({ issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['name'] });
+    const claims = decodeJwt(await api.ict());
+    expect(claims.name).toBe('Alice');
+    expect(claims.email).toBeUndefined();
+    const needy = client({ issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['phone_number'] });
+    expect(await codeOf(needy.ict())).toBe('claim_unavailable');
+  });
+
+  it('token exchange: retries once with the DPoP nonce the issuer asks for', async () => {
+    const { issuer } = await startIssuer({ dpopNonces: true });
+    let calls = 0;
+    const counting: typeof fetch = (input, init) => {
+      calls++;
+      return fetch(input, init);
+    };
+    const api = client({ issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }, { fetch: counting });
+    expect(decodeJwt(await api.ict()).sub).toBe('spiffe://test.example/batch');
+    expect(calls).toBe(3); // discovery, the refused request, the retry
+  });
+
+  it('keeps the issuer’s error code when it refuses', async () => {
+    const { issuer } = await startIssuer();
+    expect(await codeOf(client({ issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).ict())).toBe('client_invalid');
+    expect(await codeOf(client({ issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).ict())).toBe('client_invalid');
+    const token = await accessToken(issuer);
+    expect(await codeOf(client({ issuer, credential: { accessToken: token }, subject: 'mallory', clientId: 'spa' }).ict())).toBe('pop_invalid');
+    expect(await codeOf(client({ issuer, credential: { accessToken: await accessToken(issuer, 'openid') }, subject: 'alice', clientId: 'spa' }).ict())).toBe('context_required');
+  });
+
+  it('answers issuer_unavailable for an unreachable issuer, a foreign discovery document or a server error', async () => {
+    const closed = await listen(() => undefined);
+    await closed.close();
+    expect(await codeOf(client({ issuer: closed.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
+    const impostor = await listen((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: 'https://elsewhere.example', ict_endpoint: 'http://127.0.0.1:1/ict' }));
+      else {
+        res.statusCode = 500;
+        res.end('{"error":"server_error","code":"client_invalid"}');
+      }
+    });
+    running.push(impostor);
+    expect(await codeOf(client({ issuer: impostor.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
+    const broken = client({ issuer: impostor.url, endpoint: `${impostor.url}/ict`, credential: { apiKey: API_KEY }, subject: 's' });
+    expect(await codeOf(broken.ict())).toBe('issuer_unavailable');
+  });
+
+  it.each([
+    ['no credential', { issuer: 'https://op.example', subject: 's' }],
+    ['two credentials', { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a', accessToken: 'b' } }],
+    ['a client assertion that is not a function', { issuer: 'https://op.example', subject: 's', credential: { clientAssertion: 'x' } }],
+    ['no subject for the ICT request', { issuer: 'https://op.example', credential: { apiKey: 'a' } }],
+    ['a relative issuer', { issuer: '/op', subject: 's', credential: { apiKey: 'a' } }],
+    ['an unknown grant', { issuer: 'https://op.example', grant: 'password', credential: { apiKey: 'a' } }],
+    ['a bad timeout', { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a' }, timeout: 0 }],
+  ])('throws TypeError for %s', (_name, issuer) => {
+    expect(() => client(issuer as unknown as IssuanceOptions)).toThrow(TypeError);
+  });
+});
