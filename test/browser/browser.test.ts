@@ -1,0 +1,175 @@
+// @oidc2/client in a real browser: headless Chromium loads a page that imports the client's browser
+// bundle, obtains an ICT from a real @oidc2/issuer, calls an Express service (with the @oidc2/express
+// adapter) on another origin, and shows the verified service identity in the DOM. A proxy that
+// flips one bit of the response body must make the page show a rejection instead.
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type RequestHandler } from 'express';
+import { SignJWT, importJWK } from 'jose';
+import { chromium, type Browser } from 'playwright-core';
+import { oidc2, oidc2ErrorHandler } from '@oidc2/express';
+import { createIssuer, jwtAccessTokens } from '@oidc2/issuer';
+import { bundleForBrowser } from '../support/bundle';
+import { newIssuer, newKey } from '../support/credentials';
+import { startTamperProxy, type TamperProxy } from '../support/node-service';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const available = existsSync(CHROMIUM);
+// In CI a missing browser is a failure; locally the suite may be skipped, saying why.
+const suite = available || process.env.CI ? describe : describe.skip;
+if (!available && !process.env.CI) console.warn(`test/browser skipped: ${CHROMIUM} not found (install Debian's chromium package to run it)`);
+
+const SIGNATURE_HEADERS = 'identity-certification-token, signature, signature-input, content-digest, dpop-nonce, www-authenticate';
+
+function cors(origin: () => string): RequestHandler {
+  return (req, res, next) => {
+    res.setHeader('access-control-allow-origin', origin());
+    res.setHeader('access-control-expose-headers', SIGNATURE_HEADERS);
+    res.setHeader('vary', 'origin');
+    if (req.method !== 'OPTIONS') return next();
+    res.setHeader('access-control-allow-methods', 'GET, POST');
+    res.setHeader('access-control-allow-headers', 'content-type, content-digest, identity-certification-token, signature, signature-input, authorization, dpop');
+    res.setHeader('access-control-max-age', '600');
+    res.status(204).end();
+  };
+}
+
+function listening(handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })),
+  );
+}
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>oidc2 client</title></head>
+<body>
+<dl>
+  <dt>http-signature, ES256</dt><dd id="sig-es256">pending</dd><dd id="sig-es256-tampered">pending</dd>
+  <dt>dpop, Ed25519</dt><dd id="dpop-ed25519">pending</dd><dd id="dpop-ed25519-tampered">pending</dd>
+</dl>
+<script type="application/json" id="config">__CONFIG__</script>
+<script type="module">
+  import { createClient } from '/client.js';
+  const config = JSON.parse(document.getElementById('config').textContent);
+  const show = (id, text) => { document.getElementById(id).textContent = text; };
+  async function run(id, proof, algorithm) {
+    const api = createClient({
+      serviceIssuers: config.serviceIssuers,
+      expectedService: config.service,
+      proof,
+      algorithm,
+      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+    });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: id }) };
+    try {
+      const response = await api(config.serviceUrl + '/hello', init);
+      const body = await response.json();
+      show(id, 'verified ' + response.status + ' service=' + response.service.subject + ' issuer=' + response.service.issuer + ' caller=' + body.caller + ' echo=' + body.echo.from);
+    } catch (error) {
+      show(id, 'error ' + (error.code || error.name) + ': ' + error.message);
+    }
+    try {
+      const response = await api(config.proxyUrl + '/hello', init);
+      show(id + '-tampered', 'accepted ' + response.status);
+    } catch (error) {
+      show(id + '-tampered', 'rejected ' + (error.code || error.name));
+    }
+  }
+  await run('sig-es256', 'http-signature', 'ES256');
+  await run('dpop-ed25519', 'dpop', 'Ed25519');
+  document.body.dataset.done = 'true';
+</script>
+</body></html>`;
+
+suite('@oidc2/client in headless Chromium', () => {
+  let browser: Browser | undefined;
+  const servers: Server[] = [];
+  let proxy: TamperProxy | undefined;
+
+  afterAll(async () => {
+    await browser?.close();
+    await proxy?.close();
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+  });
+
+  it('shows the verified service identity, and a rejection for a tampered response', async () => {
+    expect(existsSync(CHROMIUM)).toBe(true);
+    const bundle = await bundleForBrowser('packages/client/src/index.ts');
+    expect(bundle.errors).toEqual([]);
+
+    // The page's origin also hosts the ICT issuer (so the page reaches it without CORS).
+    const page = await listening();
+    const service = await listening();
+    proxy = await startTamperProxy();
+    servers.push(page.server, service.server);
+    proxy.target = service.url;
+    const issuerId = `${page.url}/op`;
+
+    const login = await newIssuer('https://login.test.example');
+    const attest = await newIssuer('https://attest.test.example');
+    const serviceKey = await newKey('ES256');
+    const issuer = await createIssuer({ issuer: issuerId, authenticators: [jwtAccessTokens({ issuer: login.issuer, audience: issuerId, jwks: login.jwks })] });
+    const accessToken = await new SignJWT({ scope: 'openid e2e_auth_browser', client_id: 'spa' })
+      .setProtectedHeader({ alg: 'ES256', kid: login.kid, typ: 'at+jwt' })
+      .setIssuer(login.issuer)
+      .setAudience(issuerId)
+      .setSubject('alice')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(await importJWK(login.key.privateJwk, 'ES256'));
+    const config = {
+      issuer: issuerId,
+      accessToken,
+      serviceIssuers: [{ issuer: attest.issuer, jwks: attest.jwks }],
+      service: 'spiffe://test.example/greeter',
+      serviceUrl: service.url,
+      proxyUrl: proxy.url,
+    };
+    const html = PAGE.replace('__CONFIG__', JSON.stringify(config).replace(/</g, '\\u003c'));
+    page.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === '/') {
+        res.setHeader('content-type', 'text/html; charset=utf-8');
+        res.end(html);
+      } else if (req.url === '/client.js') {
+        res.setHeader('content-type', 'text/javascript; charset=utf-8');
+        res.end(bundle.code);
+      } else issuer.nodeHandler(req, res);
+    });
+
+    const app = express();
+    app.use(cors(() => page.url));
+    app.use(
+      oidc2({
+        issuers: [{ issuer: issuerId }],
+        audiences: [service.url, proxy.url],
+        credential: { ict: await attest.mint(serviceKey, { subject: 'spiffe://test.example/greeter', lifetime: 600 }), privateKey: serviceKey.privateJwk },
+      }),
+    );
+    app.use(express.json());
+    app.post('/hello', (req, res) => {
+      res.json({ caller: req.identity?.subject, echo: req.body });
+    });
+    app.use(oidc2ErrorHandler());
+    service.server.on('request', app);
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const tab = await browser.newPage();
+    const problems: string[] = [];
+    tab.on('pageerror', (error) => problems.push(error.message));
+    await tab.goto(`${page.url}/`);
+    await tab.waitForSelector('body[data-done="true"]', { timeout: 20_000 });
+    const text = async (id: string) => (await tab.locator(`#${id}`).textContent())?.trim();
+
+    expect(problems).toEqual([]);
+    expect(await text('sig-es256')).toBe(`verified 200 service=spiffe://test.example/greeter issuer=${attest.issuer} caller=alice echo=sig-es256`);
+    expect(await text('dpop-ed25519')).toBe(`verified 200 service=spiffe://test.example/greeter issuer=${attest.issuer} caller=alice echo=dpop-ed25519`);
+    expect(await text('sig-es256-tampered')).toBe('rejected response_signature_invalid');
+    expect(await text('dpop-ed25519-tampered')).toBe('rejected response_signature_invalid');
+  });
+});
