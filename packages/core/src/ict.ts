@@ -295,7 +295,12 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
       expiresAt: exp,
     };
     await confirmation(cnf, result);
-    return deepFreeze(result);
+    // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
+    deepFreeze(result.header);
+    deepFreeze(result.payload);
+    deepFreeze(result.contexts);
+    deepFreeze(result.jwk);
+    return Object.freeze(result);
   }
 
   async function confirmation(cnf: unknown, result: VerifiedIct): Promise<void> {
