@@ -1,3 +1,10 @@
+/**
+ * `@oidc2/core`: the framework-free OIDC² engine. It verifies Identity Certification Tokens, RFC 9421
+ * HTTP Message Signatures, RFC 9530 Content-Digest and RFC 9449 DPoP proofs, signs requests and
+ * responses, and renders coded RFC 9457 errors. Adapters and the client build on it.
+ *
+ * @packageDocumentation
+ */
 export * from './errors.js';
 export * from './message.js';
 export * from './profile.js';
@@ -5,3 +12,27 @@ export * from './authenticator.js';
 export * from './service.js';
 export * from './request-signing.js';
 export * from './response-signature.js';
+export { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm, type VerifyContentDigestOptions } from './content-digest.js';
+export * from './rfc9421/index.js';
+export {
+  ICT_TYPES,
+  createIctVerifier,
+  jwkAlgorithm,
+  jwkThumbprint,
+  parsePublicJwk,
+  type IctVerifier,
+  type IctVerifierOptions,
+  type IctVerifyOptions,
+  type VerifiedIct,
+} from './ict.js';
+export { type TrustedIssuer, type IssuerKeyOptions } from './issuer-keys.js';
+export {
+  createDpopNonces,
+  verifyDpopProof,
+  type DpopNonceOptions,
+  type DpopNonces,
+  type DpopVerifyOptions,
+  type VerifiedDpopProof,
+} from './dpop.js';
+export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } from './replay-store.js';
+export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
