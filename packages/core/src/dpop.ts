@@ -93,8 +93,12 @@ export interface DpopVerifyOptions {
    * access token is presented (a token endpoint, RFC 9449 section 5): then the proof must carry no `ath`.
    */
   accessToken: string | null;
-  /** RFC 7638 thumbprint of the ICT's confirmation key (`VerifiedIct.thumbprint`). */
-  expectedThumbprint: string;
+  /**
+   * RFC 7638 thumbprint of the key the access token is bound to (`VerifiedIct.thumbprint`). `null`
+   * only where the proof itself introduces the key (a token endpoint): then any key is accepted
+   * and the caller must bind the returned `thumbprint` itself.
+   */
+  expectedThumbprint: string | null;
   /** The current time. */
   now: number;
   /** Leeway around `iat`. Default `60`. */
@@ -115,7 +119,7 @@ export interface DpopVerifyOptions {
 export interface VerifiedDpopProof {
   /** The proof key (public members only). */
   jwk: JWK;
-  /** Its RFC 7638 thumbprint (equal to `expectedThumbprint`). */
+  /** Its RFC 7638 thumbprint (equal to `expectedThumbprint` when one was given). */
   thumbprint: string;
   jti: string;
   iat: number;
@@ -193,8 +197,8 @@ export async function verifyDpopProof(proof: string, options: DpopVerifyOptions)
   if (accessToken !== null && (typeof accessToken !== 'string' || accessToken.length === 0)) {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.accessToken must be a non-empty string or null');
   }
-  if (typeof expectedThumbprint !== 'string' || expectedThumbprint.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.expectedThumbprint must be a non-empty string');
+  if (expectedThumbprint !== null && (typeof expectedThumbprint !== 'string' || expectedThumbprint.length === 0)) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: options.expectedThumbprint must be a non-empty string or null');
   }
   if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.now must be a finite number');
   if (!replayStore || typeof replayStore.checkAndRecord !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must implement checkAndRecord');
@@ -237,7 +241,7 @@ export async function verifyDpopProof(proof: string, options: DpopVerifyOptions)
 
   // 2. Key binding, then the signature.
   const thumbprint = await jwkThumbprint(jwk);
-  if (!sameString(thumbprint, expectedThumbprint)) throw invalid('the DPoP proof key is not the key the token is bound to');
+  if (expectedThumbprint !== null && !sameString(thumbprint, expectedThumbprint)) throw invalid('the DPoP proof key is not the key the token is bound to');
   const payload = decodeJson(parts[1]!);
   if (!payload) throw invalid('the DPoP proof payload is not a JSON object');
   let key: KeyHandle;

@@ -91,15 +91,18 @@ describe('RFC 9449 examples', () => {
   });
 
   it('verifies the token request proof (section 4.1), which has no ath, when no access token is presented', async () => {
-    const result = await verifyDpopProof(tokenRequest.proof, {
+    const options: DpopVerifyOptions = {
       method: 'POST',
       htu: tokenRequest.htu,
       accessToken: null,
       expectedThumbprint: vectors.thumbprint,
       now: tokenRequest.iat + 10,
       replayStore: new MemoryReplayStore({ maxEntries: 10 }),
-    });
-    expect(result.jti).toBe(tokenRequest.jti);
+    };
+    expect((await verifyDpopProof(tokenRequest.proof, options)).jti).toBe(tokenRequest.jti);
+    // At a token endpoint the proof introduces the key: no expected thumbprint, the result names it.
+    const unbound = await verifyDpopProof(tokenRequest.proof, { ...options, expectedThumbprint: null, replayStore: new MemoryReplayStore({ maxEntries: 10 }) });
+    expect(unbound.thumbprint).toBe(vectors.thumbprint);
   });
 
   it('rejects the token request proof where an access token is presented (no ath), and the resource proof where none is', async () => {
@@ -312,6 +315,8 @@ describe('DPoP proof checks', () => {
     ['an ftp htu', { htu: 'ftp://api.example/accounts' }],
     ['an empty method', { method: '' }],
     ['an empty access token', { accessToken: '' }],
+    ['an empty expected thumbprint', { expectedThumbprint: '' }],
+    ['no expected thumbprint', { expectedThumbprint: undefined }],
     ['no replay store', { replayStore: undefined }],
     ['a NaN clock', { now: Number.NaN }],
     ['a symmetric algorithm', { algorithms: ['HS256'] }],
