@@ -1,0 +1,91 @@
+/**
+ * OIDC² for Express 5: `app.use(oidc2(options))` authenticates callers (PROFILE section 2), puts
+ * them on `req.identity` and signs every response with the service's credential (section 3).
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
+import { createOidc2Service, isOidc2Error, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
+import { authenticateRequest, problemResponse } from '@oidc2/node';
+
+const rawBodies = new WeakMap<IncomingMessage, Buffer>();
+
+export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /**
+       * The authenticated caller, set by {@link oidc2}. `null` on an optional route when
+       * authentication failed (see `identityError`); absent on routes without oidc2.
+       */
+      identity?: Identity | null;
+      /** Why authentication failed on an optional route (`policy.optional`). */
+      identityError?: Oidc2Error;
+    }
+  }
+}
+
+/** The middleware returned by {@link oidc2}. */
+export interface Oidc2Middleware extends RequestHandler {
+  /**
+   * The same middleware (same service, replay store and credential) with another policy, for one
+   * route. Mount one oidc2 middleware per request: not this one app-wide and another on the route.
+   */
+  with(policy: RoutePolicy): RequestHandler;
+}
+
+/**
+ * Creates the authentication middleware. Options are validated here, once; a bad option throws a
+ * `TypeError` naming it.
+ *
+ * On success `req.identity` holds the caller and the response is signed. On failure the
+ * `Oidc2Error` goes to `next(err)`: it carries `status`, `code`, the challenge `headers` and
+ * `toProblem()`, and {@link oidc2ErrorHandler} renders it as signed problem+json.
+ *
+ * Register it before body parsers (it hands the body back to them), or give `express.json()` the
+ * {@link keepRawBody} hook.
+ *
+ * @example
+ * ```ts
+ * const auth = oidc2({ issuers: [{ issuer: 'https://op.example.com' }], audiences: ['https://api.example.com'], credential })
+ * app.use(auth, express.json())
+ * app.get('/me', (req, res) => res.json({ sub: req.identity?.subject }))
+ * app.post('/transfers', auth.with({ contexts: ['mfa'] }), transfer) // or per route
+ * app.use(oidc2ErrorHandler())
+ * ```
+ */
+export function oidc2(options: Oidc2Options): Oidc2Middleware {
+  const service = createOidc2Service(options);
+  const middleware =
+    (policy?: RoutePolicy): RequestHandler =>
+    (req, res, next) => {
+      authenticateRequest(service, req, res, { url: req.originalUrl, policy, rawBody: rawBodies.get(req) }).then((result) => {
+        req.identity = result.identity;
+        if (result.error) req.identityError = result.error;
+        next();
+      }, next);
+    };
+  return Object.assign(middleware(), { with: middleware });
+}
+
+/**
+ * A `verify` hook for Express body parsers that keeps the raw body for `Content-Digest`, needed
+ * only when a parser runs before {@link oidc2}: `app.use(express.json({ verify: keepRawBody }), oidc2(options))`.
+ */
+export function keepRawBody(req: IncomingMessage, _res: unknown, body: Buffer): void {
+  rawBodies.set(req, body);
+}
+
+/**
+ * An error handler that renders an `Oidc2Error` as RFC 9457 problem+json with its status and
+ * challenge headers (signed like every response after {@link oidc2}); other errors go on to the
+ * next error handler. Register it after your routes.
+ */
+export function oidc2ErrorHandler(): ErrorRequestHandler {
+  return (err, _req, res, next) => {
+    if (!isOidc2Error(err) || res.headersSent) return next(err);
+    const problem = problemResponse(err);
+    res.status(problem.status).set(problem.headers).send(problem.body);
+  };
+}
