@@ -1,0 +1,494 @@
+// The shared adapter suite: the same cases against every framework over real sockets. An adapter
+// test supplies only a factory that builds a listening app with the routes below, wired to the
+// policies in ROUTE_POLICIES.
+//
+//   GET  /me        -> 200 { subject, issuer, proof }                   (default policy)
+//   POST /echo      -> 200 { subject, body }  body as parsed by the framework's JSON parser
+//   GET  /mfa       -> 200 { subject }        ROUTE_POLICIES.mfa
+//   GET  /admin     -> 200 { subject }        ROUTE_POLICIES.admin
+//   GET  /partner   -> 200 { subject }        ROUTE_POLICIES.partner
+//   GET  /optional  -> 200 { subject, reason } ROUTE_POLICIES.optional (subject null, reason = error code)
+//   GET  /stream?n= -> 200 text/plain, n KiB written as a stream in 1 KiB chunks (default 8)
+//   GET  /boom      -> the handler throws an Error: the framework renders its own 500
+//   GET  /public    -> 200 { public: true }    no oidc2 on this route
+import type { Server } from 'node:http';
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
+import request from 'supertest';
+import { httpbis, createVerifier } from 'http-message-signatures';
+import {
+  createDpopProof,
+  createIctVerifier,
+  normalizeFields,
+  signRequest,
+  verifyResponse,
+  type Fields,
+  type HttpRequest,
+  type Identity,
+  type Oidc2Options,
+  type RoutePolicy,
+  type SignRequestOptions,
+} from '@oidc2/core';
+import { newIssuer, newKey, type KeyAlg, type MintOptions, type TestIssuer, type TestKey } from '../support/credentials';
+
+export const BASE = 'https://api.example.test';
+
+export const ROUTE_POLICIES = {
+  mfa: { contexts: ['mfa'] },
+  admin: { claims: { role: 'admin' } },
+  partner: { allow: (identity: Identity) => identity.subject.startsWith('partner-') },
+  optional: { optional: true },
+} satisfies Record<string, RoutePolicy>;
+
+/** Where the framework's JSON parser sits relative to oidc2 (adapters that allow both run both). */
+export type ParserOrder = 'before' | 'after';
+
+/** Builds a listening app (127.0.0.1, any port) serving the routes above. */
+export type AppFactory = (options: Oidc2Options, setup: { parser: ParserOrder }) => Promise<Server>;
+
+interface Caller {
+  key: TestKey;
+  ict: string;
+  subject: string;
+}
+
+interface Sent {
+  status: number;
+  headers: Fields;
+  body: Buffer;
+  json: Record<string, unknown>;
+  /** The request as signed: the response must be bound to it. */
+  request: HttpRequest;
+  nonce?: string;
+}
+
+export function runAdapterSuite(name: string, createApp: AppFactory, parserOrders: ParserOrder[]): void {
+  describe(`${name} adapter`, () => {
+    let callerIssuer: TestIssuer;
+    let serviceIssuer: TestIssuer;
+    let serviceKey: TestKey;
+    let serviceIct: string;
+    let ictVerifier: ReturnType<typeof createIctVerifier>;
+    const servers: Server[] = [];
+
+    beforeAll(async () => {
+      callerIssuer = await newIssuer('https://op.example.test');
+      serviceIssuer = await newIssuer('https://attestation.example.test', 'Ed25519');
+      serviceKey = await newKey('ES256');
+      serviceIct = await serviceIssuer.mint(serviceKey, { subject: 'api-service', lifetime: 3600 });
+      ictVerifier = createIctVerifier({ issuers: [{ issuer: serviceIssuer.issuer, jwks: serviceIssuer.jwks }] });
+    });
+    afterAll(async () => {
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    });
+
+    function options(extra: Partial<Oidc2Options> = {}): Oidc2Options {
+      return {
+        issuers: [{ issuer: callerIssuer.issuer, jwks: callerIssuer.jwks }],
+        audiences: [BASE],
+        credential: { ict: serviceIct, privateKey: serviceKey.privateJwk },
+        ...extra,
+      };
+    }
+    async function app(extra: Partial<Oidc2Options> = {}, parser: ParserOrder = parserOrders[0]!): Promise<Server> {
+      const server = await createApp(options(extra), { parser });
+      servers.push(server);
+      return server;
+    }
+    async function caller(alg: KeyAlg = 'ES256', mint: MintOptions = {}, issuer = callerIssuer): Promise<Caller> {
+      const key = await newKey(alg);
+      return { key, ict: await issuer.mint(key, { subject: 'alice', ...mint }), subject: mint.subject ?? 'alice' };
+    }
+
+    async function send(server: Server, message: HttpRequest): Promise<Omit<Sent, 'request'>> {
+      const path = message.url.slice(BASE.length);
+      let req = request(server)[message.method.toLowerCase() as 'get' | 'post' | 'head'](path);
+      for (const [field, lines] of Object.entries(message.headers)) for (const line of lines) req = req.set(field, line);
+      // Sent byte for byte: superagent would re-serialise a JSON body.
+      if (message.body) req = req.serialize((bytes: unknown) => bytes as string).send(Buffer.from(message.body));
+      const res = await req.buffer(true).parse((stream, done) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+      const body: Buffer = Buffer.isBuffer(res.body) ? res.body : Buffer.alloc(0); // HEAD has none
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, headers: normalizeFields(res.headers as Record<string, string>), body, json };
+    }
+
+    async function signed(
+      server: Server,
+      who: Caller,
+      method: string,
+      path: string,
+      init: { body?: string; sendBody?: string; signing?: Partial<SignRequestOptions> } = {},
+    ): Promise<Sent> {
+      const body = init.body === undefined ? undefined : Buffer.from(init.body);
+      const message = await signRequest(
+        { method, url: BASE + path, headers: body ? { 'content-type': 'application/json' } : {}, body },
+        { ict: who.ict, key: who.key.signer, ...init.signing },
+      );
+      const wire = init.sendBody === undefined ? message : { ...message, body: Buffer.from(init.sendBody) };
+      return { ...(await send(server, wire)), request: message, nonce: message.nonce };
+    }
+
+    async function dpop(server: Server, who: Caller, method: string, path: string, proof?: string): Promise<Sent> {
+      const message: HttpRequest = {
+        method,
+        url: BASE + path,
+        headers: {
+          authorization: [`DPoP ${who.ict}`],
+          dpop: [proof ?? (await createDpopProof({ method, url: BASE + path, key: who.key.signer, jwk: who.key.publicJwk, accessToken: who.ict }))],
+        },
+      };
+      return { ...(await send(server, message)), request: message };
+    }
+
+    // Our own verifier: service ICT, signature, request binding and body digest.
+    async function verified(sent: Sent, now?: () => number) {
+      const verifier = now ? createIctVerifier({ issuers: [{ issuer: serviceIssuer.issuer, jwks: serviceIssuer.jwks }], now }) : ictVerifier;
+      return verifyResponse(
+        { status: sent.status, headers: sent.headers, body: sent.body },
+        { request: sent.request, requestNonce: sent.nonce, ictVerifier: verifier, expectedSubject: 'api-service', now },
+      );
+    }
+
+    function expectProblem(sent: Sent, status: number, code: string): void {
+      expect(sent.status).toBe(status);
+      expect(sent.headers['content-type']?.[0]).toMatch(/^application\/problem\+json/);
+      expect(sent.json.code).toBe(code);
+      expect(sent.body.toString()).not.toContain(sent.request.headers['identity-certification-token']?.[0] ?? '\u0000');
+    }
+
+    describe('construction', () => {
+      it('rejects bad options at construction with a TypeError', async () => {
+        await expect(createApp({ ...options(), audiences: [] }, { parser: parserOrders[0]! })).rejects.toThrow(TypeError);
+        await expect(createApp({ ...options(), issuers: [] }, { parser: parserOrders[0]! })).rejects.toThrow(/issuers/);
+      });
+    });
+
+    describe('success', () => {
+      it.each(['ES256', 'Ed25519'] as const)('authenticates a %s caller with an HTTP message signature', async (alg) => {
+        const server = await app();
+        const who = await caller(alg, { subject: `caller-${alg}` });
+        const sent = await signed(server, who, 'GET', '/me');
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ subject: `caller-${alg}`, issuer: callerIssuer.issuer, proof: 'http-signature' });
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it.each(['ES256', 'Ed25519'] as const)('authenticates a %s caller with a DPoP proof', async (alg) => {
+        const server = await app();
+        const who = await caller(alg, { subject: `dpop-${alg}` });
+        const sent = await dpop(server, who, 'GET', '/me');
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ subject: `dpop-${alg}`, issuer: callerIssuer.issuer, proof: 'dpop' });
+        // Bound to the request through "dpop";req instead of a request nonce.
+        expect(sent.headers['signature-input']?.[0]).toContain('"dpop";req');
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+    });
+
+    describe('rejections', () => {
+      let server: Server;
+      beforeAll(async () => {
+        server = await app();
+      });
+
+      async function expectRejected(sent: Sent, status: number, code: string): Promise<void> {
+        expectProblem(sent, status, code);
+        if (status === 401) {
+          expect(sent.headers['www-authenticate']?.[0]).toMatch(/Oidc2|DPoP/);
+        }
+        // Error responses are signed and bound to the request as well.
+        expect((await verified(sent)).subject).toBe('api-service');
+      }
+
+      it('missing ICT: 401 ict_missing with both challenges', async () => {
+        const sent = { ...(await send(server, { method: 'GET', url: `${BASE}/me`, headers: {} })), request: { method: 'GET', url: `${BASE}/me`, headers: {} } };
+        await expectRejected(sent, 401, 'ict_missing');
+        expect(sent.headers['www-authenticate']?.[0]).toMatch(/^Oidc2.*DPoP.*algs="/);
+        expect(sent.headers['accept-signature']?.[0]).toContain('tag="oidc2-ict"');
+      });
+
+      it('bad signature: 401 signature_invalid', async () => {
+        const who = await caller();
+        const message = await signRequest({ method: 'GET', url: `${BASE}/me` }, { ict: who.ict, key: who.key.signer });
+        const bytes = Buffer.from(/:([^:]+):/.exec(message.headers.signature![0]!)![1]!, 'base64');
+        bytes[5] ^= 0xff;
+        message.headers.signature = [`sig=:${bytes.toString('base64')}:`];
+        const sent = { ...(await send(server, message)), request: message, nonce: message.nonce };
+        await expectRejected(sent, 401, 'signature_invalid');
+      });
+
+      it('tampered body: 401 digest_mismatch', async () => {
+        const sent = await signed(server, await caller(), 'POST', '/echo', { body: '{"amount":1}', sendBody: '{"amount":9}' });
+        await expectRejected(sent, 401, 'digest_mismatch');
+      });
+
+      it('replay: the second use of a signature is 401 replay_detected', async () => {
+        const who = await caller();
+        const message = await signRequest({ method: 'GET', url: `${BASE}/me` }, { ict: who.ict, key: who.key.signer });
+        expect((await send(server, message)).status).toBe(200);
+        const again = { ...(await send(server, message)), request: message, nonce: message.nonce };
+        await expectRejected(again, 401, 'replay_detected');
+      });
+
+      it('audience mismatch: 401 audience_mismatch', async () => {
+        const sent = await signed(server, await caller(), 'GET', '/me', { signing: { audience: 'https://other.example.test/me' } });
+        await expectRejected(sent, 401, 'audience_mismatch');
+      });
+
+      it('expired ICT: 401 ict_expired', async () => {
+        const who = await caller('ES256', { now: Date.now() / 1000 - 7200 });
+        await expectRejected(await signed(server, who, 'GET', '/me'), 401, 'ict_expired');
+      });
+
+      it('expired signature: 401 signature_expired', async () => {
+        const sent = await signed(server, await caller(), 'GET', '/me', { signing: { now: () => Date.now() / 1000 - 600 } });
+        await expectRejected(sent, 401, 'signature_expired');
+      });
+
+      it('untrusted issuer: 401 ict_untrusted_issuer', async () => {
+        const who = await caller('ES256', {}, await newIssuer('https://rogue.example.test'));
+        await expectRejected(await signed(server, who, 'GET', '/me'), 401, 'ict_untrusted_issuer');
+      });
+
+      it('DPoP proof for another token: 401 dpop_invalid with a DPoP challenge', async () => {
+        const who = await caller();
+        const proof = await createDpopProof({ method: 'GET', url: `${BASE}/me`, key: who.key.signer, jwk: who.key.publicJwk, accessToken: 'another-token' });
+        const sent = await dpop(server, who, 'GET', '/me', proof);
+        await expectRejected(sent, 401, 'dpop_invalid');
+        expect(sent.headers['www-authenticate']?.[0]).toMatch(/DPoP error="invalid_dpop_proof"/);
+      });
+
+      it('body over maxBodyBytes: 413 body_too_large', async () => {
+        const small = await app({ maxBodyBytes: 64 });
+        const sent = await signed(small, await caller(), 'POST', '/echo', { body: JSON.stringify({ pad: 'x'.repeat(200) }) });
+        await expectRejected(sent, 413, 'body_too_large');
+      });
+    });
+
+    describe('route policy', () => {
+      let server: Server;
+      beforeAll(async () => {
+        server = await app();
+      });
+
+      it('requires contexts: 403 context_required without, 200 with', async () => {
+        expectProblem(await signed(server, await caller(), 'GET', '/mfa'), 403, 'context_required');
+        const ok = await signed(server, await caller('ES256', { contexts: ['pwd', 'mfa'] }), 'GET', '/mfa');
+        expect(ok.status).toBe(200);
+      });
+
+      it('requires claims: 403 access_denied on another value, 200 on the required one', async () => {
+        const denied = await signed(server, await caller('ES256', { claims: { role: 'user' } }), 'GET', '/admin');
+        expectProblem(denied, 403, 'access_denied');
+        expect((await verified(denied)).subject).toBe('api-service');
+        expect((await signed(server, await caller('ES256', { claims: { role: 'admin' } }), 'GET', '/admin')).status).toBe(200);
+      });
+
+      it('applies a predicate: 403 access_denied when it returns false', async () => {
+        expectProblem(await signed(server, await caller('ES256', { subject: 'alice' }), 'GET', '/partner'), 403, 'access_denied');
+        const ok = await signed(server, await caller('Ed25519', { subject: 'partner-7' }), 'GET', '/partner');
+        expect(ok.json).toEqual({ subject: 'partner-7' });
+      });
+
+      it('optional authentication lets the request through and exposes the reason', async () => {
+        const anonymous = { ...(await send(server, { method: 'GET', url: `${BASE}/optional`, headers: {} })), request: { method: 'GET', url: `${BASE}/optional`, headers: {} } };
+        expect(anonymous.status).toBe(200);
+        expect(anonymous.json).toEqual({ subject: null, reason: 'ict_missing' });
+        const expired = await signed(server, await caller('ES256', { now: Date.now() / 1000 - 7200 }), 'GET', '/optional');
+        expect(expired.json).toEqual({ subject: null, reason: 'ict_expired' });
+        expect((await verified(expired)).subject).toBe('api-service');
+        const ok = await signed(server, await caller('ES256', { subject: 'bob' }), 'GET', '/optional');
+        expect(ok.json).toEqual({ subject: 'bob', reason: null });
+      });
+    });
+
+    describe.each(parserOrders)('body parser %s oidc2', (parser) => {
+      let server: Server;
+      beforeAll(async () => {
+        server = await app({}, parser);
+      });
+
+      it('parses the JSON body and verifies the digest over the raw bytes', async () => {
+        // Unusual spacing and key order: a parser that re-serialised would change the digest.
+        const raw = '{ "b":2,  "a" : [1, "ü"] }';
+        const sent = await signed(server, await caller('ES256', { subject: 'carol' }), 'POST', '/echo', { body: raw });
+        expect(sent.json.code).toBeUndefined();
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ subject: 'carol', body: { b: 2, a: [1, 'ü'] } });
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('still rejects a tampered body', async () => {
+        const sent = await signed(server, await caller(), 'POST', '/echo', { body: '{"to":"alice"}', sendBody: '{"to":"mallo"}' });
+        expectProblem(sent, 401, 'digest_mismatch');
+      });
+    });
+
+    describe('response signature', () => {
+      let server: Server;
+      beforeAll(async () => {
+        server = await app();
+      });
+
+      it('verifies with an independent RFC 9421 implementation and an independent digest', async () => {
+        const sent = await signed(server, await caller(), 'GET', '/me?x=1');
+        expect(sent.status).toBe(200);
+        const headers = Object.fromEntries(Object.entries(sent.headers).map(([k, v]) => [k, v.join(', ')]));
+        const requestHeaders = Object.fromEntries(Object.entries(sent.request.headers).map(([k, v]) => [k, v.join(', ')]));
+        const publicKey = createPublicKey({ key: serviceKey.publicJwk as JsonWebKey, format: 'jwk' });
+        const seen: Array<Record<string, unknown>> = [];
+        const ok = await httpbis.verifyMessage(
+          {
+            keyLookup: async (params) => {
+              seen.push(params);
+              return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
+            },
+            requiredFields: ['@status', 'identity-certification-token', 'content-digest', 'content-type'],
+            tolerance: 5,
+          },
+          { status: sent.status, headers },
+          { method: 'GET', url: sent.request.url, headers: requestHeaders },
+        );
+        expect(ok).toBe(true);
+        expect(seen[0]).toMatchObject({ tag: 'oidc2-ict', 'oidc2-req-nonce': sent.nonce });
+        expect(headers['signature-input']).toContain('"@query";req');
+        expect(headers['content-digest']).toBe(`sha-256=:${createHash('sha256').update(sent.body).digest('base64')}:`);
+        expect(headers['identity-certification-token']).toBe(serviceIct);
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('fails verification when the response is bound to another request', async () => {
+        const first = await signed(server, await caller(), 'GET', '/me');
+        const second = await signed(server, await caller(), 'GET', '/me');
+        await expect(verified({ ...first, nonce: second.nonce })).rejects.toMatchObject({ code: 'response_signature_invalid' });
+      });
+    });
+
+    describe('every response of an authenticated route', () => {
+      let server: Server;
+      beforeAll(async () => {
+        server = await app();
+      });
+
+      it('HEAD is signed over the empty body', async () => {
+        const sent = await signed(server, await caller(), 'HEAD', '/me');
+        expect(sent.status).toBe(200);
+        expect(sent.body.length).toBe(0);
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it("the framework's own 500 for a throwing route is signed", async () => {
+        const sent = await signed(server, await caller(), 'GET', '/boom');
+        expect(sent.status).toBe(500);
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('routes without oidc2 are left alone', async () => {
+        const sent = await send(server, { method: 'GET', url: `${BASE}/public`, headers: {} });
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ public: true });
+        expect(sent.headers.signature).toBeUndefined();
+      });
+    });
+
+    describe('streamed responses', () => {
+      it('buffers and signs a streamed body within maxResponseBytes', async () => {
+        const server = await app();
+        const sent = await signed(server, await caller(), 'GET', '/stream?n=64');
+        expect(sent.status).toBe(200);
+        expect(sent.body.length).toBe(64 * 1024);
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('beyond maxResponseBytes answers a signed 501 when the caller asked for a signature', async () => {
+        const server = await app({ maxResponseBytes: 4096 });
+        const sent = await signed(server, await caller(), 'GET', '/stream?n=8');
+        expectProblem(sent, 501, 'response_signing_unavailable');
+        expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('beyond maxResponseBytes streams unsigned when nobody asked for a signature', async () => {
+        const server = await app({ maxResponseBytes: 4096 });
+        const viaDpop = await dpop(server, await caller(), 'GET', '/stream?n=8');
+        expect(viaDpop.status).toBe(200);
+        expect(viaDpop.body.length).toBe(8 * 1024);
+        expect(viaDpop.headers.signature).toBeUndefined();
+        const notAsked = await signed(server, await caller(), 'GET', '/stream?n=8', { signing: { signResponse: false } });
+        expect(notAsked.status).toBe(200);
+        expect(notAsked.body.length).toBe(8 * 1024);
+      });
+    });
+
+    describe('without a service credential', () => {
+      it('answers 501 before the route runs when the caller asks for a signed response', async () => {
+        const server = await app({ credential: undefined });
+        const sent = await signed(server, await caller(), 'GET', '/me');
+        expectProblem(sent, 501, 'response_signing_unavailable');
+        expect(sent.headers.signature).toBeUndefined();
+        const notAsked = await signed(server, await caller(), 'GET', '/me', { signing: { signResponse: false } });
+        expect(notAsked.status).toBe(200);
+        expect(notAsked.headers.signature).toBeUndefined();
+      });
+    });
+
+    describe('credential provider', () => {
+      it('refreshes the service ICT before it expires', async () => {
+        let t = Math.floor(Date.now() / 1000);
+        const now = () => t;
+        const minted: string[] = [];
+        const server = await app({
+          now,
+          credential: async () => {
+            const ict = await serviceIssuer.mint(serviceKey, { subject: 'api-service', now: t, lifetime: 120 });
+            minted.push(ict);
+            return { ict, privateKey: serviceKey.privateJwk };
+          },
+        });
+        const who = await caller('ES256', { now: t, lifetime: 3600 });
+        const at = async () => {
+          const sent = await signed(server, who, 'GET', '/me', { signing: { now } });
+          expect(sent.status).toBe(200);
+          await verified(sent, now);
+          return sent.headers['identity-certification-token']?.[0];
+        };
+        const first = await at();
+        t += 30; // 90 s left: more than the 60 s margin
+        expect(await at()).toBe(first);
+        expect(minted).toHaveLength(1);
+        t += 40; // 50 s left: inside the margin
+        const second = await at();
+        expect(minted).toHaveLength(2);
+        expect(second).toBe(minted[1]);
+        expect(second).not.toBe(first);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('200 parallel signed requests all succeed, each answered for its own caller and request', async () => {
+        const server = await app();
+        const callers = await Promise.all(Array.from({ length: 20 }, (_, i) => caller(i % 2 ? 'Ed25519' : 'ES256', { subject: `user-${i}` })));
+        const results = await Promise.all(
+          Array.from({ length: 200 }, async (_, i) => {
+            const who = callers[i % callers.length]!;
+            const sent = await signed(server, who, 'GET', `/me?i=${i}`);
+            return { who, sent };
+          }),
+        );
+        for (const { who, sent } of results) {
+          expect(sent.status).toBe(200);
+          expect(sent.json.subject).toBe(who.subject);
+          // Throws unless the signature carries this request's nonce and covers its path and query.
+          await verified(sent);
+        }
+      });
+    });
+  });
+}
