@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { BENCH, distEntry, loadCoreModule, loadPackage, pinned, tools } from './lib/env.mjs';
+import { BENCH, distEntry, loadPackage, pinned, tools } from './lib/env.mjs';
 import { newIssuer, newKey } from './lib/credentials.mjs';
 import { FRAMEWORKS, benchHttp } from './lib/http-bench.mjs';
 import { benchCold } from './lib/cold.mjs';
@@ -165,7 +165,6 @@ async function main() {
   log(`load generator: ${generator}; pinning: ${t.taskset ? 'taskset' : 'none'}`);
 
   const core = await loadPackage('core');
-  const importKey = core.importKey ?? (await loadCoreModule('lib/crypto.js')).importKey;
   const issuer = await newIssuer();
   const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
   const tmp = mkdtempSync(join(tmpdir(), 'oidc2-bench-'));
@@ -188,13 +187,13 @@ async function main() {
     if (args.only.includes('http')) {
       result.http = await section('http', async () => {
         const callerKey = await newKey('ES256');
-        const caller = signer(core, await issuer.mintIct(callerKey, 'alice'), await importKey(callerKey.privateJwk, 'ES256', 'sign'));
+        const caller = signer(core, await issuer.mintIct(callerKey, 'alice'), await core.importKey(callerKey.privateJwk, 'ES256', 'sign'));
         return benchHttp({ t, core, issuer, issuers, caller, tmp, frameworks: args.frameworks, log, ...P.http });
       });
     }
     if (args.only.includes('cold')) {
       const framework = ['fastify', 'express', 'koa'].find((f) => existsSync(distEntry(f)));
-      result.cold = await section('cold', () => benchCold({ t, core, importKey, issuer, tmp, framework, ...P.cold }));
+      result.cold = await section('cold', () => benchCold({ t, core, issuer, tmp, framework, ...P.cold }));
     }
     if (args.only.includes('replay')) {
       result.replay = await section('replay', () => benchReplay(t, P.replay));

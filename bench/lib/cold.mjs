@@ -35,7 +35,7 @@ async function callers(o, count) {
   const out = [];
   for (let i = 0; i < count; i++) {
     const key = await newKey('ES256');
-    const handle = await o.importKey(key.privateJwk, 'ES256', 'sign');
+    const handle = await o.core.importKey(key.privateJwk, 'ES256', 'sign');
     out.push(await signer(o.core, await o.issuer.mintIct(key, `caller-${i}`), handle).sign());
   }
   return out;
@@ -77,7 +77,7 @@ function burstCore(authenticator, requests) {
 }
 
 /**
- * @param o { t, core, importKey, issuer, tmp, callers, framework (or undefined for the core) }
+ * @param o { t, core, issuer, tmp, callers, framework (or undefined for the core) }
  */
 export async function benchCold(o) {
   const jwks = await jwksServer(o.issuer.jwks);

@@ -4,14 +4,13 @@
 //
 // Usage: node bench/lib/core-bench.mjs '{"rounds":9,"batch":1000,"warmup":2000}'
 import { createPrivateKey, createPublicKey, sign as rawSign, verify as rawVerify } from 'node:crypto';
-import { loadCoreModule, loadPackage } from './env.mjs';
+import { loadPackage } from './env.mjs';
 import { AUDIENCE, ROUTE, newIssuer, newKey } from './credentials.mjs';
 import { median, round, usPerOp, usPerOpSync } from './stats.mjs';
 
 const { rounds = 9, batch = 1000, warmup = 2000, algs = ['ES256', 'Ed25519'] } = JSON.parse(process.argv[2] ?? '{}');
 
 const core = await loadPackage('core');
-const importKey = core.importKey ?? (await loadCoreModule('lib/crypto.js')).importKey;
 const issuer = await newIssuer();
 const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
 const host = new URL(AUDIENCE).host;
@@ -29,7 +28,7 @@ async function presign(ict, key, count) {
 async function benchAlg(alg) {
   const caller = await newKey(alg);
   const callerIct = await issuer.mintIct(caller, 'alice');
-  const callerHandle = await importKey(caller.privateJwk, alg, 'sign');
+  const callerHandle = await core.importKey(caller.privateJwk, alg, 'sign');
   const service = await newKey(alg);
   const serviceIct = await issuer.mintIct(service, 'api');
 

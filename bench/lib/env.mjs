@@ -21,11 +21,6 @@ export async function loadPackage(pkg) {
   return import(pathToFileURL(entry).href);
 }
 
-/** Imports a module file of the built core that the package index may not re-export. */
-export async function loadCoreModule(file) {
-  return import(pathToFileURL(join(ROOT, 'packages', 'core', 'dist', 'esm', file)).href);
-}
-
 /** jose as @oidc2/core resolves it (the root does not depend on jose directly). */
 export async function loadJose() {
   const require = createRequire(join(ROOT, 'packages', 'core', 'package.json'));

@@ -5,7 +5,7 @@
 // rotating order and summarised by their median.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { distEntry, loadCoreModule } from './env.mjs';
+import { distEntry } from './env.mjs';
 import { AUDIENCE, ROUTE, newKey } from './credentials.mjs';
 import { measure } from './load.mjs';
 import { writePresigned } from './presign.mjs';
@@ -68,8 +68,7 @@ async function sanityCheck(core, port, mode, ctx) {
 export async function benchHttp(o) {
   const { t, core, tmp, log } = o;
   const configPath = await writeServerConfig(join(tmp, 'config.json'), o.issuer, o.issuers);
-  const createIctVerifier = core.createIctVerifier ?? (await loadCoreModule('ict.js')).createIctVerifier;
-  const ctx = { caller: o.caller, bearer: await o.issuer.mintBearer('alice', AUDIENCE), ictVerifier: createIctVerifier({ issuers: o.issuers }) };
+  const ctx = { caller: o.caller, bearer: await o.issuer.mintBearer('alice', AUDIENCE), ictVerifier: core.createIctVerifier({ issuers: o.issuers }) };
   const presigned = join(tmp, 'presigned.txt');
   const rows = [];
   for (const framework of o.frameworks) {
@@ -77,6 +76,7 @@ export async function benchHttp(o) {
     const modes = existsSync(distEntry(framework)) ? MODES : MODES.filter((m) => m !== 'oidc2');
     if (modes.length < MODES.length) row.error = `packages/${framework} is not built: oidc2 not measured`;
     const servers = {};
+    // samples[mode][rep]: requests per second, undefined for a discarded run.
     const samples = { hello: [], bearer: [], oidc2: [] };
     const p99 = { hello: [], bearer: [], oidc2: [] };
     const invalid = [];
@@ -114,24 +114,31 @@ export async function benchHttp(o) {
             invalid.push({ mode, rep, non2xx: r.non2xx, errors: r.errors, exhausted: r.exhausted });
             continue;
           }
-          samples[mode].push(r.rps);
+          samples[mode][rep] = Math.round(r.rps);
           p99[mode].push(r.p99Ms);
         }
       }
     } catch (error) {
+      log(`  ${framework} failed: ${error?.stack ?? error}`);
       row.error = String(error?.message ?? error).split('\n')[0];
     } finally {
       await Promise.all(Object.values(servers).map((s) => s.stop()));
     }
     for (const mode of MODES) {
-      if (samples[mode].length) {
+      if (p99[mode].length) {
         row[`${mode}Rps`] = Math.round(median(samples[mode]));
         row[`${mode}P99Ms`] = round(median(p99[mode]));
       }
     }
-    if (row.bearerRps && row.oidc2Rps) row.oidc2VsBearer = round(row.oidc2Rps / row.bearerRps, 3);
-    if (row.helloRps && row.oidc2Rps) row.oidc2VsHello = round(row.oidc2Rps / row.helloRps, 3);
-    if (row.helloRps && row.bearerRps) row.bearerVsHello = round(row.bearerRps / row.helloRps, 3);
+    // Ratios of runs made back to back in the same repetition, then their median: more robust to
+    // the machine's drift than a ratio of two medians.
+    const ratio = (a, b) => {
+      const r = samples[a].map((x, i) => (x && samples[b][i] ? x / samples[b][i] : NaN));
+      return r.some(Number.isFinite) ? round(median(r), 3) : undefined;
+    };
+    row.oidc2VsBearer = ratio('oidc2', 'bearer');
+    row.oidc2VsHello = ratio('oidc2', 'hello');
+    row.bearerVsHello = ratio('bearer', 'hello');
     row.samples = samples;
     row.invalidRuns = invalid;
     rows.push(row);

@@ -7,14 +7,13 @@
 //
 // Usage: node --expose-gc bench/lib/replay-child.mjs '{"entries":1000000,"rate":5000,"control":false}'
 import { randomBytes } from 'node:crypto';
-import { loadCoreModule, loadPackage } from './env.mjs';
+import { loadPackage } from './env.mjs';
 import { round } from './stats.mjs';
 
 const { entries = 1_000_000, rate = 5000, control = false } = JSON.parse(process.argv[2] ?? '{}');
 if (typeof gc !== 'function') throw new Error('run with --expose-gc');
 
-const core = await loadPackage('core');
-const MemoryReplayStore = core.MemoryReplayStore ?? (await loadCoreModule('replay-store.js')).MemoryReplayStore;
+const { MemoryReplayStore } = await loadPackage('core');
 
 async function settled() {
   for (let i = 0; i < 3; i++) {
