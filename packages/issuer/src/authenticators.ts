@@ -69,8 +69,11 @@ function keySet(where: string, jwks: JSONWebKeySet | undefined, jwksUri: string 
   return createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000, ...(fetchImpl ? { [customFetch]: fetchImpl } : {}) });
 }
 
+// Anything but a verdict about the token itself (a JOSE error) means the keys could not be had:
+// a failed fetch, a timeout, an unusable key set. Not instanceof Error: fetch errors may come
+// from another realm.
 function isKeySourceFailure(err: unknown): boolean {
-  return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || (err instanceof Error && !(err instanceof joseErrors.JOSEError));
+  return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError);
 }
 
 function requireString(value: unknown, where: string): string {

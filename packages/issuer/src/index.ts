@@ -492,7 +492,6 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
     const credentials = credentialsFrom(request, params, 'ict');
     const popToken = params.pop_token;
     if (popToken === undefined) throw new Oidc2Error('request_malformed', 'the PoP token is missing');
-    if (Object.keys(credentials).length === 0) throw new Oidc2Error('access_token_missing', 'no credential');
     const pop = await verifyPopToken(popToken, { issuer, now: now(), clockTolerance });
     const auth = await authenticate(request, context('ict', params, credentials));
     if (pop.sub !== auth.subject) throw new Oidc2Error('pop_invalid', 'PoP token sub is not the authenticated subject');
@@ -530,6 +529,9 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
       proof = await verifyDpopProof(proofs[0]!, {
         method: request.method,
         htu: endpoints.token,
+        // A token endpoint: no access token yet (so no `ath`), and the proof introduces the key.
+        accessToken: null,
+        expectedThumbprint: null,
         now: now(),
         clockTolerance,
         replayStore,

@@ -73,7 +73,10 @@ export async function lateServer(): Promise<{ url: string; server: Server; use(h
     url: `http://127.0.0.1:${port}`,
     server,
     use: (h) => (handler = h),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
   };
 }
 
