@@ -2,6 +2,9 @@ import express from 'express';
 import type { Server } from 'node:http';
 import { Readable } from 'node:stream';
 import { keepRawBody, oidc2, oidc2ErrorHandler } from '@oidc2/express';
+import request from 'supertest';
+import { signRequest } from '@oidc2/core';
+import { newIssuer, newKey } from '../support/credentials';
 import { ROUTE_POLICIES, runAdapterSuite, type AppFactory } from './suite';
 
 const createApp: AppFactory = async (options, { parser }) => {
@@ -42,3 +45,38 @@ const createApp: AppFactory = async (options, { parser }) => {
 };
 
 runAdapterSuite('express', createApp, ['after', 'before']);
+
+describe('express adapter: mounting mistakes fail closed', () => {
+  async function setup(mount: (app: express.Express, auth: ReturnType<typeof oidc2>) => void) {
+    const issuer = await newIssuer();
+    const key = await newKey();
+    const auth = oidc2({ issuers: [{ issuer: issuer.issuer, jwks: issuer.jwks }], audiences: ['https://api.example.test'] });
+    const app = express();
+    mount(app, auth);
+    app.use(oidc2ErrorHandler());
+    const body = Buffer.from('{"a":1}');
+    const message = await signRequest(
+      { method: 'POST', url: 'https://api.example.test/x', headers: { 'content-type': 'application/json' }, body },
+      { ict: await issuer.mint(key), key: key.signer, signResponse: false },
+    );
+    let req = request(app).post('/x');
+    for (const [name, lines] of Object.entries(message.headers)) req = req.set(name, lines[0]!);
+    return req.serialize((b: unknown) => b as string).send(body);
+  }
+  const ok = (req: express.Request, res: express.Response) => {
+    res.json({ subject: req.identity?.subject });
+  };
+
+  it('a body parser before oidc2 without keepRawBody is a server error, never an unchecked body', async () => {
+    expect((await setup((app, auth) => app.post('/x', express.json(), auth, ok))).status).toBe(500);
+    expect((await setup((app, auth) => app.post('/x', express.json({ verify: keepRawBody }), auth, ok))).body).toEqual({ subject: 'alice' });
+  });
+
+  it('two oidc2 middlewares on one request are a server error', async () => {
+    const res = await setup((app, auth) => {
+      app.use(auth);
+      app.post('/x', auth.with({ contexts: ['mfa'] }), ok);
+    });
+    expect(res.status).toBe(500);
+  });
+});

@@ -11,7 +11,8 @@
 //   GET  /stream?n= -> 200 text/plain, n KiB written as a stream in 1 KiB chunks (default 8)
 //   GET  /boom      -> the handler throws an Error: the framework renders its own 500
 //   GET  /public    -> 200 { public: true }    no oidc2 on this route
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import request from 'supertest';
 import { httpbis, createVerifier } from 'http-message-signatures';
@@ -118,6 +119,23 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         // not JSON
       }
       return { status: res.status, headers: normalizeFields(res.headers as Record<string, string>), body, json };
+    }
+
+    // Sends the body in two chunks without Content-Length (chunked transfer coding).
+    function sendChunked(server: Server, message: HttpRequest): Promise<{ status: number; json: Record<string, unknown> }> {
+      const { port } = server.address() as AddressInfo;
+      return new Promise((resolve, reject) => {
+        const headers = Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, v[0]!]));
+        const req = httpRequest({ host: '127.0.0.1', port, method: message.method, path: message.url.slice(BASE.length), headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> }));
+        });
+        req.on('error', reject);
+        const body = Buffer.from(message.body!);
+        req.write(body.subarray(0, body.length >> 1));
+        setTimeout(() => req.end(body.subarray(body.length >> 1)), 10);
+      });
     }
 
     async function signed(
@@ -270,6 +288,18 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         const small = await app({ maxBodyBytes: 64 });
         const sent = await signed(small, await caller(), 'POST', '/echo', { body: JSON.stringify({ pad: 'x'.repeat(200) }) });
         await expectRejected(sent, 413, 'body_too_large');
+      });
+
+      it('chunked body: verified within maxBodyBytes, 413 body_too_large beyond it', async () => {
+        const small = await app({ maxBodyBytes: 256 });
+        const who = await caller('ES256', { subject: 'dave' });
+        const body = (n: number) => Buffer.from(JSON.stringify({ pad: 'x'.repeat(n) }));
+        const fits = await signRequest({ method: 'POST', url: `${BASE}/echo`, headers: { 'content-type': 'application/json' }, body: body(100) }, { ict: who.ict, key: who.key.signer });
+        expect(await sendChunked(small, fits)).toEqual({ status: 200, json: { subject: 'dave', body: { pad: 'x'.repeat(100) } } });
+        const over = await signRequest({ method: 'POST', url: `${BASE}/echo`, headers: { 'content-type': 'application/json' }, body: body(400) }, { ict: who.ict, key: who.key.signer });
+        const rejected = await sendChunked(small, over);
+        expect(rejected.status).toBe(413);
+        expect(rejected.json.code).toBe('body_too_large');
       });
     });
 

@@ -7,12 +7,9 @@ import type { IncomingMessage } from 'node:http';
 import { createOidc2Service, isOidc2Error, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
 import { authenticateRequest, problemResponse } from '@oidc2/node';
 
-const rawBodies = new WeakMap<IncomingMessage, Buffer>();
-
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /**
@@ -25,6 +22,9 @@ declare global {
     }
   }
 }
+
+// Raw bodies kept by the `verify` hook of a parser that ran before oidc2.
+const rawBodies = new WeakMap<IncomingMessage, Buffer>();
 
 /** The middleware returned by {@link oidc2}. */
 export interface Oidc2Middleware extends RequestHandler {
