@@ -368,31 +368,45 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         server = await app();
       });
 
-      it('verifies with an independent RFC 9421 implementation and an independent digest', async () => {
-        const sent = await signed(server, await caller(), 'GET', '/me?x=1');
-        expect(sent.status).toBe(200);
-        const headers = Object.fromEntries(Object.entries(sent.headers).map(([k, v]) => [k, v.join(', ')]));
-        const requestHeaders = Object.fromEntries(Object.entries(sent.request.headers).map(([k, v]) => [k, v.join(', ')]));
+      // http-message-signatures (an independent RFC 9421 implementation) with the service's public key.
+      async function independentlyVerified(sent: Sent, status = sent.status) {
+        const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
         const publicKey = createPublicKey({ key: serviceKey.publicJwk as JsonWebKey, format: 'jwk' });
-        const seen: Array<Record<string, unknown>> = [];
+        const params: Array<Record<string, unknown>> = [];
         const ok = await httpbis.verifyMessage(
           {
-            keyLookup: async (params) => {
-              seen.push(params);
+            keyLookup: async (p) => {
+              params.push(p);
               return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
             },
             requiredFields: ['@status', 'identity-certification-token', 'content-digest', 'content-type'],
             tolerance: 5,
           },
-          { status: sent.status, headers },
-          { method: 'GET', url: sent.request.url, headers: requestHeaders },
+          { status, headers: join(sent.headers) },
+          { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
         );
-        expect(ok).toBe(true);
-        expect(seen[0]).toMatchObject({ tag: 'oidc2-ict', 'oidc2-req-nonce': sent.nonce });
-        expect(headers['signature-input']).toContain('"@query";req');
-        expect(headers['content-digest']).toBe(`sha-256=:${createHash('sha256').update(sent.body).digest('base64')}:`);
-        expect(headers['identity-certification-token']).toBe(serviceIct);
+        return { ok, params: params[0] };
+      }
+
+      it('verifies with an independent RFC 9421 implementation and an independent digest', async () => {
+        const sent = await signed(server, await caller(), 'GET', '/me?x=1');
+        expect(sent.status).toBe(200);
+        expect(await independentlyVerified(sent)).toEqual({ ok: true, params: expect.objectContaining({ tag: 'oidc2-ict', 'oidc2-req-nonce': sent.nonce }) });
+        expect((await independentlyVerified(sent, 201)).ok).toBe(false);
+        expect(sent.headers['signature-input']?.[0]).toContain('"@query";req');
+        expect(sent.headers['content-digest']?.[0]).toBe(`sha-256=:${createHash('sha256').update(sent.body).digest('base64')}:`);
+        expect(sent.headers['identity-certification-token']?.[0]).toBe(serviceIct);
         expect((await verified(sent)).subject).toBe('api-service');
+      });
+
+      it('binds a DPoP response to the proof, verified independently too', async () => {
+        const sent = await dpop(server, await caller(), 'GET', '/me');
+        expect(sent.status).toBe(200);
+        const { ok, params } = await independentlyVerified(sent);
+        expect(ok).toBe(true);
+        expect(params).not.toHaveProperty('oidc2-req-nonce');
+        const otherProof = { ...sent, request: { ...sent.request, headers: { ...sent.request.headers, dpop: ['x.y.z'] } } };
+        expect((await independentlyVerified(otherProof)).ok).toBe(false);
       });
 
       it('fails verification when the response is bound to another request', async () => {
