@@ -78,6 +78,12 @@ export interface Oidc2Service {
   readonly maxResponseBytes: number;
 }
 
+interface CachedCredential {
+  credential: ServiceCredential;
+  expiresAt: number;
+  lifetime: number;
+}
+
 const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'Ed25519' };
 
 function validatePolicy(policy: RoutePolicy | undefined, name: string): void {
@@ -109,7 +115,7 @@ async function applyPolicy(identity: Identity, policy: RoutePolicy | undefined):
   if (policy.allow && (await policy.allow(identity)) !== true) throw new Oidc2Error('access_denied', "the caller is not allowed by this route's policy");
 }
 
-async function toServiceCredential(input: CredentialInput): Promise<{ credential: ServiceCredential; expiresAt: number }> {
+async function toServiceCredential(input: CredentialInput): Promise<CachedCredential> {
   if (typeof input?.ict !== 'string') throw new TypeError('ERR_INVALID_ARG_VALUE: credential.ict must be a compact JWT');
   let claims;
   try {
@@ -126,7 +132,9 @@ async function toServiceCredential(input: CredentialInput): Promise<{ credential
   if (pk.spec !== undefined && pk.usage !== undefined) key = pk as KeyHandle;
   else if (typeof pk.kty === 'string') key = await importKey(pk, alg, 'sign');
   else key = keyHandleFrom(pk as unknown as CryptoKey, alg, 'sign');
-  return { credential: { ict: input.ict, key }, expiresAt: typeof claims.exp === 'number' ? claims.exp : Infinity };
+  const expiresAt = typeof claims.exp === 'number' ? claims.exp : Infinity;
+  const lifetime = typeof claims.iat === 'number' ? expiresAt - claims.iat : Infinity;
+  return { credential: { ict: input.ict, key }, expiresAt, lifetime };
 }
 
 /**
@@ -153,12 +161,14 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.credential must be { ict, privateKey } or a function returning it');
   }
 
-  let current: { credential: ServiceCredential; expiresAt: number } | undefined;
-  let pending: Promise<{ credential: ServiceCredential; expiresAt: number }> | undefined;
+  let current: CachedCredential | undefined;
+  let pending: Promise<CachedCredential> | undefined;
   async function credential(): Promise<ServiceCredential | undefined> {
     if (source === undefined) return undefined;
     const t = now();
-    if (current && (typeof source !== 'function' || current.expiresAt - margin > t)) return current.credential;
+    // A credential shorter-lived than twice the margin is refreshed at half its life, so a provider
+    // handing out short ICTs is not called on every response.
+    if (current && (typeof source !== 'function' || current.expiresAt - Math.min(margin, current.lifetime / 2) > t)) return current.credential;
     // Single-flight: concurrent responses share one provider call.
     pending ??= (async () => {
       try {

@@ -426,4 +426,24 @@ describe('service: policy, response signing and errors', () => {
     await svc.signResponse({ status: 200, headers: {} }, req, identity!.binding);
     expect(calls).toBe(2);
   });
+
+  it('refreshes a credential shorter-lived than the margin at half its life, not on every response', async () => {
+    let clock = T;
+    let calls = 0;
+    const svc = createOidc2Service({
+      ...options({ now: () => clock }),
+      credential: async () => {
+        calls++;
+        return { ict: await op.mint(svcKey, { now: clock, lifetime: 40, subject: 'orders-service' }), privateKey: svcKey.privateJwk };
+      },
+    });
+    const req = await signedRequest();
+    const { identity } = await svc.authenticate(req);
+    for (let i = 0; i < 5; i++) await svc.signResponse({ status: 200, headers: {} }, req, identity!.binding);
+    expect(calls).toBe(1);
+    clock = T + 21;
+    await svc.signResponse({ status: 200, headers: {} }, req, identity!.binding);
+    await svc.signResponse({ status: 200, headers: {} }, req, identity!.binding);
+    expect(calls).toBe(2);
+  });
 });
