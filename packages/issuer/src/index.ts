@@ -168,8 +168,8 @@ export interface ListeningIssuer {
 /** Minimal shape of a Fastify instance, so this package does not depend on Fastify. */
 export interface FastifyInstanceLike {
   removeAllContentTypeParsers(): unknown;
-  addContentTypeParser(...args: any[]): unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
-  route(options: any): unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+  addContentTypeParser(...args: any[]): unknown;
+  route(options: any): unknown;
 }
 
 /** Minimal shape of a Koa context. */

@@ -21,7 +21,7 @@ beforeEach(() => clk.set(T0));
 
 async function post(url: string, body: string, headers: Record<string, string>) {
   const res = await fetch(url, { method: 'POST', body, headers });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> };
 }
 
 /** An issuer on its own loopback server. */
@@ -279,6 +279,39 @@ describe('authenticator chain', () => {
       const answer = await post(`${iss.url}/ict`, pop, { 'content-type': 'application/jwt+pop', authorization: 'Bearer t' });
       expect(answer.status).toBe(500);
       expect(answer.body).toEqual({ error: 'server_error', error_description: 'internal error', code: 'server_error' });
+    } finally {
+      await iss.close();
+    }
+  });
+
+  test('a failing replay store answers 503, never a success', async () => {
+    const srv = await lateServer();
+    const issuer = await createIssuer({
+      issuer: srv.url,
+      now: clk.now,
+      authenticators: [apiKeys({ keys: [{ hash: hashApiKey('k'), subject: 'w' }] })],
+      replayStore: { checkAndRecord: () => Promise.reject(new Error('store down')) },
+    });
+    srv.use(issuer.nodeHandler);
+    try {
+      const pop = await popToken(await keyPair(), { iss: 'w', sub: 'w', aud: srv.url }, { now: T0 });
+      const answer = await post(`${srv.url}/ict`, pop, { 'content-type': 'application/jwt+pop', authorization: 'ApiKey k' });
+      expect({ status: answer.status, code: answer.body.code, error: answer.body.error }).toEqual({ status: 503, code: 'replay_store_unavailable', error: 'temporarily_unavailable' });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('error responses never echo the presented credential', async () => {
+    const iss = await serve([apiKeys({ keys: [{ hash: hashApiKey('k'), subject: 'w' }] })]);
+    try {
+      const secret = 'SECRET' + randomUUID().replace(/-/g, '');
+      const pop = await popToken(await keyPair(), { iss: 'w', sub: 'w', aud: iss.url }, { now: T0 });
+      const res = await fetch(`${iss.url}/ict`, { method: 'POST', body: pop, headers: { 'content-type': 'application/jwt+pop', authorization: `ApiKey ${secret}` } });
+      expect(res.status).toBe(401);
+      const text = (await res.text()) + String(res.headers.get('www-authenticate'));
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(pop.split('.')[2]);
     } finally {
       await iss.close();
     }

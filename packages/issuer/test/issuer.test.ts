@@ -21,7 +21,7 @@ const clk = clock();
 interface Answer {
   status: number;
   headers: Headers;
-  body: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: Record<string, any>;
 }
 
 async function call(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
