@@ -86,7 +86,11 @@ interface CachedCredential {
 
 const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'Ed25519' };
 
-function validatePolicy(policy: RoutePolicy | undefined, name: string): void {
+/**
+ * Checks a route policy once, where it is declared (adapters call it for per-route policies).
+ * Throws a `TypeError` naming the bad field.
+ */
+export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'policy'): void {
   if (policy === undefined) return;
   if (typeof policy !== 'object' || policy === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${name} must be an object`);
   if (policy.contexts !== undefined && (!Array.isArray(policy.contexts) || policy.contexts.some((c) => typeof c !== 'string'))) {
@@ -148,7 +152,7 @@ async function toServiceCredential(input: CredentialInput): Promise<CachedCreden
  */
 export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   const authenticator = createAuthenticator(options);
-  validatePolicy(options.policy, 'options.policy');
+  assertRoutePolicy(options.policy, 'options.policy');
   const now = options.now ?? (() => Date.now() / 1000);
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const maxResponseBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;

@@ -4,7 +4,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { IncomingMessage } from 'node:http';
-import { createOidc2Service, isOidc2Error, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
+import { assertRoutePolicy, createOidc2Service, isOidc2Error, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
 import { authenticateRequest, problemResponse } from '@oidc2/node';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
@@ -66,7 +66,12 @@ export function oidc2(options: Oidc2Options): Oidc2Middleware {
         next();
       }, next);
     };
-  return Object.assign(middleware(), { with: middleware });
+  return Object.assign(middleware(), {
+    with: (policy: RoutePolicy) => {
+      assertRoutePolicy(policy);
+      return middleware(policy);
+    },
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import fp from 'fastify-plugin';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
   Oidc2Error,
+  assertRoutePolicy,
   createOidc2Service,
   isOidc2Error,
   normalizeFields,
@@ -77,6 +78,11 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
   const service = createOidc2Service(options);
   fastify.decorateRequest('identity', null);
   fastify.decorateRequest('identityError', null);
+  // Per-route policies are checked once, when the route is declared.
+  fastify.addHook('onRoute', (route) => {
+    const policy = (route.config as { oidc2?: RoutePolicy | false } | undefined)?.oidc2;
+    if (policy !== undefined && policy !== false) assertRoutePolicy(policy, `route ${route.method} ${route.url} config.oidc2`);
+  });
 
   // Authenticates before any body parser runs, over the raw bytes, and hands the parsers the same bytes.
   fastify.addHook('preParsing', (request, reply, payload, next) => {

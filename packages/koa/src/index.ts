@@ -3,7 +3,7 @@
  * `ctx.state.identity` and signs every response with the service's credential (section 3).
  */
 import type { Middleware } from 'koa';
-import { createOidc2Service, isOidc2Error, type AuthResult, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
+import { assertRoutePolicy, createOidc2Service, isOidc2Error, type AuthResult, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
 import { authenticateRequest, problemResponse } from '@oidc2/node';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
@@ -75,5 +75,10 @@ export function oidc2(options: Oidc2Options): Oidc2Middleware {
       if (result.error) ctx.state.identityError = result.error;
       await next();
     };
-  return Object.assign(middleware(), { with: middleware });
+  return Object.assign(middleware(), {
+    with: (policy: RoutePolicy) => {
+      assertRoutePolicy(policy);
+      return middleware(policy);
+    },
+  });
 }
