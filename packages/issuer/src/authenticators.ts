@@ -3,7 +3,7 @@
  * introspection), workloads by API key or RFC 7523 JWT client assertion.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Oidc2Error, isOidc2Error } from '@oidc2/core';
+import { ASYMMETRIC_JWA, Oidc2Error, isOidc2Error } from '@oidc2/core';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -20,7 +20,7 @@ import type { Authentication, Authenticator } from './types.js';
 /** Prefix of the OAuth scopes that grant OIDC² end-to-end authentication contexts (draft 3.1). */
 export const CONTEXT_SCOPE_PREFIX = 'e2e_auth_';
 
-const ASYMMETRIC = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'];
+const ASYMMETRIC: readonly string[] = ASYMMETRIC_JWA;
 // JWT types that are never access tokens: refusing them stops token confusion.
 const NOT_ACCESS_TOKENS = ['ict+jwt', 'jwt+ict', 'application/ict+jwt', 'jwt+pop', 'dpop+jwt', 'wit+jwt', 'wpt+jwt', 'txntoken+jwt', 'jwt+e2epop'];
 
@@ -131,7 +131,7 @@ export function jwtAccessTokens(options: JwtAccessTokenOptions): Authenticator {
   const issuer = requireString(options.issuer, 'jwtAccessTokens options.issuer');
   const audience = typeof options.audience === 'string' ? [options.audience] : stringArray(options.audience, 'jwtAccessTokens options.audience');
   if (!audience || audience.length === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: jwtAccessTokens options.audience is required');
-  const algorithms = stringArray(options.algorithms, 'jwtAccessTokens options.algorithms') ?? ASYMMETRIC;
+  const algorithms = stringArray(options.algorithms, 'jwtAccessTokens options.algorithms') ?? [...ASYMMETRIC];
   if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw new TypeError('ERR_INVALID_ARG_VALUE: jwtAccessTokens options.algorithms may hold asymmetric algorithms only');
   const claims = stringArray(options.claims, 'jwtAccessTokens options.claims');
   const typ = options.typ === undefined ? undefined : requireString(options.typ, 'jwtAccessTokens options.typ').toLowerCase();
@@ -390,7 +390,7 @@ export function clientAssertions(options: ClientAssertionOptions): Authenticator
   if (typeof options !== 'object' || options === null || typeof options.clients !== 'object' || options.clients === null) {
     throw new TypeError('ERR_INVALID_ARG_TYPE: clientAssertions options.clients must be an object');
   }
-  const algorithms = stringArray(options.algorithms, 'clientAssertions options.algorithms') ?? ASYMMETRIC;
+  const algorithms = stringArray(options.algorithms, 'clientAssertions options.algorithms') ?? [...ASYMMETRIC];
   if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw new TypeError('ERR_INVALID_ARG_VALUE: clientAssertions options.algorithms may hold asymmetric algorithms only');
   const maxLifetime = options.maxLifetime ?? 300;
   if (!Number.isFinite(maxLifetime) || maxLifetime <= 0) throw new TypeError('ERR_INVALID_ARG_VALUE: clientAssertions options.maxLifetime must be a positive number');

@@ -1,37 +1,15 @@
 // The issuer's signing keys: one active key signs; retired keys stay published until every ICT
 // they signed has expired (retention = longest ICT lifetime + clock tolerance), then drop out.
+import { ASYMMETRIC_JWA, jwkAlgorithm, publicJwk } from '@oidc2/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
 
-/** JWS algorithms the issuer signs with. */
-export const SIGNING_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] as const;
+/** JWS algorithms the issuer signs with: the asymmetric allow-list of the core. */
+export const SIGNING_ALGORITHMS = ASYMMETRIC_JWA;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
-
-const PUBLIC_MEMBERS: Record<string, readonly string[]> = { EC: ['kty', 'crv', 'x', 'y'], OKP: ['kty', 'crv', 'x'], RSA: ['kty', 'n', 'e'] };
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-
-/** Copy of a JWK holding only the members that define the public key. */
-export function publicMembers(jwk: JWK): JWK {
-  const members = PUBLIC_MEMBERS[String(jwk.kty)];
-  if (!members) throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
-  const out: Record<string, unknown> = {};
-  for (const m of members) out[m] = (jwk as Record<string, unknown>)[m];
-  return out as JWK;
-}
-
-/** True when the JWK carries any private or symmetric key material. */
-export function hasPrivateMembers(jwk: Record<string, unknown>): boolean {
-  return PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
-}
 
 /** Whether the JWK's type and curve fit the JWS algorithm (RSA at least 2048 bits). */
 export function keyFitsAlgorithm(jwk: JWK, alg: string): boolean {
-  if (alg.startsWith('ES')) {
-    const crv = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg];
-    return jwk.kty === 'EC' && crv !== undefined && jwk.crv === crv;
-  }
-  if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
-  if (/^(PS|RS)(256|384|512)$/.test(alg)) return jwk.kty === 'RSA' && typeof jwk.n === 'string' && jwk.n.length >= 342;
-  return false;
+  return jwkAlgorithm({ ...publicJwk(jwk), alg }) === alg;
 }
 
 export interface SigningKey {
@@ -58,12 +36,12 @@ async function fromPrivateJwk(jwk: JWK, index: number): Promise<SigningKey> {
   } catch (cause) {
     throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} cannot be imported`, { cause });
   }
-  return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicMembers(jwk), kid: jwk.kid, alg, use: 'sig' } };
+  return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicJwk(jwk), kid: jwk.kid, alg, use: 'sig' } };
 }
 
 async function generate(alg: SigningAlgorithm): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
-  const pub = publicMembers(await exportJWK(publicKey));
+  const pub = publicJwk(await exportJWK(publicKey));
   const kid = await calculateJwkThumbprint(pub, 'sha256');
   return { kid, alg, key: privateKey, jwk: { ...pub, kid, alg, use: 'sig' } };
 }

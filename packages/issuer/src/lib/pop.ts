@@ -1,8 +1,8 @@
 // The OIDC² PoP token (draft section 4.2.2): a JWT of typ `jwt+pop`, signed by the key in its own
 // `jwk` header, addressed to the issuer and valid for at most five minutes.
-import { Oidc2Error } from '@oidc2/core';
+import { Oidc2Error, parsePublicJwk } from '@oidc2/core';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
-import { hasPrivateMembers, keyFitsAlgorithm, publicMembers, SIGNING_ALGORITHMS } from './keys.js';
+import { keyFitsAlgorithm, SIGNING_ALGORITHMS } from './keys.js';
 
 /** Longest PoP token lifetime the draft allows (`exp - iat`), in seconds. */
 export const MAX_POP_LIFETIME = 300;
@@ -50,13 +50,9 @@ export async function verifyPopToken(token: string, options: { issuer: string; n
   if (header.crit !== undefined) fail('pop_invalid', 'PoP token has unsupported critical header parameters');
   const jwk = header.jwk as Record<string, unknown> | undefined;
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) fail('pop_key_invalid', 'PoP token has no jwk header');
-  if (hasPrivateMembers(jwk)) fail('pop_key_invalid', 'PoP token jwk contains private key material');
-  let key: JWK;
-  try {
-    key = publicMembers(jwk as JWK);
-  } catch {
-    fail('pop_key_invalid', 'PoP token jwk has an unsupported key type');
-  }
+  // Public members only, well-formed coordinates; private material (`d`, ...) is refused.
+  const key = parsePublicJwk(jwk);
+  if (key === undefined) fail('pop_key_invalid', 'PoP token jwk must be a supported public key without private members');
   if (!keyFitsAlgorithm(key, alg)) fail('pop_key_invalid', 'PoP token jwk does not fit its alg');
   if (jwk.alg !== undefined && jwk.alg !== alg) fail('pop_key_invalid', 'PoP token jwk alg differs from the header alg');
 
