@@ -382,7 +382,6 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
   interface Grant {
     contexts: string[];
     claims: Record<string, unknown>;
-    aud?: string;
   }
 
   // What the ICT may say: the credential's contexts narrowed by client and subject policy; claims
@@ -402,18 +401,19 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
       contexts = [...new Set(request.contexts)];
     }
     if (auth.kind === 'user' && contexts.length === 0) throw new Oidc2Error('context_required', 'the credential grants no end-to-end authentication context');
-    const available: Record<string, unknown> = {};
+    // Prototype-free, so names like `toString` or `__proto__` are never found by accident.
+    const available = Object.create(null) as Record<string, unknown>;
     for (const [k, v] of Object.entries({ ...subject?.claims, ...auth.claims })) {
       if (!RESERVED_CLAIMS.has(k) && v !== undefined && (policy?.claims === undefined || policy.claims.includes(k))) available[k] = v;
     }
     let claims = available;
     if (request.requiredClaims !== undefined || request.optionalClaims !== undefined) {
-      claims = {};
+      claims = Object.create(null) as Record<string, unknown>;
       for (const name of request.requiredClaims ?? []) {
-        if (!(name in available)) throw new Oidc2Error('claim_unavailable', 'a required claim is not available');
+        if (!Object.hasOwn(available, name)) throw new Oidc2Error('claim_unavailable', 'a required claim is not available');
         claims[name] = available[name];
       }
-      for (const name of request.optionalClaims ?? []) if (name in available) claims[name] = available[name];
+      for (const name of request.optionalClaims ?? []) if (Object.hasOwn(available, name)) claims[name] = available[name];
     }
     return { contexts, claims };
   }

@@ -278,6 +278,7 @@ describe('ICT endpoint (OIDC² draft form)', () => {
 
     test('a required claim that is not available: 404 (draft 4.2.2)', async () => {
       expectError(await ictRequest({ popClaims: { required_claims: ['phone_number'] } }), 404, 'claim_unavailable');
+      expectError(await ictRequest({ popClaims: { required_claims: ['toString'] } }), 404, 'claim_unavailable');
     });
 
     test('no PoP token in the body', async () => {
