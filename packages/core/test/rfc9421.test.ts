@@ -505,6 +505,17 @@ describe('the signature base (RFC 9421 section 2.5)', () => {
     expect(signatureBase(res(200, { 'x-d': ['a=2'] }), ['"x-d";key="a"', '"x-d";req;key="a"'], '()', { request: r })).toBe('"x-d";key="a": 2\n"x-d";req;key="a": 1\n"@signature-params": ()');
   });
 
+  it('covers many query parameters and dictionary members of one message', () => {
+    const names = Array.from({ length: 200 }, (_, i) => `p${i}`);
+    const r = req(`/x?${names.map((n) => `${n}=v${n}`).join('&')}&dup=1&dup=2`, { host: ['h'], 'x-d': [names.map((n, i) => `${n}=${i}`).join(', ')] });
+    const base = signatureBase(r, [...names.map((n) => `"@query-param";name="${n}"`), ...names.map((n) => `"x-d";key="${n}"`)], '()');
+    expect(base.split('\n')).toHaveLength(401);
+    expect(base).toContain('\n"@query-param";name="p199": vp199\n');
+    expect(base).toContain('\n"x-d";key="p7": 7\n');
+    expect(syncCodeOf(() => signatureBase(r, ['"@query-param";name="p1"', '"@query-param";name="dup"'], '()'))).toBe('request_malformed');
+    expect(syncCodeOf(() => signatureBase(r, ['"x-d";key="p1"', '"x-d";key="p200"'], '()'))).toBe('component_missing');
+  });
+
   it('refuses a @signature-params value that is not an inner list', () => {
     expect(syncCodeOf(() => signatureBase(req('/'), [], '();a=1\n"x": y'))).toBe('TypeError');
     expect(syncCodeOf(() => signatureBase(req('/'), [], 'sig=()'))).toBe('TypeError');

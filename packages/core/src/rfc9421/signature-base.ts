@@ -83,6 +83,7 @@ interface Target {
   path: string;
   query: string | undefined;
   requestTarget: string;
+  params?: QueryParams;
 }
 
 function trimOws(s: string): string {
@@ -207,30 +208,43 @@ function formComponent(raw: string): string {
   return out;
 }
 
-function queryParam(query: string | undefined, name: string): string {
-  let found: string | undefined;
-  if (query !== undefined && query.length > 0) {
-    let start = 0;
-    while (start <= query.length) {
-      let end = query.indexOf('&', start);
-      if (end < 0) end = query.length;
-      if (end > start) {
-        const eq = query.indexOf('=', start);
-        const hasValue = eq >= 0 && eq < end;
-        if (formComponent(query.slice(start, hasValue ? eq : end)) === name) {
-          // RFC 9421 section 2.2.8: a parameter name that occurs more than once MUST NOT be covered.
-          if (found !== undefined) throw new Oidc2Error('request_malformed', 'a covered query parameter occurs more than once');
-          found = hasValue ? formComponent(query.slice(eq + 1, end)) : '';
-        }
-      }
-      start = end + 1;
+/** Query parameters by encoded name; null marks a name that occurs more than once. */
+type QueryParams = Map<string, string | null>;
+
+function parseQuery(query: string | undefined): QueryParams {
+  const params: QueryParams = new Map();
+  if (query === undefined) return params;
+  let start = 0;
+  while (start < query.length) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      const hasValue = eq >= 0 && eq < end;
+      const name = formComponent(query.slice(start, hasValue ? eq : end));
+      params.set(name, params.has(name) ? null : hasValue ? formComponent(query.slice(eq + 1, end)) : '');
     }
+    start = end + 1;
   }
-  if (found === undefined) throw new Oidc2Error('component_missing', 'a covered query parameter is missing');
-  return found;
+  return params;
 }
 
-function derivedValue(c: ComponentIdentifier, message: HttpMessage, cache: { target?: Target }): string {
+function queryParam(target: Target, name: string): string {
+  // Parsed once per message, so covering many parameters costs one pass over the query.
+  const value = (target.params ??= parseQuery(target.query)).get(name);
+  if (value === undefined) throw new Oidc2Error('component_missing', 'a covered query parameter is missing');
+  // RFC 9421 section 2.2.8: a parameter name that occurs more than once MUST NOT be covered.
+  if (value === null) throw new Oidc2Error('request_malformed', 'a covered query parameter occurs more than once');
+  return value;
+}
+
+/** What one signature base computes once per message, however many components use it. */
+interface MessageCache {
+  target?: Target;
+  dictionaries?: Map<string, Dictionary>;
+}
+
+function derivedValue(c: ComponentIdentifier, message: HttpMessage, cache: MessageCache): string {
   if (c.name === '@status') {
     if (isRequest(message)) throw new Oidc2Error('request_malformed', '@status cannot be used in a request');
     const status = message.status;
@@ -259,7 +273,7 @@ function derivedValue(c: ComponentIdentifier, message: HttpMessage, cache: { tar
     case '@query':
       return assertAscii(`?${target.query ?? ''}`, '@query');
     case '@query-param':
-      return queryParam(target.query, c.params.name!);
+      return queryParam(target, c.params.name!);
     default:
       throw new Oidc2Error('component_unsupported', `unknown derived component ${c.name}`);
   }
@@ -276,7 +290,7 @@ function unfold(line: string): string {
   return line.includes('\n') ? line.replace(OBS_FOLD, ' ') : line;
 }
 
-function fieldComponentValue(c: ComponentIdentifier, fields: Fields, context: SignatureContext | undefined): string {
+function fieldComponentValue(c: ComponentIdentifier, fields: Fields, context: SignatureContext | undefined, cache: MessageCache): string {
   const lines = fields[c.name];
   if (lines === undefined || lines.length === 0) throw new Oidc2Error('component_missing', `the covered field ${c.name} is missing`);
   const p = c.params;
@@ -301,11 +315,16 @@ function fieldComponentValue(c: ComponentIdentifier, fields: Fields, context: Si
     const type = structuredType(c.name, context);
     if (p.key !== undefined) {
       if (type !== undefined && type !== 'dictionary') throw new Oidc2Error('request_malformed', `field ${c.name} is not a Dictionary`);
-      let dictionary: Dictionary;
-      try {
-        dictionary = parseDictionary(value);
-      } catch (error) {
-        throw new Oidc2Error('request_malformed', `field ${c.name} is not a valid Dictionary`, { cause: error });
+      // Parsed once per message: covering many members costs one parse of the field.
+      const dictionaries = (cache.dictionaries ??= new Map());
+      let dictionary = dictionaries.get(c.name);
+      if (dictionary === undefined) {
+        try {
+          dictionary = parseDictionary(value);
+        } catch (error) {
+          throw new Oidc2Error('request_malformed', `field ${c.name} is not a valid Dictionary`, { cause: error });
+        }
+        dictionaries.set(c.name, dictionary);
       }
       const member = dictionary.get(p.key);
       if (member === undefined) throw new Oidc2Error('component_missing', `field ${c.name} has no member ${p.key}`);
@@ -340,16 +359,16 @@ export function componentValue(message: HttpMessage, component: string | Compone
   return valueOf(toComponent(component), message, context, {}, {});
 }
 
-function valueOf(c: ComponentIdentifier, message: HttpMessage, context: SignatureContext | undefined, cache: { target?: Target }, reqCache: { target?: Target }): string {
+function valueOf(c: ComponentIdentifier, message: HttpMessage, context: SignatureContext | undefined, cache: MessageCache, reqCache: MessageCache): string {
   let source = message;
-  let targetCache = cache;
+  let sourceCache = cache;
   if (c.params.req) {
     if (isRequest(message)) throw new Oidc2Error('request_malformed', 'req cannot be used in a request signature');
     if (context?.request === undefined) throw new Oidc2Error('component_missing', `${c.id} needs the related request`);
     source = context.request;
-    targetCache = reqCache;
+    sourceCache = reqCache;
   }
-  return c.name.charCodeAt(0) === 64 ? derivedValue(c, source, targetCache) : fieldComponentValue(c, source.headers, context);
+  return c.name.charCodeAt(0) === 64 ? derivedValue(c, source, sourceCache) : fieldComponentValue(c, source.headers, context, sourceCache);
 }
 
 /**
@@ -374,8 +393,8 @@ export function signatureBase(
   }
   const parsed = components.every((c) => typeof c !== 'string') ? (components as readonly ComponentIdentifier[]) : components.map(toComponent);
   assertDistinct(parsed, failMessage);
-  const cache = {};
-  const reqCache = {};
+  const cache: MessageCache = {};
+  const reqCache: MessageCache = {};
   let base = '';
   for (const c of parsed) base += `${c.id}: ${valueOf(c, message, context, cache, reqCache)}\n`;
   return `${base}"@signature-params": ${signatureParams}`;
