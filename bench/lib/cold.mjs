@@ -76,6 +76,19 @@ function burstCore(authenticator, requests) {
   );
 }
 
+function summary(results) {
+  const ms = results.map((r) => r.ms);
+  const failures = {};
+  for (const r of results) if (r.status !== 200) failures[r.error ?? r.status] = (failures[r.error ?? r.status] ?? 0) + 1;
+  return {
+    ok: results.filter((r) => r.status === 200).length,
+    failures,
+    p50Ms: round(percentile(ms, 50)),
+    p99Ms: round(percentile(ms, 99)),
+    maxMs: round(Math.max(...ms)),
+  };
+}
+
 /**
  * @param o { t, core, issuer, tmp, callers, framework (or undefined for the core) }
  */
@@ -87,8 +100,14 @@ export async function benchCold(o) {
     const requests = await callers(o, o.callers);
     let results;
     let fetchesBefore;
+    let baseline;
     if (o.framework) {
       const configPath = await writeServerConfig(join(o.tmp, 'cold-config.json'), o.issuer, issuers);
+      // The same burst at the same framework without authentication: what 1,000 new connections
+      // cost by themselves on this machine.
+      server = await startServer(o.t, o.framework, 'hello', configPath);
+      baseline = summary(await burstHttp(server.port, requests));
+      await server.stop();
       server = await startServer(o.t, o.framework, 'oidc2', configPath);
       fetchesBefore = jwks.fetches;
       results = await burstHttp(server.port, requests);
@@ -97,20 +116,13 @@ export async function benchCold(o) {
       fetchesBefore = jwks.fetches;
       results = await burstCore(authenticator, requests);
     }
-    const ok = results.filter((r) => r.status === 200);
-    const ms = results.map((r) => r.ms);
-    const failures = {};
-    for (const r of results) if (r.status !== 200) failures[r.error ?? r.status] = (failures[r.error ?? r.status] ?? 0) + 1;
     return {
       callers: o.callers,
       via: o.framework ?? 'core',
       jwksFetches: jwks.fetches,
       jwksFetchesBeforeBurst: fetchesBefore,
-      ok: ok.length,
-      failures,
-      p50Ms: round(percentile(ms, 50)),
-      p99Ms: round(percentile(ms, 99)),
-      maxMs: round(Math.max(...ms)),
+      ...summary(results),
+      ...(baseline ? { helloBurst: baseline } : {}),
     };
   } finally {
     await server?.stop();

@@ -37,7 +37,9 @@ export async function runJson(argv, options) {
  */
 export function startServer(t, framework, mode, configPath, core = 0) {
   const script = join(BENCH, 'servers', `${framework}.mjs`);
-  const argv = pinned(t, core, [process.execPath, script, mode, configPath]);
+  // BENCH_SERVER_ARGS passes node flags to every server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const flags = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+  const argv = pinned(t, core, [process.execPath, ...flags, script, mode, configPath]);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
