@@ -152,9 +152,23 @@ export function parseComponentIdentifier(input: string): ComponentIdentifier {
   return componentFromItem(item, failArgument);
 }
 
+// A signer covers the same few identifiers on every message (a response signature names eight), so
+// each distinct string is parsed once. The strings come from code, never from a message, and the
+// cache is bounded all the same; its entries are frozen because every caller shares them.
+const parsedIdentifiers = new Map<string, ComponentIdentifier>();
+const MAX_PARSED_IDENTIFIERS = 256;
+
 /** @internal Accepts identifiers as strings or parsed objects, for programmer input. */
 export function toComponent(component: string | ComponentIdentifier): ComponentIdentifier {
-  if (typeof component === 'string') return parseComponentIdentifier(component);
+  if (typeof component === 'string') {
+    let parsed = parsedIdentifiers.get(component);
+    if (parsed === undefined) {
+      const fresh = parseComponentIdentifier(component);
+      parsed = Object.freeze({ ...fresh, params: Object.freeze({ ...fresh.params }) });
+      if (parsedIdentifiers.size < MAX_PARSED_IDENTIFIERS) parsedIdentifiers.set(component, parsed);
+    }
+    return parsed;
+  }
   if (component === null || typeof component !== 'object' || typeof component.id !== 'string') {
     return failArgument('request_malformed', 'a component must be a string or a ComponentIdentifier');
   }
