@@ -123,7 +123,7 @@ export interface Oidc2Fetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse>;
   /** The client's public key (public members only), generating the key pair if needed. */
   publicKey(): Promise<JWK>;
-  /** The current ICT, obtaining or renewing it if needed. */
+  /** The current ICT, obtaining or renewing it if needed. It is a credential: never log it. */
   ict(): Promise<string>;
 }
 
@@ -141,11 +141,10 @@ function toHeaders(fields: Record<string, string[]>): Headers {
   return headers;
 }
 
-// RFC 9449 section 9: the server asks for (another) nonce with 401 and a `DPoP-Nonce` field.
-function asksForNonce(response: Response, sent: string | undefined): string | undefined {
+// RFC 9449 section 9: a service asks for (another) nonce with 401 and a new `DPoP-Nonce` field.
+function asksForNonce(response: Response, sent: string | undefined): boolean {
   const nonce = response.headers.get('dpop-nonce');
-  if (response.status !== 401 || !nonce || nonce === sent) return undefined;
-  return nonce;
+  return response.status === 401 && !!nonce && nonce !== sent;
 }
 
 /**
@@ -213,7 +212,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.fetch must be a function');
-  // Looked up per call (and called unbound-free) so a browser's fetch keeps its `this`.
+  // Looked up at each call and called as a plain function: a browser's fetch needs its own `this`.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
   const verifier = createIctVerifier({
@@ -286,20 +285,18 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
-    const body = await readBounded(response, maxResponseBytes);
+    const body = await readBounded(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
     const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
+    const expectedSubject = expectedFor(sent.url);
     let service: ServiceIdentity;
     try {
       service = await verifyResponse(message, {
         request: sent,
-        ...(nonce !== undefined ? { requestNonce: nonce } : {}),
         ictVerifier: verifier,
         clockTolerance,
         now,
-        ...(() => {
-          const subject = expectedFor(sent.url);
-          return subject === undefined ? {} : { expectedSubject: subject };
-        })(),
+        ...(nonce !== undefined ? { requestNonce: nonce } : {}),
+        ...(expectedSubject !== undefined ? { expectedSubject } : {}),
       });
     } catch (error) {
       if (isOidc2Error(error) && error.code.startsWith('response_')) {

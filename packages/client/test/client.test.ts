@@ -271,6 +271,8 @@ describe('createClient: key pair and ICT', () => {
     const other = await newKey();
     expect(await codeOf(client({ getIct: async () => 'not-a-jwt' }).ict())).toBe('ict_malformed');
     expect(await codeOf(client({ getIct: async () => 'a.b.c' }).ict())).toBe('ict_malformed');
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    expect(await codeOf(client({ getIct: async () => `${part({ alg: 'ES256' })}.${part({ sub: 'alice' })}.c2ln` }).ict())).toBe('ict_claim_missing');
     expect(await codeOf(client({ getIct: (jwk) => users.mint(jwk, { now: clock - 1000, lifetime: 300 }) }).ict())).toBe('ict_expired');
     expect(await codeOf(client({ getIct: () => users.mint(other, { now: clock }) }).ict())).toBe('ict_cnf_invalid');
     expect(await codeOf(client({ getIct: (jwk) => users.mint(jwk, { now: clock, jkt: true }) }).ict())).toBe('resolved');

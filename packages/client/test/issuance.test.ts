@@ -175,13 +175,14 @@ describe('client ICT issuance from @oidc2/issuer', () => {
     expect(await codeOf(client({ issuer, credential: { accessToken: await accessToken(issuer, 'openid') }, subject: 'alice', clientId: 'spa' }).ict())).toBe('context_required');
   });
 
-  it('answers issuer_unavailable for an unreachable issuer, a foreign discovery document or a server error', async () => {
+  it('answers issuer_unavailable for an unreachable issuer, a foreign discovery document, a server error or an oversized answer', async () => {
     const closed = await listen(() => undefined);
     await closed.close();
     expect(await codeOf(client({ issuer: closed.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
     const impostor = await listen((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: 'https://elsewhere.example', ict_endpoint: 'http://127.0.0.1:1/ict' }));
+      else if (req.url === '/huge') res.end(JSON.stringify({ identity_certification_token: 'x'.repeat(100_000) }));
       else {
         res.statusCode = 500;
         res.end('{"error":"server_error","code":"client_invalid"}');
@@ -191,6 +192,8 @@ describe('client ICT issuance from @oidc2/issuer', () => {
     expect(await codeOf(client({ issuer: impostor.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
     const broken = client({ issuer: impostor.url, endpoint: `${impostor.url}/ict`, credential: { apiKey: API_KEY }, subject: 's' });
     expect(await codeOf(broken.ict())).toBe('issuer_unavailable');
+    const flooding = client({ issuer: impostor.url, endpoint: `${impostor.url}/huge`, credential: { apiKey: API_KEY }, subject: 's' });
+    expect(await codeOf(flooding.ict())).toBe('issuer_unavailable');
   });
 
   it.each([

@@ -1,13 +1,13 @@
-// Reads a response body once, with a bound, so the digest can be checked before the caller sees it.
-import { Oidc2Error } from '@oidc2/core';
-
-export async function readBounded(response: Response, maxBytes: number): Promise<Uint8Array> {
+// Reads a response body once, with a bound: to check its digest before the caller sees it, and to
+// read issuer answers without trusting their size.
+/** Reads the whole body, or cancels it and throws `tooLarge()` once it exceeds `maxBytes`. */
+export async function readBounded(response: Response, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array> {
   const body = response.body;
   if (!body) return new Uint8Array(0);
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await body.cancel().catch(() => undefined);
-    throw new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxBytes} bytes and cannot be verified`);
+    throw tooLarge();
   }
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -18,7 +18,7 @@ export async function readBounded(response: Response, maxBytes: number): Promise
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => undefined);
-      throw new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxBytes} bytes and cannot be verified`);
+      throw tooLarge();
     }
     chunks.push(value);
   }

@@ -26,8 +26,7 @@ export async function inspectIct(token: unknown, thumbprint: string, now: number
   const cnf = claims.cnf as { jwk?: JWK; jkt?: unknown } | undefined;
   let certified = cnf?.jkt;
   if (typeof cnf?.jwk === 'object' && cnf.jwk !== null) certified = await calculateJwkThumbprint(cnf.jwk).catch(() => undefined);
-  const bound = certified === thumbprint;
-  if (!bound) throw new Oidc2Error('ict_cnf_invalid', "the issued ICT does not certify this client's key");
+  if (certified !== thumbprint) throw new Oidc2Error('ict_cnf_invalid', "the issued ICT does not certify this client's key");
   const iat = typeof claims.iat === 'number' ? claims.iat : now;
   return { token, expiresAt: exp, renewAt: exp - Math.min(margin, (exp - Math.min(iat, now)) / 2) };
 }
