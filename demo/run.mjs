@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+// `pnpm demo`: the whole of oidc2 on loopback, with no configuration. A tiny login OP, the ICT
+// issuer, one service per framework (Express, Fastify, Koa), a user client and a workload client;
+// then the flows, with a trace of what each side sent, verified and proved. Tokens and keys are
+// never printed: only header names, sizes and short SHA-256 fingerprints.
+//
+// It imports the BUILT packages (packages/*/dist), so it shows what a consumer gets.
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import { createClient } from '../packages/client/dist/esm/index.js';
+import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens } from '../packages/issuer/dist/esm/index.js';
+import { oidc2 as expressOidc2, oidc2ErrorHandler } from '../packages/express/dist/esm/index.js';
+import { oidc2 as fastifyOidc2 } from '../packages/fastify/dist/esm/index.js';
+import { oidc2 as koaOidc2 } from '../packages/koa/dist/esm/index.js';
+
+const FRAMEWORKS = ['express', 'fastify', 'koa'];
+const LOGIN_ISSUER = 'https://login.demo.local';
+
+/** `#` + the first 8 hex digits of SHA-256: enough to follow a value through the trace, useless to an attacker. */
+const fingerprint = (value) => `#${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
+const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+const describeIct = (ict) => {
+  const c = claimsOf(ict);
+  const key = c.cnf.jwk;
+  return `${fingerprint(ict)} sub=${c.sub} ctx=[${c.ctx}] valid ${c.exp - c.iat}s, certifies ${key.kty}/${key.crv} key ${fingerprint(key.x)}`;
+};
+
+// How a field is shown: structure where it is not secret, a fingerprint where it is a credential.
+function describeField(name, value) {
+  switch (name) {
+    case 'identity-certification-token':
+    case 'dpop':
+    case 'signature':
+      return `${fingerprint(value)} (${value.length} bytes)`;
+    case 'authorization': {
+      const [scheme, credential = ''] = value.split(' ');
+      return `${scheme} ${fingerprint(credential)}`;
+    }
+    case 'signature-input': {
+      const components = /\(([^)]*)\)/.exec(value)?.[1] ?? '';
+      const tag = /;tag="([^"]*)"/.exec(value)?.[1];
+      const reqNonce = /;oidc2-req-nonce="([^"]{0,8})/.exec(value)?.[1];
+      return `covers ${components.replace(/"/g, '')}; tag=${tag}${reqNonce ? `; bound to request nonce ${reqNonce}…` : ''}`;
+    }
+    case 'content-digest':
+      return `${value.slice(0, 20)}…`;
+    default:
+      return value.length > 60 ? `${value.slice(0, 57)}…` : value;
+  }
+}
+
+const SHOWN = ['authorization', 'content-type', 'content-digest', 'dpop', 'dpop-nonce', 'identity-certification-token', 'signature-input', 'signature'];
+
+/** A fetch that prints what goes over the wire (names and fingerprints only). */
+function tracingFetch(trace, who) {
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    trace(`    ${who} -> ${request.method} ${url.host}${url.pathname}`);
+    for (const name of SHOWN) {
+      const value = request.headers.get(name);
+      if (value !== null) trace(`        ${name}: ${describeField(name, value)}`);
+    }
+    const response = await fetch(request);
+    trace(`    <- ${response.status} from ${url.host}${url.pathname}`);
+    for (const name of SHOWN) {
+      const value = response.headers.get(name);
+      if (value !== null) trace(`        ${name}: ${describeField(name, value)}`);
+    }
+    return response;
+  };
+}
+
+function listen(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`));
+  });
+}
+
+// The demo's own OpenID Provider, reduced to what matters here: it signs access tokens.
+function tinyLoginOp() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'login-1';
+  return {
+    issuer: LOGIN_ISSUER,
+    jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' }] },
+    accessToken({ subject, audience, scope, clientId }) {
+      const now = Math.floor(Date.now() / 1000);
+      const input = `${b64url({ alg: 'ES256', kid, typ: 'at+jwt' })}.${b64url({ iss: LOGIN_ISSUER, sub: subject, aud: audience, client_id: clientId, scope, iat: now, exp: now + 600, jti: randomBytes(12).toString('base64url') })}`;
+      return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    },
+  };
+}
+
+// What every service answers: the identity the service verified.
+const answer = (framework, identity, body) => ({
+  framework,
+  caller: identity?.subject ?? null,
+  issuer: identity?.issuer ?? null,
+  contexts: identity?.contexts ?? [],
+  proof: identity?.proof ?? null,
+  keyThumbprint: identity ? `${identity.thumbprint.slice(0, 8)}…` : null,
+  received: body ?? null,
+});
+
+async function startService(framework, options) {
+  const server = createServer();
+  const url = await listen(server);
+  const config = options(url);
+  let close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+  if (framework === 'express') {
+    const app = express();
+    app.use(expressOidc2(config), express.json());
+    app.all('/{*path}', (req, res) => { res.json(answer(framework, req.identity, req.body)); });
+    app.use(oidc2ErrorHandler());
+    server.on('request', app);
+  } else if (framework === 'koa') {
+    const app = new Koa();
+    app.use(koaOidc2(config)).use(bodyParser());
+    app.use((ctx) => { ctx.body = answer(framework, ctx.state.identity, ctx.request.body); });
+    server.on('request', app.callback());
+  } else {
+    const app = Fastify({ serverFactory: (handler) => server.on('request', handler) });
+    await app.register(fastifyOidc2, config);
+    app.all('/*', async (request) => answer(framework, request.identity, request.body));
+    await app.ready();
+    const closeServer = close;
+    close = async () => { await app.close(); await closeServer(); };
+  }
+  return { framework, url, close };
+}
+
+/**
+ * Runs the demo. Resolves to the exit status: 0 when every flow behaved as it should, 1 otherwise.
+ * Every server is closed before it resolves.
+ */
+export async function main({ print = (line) => console.log(line) } = {}) {
+  const closers = [];
+  const results = [];
+  const trace = (line) => print(line);
+  async function flow(title, run) {
+    print('');
+    print(`== ${title}`);
+    try {
+      await run();
+      results.push([title, true]);
+      print(`   ok: ${title}`);
+    } catch (error) {
+      results.push([title, false]);
+      print(`   FAILED: ${title}: ${error?.code ?? error?.name ?? 'error'}: ${error?.message ?? error}`);
+    }
+  }
+  const expect = (condition, what) => {
+    if (!condition) throw new Error(`expected ${what}`);
+    trace(`    verified: ${what}`);
+  };
+
+  try {
+    print('oidc2 demo: an ICT issuer, three services and two callers on 127.0.0.1, no configuration');
+    const login = tinyLoginOp();
+
+    // The issuer must know its own URL, so its port is reserved first.
+    const probe = createServer();
+    const issuerUrl = await listen(probe);
+    await new Promise((resolve) => probe.close(resolve));
+    const workloadKey = randomBytes(32).toString('base64url');
+    const serviceKeys = Object.fromEntries(FRAMEWORKS.map((fw) => [fw, randomBytes(32).toString('base64url')]));
+    const issuer = await createIssuer({
+      issuer: issuerUrl,
+      authenticators: [
+        jwtAccessTokens({ issuer: login.issuer, audience: issuerUrl, jwks: login.jwks }),
+        apiKeys({
+          keys: [
+            { hash: hashApiKey(workloadKey), subject: 'spiffe://demo.local/reports', contexts: ['reporting'] },
+            ...FRAMEWORKS.map((fw) => ({ hash: hashApiKey(serviceKeys[fw]), subject: `spiffe://demo.local/${fw}`, contexts: ['service'] })),
+          ],
+        }),
+      ],
+    });
+    const listening = await issuer.listen({ port: Number(new URL(issuerUrl).port) });
+    closers.push(() => listening.close());
+    print(`[setup] login OP ${login.issuer}: signs users' access tokens (ES256, kid login-1)`);
+    print(`[setup] ICT issuer ${issuerUrl}: discovery, JWKS, ${new URL(issuer.endpoints.ict).pathname} (OIDC² PoP request), ${new URL(issuer.endpoints.token).pathname} (RFC 8693 + DPoP)`);
+
+    const services = {};
+    for (const fw of FRAMEWORKS) {
+      // Each service holds its own key and obtains its own ICT from the issuer with its API key.
+      const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+      const holder = createClient({
+        serviceIssuers: [{ issuer: issuerUrl }],
+        keyPair: pair,
+        issuer: { issuer: issuerUrl, credential: { apiKey: serviceKeys[fw] }, subject: `spiffe://demo.local/${fw}` },
+      });
+      const ict = await holder.ict();
+      const service = await startService(fw, (url) => ({
+        issuers: [{ issuer: issuerUrl }],
+        audiences: [url],
+        credential: async () => ({ ict: await holder.ict(), privateKey: pair.privateKey }),
+      }));
+      closers.push(() => service.close());
+      services[fw] = service;
+      print(`[setup] ${fw} service ${service.url}: ICT ${describeIct(ict)}`);
+    }
+
+    // The user: logs in at the OP (here: is handed an access token), then gets an ICT for a fresh
+    // key. `wire` stands for the network between the user and the services; two flows below let
+    // an attacker on it change or record what passes.
+    const accessToken = login.accessToken({ subject: 'alice', audience: issuerUrl, scope: 'openid e2e_auth_banking', clientId: 'demo-app' });
+    const serviceByHost = new Map(FRAMEWORKS.map((fw) => [new URL(services[fw].url).host, `spiffe://demo.local/${fw}`]));
+    let wire = tracingFetch(trace, 'alice');
+    const user = createClient({
+      serviceIssuers: [{ issuer: issuerUrl }],
+      expectedService: (url) => serviceByHost.get(url.host),
+      issuer: { issuer: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
+      fetch: (input, init) => wire(input, init),
+    });
+    print('[setup] alice logs in at the OP and asks the issuer to certify a fresh key:');
+    const aliceIct = await user.ict();
+    print(`[setup] alice holds ICT ${describeIct(aliceIct)}`);
+    const transfer = (fw) =>
+      user(`${services[fw].url}/accounts/42/transfers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'bob', amount: 100 }) });
+
+    for (const fw of FRAMEWORKS) {
+      await flow(`user alice -> ${fw} (ICT + HTTP Message Signature, ES256)`, async () => {
+        const response = await transfer(fw);
+        const body = await response.json();
+        trace(`    ${fw} proved: ICT sub=${response.service.subject} from ${response.service.issuer}, response signature and body digest verified`);
+        trace(`    alice proved to ${fw}: sub=${body.caller} ctx=[${body.contexts}] via ${body.proof}, key ${body.keyThumbprint}`);
+        expect(response.status === 200, `${fw} answered 200`);
+        expect(response.service.subject === `spiffe://demo.local/${fw}`, `the answer was signed by spiffe://demo.local/${fw}`);
+        expect(body.caller === 'alice' && body.received?.amount === 100, `${fw} saw caller alice and the body as sent`);
+      });
+    }
+
+    await flow('workload spiffe://demo.local/reports -> fastify (RFC 8693 token exchange with API key, DPoP, Ed25519)', async () => {
+      const workload = createClient({
+        serviceIssuers: [{ issuer: issuerUrl }],
+        expectedService: 'spiffe://demo.local/fastify',
+        proof: 'dpop',
+        algorithm: 'Ed25519',
+        issuer: { issuer: issuerUrl, grant: 'token-exchange', credential: { apiKey: workloadKey } },
+        fetch: tracingFetch(trace, 'reports'),
+      });
+      const response = await workload(`${services.fastify.url}/reports/daily`);
+      trace(`    reports holds ICT ${describeIct(await workload.ict())}`);
+      const body = await response.json();
+      trace(`    fastify proved: ICT sub=${response.service.subject}, response signature covers "dpop";req`);
+      trace(`    reports proved to fastify: sub=${body.caller} ctx=[${body.contexts}] via ${body.proof}`);
+      expect(response.status === 200, 'fastify answered 200');
+      expect(body.caller === 'spiffe://demo.local/reports' && body.proof === 'dpop', 'fastify saw the workload, proven by DPoP');
+    });
+
+    await flow('tampered request: the body is changed after signing (amount 100 -> 900)', async () => {
+      wire = async (input, init) => {
+        const request = new Request(input, init);
+        const text = (await request.text()).replace('100', '900');
+        trace('    on the way: the body is rewritten; the headers, signature included, stay as signed');
+        return tracingFetch(trace, 'mallory')(request.url, { method: request.method, headers: request.headers, body: text, redirect: 'manual' });
+      };
+      const response = await transfer('koa');
+      const problem = await response.json();
+      trace(`    koa refused: ${response.status} ${problem.code}; its refusal is signed too, and the client verified it`);
+      expect(response.status === 401 && problem.code === 'digest_mismatch', 'koa rejected the request: 401 digest_mismatch');
+    });
+
+    await flow('replayed request: a captured signed request is sent again', async () => {
+      let captured;
+      wire = async (input, init) => {
+        const request = new Request(input, init);
+        captured = { url: request.url, method: request.method, headers: request.headers, body: await request.arrayBuffer() };
+        return tracingFetch(trace, 'alice')(captured.url, { method: captured.method, headers: captured.headers, body: captured.body, redirect: 'manual' });
+      };
+      const first = await transfer('express');
+      expect(first.status === 200, 'the original request was accepted');
+      trace('    an eavesdropper sends the identical bytes again:');
+      const replay = await tracingFetch(trace, 'mallory')(captured.url, { method: captured.method, headers: captured.headers, body: captured.body });
+      const problem = await replay.json();
+      expect(replay.status === 401 && problem.code === 'replay_detected', `express rejected the replay: ${replay.status} ${problem.code}`);
+    });
+  } catch (error) {
+    results.push(['setup', false]);
+    print(`setup FAILED: ${error?.code ?? error?.name}: ${error?.message ?? error}`);
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  }
+
+  const failed = results.filter(([, ok]) => !ok);
+  print('');
+  print(failed.length === 0 ? `all ${results.length} flows behaved as expected` : `${failed.length} of ${results.length} flows did not behave: ${failed.map(([t]) => t).join('; ')}`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}
