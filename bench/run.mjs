@@ -8,11 +8,12 @@
 //                                       or results/quick.tmp.json with --quick)
 //   --only core,http,cold,replay        run some sections
 //   --frameworks express,fastify,koa    frameworks of the HTTP section
+//   --autocannon                        generate load with autocannon even when wrk is installed
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { BENCH, distEntry, loadPackage, pinned, tools } from './lib/env.mjs';
+import { BENCH, distEntry, loadPackage, pinned, rootRequire, tools } from './lib/env.mjs';
 import { newIssuer, newKey } from './lib/credentials.mjs';
 import { FRAMEWORKS, benchHttp } from './lib/http-bench.mjs';
 import { benchCold } from './lib/cold.mjs';
@@ -23,7 +24,7 @@ import { RSS_TOLERANCE, benchReplay } from './lib/replay.mjs';
 const SECTIONS = ['core', 'http', 'cold', 'replay'];
 
 function parseArgs(argv) {
-  const args = { quick: false, out: undefined, only: SECTIONS, frameworks: FRAMEWORKS };
+  const args = { quick: false, out: undefined, only: SECTIONS, frameworks: FRAMEWORKS, autocannon: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     else if (a === '--out') args.out = value();
     else if (a === '--only') args.only = value().split(',');
     else if (a === '--frameworks') args.frameworks = value().split(',');
+    else if (a === '--autocannon') args.autocannon = true;
     else throw new TypeError(`unknown argument ${a}`);
   }
   for (const s of args.only) if (!SECTIONS.includes(s)) throw new TypeError(`unknown section ${s}`);
@@ -70,7 +72,7 @@ function table(head, rows) {
 }
 
 /** The results as Markdown: what `pnpm bench` prints and bench/README.md shows. */
-export function render(result) {
+function render(result) {
   const out = [];
   const m = result.meta;
   out.push(
@@ -159,12 +161,13 @@ async function section(name, fn) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const t = tools();
+  if (args.autocannon) t.wrk = undefined;
   const P = args.quick ? PARAMS.quick : PARAMS.full;
   // The runner (presigning, the cold-path burst) stays off the server's core.
   if (t.taskset) execFileSync(t.taskset, ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
   // `wrk -v` prints its version and exits non-zero.
   const wrkVersion = () => spawnSync(t.wrk, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].split(' Copyright')[0].trim();
-  const generator = t.wrk ? `${wrkVersion()} with bench/presigned.lua` : 'autocannon (wrk not found)';
+  const generator = t.wrk ? `${wrkVersion()} with bench/presigned.lua` : `autocannon ${rootRequire('autocannon/package.json').version} (${args.autocannon ? '--autocannon' : 'wrk not found'})`;
   log(`load generator: ${generator}; pinning: ${t.taskset ? 'taskset' : 'none'}`);
 
   const core = await loadPackage('core');

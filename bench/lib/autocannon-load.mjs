@@ -8,6 +8,7 @@ import { rootRequire } from './env.mjs';
 const autocannon = rootRequire('autocannon');
 const opts = JSON.parse(process.argv[2]);
 let requests;
+let stats = () => ({});
 if (opts.presigned) {
   const [ict, ...lines] = readFileSync(opts.presigned, 'utf8').split('\n').filter(Boolean);
   let next = 0;
@@ -26,7 +27,7 @@ if (opts.presigned) {
       },
     },
   ];
-  opts.stats = () => ({ loaded: lines.length, used: next, exhausted });
+  stats = () => ({ loaded: lines.length, used: next, exhausted });
 }
 const result = await autocannon({
   url: opts.url,
@@ -43,6 +44,6 @@ process.stdout.write(
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     p99Ms: result.latency.p99,
-    ...(opts.stats ? opts.stats() : {}),
+    ...stats(),
   })}\n`,
 );

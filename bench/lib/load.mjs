@@ -5,10 +5,6 @@ import { join } from 'node:path';
 import { BENCH, pinned } from './env.mjs';
 import { run, runJson } from './proc.mjs';
 
-export function loadTool(t) {
-  return t.wrk ? 'wrk' : 'autocannon';
-}
-
 function parseWrk(out) {
   const num = (re) => {
     const m = out.match(re);
