@@ -77,8 +77,9 @@ export async function startFramework(framework: Framework, options: (url: string
     framework,
     url,
     close: async () => {
-      server.closeAllConnections();
+      // Fastify closes only servers it started listening itself; this one was listening before.
       await app.close();
+      await closeServer();
     },
   };
 }

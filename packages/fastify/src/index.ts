@@ -12,6 +12,7 @@ import {
   createOidc2Service,
   isOidc2Error,
   normalizeFields,
+  type AuthResult,
   type HttpRequest,
   type Identity,
   type Oidc2Options,
@@ -89,9 +90,25 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const policy = request.routeOptions.config?.oidc2;
     if (policy === false) return next(null, payload);
     const message: HttpRequest = { method: request.raw.method ?? request.method, url: request.raw.url ?? request.url, headers: normalizeFields(request.raw.headersDistinct) };
-    const exchange: Exchange = { message, binding: service.bindingOf(message) };
+    // On success the binding comes from authentication; only failures read it from the raw fields (onSend).
+    const exchange: Exchange = { message, binding: undefined };
     exchanges.set(request, exchange);
+    const accept = (result: AuthResult) => {
+      exchange.binding = result.binding;
+      if (!service.signsResponses && result.binding?.signResponse) {
+        throw new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
+      }
+      request.identity = result.identity;
+      request.identityError = result.error ?? null;
+    };
+    const headers = request.raw.headers;
+    const bodyless = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
     (async () => {
+      if (bodyless) {
+        const result = await service.authenticate(message, policy);
+        accept(result);
+        return payload;
+      }
       const body = await readUpTo(payload, service.maxBodyBytes).catch((cause: unknown) => {
         throw new Oidc2Error('request_malformed', 'the request body was not received completely', { cause });
       });
@@ -100,13 +117,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
         throw new Oidc2Error('body_too_large', `the request body exceeds ${service.maxBodyBytes} bytes`);
       }
       if (body.length > 0) message.body = body;
-      const result = await service.authenticate(message, policy);
-      exchange.binding = result.binding;
-      if (!service.signsResponses && result.binding?.signResponse) {
-        throw new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
-      }
-      request.identity = result.identity;
-      request.identityError = result.error ?? null;
+      accept(await service.authenticate(message, policy));
       return Readable.from([body], { objectMode: false });
     })().then(
       (body) => next(null, body),
@@ -122,6 +133,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
   fastify.addHook('onSend', (request, reply, payload, next) => {
     const exchange = exchanges.get(request);
     if (!exchange || !service.signsResponses) return next(null, payload);
+    exchange.binding ??= service.bindingOf(exchange.message);
     (async () => {
       let body = payload;
       if (body instanceof Response) {

@@ -76,7 +76,8 @@ export async function authenticateRequest(
   if (authenticated.has(req)) throw new Error('oidc2 ran twice for one request: mount one oidc2 middleware per route (use .with(policy) for route policies)');
   authenticated.add(req);
   const request: HttpRequest = { method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) };
-  const state = { binding: service.bindingOf(request) };
+  // On success the binding comes from authentication; only failures read it from the raw fields.
+  const state: BindingState = { binding: undefined };
   if (service.signsResponses) signResponses(service, request, state, req, res);
   request.body = await readBody(req, options.rawBody, service.maxBodyBytes);
   const result = await service.authenticate(request, options.policy);
@@ -146,7 +147,12 @@ async function readBody(req: IncomingMessage, rawBody: Uint8Array | string | und
 type Mode = 'buffer' | 'pass' | 'done';
 
 // Holds back the head and body written to `res` and sends them signed once the body is complete.
-function signResponses(service: Oidc2Service, request: HttpRequest, state: { binding: RequestBinding | undefined }, req: IncomingMessage, res: ServerResponse): void {
+interface BindingState {
+  binding: RequestBinding | undefined;
+}
+
+function signResponses(service: Oidc2Service, request: HttpRequest, state: BindingState, req: IncomingMessage, res: ServerResponse): void {
+  const binding = () => (state.binding ??= service.bindingOf(request));
   const original = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
   const chunks: Buffer[] = [];
   let size = 0;
@@ -159,7 +165,7 @@ function signResponses(service: Oidc2Service, request: HttpRequest, state: { bin
     size += bytes.length;
     if (size <= service.maxResponseBytes) {
       chunks.push(bytes);
-    } else if (state.binding?.signResponse) {
+    } else if (binding()?.signResponse) {
       // Never an unsigned success for a caller who asked for a signature (PROFILE section 3).
       mode = 'done';
       chunks.length = 0;
@@ -214,10 +220,10 @@ function signResponses(service: Oidc2Service, request: HttpRequest, state: { bin
     const status = res.statusCode;
     const bodyless = req.method === 'HEAD' || status < 200 || status === 204 || status === 304;
     try {
-      const fields = await service.signResponse({ status, headers: normalizeFields(res.getHeaders()), body: bodyless ? undefined : body }, request, state.binding);
+      const fields = await service.signResponse({ status, headers: normalizeFields(res.getHeaders()), body: bodyless ? undefined : body }, request, binding());
       for (const [name, values] of Object.entries(fields ?? {})) res.setHeader(name, values);
     } catch (error) {
-      if (state.binding?.signResponse) {
+      if (binding()?.signResponse) {
         return sendError(isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error }));
       }
     }
@@ -225,7 +231,7 @@ function signResponses(service: Oidc2Service, request: HttpRequest, state: { bin
   }
 
   async function sendError(error: Oidc2Error): Promise<void> {
-    const response = await service.errorResponse(error, request, state.binding);
+    const response = await service.errorResponse(error, request, binding());
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     res.statusCode = response.status;
     res.statusMessage = '';
