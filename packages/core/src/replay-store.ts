@@ -3,8 +3,8 @@
  * as the proof that carried it could still be accepted.
  */
 import { Oidc2Error } from './errors.js';
-import { digest, randomBytes } from './lib/crypto.js';
-import { utf8 } from './lib/base64.js';
+import { digest, digestSync, randomBytes } from './lib/crypto.js';
+import { encodeBase64Url, utf8 } from './lib/base64.js';
 
 /**
  * Where seen nonces are recorded. Implement it over a shared store (e.g. Redis `SET key 1 NX EXAT`)
@@ -62,7 +62,7 @@ export class MemoryReplayStore implements ReplayStore {
   /** Slots in the table (a power of two, at least twice {@link maxEntries}). */
   readonly capacity: number;
   readonly #mask: number;
-  readonly #salt = randomBytes(16);
+  readonly #saltText = encodeBase64Url(randomBytes(16));
   readonly #hi: Uint32Array;
   readonly #lo: Uint32Array;
   // Expiry in unix seconds; 0 marks an empty slot.
@@ -96,18 +96,33 @@ export class MemoryReplayStore implements ReplayStore {
     return this.#occupied;
   }
 
-  async checkAndRecord(key: string, expiresAt: number, now: number): Promise<boolean> {
+  /**
+   * Returns a boolean synchronously where the runtime hashes synchronously (Node), else a promise.
+   * Failures are always a rejected promise.
+   */
+  checkAndRecord(key: string, expiresAt: number, now: number): boolean | Promise<boolean> {
+    try {
+      return this.#fingerprintAndRecord(key, expiresAt, now);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #fingerprintAndRecord(key: string, expiresAt: number, now: number): boolean | Promise<boolean> {
     if (typeof key !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a string');
     if (!Number.isFinite(expiresAt) || !Number.isFinite(now)) throw new TypeError('ERR_INVALID_ARG_VALUE: expiresAt and now must be finite numbers');
-    const bytes = utf8(key);
-    const salted = new Uint8Array(this.#salt.length + bytes.length);
-    salted.set(this.#salt);
-    salted.set(bytes, this.#salt.length);
-    const h = await digest('SHA-256', salted);
+    const expiry = Math.min(Math.max(Math.ceil(expiresAt), 1), MAX_EXPIRY);
+    // On Node the fingerprint is computed synchronously: no promise and no copy on the hot path.
+    const h = digestSync('SHA-256', this.#saltText + key);
+    if (h) return this.#record(h, expiry, now);
+    return digest('SHA-256', utf8(this.#saltText + key)).then((d) => this.#record(d, expiry, now));
+  }
+
+  #record(h: Uint8Array, expiry: number, now: number): boolean {
     const hi = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
     const lo = ((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0;
     // Everything from here on is synchronous, so the check and the record are one atomic step.
-    return this.#checkAndRecord(hi, lo, Math.min(Math.max(Math.ceil(expiresAt), 1), MAX_EXPIRY), now, true);
+    return this.#checkAndRecord(hi, lo, expiry, now, true);
   }
 
   #checkAndRecord(hi: number, lo: number, expiry: number, now: number, maySweep: boolean): boolean {

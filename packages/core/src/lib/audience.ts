@@ -57,9 +57,12 @@ export function audienceMatcher(bases: string[], option: string): AudienceMatche
   const join = (base: Base, path: string) => normalizeTarget(base.origin + base.path + (path.startsWith('/') ? path : `/${path}`));
   return {
     matches(target, requestUrl) {
+      const path = requestPath(requestUrl);
+      // Fast path: a caller that names the URI exactly as configured needs no URL parsing; equal
+      // strings normalise equally.
+      for (const b of parsed) if (target === b.origin + b.path + path) return true;
       const t = normalizeTarget(target);
       if (t === undefined) return false;
-      const path = requestPath(requestUrl);
       return parsed.some((b) => join(b, path) === t);
     },
     candidates(requestUrl) {

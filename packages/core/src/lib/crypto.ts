@@ -223,6 +223,18 @@ export async function digest(hash: HashName, data: Uint8Array): Promise<Uint8Arr
   return new Uint8Array(await subtle().digest(hash, data as BufferSource));
 }
 
+/**
+ * A synchronous digest where the runtime has one (Node), else undefined: for hot paths that would
+ * otherwise pay for a promise and a copy.
+ */
+export function digestSync(hash: HashName, data: Uint8Array | string): Uint8Array | undefined {
+  const n = node() as (NodeCryptoModule & { hash?: (alg: string, data: Uint8Array | string, encoding: 'buffer') => Uint8Array }) | undefined;
+  if (!n) return undefined;
+  const name = hash.replace('SHA-', 'sha');
+  // crypto.hash (Node >= 20.12) is the one-shot form, cheaper than a Hash object for short inputs.
+  return n.hash ? n.hash(name, data, 'buffer') : n.createHash(name).update(data).digest();
+}
+
 /** Cryptographically secure random bytes. */
 export function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);

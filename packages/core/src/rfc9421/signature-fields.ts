@@ -4,6 +4,7 @@
  */
 import { parseDictionary, Token, type BareItem, type Dictionary, type InnerList } from 'structured-headers';
 import { Oidc2Error } from '../errors.js';
+import { parseDictionaryFast } from './fast-dictionary.js';
 import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
 
 export { Token };
@@ -85,7 +86,7 @@ function parseBoundedDictionary(lines: readonly string[], limits: FieldLimits | 
   const text = joinBounded(lines, maxBytes, field);
   let dictionary: Dictionary;
   try {
-    dictionary = parseDictionary(text);
+    dictionary = parseDictionaryFast(text) ?? parseDictionary(text);
   } catch (error) {
     throw new Oidc2Error('request_malformed', `${field} is not a Structured Field Dictionary`, { cause: error });
   }
