@@ -48,8 +48,19 @@ export interface SignRequestOptions {
 
 /** A fresh 128-bit nonce, base64url. */
 export function createNonce(): string {
-  return encodeBase64Url(randomBytes(16));
+  // Drawn from a pool of CSPRNG output refilled 4 KiB at a time: one system call per 256 nonces
+  // instead of one per nonce. Each byte is handed out once.
+  if (poolOffset + 16 > noncePool.length) {
+    noncePool = randomBytes(4096);
+    poolOffset = 0;
+  }
+  const nonce = encodeBase64Url(noncePool.subarray(poolOffset, poolOffset + 16));
+  noncePool.fill(0, poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return nonce;
 }
+let noncePool = new Uint8Array(0);
+let poolOffset = 0;
 
 /**
  * Signs a request as PROFILE section 2.1 requires: adds `Identity-Certification-Token`,
