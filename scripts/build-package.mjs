@@ -10,8 +10,12 @@ const require = createRequire(import.meta.url);
 const tsc = require.resolve('typescript/bin/tsc');
 rmSync('dist', { recursive: true, force: true });
 const common = ['-p', 'tsconfig.json', '--rootDir', 'src'];
-execFileSync(process.execPath, [tsc, ...common, '--outDir', 'dist/esm', '--module', 'ES2022', '--moduleResolution', 'Bundler'], { stdio: 'inherit' });
-execFileSync(process.execPath, [tsc, ...common, '--outDir', 'dist/cjs', '--module', 'Node20', '--moduleResolution', 'Node16'], { stdio: 'inherit' });
+try {
+  execFileSync(process.execPath, [tsc, ...common, '--outDir', 'dist/esm', '--module', 'ES2022', '--moduleResolution', 'Bundler'], { stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, ...common, '--outDir', 'dist/cjs', '--module', 'Node20', '--moduleResolution', 'Node16'], { stdio: 'inherit' });
+} catch {
+  process.exit(1); // tsc has printed the errors
+}
 mkdirSync('dist/esm', { recursive: true });
 writeFileSync('dist/esm/package.json', '{"type":"module","sideEffects":false}\n');
 writeFileSync('dist/cjs/package.json', '{"type":"commonjs","sideEffects":false}\n');

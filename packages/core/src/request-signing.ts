@@ -59,7 +59,7 @@ export function createNonce(): string {
   poolOffset += 16;
   return nonce;
 }
-let noncePool = new Uint8Array(0);
+let noncePool: Uint8Array = new Uint8Array(0);
 let poolOffset = 0;
 
 /**
