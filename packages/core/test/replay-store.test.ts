@@ -1,7 +1,7 @@
 import { MemoryReplayStore } from '../src/replay-store';
 import { isOidc2Error } from '../src/errors';
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
+async function codeOf(p: unknown): Promise<string> {
   try {
     await p;
   } catch (err) {
