@@ -14,4 +14,5 @@ module.exports = {
   },
   setupFiles: ['<rootDir>/test/setup/block-network.cjs'],
   testTimeout: 30000,
+  reporters: ['default', '<rootDir>/test/setup/summary-reporter.cjs'],
 };
