@@ -12,6 +12,7 @@ import {
   createIctVerifier,
   isOidc2Error,
   normalizeFields,
+  readBoundedBody,
   signRequest,
   verifyResponse,
   type HttpRequest,
@@ -20,7 +21,7 @@ import {
   type TrustedIssuer,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { NULL_BODY_STATUS, readBounded } from './lib/body.js';
+import { NULL_BODY_STATUS } from './lib/body.js';
 import { IctHolder, inspectIct } from './lib/ict-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
 import { issueIct, validateIssuerOptions, type IssuanceOptions } from './lib/issuance.js';
@@ -285,7 +286,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
-    const body = await readBounded(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
+    const body = await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
     const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
     const expectedSubject = expectedFor(sent.url);
     let service: ServiceIdentity;

@@ -5,7 +5,7 @@
 import type { JWK } from 'jose';
 import { Oidc2Error } from './errors.js';
 import { jwkThumbprint, parsePublicJwk } from './ict.js';
-import { decodeBase64Url, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
+import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, randomBytes, sign, timingSafeEqual, verify, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
 
@@ -128,16 +128,6 @@ export interface VerifiedDpopProof {
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const MAX_JTI = 256;
 
-function decodeJson(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeBase64Url(segment);
-  if (!bytes) return undefined;
-  try {
-    const value: unknown = JSON.parse(fromUtf8(bytes));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
@@ -222,7 +212,7 @@ export async function verifyDpopProof(proof: string, options: DpopVerifyOptions)
   if (typeof proof !== 'string' || proof.length > maxProofBytes) throw invalid('the DPoP proof is missing or too large');
   const parts = proof.split('.');
   if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) throw invalid('the DPoP proof is not a compact JWS');
-  const header = decodeJson(parts[0]!);
+  const header = decodeJsonSegment(parts[0]!);
   if (!header) throw invalid('the DPoP proof header is not a JSON object');
   if (header.typ !== 'dpop+jwt') throw invalid('the DPoP proof typ must be dpop+jwt');
   const alg = header.alg;
@@ -242,7 +232,7 @@ export async function verifyDpopProof(proof: string, options: DpopVerifyOptions)
   // 2. Key binding, then the signature.
   const thumbprint = await jwkThumbprint(jwk);
   if (expectedThumbprint !== null && !sameString(thumbprint, expectedThumbprint)) throw invalid('the DPoP proof key is not the key the token is bound to');
-  const payload = decodeJson(parts[1]!);
+  const payload = decodeJsonSegment(parts[1]!);
   if (!payload) throw invalid('the DPoP proof payload is not a JSON object');
   let key: KeyHandle;
   try {

@@ -5,7 +5,7 @@
 import { compactVerify, type JWK, type JWSHeaderParameters, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
-import { decodeBase64Url, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
+import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, publicJwk, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
 
@@ -141,16 +141,6 @@ export async function jwkThumbprint(jwk: JWK): Promise<string> {
   return encodeBase64Url(await digest('SHA-256', utf8(JSON.stringify(members))));
 }
 
-function decodeJson(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeBase64Url(segment);
-  if (!bytes) return undefined;
-  try {
-    const value: unknown = JSON.parse(fromUtf8(bytes));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function fail(code: Oidc2ErrorCode, message: string): never {
   throw new Oidc2Error(code, message);
@@ -253,11 +243,11 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
     if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p)) || parts[0] === '' || parts[1] === '') {
       fail('ict_malformed', 'the ICT is not a compact JWS');
     }
-    const header = decodeJson(parts[0]!);
+    const header = decodeJsonSegment(parts[0]!);
     if (!header) fail('ict_malformed', 'the ICT header is not a JSON object');
     if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) fail('ict_alg_not_allowed', 'the ICT alg is not an allowed asymmetric algorithm');
     if (typeof header.typ !== 'string' || !TYPES.has(header.typ.toLowerCase())) fail('ict_typ_invalid', 'the ICT typ is not ict+jwt');
-    const payload = decodeJson(parts[1]!) as JWTPayload | undefined;
+    const payload = decodeJsonSegment(parts[1]!) as JWTPayload | undefined;
     if (!payload) fail('ict_malformed', 'the ICT payload is not a JSON object');
     if (typeof payload.iss !== 'string') fail('ict_claim_missing', 'the ICT has no iss');
     const issuer = issuers.get(payload.iss);

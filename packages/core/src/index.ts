@@ -36,3 +36,4 @@ export {
 } from './dpop.js';
 export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } from './replay-store.js';
 export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
+export { readBoundedBody } from './lib/body.js';

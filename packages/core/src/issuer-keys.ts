@@ -14,6 +14,7 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import { Oidc2Error } from './errors.js';
+import { readBoundedBody } from './lib/body.js';
 import { fromUtf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
 
@@ -177,32 +178,7 @@ async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestI
     await response.body?.cancel().catch(() => undefined);
     throw new Error(`expected 200 OK, got ${response.status}`);
   }
-  const declared = Number(response.headers.get('content-length'));
-  if (declared > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new Error(`response larger than ${maxBytes} bytes`);
-  }
-  const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error(`response larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    body.set(c, offset);
-    offset += c.length;
-  }
-  return body;
+  return readBoundedBody(response, maxBytes, () => new Error(`response larger than ${maxBytes} bytes`));
 }
 
 function unavailable(issuer: string, cause?: unknown): Oidc2Error {

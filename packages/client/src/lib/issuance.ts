@@ -3,9 +3,8 @@
 //   `Authorization` (or a client assertion in the body), a `jwt+pop` PoP token proving the key;
 // - RFC 8693 token exchange at `token_endpoint`, the credential as `subject_token`, the key proven
 //   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce).
-import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
+import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, readBoundedBody, type Oidc2ErrorCode } from '@oidc2/core';
 import { SignJWT } from 'jose';
-import { readBounded } from './body.js';
 import type { ClientKey } from './keys.js';
 
 /** A value, or a function returning it (called for every issuance, so it may rotate). */
@@ -119,7 +118,7 @@ async function supplied<T>(value: Supplied<T>): Promise<T> {
 }
 
 async function readJson(response: Response): Promise<Record<string, unknown> | undefined> {
-  const bytes = await readBounded(response, MAX_ANSWER_BYTES, () => new Oidc2Error('issuer_unavailable', `the issuer's answer exceeds ${MAX_ANSWER_BYTES} bytes`));
+  const bytes = await readBoundedBody(response, MAX_ANSWER_BYTES, () => new Oidc2Error('issuer_unavailable', `the issuer's answer exceeds ${MAX_ANSWER_BYTES} bytes`));
   try {
     const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;

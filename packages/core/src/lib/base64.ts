@@ -74,3 +74,15 @@ export function utf8(s: string): Uint8Array {
 export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
+
+/** The JSON object in a base64url JWS segment, or undefined for anything else. */
+export function decodeJsonSegment(segment: string): Record<string, unknown> | undefined {
+  const bytes = decodeBase64Url(segment);
+  if (!bytes) return undefined;
+  try {
+    const value: unknown = JSON.parse(fromUtf8(bytes));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
