@@ -39,7 +39,11 @@ export interface AuthenticatorOptions {
   maxSignatureAge?: number;
   /** Largest accepted ICT lifetime (`exp - iat`) in seconds. Default 3600. */
   maxTokenAge?: number;
-  /** Audiences accepted in an ICT's `aud` claim when present. Default: not checked. */
+  /**
+   * Values accepted in an ICT's `aud` claim when it has one (an ICT without `aud` is accepted).
+   * Default: `aud` is not checked, because OIDC² issuers set it to the caller's own client ID
+   * (`with_audience`), not to the services the caller may reach.
+   */
   tokenAudiences?: string[];
   /** Components the signature must cover beyond the profile's, e.g. `['@authority']`. Default none. */
   requiredComponents?: string[];

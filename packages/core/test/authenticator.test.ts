@@ -216,6 +216,15 @@ describe('HTTP message signature proof', () => {
     expect((await rejection(auth.authenticate(await signedRequest({ ict: untrusted })))).code).toBe('ict_untrusted_issuer');
   });
 
+  it('checks an ICT audience only against configured token audiences', async () => {
+    const clientBound = await op.mint(alice, { now: T, claims: { aud: 'banking-web' } });
+    await expect(createAuthenticator(options()).authenticate(await signedRequest({ ict: clientBound }))).resolves.toMatchObject({ subject: 'alice' });
+    const strict = createAuthenticator(options({ tokenAudiences: ['banking-web', 'teller-app'] }));
+    await expect(strict.authenticate(await signedRequest({ ict: clientBound }))).resolves.toMatchObject({ subject: 'alice' });
+    const other = await op.mint(alice, { now: T, claims: { aud: ['mallory-app'] } });
+    expect((await rejection(strict.authenticate(await signedRequest({ ict: other })))).code).toBe('ict_audience_mismatch');
+  });
+
   it('rejects an ICT bound by cnf.jkt for HTTP message signatures', async () => {
     const auth = createAuthenticator(options());
     const jktIct = await op.mint(alice, { now: T, jkt: true });
