@@ -189,7 +189,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function hasBody(request: HttpRequest): boolean {
-    if (request.body && request.body.length > 0) return true;
+    // The bytes as received decide; the framing fields only when the adapter passed no body.
+    if (request.body !== undefined) return request.body.length > 0;
     const length = fieldLines(request.headers, 'content-length');
     if (length && length.some((l) => l.trim() !== '0')) return true;
     return fieldLines(request.headers, 'transfer-encoding') !== undefined;
