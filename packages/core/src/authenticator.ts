@@ -14,6 +14,7 @@ import { parseSignature, parseSignatureInput, verifyMessageSignature, type Compo
 import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
 import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
+import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 import { audienceMatcher, normalizeTarget, type AudienceMatcher } from './lib/audience.js';
 
 /** The proof a caller used. */
@@ -57,6 +58,12 @@ export interface AuthenticatorOptions {
   fetch?: typeof fetch;
   /** Entries in the verified-ICT cache. Default 10000. */
   cacheSize?: number;
+  /**
+   * Verify `Txn-Token` headers from this Transaction Token Service and expose them as
+   * `identity.transaction`. Default none: a `Txn-Token` is covered by the request signature but not
+   * interpreted.
+   */
+  transactionTokens?: TransactionTokenOptions;
 }
 
 /** What the response signature binds to: taken from the request. */
@@ -87,6 +94,8 @@ export interface Identity {
   proof: ProofType;
   /** The request signature parameters the response is bound to. */
   binding: RequestBinding;
+  /** The verified Transaction Token of the call chain, when the service accepts them and one was sent. */
+  transaction?: TransactionContext;
 }
 
 /** An authenticator created by {@link createAuthenticator}. */
@@ -160,6 +169,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     options.dpopNonces === undefined || options.dpopNonces === false
       ? undefined
       : createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces);
+  const txnTokens = options.transactionTokens === undefined ? undefined : createTxnTokenVerifier(options.transactionTokens, { now, clockTolerance: tolerance, fetch: options.fetch });
   const acceptsSignature = proofs.includes('http-signature');
   const acceptsDpop = proofs.includes('dpop');
 
@@ -257,12 +267,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
     if (!audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', 'oidc2-aud does not name this service and path');
     await digestCheck(request);
+    const transaction = await transactionOf(request);
 
     // 5. Only now record the nonce.
     if (!(await replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
       throw new Oidc2Error('replay_detected', 'this signature nonce was seen before');
     }
-    return identityOf(ict, ict.jwk!, 'http-signature', { nonce, signResponse: signResponse === true, proof: 'http-signature' });
+    return identityOf(ict, ict.jwk!, 'http-signature', { nonce, signResponse: signResponse === true, proof: 'http-signature' }, transaction);
   }
 
   async function digestCheck(request: HttpRequest): Promise<void> {
@@ -278,6 +289,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (token.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `authorization exceeds ${maxHeaderBytes} bytes`);
     const proof = single(request, 'dpop', () => new Oidc2Error('dpop_invalid', 'the DPoP header is missing'));
     const ict = await ictVerifier.verify(token, { allowJkt: true });
+    const transaction = await transactionOf(request);
     const t = now();
     const htu = dpopTarget(proof, request.url);
     const verified = await verifyDpopProof(proof, {
@@ -292,7 +304,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       nonces: dpopNonces,
     });
     await digestCheck(request);
-    return identityOf(ict, ict.jwk ?? verified.jwk, 'dpop', { signResponse: false, proof: 'dpop' });
+    return identityOf(ict, ict.jwk ?? verified.jwk, 'dpop', { signResponse: false, proof: 'dpop' }, transaction);
   }
 
   // The proof names the URI the caller used; pick the configured base it claims (the proof
@@ -309,7 +321,19 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return candidates.find((c) => c === claimed) ?? candidates[0]!;
   }
 
-  function identityOf(ict: VerifiedIct, publicKey: JWK, proof: ProofType, binding: RequestBinding): Identity {
+  // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
+  async function transactionOf(request: HttpRequest): Promise<TransactionContext | undefined> {
+    if (!txnTokens) return undefined;
+    const lines = fieldLines(request.headers, TXN_TOKEN_HEADER);
+    if (!lines) {
+      if (txnTokens.required) throw new Oidc2Error('txn_token_missing', 'this service requires a Txn-Token');
+      return undefined;
+    }
+    if (lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');
+    return txnTokens.verify(lines[0]!.trim());
+  }
+
+  function identityOf(ict: VerifiedIct, publicKey: JWK, proof: ProofType, binding: RequestBinding, transaction?: TransactionContext): Identity {
     return {
       subject: ict.subject,
       issuer: ict.issuer,
@@ -319,6 +343,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       thumbprint: ict.thumbprint,
       proof,
       binding,
+      ...(transaction ? { transaction } : {}),
     };
   }
 

@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   proof_not_accepted: 401,
   dpop_invalid: 401,
   dpop_nonce_required: 401,
+  txn_token_missing: 401,
+  txn_token_invalid: 401,
   // 403: valid identity, denied by policy
   context_required: 403,
   access_denied: 403,

@@ -37,3 +37,4 @@ export {
 export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } from './replay-store.js';
 export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
 export { readBoundedBody } from './lib/body.js';
+export { TXN_TOKEN_HEADER, TXN_TOKEN_TYPE, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
