@@ -7,9 +7,10 @@ import { digest, digestSync, randomBytes } from './lib/crypto.js';
 import { encodeBase64Url, utf8 } from './lib/base64.js';
 
 /**
- * Where seen nonces are recorded. Implement it over a shared store (e.g. Redis `SET key 1 NX EXAT`)
- * when several instances serve the same audience: each instance's {@link MemoryReplayStore} only
- * sees its own traffic.
+ * Where seen nonces are recorded. Use a shared store (`RedisReplayStore` from `@oidc2/redis`, or
+ * your own: one atomic set-if-absent with a time to live of `expiresAt - now`) when several
+ * instances serve the same audience: each instance's {@link MemoryReplayStore} only sees its own
+ * traffic.
  */
 export interface ReplayStore {
   /**
