@@ -46,6 +46,12 @@ export const ERROR_STATUS = {
   dpop_nonce_required: 401,
   txn_token_missing: 401,
   txn_token_invalid: 401,
+  // 400: WIMSE workload credentials (the WIMSE drafts answer workload authentication failures with 400)
+  wit_missing: 400,
+  wit_invalid: 400,
+  wit_expired: 400,
+  wit_untrusted: 400,
+  wpt_invalid: 400,
   // 403: valid identity, denied by policy
   context_required: 403,
   access_denied: 403,

@@ -38,3 +38,4 @@ export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } fr
 export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
 export { readBoundedBody } from './lib/body.js';
 export { TXN_TOKEN_HEADER, TXN_TOKEN_TYPE, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
+export * from './wimse.js';

@@ -1,0 +1,415 @@
+/**
+ * WIMSE workload credentials (PROFILE.md sections 1.2 and 2.3): the Workload Identity Token (WIT,
+ * draft-ietf-wimse-workload-creds) that binds a workload's key to its Workload Identifier, and the
+ * Workload Proof Token (WPT, draft-ietf-wimse-wpt-02) that proves possession of that key for one
+ * request. Every failure a caller can cause is a 400, as the WIMSE drafts say.
+ */
+import { compactVerify, type JWK, type JWTPayload } from 'jose';
+import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
+import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './ict.js';
+import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
+import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
+import { ASYMMETRIC_JWA, digest, digestSync, importKey, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
+import { LruCache } from './lib/lru.js';
+import type { ReplayStore } from './replay-store.js';
+
+/** Header carrying the WIT. */
+export const WIT_HEADER = 'workload-identity-token';
+/** The `typ` of WITs (compared case-insensitively). */
+export const WIT_TYPE = 'wit+jwt';
+/** The `typ` of WPTs (compared case-insensitively). */
+export const WPT_TYPE = 'wpt+jwt';
+
+/** A trust domain whose WITs are accepted, and where its issuer's keys come from. */
+export interface WimseTrustDomain {
+  /**
+   * The trust domain: the authority of the `spiffe://` or `wimse://` Workload Identifier in a WIT's
+   * `sub`, e.g. `example.com`. Compared case-insensitively. Required.
+   */
+  trustDomain: string;
+  /** The issuer's public keys, inline. Mutually exclusive with `jwksUri`. */
+  jwks?: { keys: JWK[] };
+  /** The issuer's JWKS URL (configured, never taken from a token). Mutually exclusive with `jwks`. */
+  jwksUri?: string;
+  /**
+   * The issuer's identifier. When set and a WIT carries `iss`, the two must be equal. With neither
+   * `jwks` nor `jwksUri`, keys come from OIDC discovery under this https URL. Default
+   * `wimse://<trustDomain>` (then `jwks` or `jwksUri` is required) and `iss` is not checked.
+   */
+  issuer?: string;
+}
+
+/** Options of {@link createWitVerifier}. Durations in seconds. */
+export interface WitVerifierOptions {
+  /** The trust domains whose WITs are accepted. Required, at least one, each domain once. */
+  trustDomains: WimseTrustDomain[];
+  /** Leeway for `exp`, `iat` and `nbf`. Default `60`. */
+  clockTolerance?: number;
+  /** The current time in unix seconds. Default `() => Date.now() / 1000`. */
+  now?: () => number;
+  /** fetch for JWKS and discovery requests. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Largest accepted lifetime: `exp - iat`, or `exp - now` when the WIT has no `iat`. Default `86400`. */
+  maxTokenAge?: number;
+  /** Verified WITs kept, keyed by the full token string; `0` disables the cache. Default `10_000`. */
+  cacheSize?: number;
+}
+
+/** A verified WIT. Frozen; shared between callers presenting the same token. */
+export interface VerifiedWit {
+  /** `sub`: the Workload Identifier URI. */
+  subject: string;
+  /** The trust domain of `subject`, as configured. */
+  trustDomain: string;
+  /** All claims. */
+  claims: JWTPayload;
+  /** `cnf.jwk`: its public members plus `alg`. */
+  jwk: JWK;
+  /** `cnf.jwk.alg`: the only algorithm a proof of this workload may use. */
+  alg: string;
+  /** The confirmation key, imported once for verifying proofs. */
+  key: KeyHandle;
+  /** RFC 7638 SHA-256 thumbprint of the confirmation key (base64url). */
+  thumbprint: string;
+  /** `exp`, unix seconds. */
+  expiresAt: number;
+  /** The WIT as presented. */
+  token: string;
+}
+
+/** Verifies WITs against a fixed set of trust domains. */
+export interface WitVerifier {
+  /**
+   * Verifies `wit` and returns the workload's identity and confirmation key. Throws `Oidc2Error`
+   * `wit_missing`, `wit_invalid`, `wit_expired` or `wit_untrusted` (400), or `issuer_unavailable`
+   * (503) when the trust domain's keys cannot be fetched.
+   */
+  verify(wit: string): Promise<VerifiedWit>;
+}
+
+/** Options of {@link verifyWpt}. Times in unix seconds, durations in seconds. */
+export interface WptVerifyOptions {
+  /** The verified WIT presented with the WPT. Required. */
+  wit: VerifiedWit;
+  /** The WIT as it arrived in `Workload-Identity-Token`; `wth` must be its SHA-256 hash. Required. */
+  witToken: string;
+  /** The request method. When set and the WPT carries `htm`, the two must be equal. Default: not checked. */
+  method?: string;
+  /** Accepted `aud` values: the target URIs of this request. Required, at least one. */
+  audience: string[];
+  /** The current time. Required. */
+  now: number;
+  /** Leeway for `exp` and `iat`. Default `60`. */
+  clockTolerance?: number;
+  /** Largest accepted `exp - now`: proofs are short-lived. Default `300`. */
+  maxAge?: number;
+  /** Where `jti`s are recorded against replay. Required. */
+  replayStore: ReplayStore;
+  /** The access token sent with the request; then `ath` is required and must be its hash. Default: none (a WPT with `ath` is refused). */
+  accessToken?: string;
+  /** The `Txn-Token` sent with the request; then `tth` is required and must be its hash. Default: none (a WPT with `tth` is refused). */
+  transactionToken?: string;
+  /**
+   * Other tokens sent with the request, by token type identifier; then `oth` must carry exactly
+   * these names, each with the hash of its token. Default: none (a WPT with `oth` is refused).
+   */
+  otherTokens?: Record<string, string>;
+}
+
+/** What a verified WPT yields. */
+export interface VerifiedWpt {
+  jti: string;
+  /** `exp`, unix seconds. */
+  exp: number;
+}
+
+const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const MAX_TOKEN_BYTES = 8192;
+const MAX_JTI_LENGTH = 256;
+// A Workload Identifier: spiffe or wimse scheme, an authority without userinfo, an optional path,
+// no query or fragment (SPIFFE ID rules; draft-ietf-wimse-workload-creds).
+const WORKLOAD_ID = /^(spiffe|wimse):\/\/([^/?#@\s]+)(\/[^?#\s]*)?$/i;
+const DOMAIN = /^[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+function fail(code: Oidc2ErrorCode, message: string): never {
+  throw new Oidc2Error(code, message);
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${name} must be a non-negative number`);
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** base64url(SHA-256(ASCII value)), the hash every WPT binding claim carries. */
+async function tokenHash(value: string): Promise<Uint8Array> {
+  const bytes = utf8(value);
+  return digestSync('SHA-256', bytes) ?? digest('SHA-256', bytes);
+}
+
+// Constant-time: a claim that is not canonical base64url of 32 bytes simply does not match.
+async function hashMatches(claim: unknown, value: string): Promise<boolean> {
+  if (typeof claim !== 'string') return false;
+  const got = decodeBase64Url(claim);
+  const want = await tokenHash(value);
+  return got !== undefined && timingSafeEqual(got, want);
+}
+
+interface DomainEntry {
+  trustDomain: string;
+  issuer?: string;
+  resolver: IssuerKeyResolver;
+}
+
+/**
+ * Creates a WIT verifier. Checks run in this order, and nothing is fetched before `sub` names a
+ * configured trust domain: size and compact JWS shape, header `alg` (asymmetric allow-list), `typ`
+ * (`wit+jwt`), `sub` (a `spiffe://` or `wimse://` Workload Identifier of a configured trust domain),
+ * `iss` (when the domain names an issuer); then the signature with the domain's keys; then `exp`,
+ * `iat`, `nbf`, lifetime and `cnf.jwk` (public, with an `alg` that fits it). Verified WITs are cached
+ * by their full string, so a returning workload costs neither a signature check nor a key import.
+ *
+ * @example
+ * ```ts
+ * const wits = createWitVerifier({ trustDomains: [{ trustDomain: 'example.com', jwksUri: 'https://wit-issuer.example.com/jwks' }] });
+ * const wit = await wits.verify(request.headers['workload-identity-token']);
+ * ```
+ */
+export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
+  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (!Array.isArray(options.trustDomains) || options.trustDomains.length === 0) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: options.trustDomains must list at least one trust domain');
+  }
+  const tolerance = nonNegative('options.clockTolerance', options.clockTolerance, 60);
+  const maxTokenAge = nonNegative('options.maxTokenAge', options.maxTokenAge, 86400);
+  const cacheSize = nonNegative('options.cacheSize', options.cacheSize, 10_000);
+  if (!Number.isInteger(cacheSize)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.cacheSize must be an integer');
+  const now = options.now ?? (() => Date.now() / 1000);
+  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+
+  const domains = new Map<string, DomainEntry>();
+  options.trustDomains.forEach((config, i) => {
+    const where = `options.trustDomains[${i}]`;
+    if (typeof config !== 'object' || config === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be an object`);
+    const name = typeof config.trustDomain === 'string' ? config.trustDomain.toLowerCase() : '';
+    if (!DOMAIN.test(name)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.trustDomain must be a host name such as example.com`);
+    if (domains.has(name)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} repeats a trust domain`);
+    const issuerConfig = { issuer: config.issuer ?? `wimse://${name}`, jwks: config.jwks, jwksUri: config.jwksUri };
+    assertTrustedIssuer(issuerConfig, where);
+    domains.set(name, {
+      trustDomain: name,
+      ...(config.issuer !== undefined ? { issuer: config.issuer } : {}),
+      resolver: createIssuerKeyResolver(issuerConfig, { fetch: options.fetch }),
+    });
+  });
+
+  const cache = new LruCache<string, VerifiedWit>(cacheSize);
+  // Concurrent first presentations of one token share one verification.
+  const inflight = new Map<string, Promise<VerifiedWit>>();
+
+  function checkTime(claims: JWTPayload, t: number): void {
+    if ((claims.exp as number) <= t - tolerance) fail('wit_expired', 'the WIT has expired');
+    if (claims.iat !== undefined && (claims.iat as number) > t + tolerance) fail('wit_invalid', 'the WIT was issued in the future');
+    if (claims.nbf !== undefined && (claims.nbf as number) > t + tolerance) fail('wit_invalid', 'the WIT is not valid yet');
+  }
+
+  async function verifyUncached(token: string, t: number): Promise<VerifiedWit> {
+    // 1. Shape, header, alg, typ, sub, iss: all before any key is looked up.
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) fail('wit_invalid', 'the WIT is not a compact JWS');
+    const header = decodeJsonSegment(parts[0]!);
+    if (!header) fail('wit_invalid', 'the WIT header is not a JSON object');
+    if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) fail('wit_invalid', 'the WIT alg is not an allowed asymmetric algorithm');
+    if (typeof header.typ !== 'string' || header.typ.toLowerCase() !== WIT_TYPE) fail('wit_invalid', 'the WIT typ is not wit+jwt');
+    const claims = decodeJsonSegment(parts[1]!) as JWTPayload | undefined;
+    if (!claims) fail('wit_invalid', 'the WIT payload is not a JSON object');
+    const sub = claims.sub;
+    const id = typeof sub === 'string' ? WORKLOAD_ID.exec(sub) : null;
+    if (!id) fail('wit_invalid', 'the WIT sub is not a spiffe or wimse Workload Identifier');
+    const domain = domains.get(id[2]!.toLowerCase());
+    if (!domain) fail('wit_untrusted', 'the WIT trust domain is not trusted');
+    if (claims.iss !== undefined && domain.issuer !== undefined && claims.iss !== domain.issuer) fail('wit_untrusted', 'the WIT issuer is not the trust domain issuer');
+
+    // 2. Signature. Claims are checked below, by this module, so jose's compactVerify suffices.
+    try {
+      await compactVerify(token, domain.resolver, { algorithms: ALGORITHMS as string[] });
+    } catch (err) {
+      // Keys that cannot be fetched are the service's problem (503), everything else the token's.
+      if (isOidc2Error(err)) throw err;
+      fail('wit_invalid', 'the WIT signature does not verify with the trust domain keys');
+    }
+
+    // 3. Claims.
+    const { exp, iat, nbf, cnf } = claims;
+    if (exp === undefined) fail('wit_invalid', 'the WIT has no exp');
+    for (const claim of [exp, iat, nbf]) {
+      if (claim !== undefined && !isNumber(claim)) fail('wit_invalid', 'the WIT exp, iat and nbf must be numbers');
+    }
+    checkTime(claims, t);
+    if (exp - (iat ?? t) > maxTokenAge) fail('wit_invalid', `the WIT lifetime exceeds ${maxTokenAge} seconds`);
+    const member = typeof cnf === 'object' && cnf !== null ? (cnf as { jwk?: unknown }).jwk : undefined;
+    if (member === undefined) fail('wit_invalid', 'the WIT has no cnf.jwk');
+    const publicKey = parsePublicJwk(member);
+    if (!publicKey) fail('wit_invalid', 'the WIT cnf.jwk is not a supported public key');
+    const declared = (member as JWK).alg;
+    if (typeof declared !== 'string') fail('wit_invalid', 'the WIT cnf.jwk has no alg');
+    // jwkAlgorithm returns the declared alg only when it is allowed and fits the key.
+    const alg = jwkAlgorithm(member as JWK);
+    if (alg !== declared) fail('wit_invalid', 'the WIT cnf.jwk alg is not allowed or does not fit the key');
+    let key: KeyHandle;
+    try {
+      key = await importKey(publicKey, alg, 'verify');
+    } catch {
+      fail('wit_invalid', 'the WIT cnf.jwk cannot be imported');
+    }
+    const jwk = deepFreeze({ ...publicKey, alg });
+    deepFreeze(claims);
+    // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
+    return Object.freeze({
+      subject: sub as string,
+      trustDomain: domain.trustDomain,
+      claims,
+      jwk,
+      alg,
+      key,
+      thumbprint: await jwkThumbprint(publicKey),
+      expiresAt: exp,
+      token,
+    });
+  }
+
+  async function verify(wit: string): Promise<VerifiedWit> {
+    if (wit === undefined || wit === null || wit === '') fail('wit_missing', 'no Workload-Identity-Token was sent');
+    if (typeof wit !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: wit must be a string');
+    if (wit.length > MAX_TOKEN_BYTES) fail('wit_invalid', `the WIT exceeds ${MAX_TOKEN_BYTES} bytes`);
+    const t = now();
+    const cached = cache.get(wit);
+    if (cached) {
+      try {
+        checkTime(cached.claims, t);
+      } catch (err) {
+        cache.delete(wit);
+        throw err;
+      }
+      return cached;
+    }
+    let pending = inflight.get(wit);
+    if (!pending) {
+      pending = verifyUncached(wit, t).finally(() => inflight.delete(wit));
+      inflight.set(wit, pending);
+    }
+    const result = await pending;
+    cache.set(wit, result);
+    return result;
+  }
+
+  return { verify };
+}
+
+/**
+ * Verifies a Workload Proof Token (draft-ietf-wimse-wpt-02) for a request that presented `wit`.
+ * Order: compact JWS shape; header `typ` (`wpt+jwt`) and `alg` (must equal the WIT's `cnf.jwk.alg`);
+ * the signature with the WIT's confirmation key; `exp` (required, not past, at most `maxAge`
+ * ahead), `iat` (if present, not in the future), `jti` (required), `aud` (one of `audience`),
+ * `htm` (if present and `method` given), `wth`, `ath`, `tth`, `oth` (hashes compared in constant
+ * time); and last, when everything else holds, the `jti` is recorded in the replay store under
+ * `wpt:<WIT thumbprint>:<jti>` until `exp` plus the tolerance.
+ * Throws `Oidc2Error` `wpt_invalid` (400) for every proof failure, including a replayed `jti`, and
+ * whatever the replay store throws (e.g. `replay_store_unavailable`, 503).
+ *
+ * @example
+ * ```ts
+ * const wit = await wits.verify(witHeader);
+ * await verifyWpt(wptFromAuthorization, { wit, witToken: witHeader, audience: [targetUri], now: Date.now() / 1000, replayStore });
+ * ```
+ */
+export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise<VerifiedWpt> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  const { wit, witToken, audience, now, replayStore } = options;
+  if (typeof wit !== 'object' || wit === null || typeof wit.alg !== 'string' || wit.key === undefined) throw new TypeError('ERR_INVALID_ARG_TYPE: options.wit must be a VerifiedWit');
+  if (typeof witToken !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: options.witToken must be a string');
+  if (!Array.isArray(audience) || audience.length === 0 || audience.some((a) => typeof a !== 'string' || a.length === 0)) {
+    throw new TypeError('ERR_INVALID_ARG_VALUE: options.audience must list at least one non-empty string');
+  }
+  if (!isNumber(now)) throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a number');
+  if (typeof replayStore !== 'object' || replayStore === null || typeof replayStore.checkAndRecord !== 'function') {
+    throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must be a ReplayStore');
+  }
+  const tolerance = nonNegative('options.clockTolerance', options.clockTolerance, 60);
+  const maxAge = nonNegative('options.maxAge', options.maxAge, 300);
+  const { accessToken, transactionToken, otherTokens } = options;
+  if (otherTokens !== undefined && (typeof otherTokens !== 'object' || otherTokens === null || Object.values(otherTokens).some((v) => typeof v !== 'string'))) {
+    throw new TypeError('ERR_INVALID_ARG_TYPE: options.otherTokens must map names to token strings');
+  }
+  if (wpt === undefined || wpt === null || wpt === '') fail('wpt_invalid', 'no Workload Proof Token was sent');
+  if (typeof wpt !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: wpt must be a string');
+  if (wpt.length > MAX_TOKEN_BYTES) fail('wpt_invalid', `the WPT exceeds ${MAX_TOKEN_BYTES} bytes`);
+
+  // 1. Shape and header.
+  const parts = wpt.split('.');
+  if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) fail('wpt_invalid', 'the WPT is not a compact JWS');
+  const header = decodeJsonSegment(parts[0]!);
+  if (!header) fail('wpt_invalid', 'the WPT header is not a JSON object');
+  if (typeof header.typ !== 'string' || header.typ.toLowerCase() !== WPT_TYPE) fail('wpt_invalid', 'the WPT typ is not wpt+jwt');
+  if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg) || header.alg !== wit.alg) {
+    fail('wpt_invalid', 'the WPT alg is not the alg of the WIT confirmation key');
+  }
+  // No JWS extension is understood here (RFC 7515 section 4.1.11), so any crit is refused.
+  if (header.crit !== undefined) fail('wpt_invalid', 'the WPT header carries crit');
+
+  // 2. Signature with the WIT's confirmation key.
+  const signature = decodeBase64Url(parts[2]!);
+  if (!signature || !(await verifySignature(wit.key, utf8(`${parts[0]}.${parts[1]}`), signature))) {
+    fail('wpt_invalid', 'the WPT signature does not verify with the WIT confirmation key');
+  }
+
+  // 3. Claims.
+  const claims = decodeJsonSegment(parts[1]!);
+  if (!claims) fail('wpt_invalid', 'the WPT payload is not a JSON object');
+  const { exp, iat, jti, aud, htm, wth, ath, tth, oth } = claims;
+  if (!isNumber(exp)) fail('wpt_invalid', 'the WPT exp is missing or not a number');
+  if (exp <= now - tolerance) fail('wpt_invalid', 'the WPT has expired');
+  if (exp > now + maxAge + tolerance) fail('wpt_invalid', `the WPT expires more than ${maxAge} seconds ahead`);
+  if (iat !== undefined && (!isNumber(iat) || iat > now + tolerance)) fail('wpt_invalid', 'the WPT iat is not a past time');
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) fail('wpt_invalid', `the WPT jti must be a string of 1 to ${MAX_JTI_LENGTH} characters`);
+  const audiences = typeof aud === 'string' ? [aud] : aud;
+  if (!Array.isArray(audiences) || !audiences.some((a) => typeof a === 'string' && audience.includes(a))) fail('wpt_invalid', 'the WPT aud does not name this request');
+  if (htm !== undefined && options.method !== undefined && htm !== options.method) fail('wpt_invalid', 'the WPT htm is not the request method');
+  if (!(await hashMatches(wth, witToken))) fail('wpt_invalid', 'the WPT wth is not the hash of the WIT');
+  if (accessToken !== undefined ? !(await hashMatches(ath, accessToken)) : ath !== undefined) fail('wpt_invalid', 'the WPT ath does not bind the access token sent');
+  if (transactionToken !== undefined ? !(await hashMatches(tth, transactionToken)) : tth !== undefined) fail('wpt_invalid', 'the WPT tth does not bind the Txn-Token sent');
+  if (otherTokens !== undefined || oth !== undefined) {
+    const names = Object.keys(otherTokens ?? {});
+    if (typeof oth !== 'object' || oth === null || Array.isArray(oth)) fail('wpt_invalid', 'the WPT oth does not bind the other tokens sent');
+    const bound = oth as Record<string, unknown>;
+    if (Object.keys(bound).length !== names.length) fail('wpt_invalid', 'the WPT oth does not bind exactly the other tokens sent');
+    for (const name of names) {
+      if (!Object.prototype.hasOwnProperty.call(bound, name) || !(await hashMatches(bound[name], otherTokens![name]!))) {
+        fail('wpt_invalid', 'the WPT oth does not bind the other tokens sent');
+      }
+    }
+  }
+
+  // 4. Replay, last: a proof that fails any other check never consumes its jti.
+  if (!(await replayStore.checkAndRecord(`wpt:${wit.thumbprint}:${jti}`, exp + tolerance, now))) fail('wpt_invalid', 'the WPT jti was already used');
+  return { jti, exp };
+}
+
+/** base64url(SHA-256(`token`)): the value of `wth`, `ath` and `tth` for a token. */
+export async function wimseTokenHash(token: string): Promise<string> {
+  if (typeof token !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: token must be a string');
+  return encodeBase64Url(await tokenHash(token));
+}
