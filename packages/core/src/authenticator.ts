@@ -14,11 +14,12 @@ import { parseSignature, parseSignatureInput, verifyMessageSignature, type Compo
 import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
 import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
+import { WIT_HEADER, createWitVerifier, verifyWpt, type WimseTrustDomain } from './wimse.js';
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 import { audienceMatcher, normalizeTarget, type AudienceMatcher } from './lib/audience.js';
 
 /** The proof a caller used. */
-export type ProofType = 'http-signature' | 'dpop';
+export type ProofType = 'http-signature' | 'dpop' | 'wpt';
 
 /** Options of {@link createAuthenticator}. */
 export interface AuthenticatorOptions {
@@ -30,7 +31,7 @@ export interface AuthenticatorOptions {
    * request path. Required, at least one.
    */
   audiences: string[];
-  /** Accepted proofs. Default `['http-signature', 'dpop']`. */
+  /** Accepted proofs. Default `['http-signature', 'dpop']`, plus `'wpt'` when `workloads` is set. */
   proofs?: ProofType[];
   /** Replay store for signature nonces and DPoP `jti`s. Default: a {@link MemoryReplayStore}. */
   replayStore?: ReplayStore;
@@ -64,6 +65,21 @@ export interface AuthenticatorOptions {
    * interpreted.
    */
   transactionTokens?: TransactionTokenOptions;
+  /**
+   * Accept WIMSE workloads: a Workload Identity Token (`Workload-Identity-Token`) from one of these
+   * trust domains with a Workload Proof Token (`Authorization: WPT <jwt>`). Default none.
+   */
+  workloads?: WorkloadOptions;
+}
+
+/** WIMSE workload authentication (draft-ietf-wimse-workload-creds, -wpt). */
+export interface WorkloadOptions {
+  /** Trust domains whose WITs are accepted, with their keys. Required, at least one. */
+  trustDomains: WimseTrustDomain[];
+  /** Largest accepted WIT age in seconds. Default 86400. */
+  maxTokenAge?: number;
+  /** Also accept the WPT in the legacy `Workload-Proof-Token` header (wpt-01). Default false. */
+  legacyProofHeader?: boolean;
 }
 
 /** What the response signature binds to: taken from the request. */
@@ -138,10 +154,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   if (!Array.isArray(options.audiences) || options.audiences.length === 0) {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.audiences must list at least one public base URL');
   }
-  const proofs: ProofType[] = options.proofs ?? ['http-signature', 'dpop'];
-  if (!Array.isArray(proofs) || proofs.length === 0 || proofs.some((p) => p !== 'http-signature' && p !== 'dpop')) {
-    throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs must be a non-empty list of 'http-signature' and 'dpop'");
+  const proofs: ProofType[] = options.proofs ?? ['http-signature', 'dpop', ...(options.workloads ? (['wpt'] as const) : [])];
+  if (!Array.isArray(proofs) || proofs.length === 0 || proofs.some((p) => p !== 'http-signature' && p !== 'dpop' && p !== 'wpt')) {
+    throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs must be a non-empty list of 'http-signature', 'dpop' and 'wpt'");
   }
+  if (proofs.includes('wpt') && !options.workloads) throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs includes 'wpt' but options.workloads is not set");
   const tolerance = positive('clockTolerance', options.clockTolerance, 60);
   const maxSignatureAge = positive('maxSignatureAge', options.maxSignatureAge, 300);
   const maxHeaderBytes = positive('maxHeaderBytes', options.maxHeaderBytes, 8192);
@@ -170,6 +187,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       ? undefined
       : createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces);
   const txnTokens = options.transactionTokens === undefined ? undefined : createTxnTokenVerifier(options.transactionTokens, { now, clockTolerance: tolerance, fetch: options.fetch });
+  const witVerifier = options.workloads
+    ? createWitVerifier({ trustDomains: options.workloads.trustDomains, maxTokenAge: options.workloads.maxTokenAge, clockTolerance: tolerance, now, fetch: options.fetch, cacheSize: options.cacheSize })
+    : undefined;
+  const legacyWpt = options.workloads?.legacyProofHeader === true;
+  const acceptsWpt = proofs.includes('wpt');
   const acceptsSignature = proofs.includes('http-signature');
   const acceptsDpop = proofs.includes('dpop');
 
@@ -185,6 +207,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const err = dpopError ? ` error="${dpopError}",` : '';
       challenges.push(`DPoP${err} algs="${ASYMMETRIC_JWA.join(' ')}"`);
     }
+    if (acceptsWpt) challenges.push('WPT');
     headers['www-authenticate'] = challenges.join(', ');
     return headers;
   }
@@ -266,7 +289,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (created > t + tolerance) throw new Oidc2Error('signature_not_yet_valid', 'the signature was created in the future');
     if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
     if (!audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', 'oidc2-aud does not name this service and path');
-    await digestCheck(request);
+    await digestCheck(request, true);
     const transaction = await transactionOf(request);
 
     // 5. Only now record the nonce.
@@ -276,11 +299,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return identityOf(ict, ict.jwk!, 'http-signature', { nonce, signResponse: signResponse === true, proof: 'http-signature' }, transaction);
   }
 
-  async function digestCheck(request: HttpRequest): Promise<void> {
+  // HTTP signatures require a digest of any body; DPoP and WPT cover no body, so a digest sent
+  // with them is verified but not demanded (PROFILE 2.2).
+  async function digestCheck(request: HttpRequest, requiredForBody: boolean): Promise<void> {
     const lines = fieldLines(request.headers, 'content-digest');
     const body = hasBody(request);
-    if (!lines && !body) return;
-    await verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body });
+    if (!lines && !(body && requiredForBody)) return;
+    await verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body && requiredForBody });
   }
 
   async function authenticateDpop(request: HttpRequest, authorization: string): Promise<Identity> {
@@ -290,6 +315,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const proof = single(request, 'dpop', () => new Oidc2Error('dpop_invalid', 'the DPoP header is missing'));
     const ict = await ictVerifier.verify(token, { allowJkt: true });
     const transaction = await transactionOf(request);
+    // Checked before the proof, whose jti is recorded last.
+    await digestCheck(request, false);
     const t = now();
     const htu = dpopTarget(proof, request.url);
     const verified = await verifyDpopProof(proof, {
@@ -303,7 +330,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       replayStore,
       nonces: dpopNonces,
     });
-    await digestCheck(request);
     return identityOf(ict, ict.jwk ?? verified.jwk, 'dpop', { signResponse: false, proof: 'dpop' }, transaction);
   }
 
@@ -319,6 +345,40 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       claimed = undefined;
     }
     return candidates.find((c) => c === claimed) ?? candidates[0]!;
+  }
+
+  // WIMSE: WIT plus WPT. Failures are 400, as the WIMSE drafts say; the jti is recorded last.
+  async function authenticateWpt(request: HttpRequest, wpt: string, bearer: string | undefined): Promise<Identity> {
+    if (wpt.length === 0) throw new Oidc2Error('wpt_invalid', 'the Workload Proof Token is empty');
+    if (wpt.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `the Workload Proof Token exceeds ${maxHeaderBytes} bytes`);
+    const witToken = single(request, WIT_HEADER, () => new Oidc2Error('wit_missing', 'the Workload-Identity-Token header is missing'));
+    const wit = await witVerifier!.verify(witToken);
+    const transaction = await transactionOf(request);
+    await digestCheck(request, false);
+    const txn = fieldLines(request.headers, TXN_TOKEN_HEADER);
+    await verifyWpt(wpt, {
+      wit,
+      witToken,
+      method: request.method,
+      audience: audiences.candidates(request.url),
+      now: now(),
+      clockTolerance: tolerance,
+      maxAge: maxSignatureAge,
+      replayStore,
+      ...(bearer !== undefined ? { accessToken: bearer } : {}),
+      ...(txn?.length === 1 ? { transactionToken: txn[0]!.trim() } : {}),
+    });
+    return {
+      subject: wit.subject,
+      issuer: typeof wit.claims.iss === 'string' ? wit.claims.iss : `wimse://${wit.trustDomain}`,
+      claims: wit.claims,
+      contexts: [],
+      publicKey: wit.jwk,
+      thumbprint: wit.thumbprint,
+      proof: 'wpt',
+      binding: { proof: 'wpt', signResponse: false },
+      ...(transaction ? { transaction } : {}),
+    };
   }
 
   // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
@@ -351,6 +411,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     let dpop = false;
     try {
       const authorization = fieldLines(request.headers, 'authorization');
+      if (acceptsWpt && authorization?.length === 1 && /^wpt /i.test(authorization[0]!.trim())) {
+        return await authenticateWpt(request, authorization[0]!.trim().slice(4).trim(), undefined);
+      }
+      const legacy = legacyWpt && acceptsWpt ? fieldLines(request.headers, 'workload-proof-token') : undefined;
+      if (legacy) {
+        if (legacy.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Workload-Proof-Token field line is allowed');
+        const bearer = authorization?.length === 1 ? /^bearer (.+)$/i.exec(authorization[0]!.trim())?.[1] : undefined;
+        return await authenticateWpt(request, legacy[0]!.trim(), bearer);
+      }
       if (acceptsDpop && authorization?.length === 1 && /^dpop /i.test(authorization[0]!.trim())) {
         dpop = true;
         return await authenticateDpop(request, authorization[0]!.trim());
@@ -363,6 +432,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       if (fieldLines(request.headers, 'signature-input')) {
         throw new Oidc2Error('proof_not_accepted', 'HTTP message signatures are not accepted by this service');
+      }
+      if (authorization && /^wpt /i.test(authorization[0]!.trim())) {
+        throw new Oidc2Error('proof_not_accepted', 'Workload Proof Tokens are not accepted by this service');
       }
       throw new Oidc2Error('ict_missing', 'no Identity Certification Token was presented');
     } catch (error) {

@@ -54,6 +54,7 @@ export async function signResponse(
   for (const field of RESPONSE_COVERED_WHEN_PRESENT) if (fieldLines(headers, field)) components.push(field);
   components.push('content-digest', '"@method";req', '"@path";req', '"@query";req');
   if (binding.proof === 'dpop') components.push('"dpop";req');
+  if (binding.proof === 'wpt') components.push('"authorization";req');
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const params: Record<string, string | number | boolean> = {
     created,
@@ -145,6 +146,7 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
   for (const field of RESPONSE_COVERED_WHEN_PRESENT) if (fieldLines(response.headers, field)) required.push([field, false]);
   const dpop = fieldLines(options.request.headers, 'dpop') !== undefined;
   if (dpop) required.push(['dpop', true]);
+  if (/^wpt /i.test(fieldLines(options.request.headers, 'authorization')?.[0]?.trim() ?? '')) required.push(['authorization', true]);
   for (const [name, req] of required) {
     if (!coversReq(c, name, req)) throw new Oidc2Error('response_signature_invalid', `the response signature must cover ${name}${req ? ';req' : ''}`);
   }

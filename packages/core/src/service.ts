@@ -193,6 +193,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   function bindingOf(request: HttpRequest): RequestBinding | undefined {
     const auth = fieldLines(request.headers, 'authorization');
     if (auth?.length === 1 && /^dpop /i.test(auth[0]!.trim()) && fieldLines(request.headers, 'dpop')) return { proof: 'dpop', signResponse: false };
+    if (auth?.length === 1 && /^wpt /i.test(auth[0]!.trim())) return { proof: 'wpt', signResponse: false };
     try {
       for (const entry of parseSignatureInput(fieldLines(request.headers, 'signature-input')).values()) {
         if (entry.params.tag !== ICT_SIGNATURE_TAG) continue;
