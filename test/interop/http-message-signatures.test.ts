@@ -2,11 +2,11 @@
 // package's defects that docs/http-message-signatures.md describes, each pinned by a test.
 import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { createSigner, createVerifier, httpbis, type Request as HmsRequest, type Response as HmsResponse, type VerifyingKey } from 'http-message-signatures';
-import { isOidc2Error } from '../../packages/core/src/errors';
 import { importKey, type KeyHandle } from '../../packages/core/src/lib/crypto';
 import type { Fields, HttpRequest, HttpResponse } from '../../packages/core/src/message';
 import { createContentDigest } from '../../packages/core/src/content-digest';
 import { componentValue, parseSignature, parseSignatureInput, signMessage, signatureBase, verifyMessageSignature } from '../../packages/core/src/rfc9421/index';
+import { codeOf } from '../support/error-code';
 
 const NOW = 1_700_000_000;
 const enc = new TextEncoder();
@@ -14,16 +14,6 @@ const BODY = enc.encode('{"order": 42}');
 
 type Flat = Record<string, string>;
 
-async function codeOf(fn: () => unknown): Promise<string | undefined> {
-  try {
-    await fn();
-  } catch (error) {
-    if (isOidc2Error(error)) return error.code;
-    if (error instanceof TypeError) return 'TypeError';
-    throw error;
-  }
-  return undefined;
-}
 
 function flat(fields: Fields): Flat {
   const out: Flat = {};

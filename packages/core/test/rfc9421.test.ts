@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, exportJWK, type JWK } from 'jose';
-import { isOidc2Error } from '../src/errors';
 import { decodeBase64 } from '../src/lib/base64';
 import { importKey, useWebCrypto, type KeyHandle } from '../src/lib/crypto';
 import type { Fields, HttpRequest, HttpResponse } from '../src/message';
@@ -18,6 +17,7 @@ import {
   verifyMessageSignature,
   type SignatureInputEntry,
 } from '../src/rfc9421/index';
+import { codeOf, syncCodeOf } from '../../../test/support/error-code';
 
 const FIXTURES = join(__dirname, 'fixtures', 'rfc9421');
 const load = <T>(file: string): T => JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as T;
@@ -68,27 +68,6 @@ function entryOf(signatureInput: string, signature: string): { entry: SignatureI
   return { entry, bytes: parseSignature([signature]).get(label)! };
 }
 
-/** The error code a call raises ('TypeError' for argument errors), or undefined when it does not throw. */
-async function codeOf(fn: () => unknown): Promise<string | undefined> {
-  try {
-    await fn();
-  } catch (error) {
-    if (isOidc2Error(error)) return error.code;
-    if (error instanceof TypeError) return 'TypeError';
-    throw error;
-  }
-  return undefined;
-}
-function syncCodeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (isOidc2Error(error)) return error.code;
-    if (error instanceof TypeError) return 'TypeError';
-    throw error;
-  }
-  return undefined;
-}
 
 describe.each([
   ['node:crypto', false],

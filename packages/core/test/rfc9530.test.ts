@@ -1,6 +1,6 @@
 import { createContentDigest, verifyContentDigest } from '../src/content-digest';
-import { isOidc2Error } from '../src/errors';
 import { useWebCrypto } from '../src/lib/crypto';
+import { codeOf } from '../../../test/support/error-code';
 
 const enc = new TextEncoder();
 // RFC 9530 Appendix B: the representation {"hello": "world"} and the partial content "hello" (bytes 1-7).
@@ -10,16 +10,6 @@ const HELLO_SHA512 = 'sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+Abw
 const PARTIAL = enc.encode('"hello"');
 const PARTIAL_SHA256 = 'sha-256=:Wqdirjg/u3J688ejbUlApbjECpiUUtIwT8lY/z81Tno=:';
 
-async function codeOf(fn: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await fn();
-  } catch (error) {
-    if (isOidc2Error(error)) return error.code;
-    if (error instanceof TypeError) return 'TypeError';
-    throw error;
-  }
-  return undefined;
-}
 
 describe.each([
   ['node:crypto', false],
