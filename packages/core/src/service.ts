@@ -64,7 +64,11 @@ export interface AuthResult {
 
 /** The framework-free service an adapter drives. */
 export interface Oidc2Service {
-  /** Authenticates and applies the policy; throws an `Oidc2Error` unless the policy is optional. */
+  /**
+   * Authenticates and applies the policy; throws an `Oidc2Error` unless the policy is optional. A
+   * caller asking for a signed response from a service without a credential gets
+   * `response_signing_unavailable` (501) here, before any route could answer unsigned.
+   */
   authenticate(request: HttpRequest, policy?: RoutePolicy): Promise<AuthResult>;
   /** Whether responses can be signed (a credential is configured). */
   readonly signsResponses: boolean;
@@ -139,6 +143,18 @@ async function toServiceCredential(input: CredentialInput): Promise<CachedCreden
   const expiresAt = typeof claims.exp === 'number' ? claims.exp : Infinity;
   const lifetime = typeof claims.iat === 'number' ? expiresAt - claims.iat : Infinity;
   return { credential: { ict: input.ict, key }, expiresAt, lifetime };
+}
+
+/**
+ * The unsigned RFC 9457 rendering of an error: its status, its challenge headers, `no-store`, and the
+ * problem+json body. {@link Oidc2Service.errorResponse} signs it.
+ */
+export function problemResponse(error: Oidc2Error): HttpResponse {
+  const headers: Fields = {};
+  for (const [name, value] of Object.entries(error.headers)) headers[name.toLowerCase()] = [value];
+  headers['content-type'] = [PROBLEM_CONTENT_TYPE];
+  headers['cache-control'] = ['no-store'];
+  return { status: error.status, headers, body: utf8(JSON.stringify(error.toProblem())) };
 }
 
 /**
@@ -222,26 +238,27 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     bindingOf,
     async authenticate(request, policy) {
       const effective = policy ?? options.policy;
+      let result: AuthResult;
       try {
         const identity = await authenticator.authenticate(request);
         await applyPolicy(identity, effective);
-        return { identity, binding: identity.binding };
+        result = { identity, binding: identity.binding };
       } catch (error) {
-        if (effective?.optional && isOidc2Error(error) && error.status === 401) {
-          return { identity: null, error, binding: bindingOf(request) };
-        }
-        throw error;
+        if (!(effective?.optional && isOidc2Error(error) && error.status === 401)) throw error;
+        result = { identity: null, error, binding: bindingOf(request) };
       }
+      if (source === undefined && result.binding?.signResponse) {
+        // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
+        throw new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
+      }
+      return result;
     },
     signResponse: sign,
     async errorResponse(error, request, binding) {
-      const body = utf8(JSON.stringify(error.toProblem()));
-      const headers: Fields = { 'content-type': [PROBLEM_CONTENT_TYPE], 'cache-control': ['no-store'] };
-      for (const [name, value] of Object.entries(error.headers)) headers[name.toLowerCase()] = [value];
-      const response: HttpResponse = { status: error.status, headers, body };
+      const response = problemResponse(error);
       try {
         const added = await sign(response, request, binding ?? bindingOf(request));
-        if (added) Object.assign(headers, added);
+        if (added) Object.assign(response.headers, added);
       } catch {
         // An error response stays unsigned when the credential itself is unavailable.
       }

@@ -410,8 +410,13 @@ describe('service: policy, response signing and errors', () => {
   it('refuses to answer unsigned when asked for a signature and it has no credential', async () => {
     const bare = createOidc2Service(options());
     const req = await signedRequest();
-    const { identity } = await bare.authenticate(req);
-    expect(await rejection(bare.signResponse({ status: 200, headers: {} }, req, identity!.binding))).toMatchObject({ code: 'response_signing_unavailable', status: 501 });
+    // Refused before the route runs, and signing is refused too should anything try it.
+    expect(await rejection(bare.authenticate(req))).toMatchObject({ code: 'response_signing_unavailable', status: 501 });
+    expect(await rejection(bare.authenticate(await signedRequest(), { optional: true, contexts: ['none'] }))).toMatchObject({ code: 'context_required' });
+    const binding = { proof: 'http-signature' as const, nonce: 'n', signResponse: true };
+    expect(await rejection(bare.signResponse({ status: 200, headers: {} }, req, binding))).toMatchObject({ code: 'response_signing_unavailable', status: 501 });
+    const unsigned = await signRequest({ method: 'GET', url: `${BASE}/orders` }, { ict: aliceIct, key: alice.signer, now, signResponse: false });
+    await expect(bare.authenticate(received(unsigned))).resolves.toMatchObject({ identity: { subject: 'alice' } });
   });
 
   it('refreshes a provided credential before its ICT expires, once for concurrent responses', async () => {

@@ -95,9 +95,6 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     exchanges.set(request, exchange);
     const accept = (result: AuthResult) => {
       exchange.binding = result.binding;
-      if (!service.signsResponses && result.binding?.signResponse) {
-        throw new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
-      }
       request.identity = result.identity;
       request.identityError = result.error ?? null;
     };

@@ -6,9 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   Oidc2Error,
-  PROBLEM_CONTENT_TYPE,
   isOidc2Error,
   normalizeFields,
+  problemResponse as renderProblem,
   type AuthResult,
   type HttpRequest,
   type Oidc2Service,
@@ -82,19 +82,15 @@ export async function authenticateRequest(
   request.body = await readBody(req, options.rawBody, service.maxBodyBytes);
   const result = await service.authenticate(request, options.policy);
   state.binding = result.binding;
-  if (!service.signsResponses && result.binding?.signResponse) {
-    throw new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
-  }
   return result;
 }
 
 /** The problem+json rendering of an error: status, challenge headers and body. */
 export function problemResponse(error: Oidc2Error): ProblemResponse {
+  const problem = renderProblem(error);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(error.headers)) headers[name.toLowerCase()] = value;
-  headers['content-type'] = PROBLEM_CONTENT_TYPE;
-  headers['cache-control'] = 'no-store';
-  return { status: error.status, headers, body: Buffer.from(JSON.stringify(error.toProblem())) };
+  for (const [name, values] of Object.entries(problem.headers)) headers[name] = values.join(', ');
+  return { status: problem.status, headers, body: Buffer.from(problem.body!) };
 }
 
 const tooLarge = (limit: number) => new Oidc2Error('body_too_large', `the request body exceeds ${limit} bytes`);
