@@ -2,21 +2,12 @@
 // calls an Express, a Fastify and a Koa service (each with its own adapter and its own ICT from
 // the same issuer); every answer must come back verified, and a changed or foreign one rejected.
 import { createClient, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
-import { isOidc2Error, type CredentialInput } from '@oidc2/core';
+import type { CredentialInput } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
 import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
 import { FRAMEWORKS, startFramework, type Framework, type FrameworkService } from '../support/frameworks';
 import { listen, startTamperProxy, type TamperProxy } from '../support/node-service';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (isOidc2Error(err)) return err.code;
-    throw err;
-  }
-  return 'resolved';
-}
+import { settledCode as codeOf } from '../support/error-code';
 
 const WORKLOAD_KEY = 'workload-key-'.padEnd(48, 'w');
 const serviceKey = (fw: Framework) => `service-key-${fw}-`.padEnd(48, 's');

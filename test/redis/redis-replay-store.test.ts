@@ -4,9 +4,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { createAuthenticator, isOidc2Error, signRequest, type HttpRequest, type Oidc2Error } from '@oidc2/core';
+import { createAuthenticator, signRequest, type HttpRequest } from '@oidc2/core';
 import { RedisReplayStore, DEFAULT_REPLAY_KEY_PREFIX, type RedisSetClient } from '@oidc2/redis';
 import { newIssuer, newKey } from '../support/credentials';
+import { rejection } from '../support/error-code';
 
 type Client = ReturnType<typeof createClient>;
 
@@ -74,16 +75,6 @@ async function connect(port: number, options: { reconnect?: boolean } = {}): Pro
   client.on('error', () => {}); // failures surface as rejected commands, which the tests assert on
   await client.connect();
   return client;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isOidc2Error(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function allKeys(client: Client): Promise<string[]> {

@@ -1,6 +1,6 @@
 // What a failing call raised, for tests that assert on codes: the Oidc2Error code, 'TypeError' for
 // argument errors, undefined when the call did not throw; anything else is rethrown.
-import { isOidc2Error } from '../../packages/core/src/errors';
+import { isOidc2Error, type Oidc2Error } from '../../packages/core/src/errors';
 
 function codeOfError(error: unknown): string {
   if (isOidc2Error(error)) return error.code;
@@ -26,4 +26,26 @@ export function syncCodeOf(fn: () => unknown): string | undefined {
     return codeOfError(error);
   }
   return undefined;
+}
+
+/** The Oidc2Error a promise rejects with; fails the test when it resolves or rejects otherwise. */
+export async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isOidc2Error(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** The Oidc2Error code a promise rejects with, or 'resolved'; anything else is rethrown. */
+export async function settledCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isOidc2Error(error)) return error.code;
+    throw error;
+  }
+  return 'resolved';
 }

@@ -1,17 +1,8 @@
 import { createClient, VerifiedResponse, type ClientOptions } from '@oidc2/client';
-import { isOidc2Error, type Oidc2Options } from '@oidc2/core';
+import type { Oidc2Options } from '@oidc2/core';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../test/support/credentials';
 import { listen, startNodeService, startTamperProxy, type RunningServer } from '../../../test/support/node-service';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (isOidc2Error(err)) return err.code;
-    throw err;
-  }
-  return 'resolved';
-}
+import { settledCode as codeOf } from '../../../test/support/error-code';
 
 let clock = Math.floor(Date.now() / 1000);
 const now = () => clock;

@@ -1,21 +1,11 @@
 // The client obtaining its ICT from a real @oidc2/issuer over loopback, in both request forms and
 // with each kind of credential the issuer accepts.
 import { createClient, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
-import { isOidc2Error } from '@oidc2/core';
 import { apiKeys, clientAssertions, createIssuer, hashApiKey, jwtAccessTokens, type IssuerOptions, type ListeningIssuer } from '@oidc2/issuer';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { newIssuer, newKey, type TestIssuer } from '../../../test/support/credentials';
 import { listen, startNodeService, type RunningServer } from '../../../test/support/node-service';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (isOidc2Error(err)) return err.code;
-    throw err;
-  }
-  return 'resolved';
-}
+import { settledCode as codeOf } from '../../../test/support/error-code';
 
 const API_KEY = 'k'.repeat(43);
 let login: TestIssuer; // the OAuth authorization server that issues users' access tokens

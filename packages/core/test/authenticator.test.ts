@@ -8,17 +8,16 @@ import {
   createNonce,
   signRequest,
   verifyResponse,
-  isOidc2Error,
   normalizeFields,
   type AuthenticatorOptions,
   type HttpRequest,
-  type Oidc2Error,
 } from '../src/index';
 import { createIctVerifier } from '../src/ict';
 import { signMessage } from '../src/rfc9421/index';
 import { MemoryReplayStore } from '../src/replay-store';
 import { utf8 } from '../src/lib/base64';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../test/support/credentials';
+import { rejection } from '../../../test/support/error-code';
 
 const T = 1_790_000_000;
 const now = () => T;
@@ -51,16 +50,6 @@ async function signedRequest(init: { method?: string; path?: string; body?: stri
     { ict: init.ict ?? aliceIct, key: (init.key ?? alice).signer, audience: init.audience, now: () => init.created ?? T },
   );
   return received(signed);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isOidc2Error(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('HTTP message signature proof', () => {
