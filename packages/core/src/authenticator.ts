@@ -13,6 +13,7 @@ import { verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
 import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
+import { numberOption } from './lib/options.js';
 import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
 import { WIT_HEADER, createWitVerifier, verifyWpt, type WimseTrustDomain } from './wimse.js';
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
@@ -124,14 +125,6 @@ export interface Authenticator {
   readonly proofs: readonly ProofType[];
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a non-negative number`);
-  }
-  return value;
-}
-
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 
 /**
@@ -159,9 +152,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs must be a non-empty list of 'http-signature', 'dpop' and 'wpt'");
   }
   if (proofs.includes('wpt') && !options.workloads) throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs includes 'wpt' but options.workloads is not set");
-  const tolerance = positive('clockTolerance', options.clockTolerance, 60);
-  const maxSignatureAge = positive('maxSignatureAge', options.maxSignatureAge, 300);
-  const maxHeaderBytes = positive('maxHeaderBytes', options.maxHeaderBytes, 8192);
+  const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
+  const maxSignatureAge = numberOption('options.maxSignatureAge', options.maxSignatureAge, 300);
+  const maxHeaderBytes = numberOption('options.maxHeaderBytes', options.maxHeaderBytes, 8192);
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
   const replayStore = options.replayStore ?? new MemoryReplayStore();

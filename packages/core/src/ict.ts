@@ -8,6 +8,7 @@ import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, ty
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, publicJwk, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
+import { deepFreeze, numberOption } from './lib/options.js';
 
 /** `typ` values accepted for ICTs, compared case-insensitively. `ict+jwt` is what this project issues. */
 export const ICT_TYPES = ['ict+jwt', 'application/ict+jwt', 'jwt+ict'] as const;
@@ -163,22 +164,6 @@ function fromJose(err: unknown): Oidc2Error {
   }
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-function positiveOption(name: string, value: number | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
-  }
-  return value;
-}
-
 interface IssuerEntry {
   resolver: IssuerKeyResolver;
   audiences: string[] | undefined;
@@ -206,10 +191,10 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
   if (options.audiences !== undefined && (!Array.isArray(options.audiences) || options.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.audiences must be a list of non-empty strings');
   }
-  const maxTokenAge = positiveOption('maxTokenAge', options.maxTokenAge, 3600);
-  const tolerance = positiveOption('clockTolerance', options.clockTolerance, 60, true);
-  const cacheSize = positiveOption('cacheSize', options.cacheSize, 10_000, true);
-  const maxTokenBytes = positiveOption('maxTokenBytes', options.maxTokenBytes, 8192);
+  const maxTokenAge = numberOption('options.maxTokenAge', options.maxTokenAge, 3600, false);
+  const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
+  const cacheSize = numberOption('options.cacheSize', options.cacheSize, 10_000);
+  const maxTokenBytes = numberOption('options.maxTokenBytes', options.maxTokenBytes, 8192, false);
   if (!Number.isInteger(cacheSize) || !Number.isInteger(maxTokenBytes)) {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.cacheSize and options.maxTokenBytes must be integers');
   }

@@ -12,6 +12,7 @@ import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib
 import { ASYMMETRIC_JWA, digest, digestSync, importKey, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
 import type { ReplayStore } from './replay-store.js';
+import { deepFreeze, numberOption } from './lib/options.js';
 
 /** Header carrying the WIT. */
 export const WIT_HEADER = 'workload-identity-token';
@@ -136,20 +137,6 @@ function fail(code: Oidc2ErrorCode, message: string): never {
   throw new Oidc2Error(code, message);
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${name} must be a non-negative number`);
-  return value;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
@@ -193,9 +180,9 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
   if (!Array.isArray(options.trustDomains) || options.trustDomains.length === 0) {
     throw new TypeError('ERR_INVALID_ARG_VALUE: options.trustDomains must list at least one trust domain');
   }
-  const tolerance = nonNegative('options.clockTolerance', options.clockTolerance, 60);
-  const maxTokenAge = nonNegative('options.maxTokenAge', options.maxTokenAge, 86400);
-  const cacheSize = nonNegative('options.cacheSize', options.cacheSize, 10_000);
+  const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
+  const maxTokenAge = numberOption('options.maxTokenAge', options.maxTokenAge, 86400);
+  const cacheSize = numberOption('options.cacheSize', options.cacheSize, 10_000);
   if (!Number.isInteger(cacheSize)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.cacheSize must be an integer');
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
@@ -348,8 +335,8 @@ export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise
   if (typeof replayStore !== 'object' || replayStore === null || typeof replayStore.checkAndRecord !== 'function') {
     throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must be a ReplayStore');
   }
-  const tolerance = nonNegative('options.clockTolerance', options.clockTolerance, 60);
-  const maxAge = nonNegative('options.maxAge', options.maxAge, 300);
+  const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
+  const maxAge = numberOption('options.maxAge', options.maxAge, 300);
   const { accessToken, transactionToken, otherTokens } = options;
   if (otherTokens !== undefined && (typeof otherTokens !== 'object' || otherTokens === null || Object.values(otherTokens).some((v) => typeof v !== 'string'))) {
     throw new TypeError('ERR_INVALID_ARG_TYPE: options.otherTokens must map names to token strings');
