@@ -342,7 +342,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   // WIMSE: WIT plus WPT. Failures are 400, as the WIMSE drafts say; the jti is recorded last.
   async function authenticateWpt(request: HttpRequest, wpt: string, bearer: string | undefined): Promise<Identity> {
-    if (wpt.length === 0) throw new Oidc2Error('wpt_invalid', 'the Workload Proof Token is empty');
     if (wpt.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `the Workload Proof Token exceeds ${maxHeaderBytes} bytes`);
     const witToken = single(request, WIT_HEADER, () => new Oidc2Error('wit_missing', 'the Workload-Identity-Token header is missing'));
     const wit = await witVerifier!.verify(witToken);

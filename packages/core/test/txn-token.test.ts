@@ -93,6 +93,7 @@ describe('Transaction Tokens', () => {
     expect(await code(strict.authenticate(await request()))).toBe('txn_token_missing/401');
     const token = await txnToken();
     expect(await code(strict.authenticate(await request([token, token])))).toBe('request_malformed/400');
+    expect(await code(strict.authenticate(await request('a'.repeat(9000))))).toBe('header_too_large/400');
     await expect(createAuthenticator(options()).authenticate(await request())).resolves.not.toHaveProperty('transaction');
   });
 

@@ -64,6 +64,7 @@ describe('WIMSE workload proof through the authenticator', () => {
     expect(await code(elsewhere.authenticate(wptRequest({ authorization: `WPT ${vectors.wpt}` })))).toBe('wpt_invalid/400');
     const badDigest = wptRequest({ authorization: `WPT ${vectors.wpt}`, 'content-digest': 'sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:' });
     expect(await code(auth.authenticate(badDigest))).toBe('digest_mismatch/401');
+    expect(await code(auth.authenticate(wptRequest({ authorization: `WPT ${'a'.repeat(9000)}` })))).toBe('header_too_large/400');
     // None of those burned the jti: the proof is accepted once, then refused.
     await expect(auth.authenticate(wptRequest({ authorization: `WPT ${vectors.wpt}` }))).resolves.toBeDefined();
     expect(await code(auth.authenticate(wptRequest({ authorization: `WPT ${vectors.wpt}` })))).toBe('wpt_invalid/400');
