@@ -10,6 +10,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|@noble)[@/])'],
   moduleNameMapper: {
     '^@oidc2/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@oidc2/([a-z-]+)/([a-z-]+)$': '<rootDir>/packages/$1/src/$2.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   setupFiles: ['<rootDir>/test/setup/block-network.cjs'],

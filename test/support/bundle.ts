@@ -31,7 +31,10 @@ export async function bundleForBrowser(entry: string, options: { globalName?: st
       {
         name: 'oidc2-workspace',
         setup(b) {
-          b.onResolve({ filter: /^@oidc2\/[a-z-]+$/ }, (args) => ({ path: resolve(ROOT, 'packages', args.path.slice('@oidc2/'.length), 'src/index.ts') }));
+          b.onResolve({ filter: /^@oidc2\/[a-z-]+(\/[a-z-]+)?$/ }, (args) => {
+            const [pkg, entry = 'index'] = args.path.slice('@oidc2/'.length).split('/');
+            return { path: resolve(ROOT, 'packages', pkg!, 'src', `${entry}.ts`) };
+          });
         },
       },
     ],

@@ -21,6 +21,7 @@ import {
   type TrustedIssuer,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
+import { argumentError } from '@oidc2/core/adapter';
 import { NULL_BODY_STATUS } from './lib/body.js';
 import { IctHolder, inspectIct } from './lib/ict-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
@@ -131,7 +132,7 @@ export interface Oidc2Fetch {
 function nonNegative(name: string, value: number | undefined, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a non-negative ${integer ? 'integer' : 'number'}`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.${name} must be a non-negative ${integer ? 'integer' : 'number'}`);
   }
   return value;
 }
@@ -176,19 +177,19 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * ```
  */
 export function createClient(options: ClientOptions): Oidc2Fetch {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   if (!Array.isArray(options.serviceIssuers) || options.serviceIssuers.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.serviceIssuers must list at least one trusted issuer');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.serviceIssuers must list at least one trusted issuer');
   }
   const proof: ProofMode = options.proof ?? 'http-signature';
-  if (proof !== 'http-signature' && proof !== 'dpop') throw new TypeError("ERR_INVALID_ARG_VALUE: options.proof must be 'http-signature' or 'dpop'");
+  if (proof !== 'http-signature' && proof !== 'dpop') throw argumentError('ERR_INVALID_ARG_VALUE', "options.proof must be 'http-signature' or 'dpop'");
   const algorithm: ClientAlgorithm = options.algorithm ?? 'ES256';
-  if (algorithm !== 'ES256' && algorithm !== 'Ed25519') throw new TypeError("ERR_INVALID_ARG_VALUE: options.algorithm must be 'ES256' or 'Ed25519'");
+  if (algorithm !== 'ES256' && algorithm !== 'Ed25519') throw argumentError('ERR_INVALID_ARG_VALUE', "options.algorithm must be 'ES256' or 'Ed25519'");
   if (options.keyPair !== undefined) assertKeyPair(options.keyPair, algorithm);
   if ((options.issuer === undefined) === (options.getIct === undefined)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: exactly one of options.issuer and options.getIct is required');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'exactly one of options.issuer and options.getIct is required');
   }
-  if (options.getIct !== undefined && typeof options.getIct !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.getIct must be a function');
+  if (options.getIct !== undefined && typeof options.getIct !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.getIct must be a function');
   if (options.issuer !== undefined) validateIssuerOptions(options.issuer);
   const expected = options.expectedService;
   if (
@@ -197,22 +198,22 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     typeof expected !== 'string' &&
     !(Array.isArray(expected) && expected.every((s) => typeof s === 'string'))
   ) {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: options.expectedService must be a string, an array of strings or a function');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.expectedService must be a string, an array of strings or a function');
   }
   const margin = nonNegative('refreshMargin', options.refreshMargin, 60);
   const signatureLifetime = nonNegative('signatureLifetime', options.signatureLifetime, 60, true);
-  if (signatureLifetime < 1 || signatureLifetime > 300) throw new TypeError('ERR_INVALID_ARG_VALUE: options.signatureLifetime must be an integer from 1 to 300');
+  if (signatureLifetime < 1 || signatureLifetime > 300) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.signatureLifetime must be an integer from 1 to 300');
   const maxResponseBytes = nonNegative('maxResponseBytes', options.maxResponseBytes, 16 * 1024 * 1024, true);
   const clockTolerance = nonNegative('clockTolerance', options.clockTolerance, 60);
   const digestAlgorithm = options.digestAlgorithm ?? 'sha-256';
-  if (digestAlgorithm !== 'sha-256' && digestAlgorithm !== 'sha-512') throw new TypeError("ERR_INVALID_ARG_VALUE: options.digestAlgorithm must be 'sha-256' or 'sha-512'");
+  if (digestAlgorithm !== 'sha-256' && digestAlgorithm !== 'sha-512') throw argumentError('ERR_INVALID_ARG_VALUE', "options.digestAlgorithm must be 'sha-256' or 'sha-512'");
   const components = options.components ?? [];
   if (!Array.isArray(components) || components.some((c) => typeof c !== 'string' || c.length === 0)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.components must be an array of component identifiers');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.components must be an array of component identifiers');
   }
   const now = options.now ?? (() => Date.now() / 1000);
-  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.fetch must be a function');
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.fetch must be a function');
   // Looked up at each call and called as a plain function: a browser's fetch needs its own `this`.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
@@ -262,7 +263,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       );
       return { sent: signed, nonce: signed.nonce, dpopNonce: undefined };
     }
-    if (headers['authorization']) throw new TypeError('ERR_INVALID_ARG_VALUE: in dpop mode the client sets Authorization itself');
+    if (headers['authorization']) throw argumentError('ERR_INVALID_ARG_VALUE', 'in dpop mode the client sets Authorization itself');
     const origin = new URL(url).origin;
     const dpopNonce = dpopNonces.get(origin);
     headers['authorization'] = [`DPoP ${ict}`];

@@ -13,11 +13,12 @@ import { verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
 import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
-import { numberOption } from './lib/options.js';
+import { numberOption } from './lib/validate.js';
 import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
 import { WIT_HEADER, createWitVerifier, verifyWpt, type WimseTrustDomain } from './wimse.js';
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 import { audienceMatcher, normalizeTarget, type AudienceMatcher } from './lib/audience.js';
+import { argumentError } from './lib/validate.js';
 
 /** The proof a caller used. */
 export type ProofType = 'http-signature' | 'dpop' | 'wpt';
@@ -140,30 +141,30 @@ const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
  * ```
  */
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuers must list at least one trusted issuer');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
   if (!Array.isArray(options.audiences) || options.audiences.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.audiences must list at least one public base URL');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audiences must list at least one public base URL');
   }
   const proofs: ProofType[] = options.proofs ?? ['http-signature', 'dpop', ...(options.workloads ? (['wpt'] as const) : [])];
   if (!Array.isArray(proofs) || proofs.length === 0 || proofs.some((p) => p !== 'http-signature' && p !== 'dpop' && p !== 'wpt')) {
-    throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs must be a non-empty list of 'http-signature', 'dpop' and 'wpt'");
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.proofs must be a non-empty list of 'http-signature', 'dpop' and 'wpt'");
   }
-  if (proofs.includes('wpt') && !options.workloads) throw new TypeError("ERR_INVALID_ARG_VALUE: options.proofs includes 'wpt' but options.workloads is not set");
+  if (proofs.includes('wpt') && !options.workloads) throw argumentError('ERR_INVALID_ARG_VALUE', "options.proofs includes 'wpt' but options.workloads is not set");
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
   const maxSignatureAge = numberOption('options.maxSignatureAge', options.maxSignatureAge, 300);
   const maxHeaderBytes = numberOption('options.maxHeaderBytes', options.maxHeaderBytes, 8192);
   const now = options.now ?? (() => Date.now() / 1000);
-  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
   const replayStore = options.replayStore ?? new MemoryReplayStore();
   if (typeof replayStore.checkAndRecord !== 'function') {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must implement checkAndRecord');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.replayStore must implement checkAndRecord');
   }
   const audiences: AudienceMatcher = audienceMatcher(options.audiences, 'audiences');
   const extraComponents = (options.requiredComponents ?? []).map((c) => {
-    if (typeof c !== 'string' || c.length === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: options.requiredComponents must be strings');
+    if (typeof c !== 'string' || c.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.requiredComponents must be strings');
     return c.toLowerCase();
   });
   const ictVerifier = createIctVerifier({

@@ -7,6 +7,7 @@ import { Oidc2Error } from './errors.js';
 import { encodeBase64 } from './lib/base64.js';
 import { digest, timingSafeEqual, type HashName } from './lib/crypto.js';
 import { joinBounded } from './rfc9421/signature-fields.js';
+import { argumentError } from './lib/validate.js';
 
 /** The algorithms RFC 9530 section 5 registers as Active. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -32,8 +33,8 @@ export interface VerifyContentDigestOptions {
  * ```
  */
 export async function createContentDigest(body: Uint8Array, algorithm: ContentDigestAlgorithm = 'sha-256'): Promise<string> {
-  if (!(body instanceof Uint8Array)) throw new TypeError('ERR_INVALID_ARG_TYPE: body must be a Uint8Array');
-  if (algorithm !== 'sha-256' && algorithm !== 'sha-512') throw new TypeError('ERR_INVALID_ARG_VALUE: algorithm must be sha-256 or sha-512');
+  if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
+  if (algorithm !== 'sha-256' && algorithm !== 'sha-512') throw argumentError('ERR_INVALID_ARG_VALUE', 'algorithm must be sha-256 or sha-512');
   return `${algorithm}=:${encodeBase64(await digest(ACTIVE[algorithm], body))}:`;
 }
 
@@ -50,9 +51,9 @@ export async function createContentDigest(body: Uint8Array, algorithm: ContentDi
  *   (not a Dictionary of Byte Sequences).
  */
 export async function verifyContentDigest(lines: readonly string[] | undefined, body: Uint8Array, options?: VerifyContentDigestOptions): Promise<void> {
-  if (!(body instanceof Uint8Array)) throw new TypeError('ERR_INVALID_ARG_TYPE: body must be a Uint8Array');
+  if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
   const maxBytes = options?.maxBytes ?? 4096;
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new TypeError('ERR_INVALID_ARG_VALUE: options.maxBytes must be a positive integer');
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxBytes must be a positive integer');
   if (lines === undefined || lines.length === 0) {
     if (options?.required) throw new Oidc2Error('digest_missing', 'Content-Digest is required');
     return;

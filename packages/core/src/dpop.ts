@@ -8,6 +8,7 @@ import { jwkThumbprint, parsePublicJwk } from './ict.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, randomBytes, sign, timingSafeEqual, verify, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
+import { argumentError } from './lib/validate.js';
 
 /** Options of {@link createDpopNonces}. */
 export interface DpopNonceOptions {
@@ -46,12 +47,12 @@ const NONCE_SKEW = 5;
  * ```
  */
 export function createDpopNonces(options: DpopNonceOptions = {}): DpopNonces {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   const secret = options.secret ?? randomBytes(32);
-  if (!(secret instanceof Uint8Array) || secret.length < 32) throw new TypeError('ERR_INVALID_ARG_VALUE: options.secret must be at least 32 bytes');
+  if (!(secret instanceof Uint8Array) || secret.length < 32) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.secret must be at least 32 bytes');
   const lifetime = options.lifetime ?? 300;
   if (typeof lifetime !== 'number' || !Number.isFinite(lifetime) || lifetime <= 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.lifetime must be a positive number of seconds');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.lifetime must be a positive number of seconds');
   }
   const key = importKey(secret.slice(), 'HS256', 'sign');
 
@@ -64,7 +65,7 @@ export function createDpopNonces(options: DpopNonceOptions = {}): DpopNonces {
 
   return {
     async issue(now) {
-      if (!Number.isFinite(now) || now < 0 || now >= 2 ** 32) throw new TypeError('ERR_INVALID_ARG_VALUE: now must be unix seconds');
+      if (!Number.isFinite(now) || now < 0 || now >= 2 ** 32) throw argumentError('ERR_INVALID_ARG_VALUE', 'now must be unix seconds');
       const issuedAt = Math.floor(now);
       const out = new Uint8Array(20);
       new DataView(out.buffer).setUint32(0, issuedAt);
@@ -179,28 +180,28 @@ function sameString(a: string, b: string): boolean {
  * ```
  */
 export async function verifyDpopProof(proof: string, options: DpopVerifyOptions): Promise<VerifiedDpopProof> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   const { method, accessToken, expectedThumbprint, now, replayStore, nonces } = options;
-  if (typeof method !== 'string' || method.length === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: options.method must be a non-empty string');
+  if (typeof method !== 'string' || method.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.method must be a non-empty string');
   const htu = typeof options.htu === 'string' ? normalizeHtu(options.htu) : undefined;
-  if (!htu) throw new TypeError('ERR_INVALID_ARG_VALUE: options.htu must be an absolute http(s) URI');
+  if (!htu) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.htu must be an absolute http(s) URI');
   if (accessToken !== null && (typeof accessToken !== 'string' || accessToken.length === 0)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.accessToken must be a non-empty string or null');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.accessToken must be a non-empty string or null');
   }
   if (expectedThumbprint !== null && (typeof expectedThumbprint !== 'string' || expectedThumbprint.length === 0)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.expectedThumbprint must be a non-empty string or null');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.expectedThumbprint must be a non-empty string or null');
   }
-  if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.now must be a finite number');
-  if (!replayStore || typeof replayStore.checkAndRecord !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must implement checkAndRecord');
+  if (typeof now !== 'number' || !Number.isFinite(now)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.now must be a finite number');
+  if (!replayStore || typeof replayStore.checkAndRecord !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.replayStore must implement checkAndRecord');
   const tolerance = options.clockTolerance ?? 60;
   const maxAge = options.maxAge ?? 300;
   const maxProofBytes = options.maxProofBytes ?? 8192;
   for (const [name, v] of [['clockTolerance', tolerance], ['maxAge', maxAge], ['maxProofBytes', maxProofBytes]] as const) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a non-negative number`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw argumentError('ERR_INVALID_ARG_VALUE', `options.${name} must be a non-negative number`);
   }
   const algorithms: readonly string[] = options.algorithms ?? ASYMMETRIC_JWA;
   if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((a) => !(ASYMMETRIC_JWA as readonly string[]).includes(a))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.algorithms must be a non-empty subset of ${ASYMMETRIC_JWA.join(', ')}`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.algorithms must be a non-empty subset of ${ASYMMETRIC_JWA.join(', ')}`);
   }
 
   const algs = algorithms.join(' ');

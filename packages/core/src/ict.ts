@@ -8,7 +8,8 @@ import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, ty
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, publicJwk, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
-import { deepFreeze, numberOption } from './lib/options.js';
+import { deepFreeze, numberOption } from './lib/validate.js';
+import { argumentError } from './lib/validate.js';
 
 /** `typ` values accepted for ICTs, compared case-insensitively. `ict+jwt` is what this project issues. */
 export const ICT_TYPES = ['ict+jwt', 'application/ict+jwt', 'jwt+ict'] as const;
@@ -138,7 +139,7 @@ export async function jwkThumbprint(jwk: JWK): Promise<string> {
   // values are base64url or fixed names, so JSON.stringify adds no escapes.
   const members =
     jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'OKP' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  if (Object.values(members).some((v) => typeof v !== 'string')) throw new TypeError('ERR_INVALID_ARG_VALUE: not an EC, OKP or RSA public JWK');
+  if (Object.values(members).some((v) => typeof v !== 'string')) throw argumentError('ERR_INVALID_ARG_VALUE', 'not an EC, OKP or RSA public JWK');
   return encodeBase64Url(await digest('SHA-256', utf8(JSON.stringify(members))));
 }
 
@@ -184,27 +185,27 @@ interface IssuerEntry {
  * ```
  */
 export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuers must list at least one trusted issuer');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
   if (options.audiences !== undefined && (!Array.isArray(options.audiences) || options.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.audiences must be a list of non-empty strings');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audiences must be a list of non-empty strings');
   }
   const maxTokenAge = numberOption('options.maxTokenAge', options.maxTokenAge, 3600, false);
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
   const cacheSize = numberOption('options.cacheSize', options.cacheSize, 10_000);
   const maxTokenBytes = numberOption('options.maxTokenBytes', options.maxTokenBytes, 8192, false);
   if (!Number.isInteger(cacheSize) || !Number.isInteger(maxTokenBytes)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.cacheSize and options.maxTokenBytes must be integers');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.cacheSize and options.maxTokenBytes must be integers');
   }
   const now = options.now ?? (() => Date.now() / 1000);
-  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
 
   const issuers = new Map<string, IssuerEntry>();
   options.issuers.forEach((config, i) => {
     assertTrustedIssuer(config, `options.issuers[${i}]`);
-    if (issuers.has(config.issuer)) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuers[${i}] repeats an issuer`);
+    if (issuers.has(config.issuer)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuers[${i}] repeats an issuer`);
     issuers.set(config.issuer, {
       resolver: createIssuerKeyResolver(config, { ...options.jwks, fetch: options.fetch }),
       audiences: config.audiences ?? options.audiences,
@@ -304,7 +305,7 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
   }
 
   async function verify(token: string, verifyOptions: IctVerifyOptions = {}): Promise<VerifiedIct> {
-    if (typeof token !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: token must be a string');
+    if (typeof token !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'token must be a string');
     if (token.length > maxTokenBytes) fail('ict_malformed', `the ICT exceeds ${maxTokenBytes} bytes`);
     const t = now();
     let result = cache.get(token);

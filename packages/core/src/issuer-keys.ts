@@ -17,6 +17,7 @@ import { Oidc2Error } from './errors.js';
 import { readBoundedBody } from './lib/body.js';
 import { fromUtf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
+import { argumentError } from './lib/validate.js';
 
 /** An issuer whose ICTs a verifier accepts, and where its keys come from. */
 export interface TrustedIssuer {
@@ -78,7 +79,7 @@ interface ResolvedOptions {
 function seconds(name: string, value: number | undefined, fallback: number, allowZero: boolean): number {
   if (value === undefined) return fallback * 1000;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
   }
   return Math.round(value * 1000);
 }
@@ -86,11 +87,11 @@ function seconds(name: string, value: number | undefined, fallback: number, allo
 /** Validates and fills in {@link IssuerKeyOptions}. */
 function resolveOptions(options: IssuerKeyOptions, prefix: string): ResolvedOptions {
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
-    throw new TypeError(`ERR_INVALID_ARG_TYPE: ${prefix}fetch must be a function`);
+    throw argumentError('ERR_INVALID_ARG_TYPE', `${prefix}fetch must be a function`);
   }
   const maxResponseBytes = options.maxResponseBytes ?? 131072;
   if (!Number.isInteger(maxResponseBytes) || maxResponseBytes < 1024) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${prefix}maxResponseBytes must be an integer of at least 1024`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${prefix}maxResponseBytes must be an integer of at least 1024`);
   }
   const own = options.fetch;
   return {
@@ -126,48 +127,49 @@ function fetchableUrl(value: unknown, httpAllowed: boolean): URL | undefined {
 
 /** Throws TypeError unless `key` is a public asymmetric JWK that may verify tokens. */
 function assertIssuerKey(key: unknown, where: string): void {
-  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be a JWK object`);
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be a JWK object`);
   const jwk = key as Record<string, unknown>;
-  if (!ISSUER_KEY_TYPES.has(String(jwk.kty))) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.kty must be EC, OKP or RSA`);
+  if (!ISSUER_KEY_TYPES.has(String(jwk.kty))) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.kty must be EC, OKP or RSA`);
   for (const m of PRIVATE_MEMBERS) {
-    if (jwk[m] !== undefined) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be a public key (it has "${m}")`);
+    if (jwk[m] !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be a public key (it has "${m}")`);
   }
   if (jwk.alg !== undefined && !(ASYMMETRIC_JWA as readonly unknown[]).includes(jwk.alg)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.alg must be one of ${ASYMMETRIC_JWA.join(', ')}`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.alg must be one of ${ASYMMETRIC_JWA.join(', ')}`);
   }
 }
 
 /** Throws TypeError unless `config` is a well-formed {@link TrustedIssuer}. */
 export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): void {
-  if (typeof config !== 'object' || config === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be an object`);
+  if (typeof config !== 'object' || config === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
   if (typeof config.issuer !== 'string' || config.issuer.length === 0) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.issuer must be a non-empty string`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.issuer must be a non-empty string`);
   }
   if (config.jwks !== undefined && config.jwksUri !== undefined) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} takes either jwks or jwksUri, not both`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where} takes either jwks or jwksUri, not both`);
   }
   if (config.jwks !== undefined) {
     if (typeof config.jwks !== 'object' || config.jwks === null || !Array.isArray(config.jwks.keys) || config.jwks.keys.length === 0) {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.jwks must be a JWK set with at least one key`);
+      throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.jwks must be a JWK set with at least one key`);
     }
     config.jwks.keys.forEach((k, i) => assertIssuerKey(k, `${where}.jwks.keys[${i}]`));
   } else if (config.jwksUri !== undefined) {
     if (!fetchableUrl(config.jwksUri, true)) {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.jwksUri must be an https URL (http only on a loopback host)`);
+      throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.jwksUri must be an https URL (http only on a loopback host)`);
     }
   } else {
     const url = fetchableUrl(config.issuer, true);
     if (!url || url.search) {
-      throw new TypeError(
-        `ERR_INVALID_ARG_VALUE: ${where}.issuer must be an https URL without query for OIDC discovery; otherwise configure jwks or jwksUri`,
+      throw argumentError(
+        'ERR_INVALID_ARG_VALUE',
+        `${where}.issuer must be an https URL without query for OIDC discovery; otherwise configure jwks or jwksUri`,
       );
     }
   }
   if (config.audiences !== undefined && (!Array.isArray(config.audiences) || config.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.audiences must be a list of non-empty strings`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.audiences must be a list of non-empty strings`);
   }
   if (config.maxTokenAge !== undefined && (typeof config.maxTokenAge !== 'number' || !(config.maxTokenAge > 0) || !Number.isFinite(config.maxTokenAge))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.maxTokenAge must be a positive number of seconds`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.maxTokenAge must be a positive number of seconds`);
   }
 }
 

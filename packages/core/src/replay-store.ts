@@ -5,6 +5,7 @@
 import { Oidc2Error } from './errors.js';
 import { digest, digestSync, randomBytes } from './lib/crypto.js';
 import { encodeBase64Url, utf8 } from './lib/base64.js';
+import { argumentError } from './lib/validate.js';
 
 /**
  * Where seen nonces are recorded. Use a shared store (`RedisReplayStore` from `@oidc2/redis`, or
@@ -75,7 +76,7 @@ export class MemoryReplayStore implements ReplayStore {
   constructor(options: MemoryReplayStoreOptions = {}) {
     const max = options.maxEntries ?? 2 ** 20;
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 28) {
-      throw new TypeError('ERR_INVALID_ARG_VALUE: options.maxEntries must be an integer between 1 and 2^28');
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxEntries must be an integer between 1 and 2^28');
     }
     this.maxEntries = max;
     let capacity = 16;
@@ -110,8 +111,8 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   #fingerprintAndRecord(key: string, expiresAt: number, now: number): boolean | Promise<boolean> {
-    if (typeof key !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a string');
-    if (!Number.isFinite(expiresAt) || !Number.isFinite(now)) throw new TypeError('ERR_INVALID_ARG_VALUE: expiresAt and now must be finite numbers');
+    if (typeof key !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'key must be a string');
+    if (!Number.isFinite(expiresAt) || !Number.isFinite(now)) throw argumentError('ERR_INVALID_ARG_VALUE', 'expiresAt and now must be finite numbers');
     const expiry = Math.min(Math.max(Math.ceil(expiresAt), 1), MAX_EXPIRY);
     // On Node the fingerprint is computed synchronously: no promise and no copy on the hot path.
     const h = digestSync('SHA-256', this.#saltText + key);

@@ -10,6 +10,7 @@ import { digest, randomBytes, sign, type KeyHandle } from './lib/crypto.js';
 import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
 import { normalizeTarget } from './lib/audience.js';
 import type { JWK } from 'jose';
+import { argumentError } from './lib/validate.js';
 
 /** A request to sign. */
 export interface SignableRequest {
@@ -74,14 +75,14 @@ let poolOffset = 0;
  * ```
  */
 export async function signRequest(request: SignableRequest, options: SignRequestOptions): Promise<SignedRequest> {
-  if (typeof options?.ict !== 'string' || options.ict.length === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: options.ict must be a compact JWT');
-  if (!options.key || options.key.usage !== 'sign') throw new TypeError('ERR_INVALID_ARG_VALUE: options.key must be a signing key handle');
+  if (typeof options?.ict !== 'string' || options.ict.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.ict must be a compact JWT');
+  if (!options.key || options.key.usage !== 'sign') throw argumentError('ERR_INVALID_ARG_VALUE', 'options.key must be a signing key handle');
   const expiresIn = options.expiresIn ?? 60;
   if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 300) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.expiresIn must be an integer from 1 to 300');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.expiresIn must be an integer from 1 to 300');
   }
   const audience = normalizeTarget((options.audience ?? request.url).split(/[?#]/, 1)[0]!);
-  if (audience === undefined) throw new TypeError('ERR_INVALID_ARG_VALUE: the request URL (or options.audience) must be an absolute http(s) URL');
+  if (audience === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'the request URL (or options.audience) must be an absolute http(s) URL');
   const headers: Fields = normalizeFields(request.headers);
   headers[ICT_HEADER] = [options.ict];
   const body = request.body && request.body.length > 0 ? request.body : undefined;
@@ -139,7 +140,7 @@ export interface DpopProofOptions {
  */
 export async function createDpopProof(options: DpopProofOptions): Promise<string> {
   const alg = options.key.spec.name === 'ed25519' ? 'Ed25519' : options.key.spec.name;
-  if (!/^(ES|PS|RS)(256|384|512)$|^Ed(DSA|25519)$/.test(alg)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${alg} is not a JWA signature algorithm`);
+  if (!/^(ES|PS|RS)(256|384|512)$|^Ed(DSA|25519)$/.test(alg)) throw argumentError('ERR_INVALID_ARG_VALUE', `${alg} is not a JWA signature algorithm`);
   const header = { typ: 'dpop+jwt', alg, jwk: options.jwk };
   const payload: Record<string, unknown> = {
     jti: createNonce(),

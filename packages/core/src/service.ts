@@ -12,6 +12,7 @@ import { parseSignatureInput } from './rfc9421/index.js';
 import { ICT_SIGNATURE_TAG } from './profile.js';
 import { importKey, keyHandleFrom, type KeyHandle } from './lib/crypto.js';
 import { utf8 } from './lib/base64.js';
+import { argumentError } from './lib/validate.js';
 
 /** The service's credential as configured: its ICT and the private key it certifies. */
 export interface CredentialInput {
@@ -96,14 +97,14 @@ const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 
  */
 export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'policy'): void {
   if (policy === undefined) return;
-  if (typeof policy !== 'object' || policy === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${name} must be an object`);
+  if (typeof policy !== 'object' || policy === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${name} must be an object`);
   if (policy.contexts !== undefined && (!Array.isArray(policy.contexts) || policy.contexts.some((c) => typeof c !== 'string'))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${name}.contexts must be an array of strings`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${name}.contexts must be an array of strings`);
   }
   if (policy.claims !== undefined && (typeof policy.claims !== 'object' || policy.claims === null)) {
-    throw new TypeError(`ERR_INVALID_ARG_TYPE: ${name}.claims must be an object`);
+    throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.claims must be an object`);
   }
-  if (policy.allow !== undefined && typeof policy.allow !== 'function') throw new TypeError(`ERR_INVALID_ARG_TYPE: ${name}.allow must be a function`);
+  if (policy.allow !== undefined && typeof policy.allow !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.allow must be a function`);
 }
 
 function claimMatches(actual: unknown, expected: unknown): boolean {
@@ -124,19 +125,19 @@ async function applyPolicy(identity: Identity, policy: RoutePolicy | undefined):
 }
 
 async function toServiceCredential(input: CredentialInput): Promise<CachedCredential> {
-  if (typeof input?.ict !== 'string') throw new TypeError('ERR_INVALID_ARG_VALUE: credential.ict must be a compact JWT');
+  if (typeof input?.ict !== 'string') throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.ict must be a compact JWT');
   let claims;
   try {
     claims = decodeJwt(input.ict);
   } catch {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: credential.ict is not a JWT');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.ict is not a JWT');
   }
   const cnf = (claims.cnf as { jwk?: JWK } | undefined)?.jwk;
   const alg = input.alg ?? cnf?.alg ?? (cnf?.crv ? CURVE_ALG[cnf.crv] : undefined);
-  if (!alg) throw new TypeError('ERR_INVALID_ARG_VALUE: credential.alg is required when the ICT key names no algorithm');
+  if (!alg) throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.alg is required when the ICT key names no algorithm');
   const pk = input.privateKey as Partial<KeyHandle> & JWK;
   let key: KeyHandle;
-  if (pk === null || typeof pk !== 'object') throw new TypeError('ERR_INVALID_ARG_TYPE: credential.privateKey must be a JWK, a CryptoKey, a KeyObject or a key handle');
+  if (pk === null || typeof pk !== 'object') throw argumentError('ERR_INVALID_ARG_TYPE', 'credential.privateKey must be a JWK, a CryptoKey, a KeyObject or a key handle');
   if (pk.spec !== undefined && pk.usage !== undefined) key = pk as KeyHandle;
   else if (typeof pk.kty === 'string') key = await importKey(pk, alg, 'sign');
   else key = keyHandleFrom(pk as unknown as CryptoKey, alg, 'sign');
@@ -174,11 +175,11 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   const maxResponseBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
   const margin = options.credentialRefreshMargin ?? 60;
   for (const [name, v] of [['maxBodyBytes', maxBodyBytes], ['maxResponseBytes', maxResponseBytes], ['credentialRefreshMargin', margin]] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a non-negative integer`);
+    if (!Number.isInteger(v) || v < 0) throw argumentError('ERR_INVALID_ARG_VALUE', `options.${name} must be a non-negative integer`);
   }
   const source = options.credential;
   if (source !== undefined && typeof source !== 'function' && (typeof source !== 'object' || source === null || typeof source.ict !== 'string')) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.credential must be { ict, privateKey } or a function returning it');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.credential must be { ict, privateKey } or a function returning it');
   }
 
   let current: CachedCredential | undefined;

@@ -7,6 +7,7 @@ import { errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
+import { argumentError } from './lib/validate.js';
 
 /** Header carrying the Transaction Token. */
 export const TXN_TOKEN_HEADER = 'txn-token';
@@ -53,15 +54,15 @@ export function createTxnTokenVerifier(
   context: { now: () => number; clockTolerance: number; fetch?: typeof fetch },
 ): TxnTokenVerifier {
   const where = 'options.transactionTokens';
-  if (typeof options !== 'object' || options === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be an object`);
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
   if (typeof options.trustDomain !== 'string' || options.trustDomain.length === 0) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.trustDomain must be a non-empty string`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.trustDomain must be a non-empty string`);
   }
   if ((options.jwks === undefined) === (options.jwksUri === undefined)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} takes exactly one of jwks and jwksUri`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where} takes exactly one of jwks and jwksUri`);
   }
   const maxTokenAge = options.maxTokenAge ?? 300;
-  if (!Number.isInteger(maxTokenAge) || maxTokenAge < 1) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.maxTokenAge must be a positive integer`);
+  if (!Number.isInteger(maxTokenAge) || maxTokenAge < 1) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.maxTokenAge must be a positive integer`);
   const config = { issuer: options.issuer ?? options.trustDomain, jwks: options.jwks, jwksUri: options.jwksUri };
   assertTrustedIssuer(config, where);
   const keys: IssuerKeyResolver = createIssuerKeyResolver(config, { fetch: context.fetch });

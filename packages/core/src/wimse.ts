@@ -12,7 +12,8 @@ import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib
 import { ASYMMETRIC_JWA, digest, digestSync, importKey, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
 import type { ReplayStore } from './replay-store.js';
-import { deepFreeze, numberOption } from './lib/options.js';
+import { deepFreeze, numberOption } from './lib/validate.js';
+import { argumentError } from './lib/validate.js';
 
 /** Header carrying the WIT. */
 export const WIT_HEADER = 'workload-identity-token';
@@ -176,24 +177,24 @@ interface DomainEntry {
  * ```
  */
 export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   if (!Array.isArray(options.trustDomains) || options.trustDomains.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.trustDomains must list at least one trust domain');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.trustDomains must list at least one trust domain');
   }
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
   const maxTokenAge = numberOption('options.maxTokenAge', options.maxTokenAge, 86400);
   const cacheSize = numberOption('options.cacheSize', options.cacheSize, 10_000);
-  if (!Number.isInteger(cacheSize)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.cacheSize must be an integer');
+  if (!Number.isInteger(cacheSize)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.cacheSize must be an integer');
   const now = options.now ?? (() => Date.now() / 1000);
-  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
 
   const domains = new Map<string, DomainEntry>();
   options.trustDomains.forEach((config, i) => {
     const where = `options.trustDomains[${i}]`;
-    if (typeof config !== 'object' || config === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be an object`);
+    if (typeof config !== 'object' || config === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
     const name = typeof config.trustDomain === 'string' ? config.trustDomain.toLowerCase() : '';
-    if (!DOMAIN.test(name)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.trustDomain must be a host name such as example.com`);
-    if (domains.has(name)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} repeats a trust domain`);
+    if (!DOMAIN.test(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.trustDomain must be a host name such as example.com`);
+    if (domains.has(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} repeats a trust domain`);
     const issuerConfig = { issuer: config.issuer ?? `wimse://${name}`, jwks: config.jwks, jwksUri: config.jwksUri };
     assertTrustedIssuer(issuerConfig, where);
     domains.set(name, {
@@ -280,7 +281,7 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
 
   async function verify(wit: string): Promise<VerifiedWit> {
     if (wit === undefined || wit === null || wit === '') fail('wit_missing', 'no Workload-Identity-Token was sent');
-    if (typeof wit !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: wit must be a string');
+    if (typeof wit !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'wit must be a string');
     if (wit.length > MAX_TOKEN_BYTES) fail('wit_invalid', `the WIT exceeds ${MAX_TOKEN_BYTES} bytes`);
     const t = now();
     const cached = cache.get(wit);
@@ -324,25 +325,25 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
  * ```
  */
 export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise<VerifiedWpt> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   const { wit, witToken, audience, now, replayStore } = options;
-  if (typeof wit !== 'object' || wit === null || typeof wit.alg !== 'string' || wit.key === undefined) throw new TypeError('ERR_INVALID_ARG_TYPE: options.wit must be a VerifiedWit');
-  if (typeof witToken !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: options.witToken must be a string');
+  if (typeof wit !== 'object' || wit === null || typeof wit.alg !== 'string' || wit.key === undefined) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.wit must be a VerifiedWit');
+  if (typeof witToken !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.witToken must be a string');
   if (!Array.isArray(audience) || audience.length === 0 || audience.some((a) => typeof a !== 'string' || a.length === 0)) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.audience must list at least one non-empty string');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audience must list at least one non-empty string');
   }
-  if (!isNumber(now)) throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a number');
+  if (!isNumber(now)) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a number');
   if (typeof replayStore !== 'object' || replayStore === null || typeof replayStore.checkAndRecord !== 'function') {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must be a ReplayStore');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.replayStore must be a ReplayStore');
   }
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
   const maxAge = numberOption('options.maxAge', options.maxAge, 300);
   const { accessToken, transactionToken, otherTokens } = options;
   if (otherTokens !== undefined && (typeof otherTokens !== 'object' || otherTokens === null || Object.values(otherTokens).some((v) => typeof v !== 'string'))) {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: options.otherTokens must map names to token strings');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.otherTokens must map names to token strings');
   }
   if (wpt === undefined || wpt === null || wpt === '') fail('wpt_invalid', 'no Workload Proof Token was sent');
-  if (typeof wpt !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: wpt must be a string');
+  if (typeof wpt !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'wpt must be a string');
   if (wpt.length > MAX_TOKEN_BYTES) fail('wpt_invalid', `the WPT exceeds ${MAX_TOKEN_BYTES} bytes`);
 
   // 1. Shape and header.
@@ -397,6 +398,6 @@ export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise
 
 /** base64url(SHA-256(`token`)): the value of `wth`, `ath` and `tth` for a token. */
 export async function wimseTokenHash(token: string): Promise<string> {
-  if (typeof token !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: token must be a string');
+  if (typeof token !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'token must be a string');
   return encodeBase64Url(await tokenHash(token));
 }

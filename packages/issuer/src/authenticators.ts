@@ -16,6 +16,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { Authentication, Authenticator } from './types.js';
+import { argumentError, isArgumentError } from '@oidc2/core/adapter';
 
 /** Prefix of the OAuth scopes that grant OIDC² end-to-end authentication contexts (draft 3.1). */
 export const CONTEXT_SCOPE_PREFIX = 'e2e_auth_';
@@ -55,16 +56,16 @@ function jktOf(payload: Record<string, unknown>): string | undefined {
 }
 
 function keySet(where: string, jwks: JSONWebKeySet | undefined, jwksUri: string | undefined, fetchImpl: typeof fetch | undefined): JWTVerifyGetKey {
-  if ((jwks === undefined) === (jwksUri === undefined)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} needs exactly one of jwks and jwksUri`);
+  if ((jwks === undefined) === (jwksUri === undefined)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} needs exactly one of jwks and jwksUri`);
   if (jwks !== undefined) {
-    if (typeof jwks !== 'object' || !Array.isArray(jwks.keys)) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where}.jwks must be a JWK Set`);
+    if (typeof jwks !== 'object' || !Array.isArray(jwks.keys)) throw argumentError('ERR_INVALID_ARG_TYPE', `${where}.jwks must be a JWK Set`);
     return createLocalJWKSet(jwks);
   }
   let url: URL;
   try {
     url = new URL(jwksUri!);
   } catch {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.jwksUri must be an absolute URL`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.jwksUri must be an absolute URL`);
   }
   return createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000, ...(fetchImpl ? { [customFetch]: fetchImpl } : {}) });
 }
@@ -77,13 +78,13 @@ function isKeySourceFailure(err: unknown): boolean {
 }
 
 function requireString(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be a non-empty string`);
   return value;
 }
 
 function stringArray(value: unknown, where: string): string[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be an array of strings`);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be an array of strings`);
   return [...value];
 }
 
@@ -127,12 +128,12 @@ export interface JwtAccessTokenOptions {
  * ```
  */
 export function jwtAccessTokens(options: JwtAccessTokenOptions): Authenticator {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: jwtAccessTokens options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'jwtAccessTokens options must be an object');
   const issuer = requireString(options.issuer, 'jwtAccessTokens options.issuer');
   const audience = typeof options.audience === 'string' ? [options.audience] : stringArray(options.audience, 'jwtAccessTokens options.audience');
-  if (!audience || audience.length === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: jwtAccessTokens options.audience is required');
+  if (!audience || audience.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'jwtAccessTokens options.audience is required');
   const algorithms = stringArray(options.algorithms, 'jwtAccessTokens options.algorithms') ?? [...ASYMMETRIC];
-  if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw new TypeError('ERR_INVALID_ARG_VALUE: jwtAccessTokens options.algorithms may hold asymmetric algorithms only');
+  if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw argumentError('ERR_INVALID_ARG_VALUE', 'jwtAccessTokens options.algorithms may hold asymmetric algorithms only');
   const claims = stringArray(options.claims, 'jwtAccessTokens options.claims');
   const typ = options.typ === undefined ? undefined : requireString(options.typ, 'jwtAccessTokens options.typ').toLowerCase();
   const keys = keySet('jwtAccessTokens options', options.jwks, options.jwksUri, options.fetch);
@@ -213,20 +214,20 @@ const MAX_INTROSPECTION_BYTES = 65536;
  * ```
  */
 export function tokenIntrospection(options: IntrospectionOptions): Authenticator {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: tokenIntrospection options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'tokenIntrospection options must be an object');
   let endpoint: URL;
   try {
     endpoint = new URL(requireString(options.endpoint, 'tokenIntrospection options.endpoint'));
   } catch (err) {
-    if (err instanceof TypeError && err.message.startsWith('ERR_')) throw err;
-    throw new TypeError('ERR_INVALID_ARG_VALUE: tokenIntrospection options.endpoint must be an absolute URL');
+    if (isArgumentError(err)) throw err;
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'tokenIntrospection options.endpoint must be an absolute URL');
   }
   const clientId = requireString(options.clientId, 'tokenIntrospection options.clientId');
   const clientSecret = requireString(options.clientSecret, 'tokenIntrospection options.clientSecret');
   const audience = typeof options.audience === 'string' ? [options.audience] : stringArray(options.audience, 'tokenIntrospection options.audience');
   const claims = stringArray(options.claims, 'tokenIntrospection options.claims');
   const timeout = options.timeout ?? 5000;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new TypeError('ERR_INVALID_ARG_VALUE: tokenIntrospection options.timeout must be a positive number');
+  if (!Number.isFinite(timeout) || timeout <= 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'tokenIntrospection options.timeout must be a positive number');
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
 
@@ -300,7 +301,7 @@ export interface ApiKeyOptions {
  * ```
  */
 export function hashApiKey(key: string): string {
-  if (typeof key !== 'string' || key.length === 0) throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a non-empty string');
+  if (typeof key !== 'string' || key.length === 0) throw argumentError('ERR_INVALID_ARG_TYPE', 'key must be a non-empty string');
   return createHash('sha256').update(key, 'utf8').digest('base64url');
 }
 
@@ -318,12 +319,12 @@ const MAX_API_KEY_CHARS = 1024;
  */
 export function apiKeys(options: ApiKeyOptions): Authenticator {
   if (typeof options !== 'object' || options === null || !Array.isArray(options.keys) || options.keys.length === 0) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: apiKeys options.keys must be a non-empty array');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'apiKeys options.keys must be a non-empty array');
   }
   const entries = options.keys.map((e, i) => {
     const where = `apiKeys options.keys[${i}]`;
     const hash = Buffer.from(requireString(e.hash, `${where}.hash`), 'base64url');
-    if (hash.length !== 32 || hash.toString('base64url') !== e.hash) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.hash must be a base64url SHA-256 digest (see hashApiKey)`);
+    if (hash.length !== 32 || hash.toString('base64url') !== e.hash) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.hash must be a base64url SHA-256 digest (see hashApiKey)`);
     requireString(e.subject, `${where}.subject`);
     stringArray(e.contexts, `${where}.contexts`);
     return { hash, entry: e };
@@ -388,18 +389,18 @@ export interface ClientAssertionOptions {
  */
 export function clientAssertions(options: ClientAssertionOptions): Authenticator {
   if (typeof options !== 'object' || options === null || typeof options.clients !== 'object' || options.clients === null) {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: clientAssertions options.clients must be an object');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'clientAssertions options.clients must be an object');
   }
   const algorithms = stringArray(options.algorithms, 'clientAssertions options.algorithms') ?? [...ASYMMETRIC];
-  if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw new TypeError('ERR_INVALID_ARG_VALUE: clientAssertions options.algorithms may hold asymmetric algorithms only');
+  if (algorithms.some((a) => !ASYMMETRIC.includes(a))) throw argumentError('ERR_INVALID_ARG_VALUE', 'clientAssertions options.algorithms may hold asymmetric algorithms only');
   const maxLifetime = options.maxLifetime ?? 300;
-  if (!Number.isFinite(maxLifetime) || maxLifetime <= 0) throw new TypeError('ERR_INVALID_ARG_VALUE: clientAssertions options.maxLifetime must be a positive number');
+  if (!Number.isFinite(maxLifetime) || maxLifetime <= 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'clientAssertions options.maxLifetime must be a positive number');
   const clients = new Map<string, { keys: JWTVerifyGetKey; client: AssertionClient }>();
   for (const [id, client] of Object.entries(options.clients)) {
     stringArray(client.contexts, `clientAssertions options.clients.${id}.contexts`);
     clients.set(id, { keys: keySet(`clientAssertions options.clients.${id}`, client.jwks, client.jwksUri, options.fetch), client });
   }
-  if (clients.size === 0) throw new TypeError('ERR_INVALID_ARG_VALUE: clientAssertions options.clients is empty');
+  if (clients.size === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'clientAssertions options.clients is empty');
 
   return async (_request, context) => {
     const assertion = context.clientAssertion;

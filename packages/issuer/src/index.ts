@@ -34,6 +34,7 @@ import { serveNode } from './lib/node.js';
 import { verifyPopToken } from './lib/pop.js';
 import { errorResponse, jsonResponse, markDpopFailure, type Endpoint } from './lib/responses.js';
 import { API_KEY_TOKEN_TYPE, type Authentication, type AuthenticationContext, type Authenticator } from './types.js';
+import { argumentError } from '@oidc2/core/adapter';
 
 export * from './types.js';
 export {
@@ -227,21 +228,21 @@ const MAX_CREDENTIAL_CHARS = 8192;
 
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${name} must be a positive number`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw argumentError('ERR_INVALID_ARG_VALUE', `options.${name} must be a positive number`);
   return value;
 }
 
 function contextList(value: unknown, where: string): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || !value.every((c) => typeof c === 'string' && CONTEXT_NAME.test(c))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be an array of context names`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be an array of context names`);
   }
   return value as string[];
 }
 
 function checkPath(value: unknown, name: string, fallback: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !value.startsWith('/') || /[?#\s]/.test(value)) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.paths.${name} must be a path starting with /`);
+  if (typeof value !== 'string' || !value.startsWith('/') || /[?#\s]/.test(value)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.paths.${name} must be a path starting with /`);
   return value;
 }
 
@@ -281,51 +282,51 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
  * ```
  */
 export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   let issuerUrl: URL;
   try {
     issuerUrl = new URL(options.issuer);
   } catch {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer must be an absolute URL');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer must be an absolute URL');
   }
-  if (issuerUrl.search || issuerUrl.hash || options.issuer.includes('#') || options.issuer.includes('?')) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer must not have a query or fragment');
+  if (issuerUrl.search || issuerUrl.hash || options.issuer.includes('#') || options.issuer.includes('?')) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer must not have a query or fragment');
   if (issuerUrl.protocol !== 'https:' && !(issuerUrl.protocol === 'http:' && LOOPBACK.has(issuerUrl.hostname))) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer must be https (http only on loopback)');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer must be https (http only on loopback)');
   }
   const issuer = options.issuer;
   const base = issuer.replace(/\/$/, '');
   if (!Array.isArray(options.authenticators) || options.authenticators.length === 0 || !options.authenticators.every((a) => typeof a === 'function')) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.authenticators must be a non-empty array of functions');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.authenticators must be a non-empty array of functions');
   }
   const authenticators = [...options.authenticators];
   const now = options.now ?? (() => Date.now() / 1000);
-  if (typeof now !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.now must be a function');
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
   const maxIctLifetime = positive(options.maxIctLifetime, 'maxIctLifetime', 3600);
   const ictLifetime = positive(options.ictLifetime, 'ictLifetime', Math.min(300, maxIctLifetime));
-  if (ictLifetime > maxIctLifetime) throw new TypeError('ERR_INVALID_ARG_VALUE: options.ictLifetime exceeds options.maxIctLifetime');
+  if (ictLifetime > maxIctLifetime) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.ictLifetime exceeds options.maxIctLifetime');
   const clockTolerance = options.clockTolerance === undefined ? 60 : options.clockTolerance;
   if (typeof clockTolerance !== 'number' || !Number.isFinite(clockTolerance) || clockTolerance < 0 || clockTolerance > 300) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: options.clockTolerance must be between 0 and 300 seconds');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.clockTolerance must be between 0 and 300 seconds');
   }
   const maxBodyBytes = positive(options.maxBodyBytes, 'maxBodyBytes', 16384);
   const jwksMaxAge = Math.floor(positive(options.jwksMaxAge, 'jwksMaxAge', 300));
   const keyRotationInterval = options.keyRotationInterval === undefined ? undefined : positive(options.keyRotationInterval, 'keyRotationInterval', 0);
   const algorithm = options.signingAlgorithm ?? 'ES256';
-  if (!SIGNING_ALGORITHMS.includes(algorithm)) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.signingAlgorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
-  if (options.signingKeys !== undefined && !Array.isArray(options.signingKeys)) throw new TypeError('ERR_INVALID_ARG_TYPE: options.signingKeys must be an array');
+  if (!SIGNING_ALGORITHMS.includes(algorithm)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.signingAlgorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  if (options.signingKeys !== undefined && !Array.isArray(options.signingKeys)) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.signingKeys must be an array');
 
   const clients = options.clients === undefined ? undefined : new Map(Object.entries(options.clients));
   for (const [id, policy] of clients ?? []) {
     contextList(policy.contexts, `options.clients.${id}.contexts`);
     if (policy.claims !== undefined && (!Array.isArray(policy.claims) || !policy.claims.every((c) => typeof c === 'string'))) {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: options.clients.${id}.claims must be an array of claim names`);
+      throw argumentError('ERR_INVALID_ARG_VALUE', `options.clients.${id}.claims must be an array of claim names`);
     }
   }
   const subjects = new Map(Object.entries(options.subjects ?? {}));
   for (const [sub, policy] of subjects) {
     contextList(policy.contexts, `options.subjects.${sub}.contexts`);
     for (const name of Object.keys(policy.claims ?? {})) {
-      if (RESERVED_CLAIMS.has(name)) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.subjects.${sub}.claims must not set ${name}`);
+      if (RESERVED_CLAIMS.has(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.subjects.${sub}.claims must not set ${name}`);
     }
   }
   const contextsSupported =
@@ -338,9 +339,9 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
     ict: checkPath(options.paths?.ict, 'ict', '/ict'),
     token: checkPath(options.paths?.token, 'token', '/token'),
   };
-  if (new Set(Object.values(paths)).size !== 4) throw new TypeError('ERR_INVALID_ARG_VALUE: options.paths must be distinct');
+  if (new Set(Object.values(paths)).size !== 4) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.paths must be distinct');
   const basePath = (options.basePath ?? issuerUrl.pathname).replace(/\/$/, '');
-  if (basePath !== '' && !basePath.startsWith('/')) throw new TypeError('ERR_INVALID_ARG_VALUE: options.basePath must start with /');
+  if (basePath !== '' && !basePath.startsWith('/')) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.basePath must start with /');
   const endpoints = {
     discovery: base + paths.discovery,
     jwks: base + paths.jwks,
@@ -350,7 +351,7 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
   const routes = new Map<string, keyof typeof paths>(Object.entries(paths).map(([k, p]) => [basePath + p, k as keyof typeof paths]));
 
   const replayStore: ReplayStore = options.replayStore ?? new MemoryReplayStore({ maxEntries: 100_000 });
-  if (typeof replayStore.checkAndRecord !== 'function') throw new TypeError('ERR_INVALID_ARG_TYPE: options.replayStore must implement checkAndRecord');
+  if (typeof replayStore.checkAndRecord !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.replayStore must implement checkAndRecord');
   const dpopNonces = options.dpopNonces ? createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces) : undefined;
   const keys = await KeyRing.create(options.signingKeys, { algorithm, retention: maxIctLifetime + clockTolerance, ...(keyRotationInterval ? { rotationInterval: keyRotationInterval } : {}) }, now());
 
@@ -370,7 +371,7 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
       const result = await authenticator(request, context);
       if (result === undefined) continue;
       if (typeof result !== 'object' || result === null || typeof result.subject !== 'string' || result.subject.length === 0 || (result.kind !== 'user' && result.kind !== 'workload')) {
-        throw new TypeError('ERR_INVALID_RETURN_VALUE: an authenticator returned no subject or kind');
+        throw argumentError('ERR_INVALID_RETURN_VALUE', 'an authenticator returned no subject or kind');
       }
       return result;
     }

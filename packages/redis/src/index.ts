@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Oidc2Error, type ReplayStore } from '@oidc2/core';
+import { argumentError } from '@oidc2/core/adapter';
 
 /**
  * The part of a Redis client this store uses: one `SET` with the `PX` and `NX` options, as
@@ -83,17 +84,17 @@ export class RedisReplayStore implements ReplayStore {
 
   constructor(options: RedisReplayStoreOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+      throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
     }
     const { client, prefix = DEFAULT_REPLAY_KEY_PREFIX, timeoutMs = 200 } = options;
     if (typeof client !== 'object' || client === null || typeof client.set !== 'function') {
-      throw new TypeError('ERR_INVALID_ARG_TYPE: options.client must be a Redis client with a set() method');
+      throw argumentError('ERR_INVALID_ARG_TYPE', 'options.client must be a Redis client with a set() method');
     }
     if (typeof prefix !== 'string' || prefix.length > 256) {
-      throw new TypeError('ERR_INVALID_ARG_VALUE: options.prefix must be a string of at most 256 characters');
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'options.prefix must be a string of at most 256 characters');
     }
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
-      throw new TypeError('ERR_INVALID_ARG_VALUE: options.timeoutMs must be an integer between 1 and 60000');
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'options.timeoutMs must be an integer between 1 and 60000');
     }
     this.#client = client;
     this.prefix = prefix;
@@ -108,9 +109,9 @@ export class RedisReplayStore implements ReplayStore {
    * for arguments of the wrong type.
    */
   async checkAndRecord(key: string, expiresAt: number, now: number): Promise<boolean> {
-    if (typeof key !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a string');
+    if (typeof key !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'key must be a string');
     if (!Number.isFinite(expiresAt) || !Number.isFinite(now)) {
-      throw new TypeError('ERR_INVALID_ARG_VALUE: expiresAt and now must be finite numbers');
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'expiresAt and now must be finite numbers');
     }
     if (expiresAt <= now) return true;
     const ttlMs = Math.min(Math.ceil((expiresAt - now) * 1000), Number.MAX_SAFE_INTEGER);

@@ -6,6 +6,7 @@
 import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, readBoundedBody, type Oidc2ErrorCode } from '@oidc2/core';
 import { SignJWT } from 'jose';
 import type { ClientKey } from './keys.js';
+import { argumentError } from '@oidc2/core/adapter';
 
 /** A value, or a function returning it (called for every issuance, so it may rotate). */
 export type Supplied<T> = T | (() => T | Promise<T>);
@@ -70,13 +71,13 @@ const MAX_ANSWER_BYTES = 65536;
 
 function stringList(value: unknown, name: string): void {
   if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0))) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.${name} must be an array of strings`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.${name} must be an array of strings`);
   }
 }
 
 /** Validates `options.issuer` once, at construction. */
 export function validateIssuerOptions(o: IssuanceOptions): void {
-  if (typeof o !== 'object' || o === null) throw new TypeError('ERR_INVALID_ARG_TYPE: options.issuer must be an object');
+  if (typeof o !== 'object' || o === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.issuer must be an object');
   for (const [name, value] of [['issuer', o.issuer], ['endpoint', o.endpoint]] as const) {
     if (value === undefined && name === 'endpoint') continue;
     let url: URL | undefined;
@@ -85,25 +86,25 @@ export function validateIssuerOptions(o: IssuanceOptions): void {
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.${name} must be an absolute http(s) URL`);
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.${name} must be an absolute http(s) URL`);
   }
   const grant = o.grant ?? 'ict';
-  if (grant !== 'ict' && grant !== 'token-exchange') throw new TypeError("ERR_INVALID_ARG_VALUE: options.issuer.grant must be 'ict' or 'token-exchange'");
+  if (grant !== 'ict' && grant !== 'token-exchange') throw argumentError('ERR_INVALID_ARG_VALUE', "options.issuer.grant must be 'ict' or 'token-exchange'");
   const c = o.credential as Record<string, unknown> | undefined;
   const kinds = c && typeof c === 'object' ? (['accessToken', 'apiKey', 'clientAssertion'] as const).filter((k) => c[k] !== undefined) : [];
-  if (kinds.length !== 1) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.credential must have exactly one of accessToken, apiKey, clientAssertion');
+  if (kinds.length !== 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer.credential must have exactly one of accessToken, apiKey, clientAssertion');
   const supplied = c![kinds[0]!];
   if (typeof supplied !== 'function' && (typeof supplied !== 'string' || supplied.length === 0 || kinds[0] === 'clientAssertion')) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: options.issuer.credential.${kinds[0]} must be ${kinds[0] === 'clientAssertion' ? 'a function' : 'a string or a function'}`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.credential.${kinds[0]} must be ${kinds[0] === 'clientAssertion' ? 'a function' : 'a string or a function'}`);
   }
   if (grant === 'ict' && (typeof o.subject !== 'string' || o.subject.length === 0)) {
-    throw new TypeError("ERR_INVALID_ARG_VALUE: options.issuer.subject is required for grant 'ict'");
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.issuer.subject is required for grant 'ict'");
   }
-  if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length === 0)) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.clientId must be a non-empty string');
+  if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length === 0)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer.clientId must be a non-empty string');
   stringList(o.contexts, 'contexts');
   stringList(o.requiredClaims, 'requiredClaims');
   stringList(o.optionalClaims, 'optionalClaims');
-  if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !(o.timeout > 0))) throw new TypeError('ERR_INVALID_ARG_VALUE: options.issuer.timeout must be a positive number');
+  if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !(o.timeout > 0))) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer.timeout must be a positive number');
 }
 
 export interface IssuanceEnvironment {

@@ -2,6 +2,7 @@
 // non-extractable (in a browser it never leaves the crypto engine).
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { keyHandleFrom, type KeyHandle } from '@oidc2/core';
+import { argumentError } from '@oidc2/core/adapter';
 
 /** JWA algorithms the client generates keys for. */
 export type ClientAlgorithm = 'ES256' | 'Ed25519';
@@ -45,10 +46,10 @@ export function assertKeyPair(pair: unknown, alg: ClientAlgorithm): asserts pair
   const ok = (k: unknown, type: string) =>
     typeof k === 'object' && k !== null && (k as CryptoKey).type === type && typeof (k as CryptoKey).algorithm === 'object';
   if (typeof p !== 'object' || p === null || !ok(p.privateKey, 'private') || !ok(p.publicKey, 'public')) {
-    throw new TypeError('ERR_INVALID_ARG_TYPE: options.keyPair must be a WebCrypto CryptoKeyPair');
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.keyPair must be a WebCrypto CryptoKeyPair');
   }
   const algorithm = p.privateKey!.algorithm as EcKeyAlgorithm;
   const fits = alg === 'ES256' ? algorithm.name === 'ECDSA' && algorithm.namedCurve === 'P-256' : algorithm.name === 'Ed25519';
-  if (!fits) throw new TypeError(`ERR_INVALID_ARG_VALUE: options.keyPair does not fit options.algorithm ${alg}`);
-  if (!p.privateKey!.usages.includes('sign')) throw new TypeError("ERR_INVALID_ARG_VALUE: options.keyPair.privateKey must allow 'sign'");
+  if (!fits) throw argumentError('ERR_INVALID_ARG_VALUE', `options.keyPair does not fit options.algorithm ${alg}`);
+  if (!p.privateKey!.usages.includes('sign')) throw argumentError('ERR_INVALID_ARG_VALUE', "options.keyPair.privateKey must allow 'sign'");
 }

@@ -1,3 +1,4 @@
+import { argumentError } from './validate.js';
 // The service's public base URLs and how a caller-named target (`oidc2-aud`, DPoP `htu`) is matched
 // against them: scheme and host compared case-insensitively, default ports dropped, the request
 // path appended to the base path. Query and fragment never take part.
@@ -50,7 +51,7 @@ export function audienceMatcher(bases: string[], option: string): AudienceMatche
       u = undefined;
     }
     if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || u.username || u.password) {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: options.${option} must be absolute http(s) URLs without query, fragment or credentials`);
+      throw argumentError('ERR_INVALID_ARG_VALUE', `options.${option} must be absolute http(s) URLs without query, fragment or credentials`);
     }
     return { origin: u.origin, path: u.pathname.replace(/\/+$/, '') };
   });

@@ -4,6 +4,7 @@
 import type * as NodeCrypto from 'node:crypto';
 import type { JWK } from 'jose';
 import { decodeBase64Url } from './base64.js';
+import { argumentError } from './validate.js';
 
 type NodeCryptoModule = typeof NodeCrypto;
 
@@ -114,9 +115,9 @@ export function assertKeyFitsAlgorithm(jwk: JWK, s: AlgorithmSpec): void {
     (s.kind === 'eddsa' && jwk.kty === 'OKP' && jwk.crv === 'Ed25519') ||
     ((s.kind === 'rsa-pss' || s.kind === 'rsa-v1_5') && jwk.kty === 'RSA') ||
     (s.kind === 'hmac' && jwk.kty === 'oct');
-  if (!ok) throw new TypeError(`key type ${String(jwk.kty)}/${String(jwk.crv ?? '')} does not fit algorithm ${s.name}`);
+  if (!ok) throw argumentError('ERR_INVALID_ARG_VALUE', `key type ${String(jwk.kty)}/${String(jwk.crv ?? '')} does not fit algorithm ${s.name}`);
   if (s.kind !== 'hmac' && (s.kind === 'rsa-pss' || s.kind === 'rsa-v1_5') && typeof jwk.n === 'string' && jwk.n.length < 342) {
-    throw new TypeError('RSA keys must be at least 2048 bits');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'RSA keys must be at least 2048 bits');
   }
 }
 
@@ -125,7 +126,7 @@ const PUBLIC_MEMBERS: Record<string, string[]> = { EC: ['kty', 'crv', 'x', 'y'],
 /** A copy of a public JWK holding only the members that define the key. */
 export function publicJwk(jwk: JWK): JWK {
   const members = PUBLIC_MEMBERS[String(jwk.kty)];
-  if (!members) throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
+  if (!members) throw argumentError('ERR_INVALID_ARG_VALUE', `unsupported key type ${String(jwk.kty)}`);
   const out: Record<string, unknown> = {};
   for (const m of members) out[m] = (jwk as Record<string, unknown>)[m];
   return out as JWK;
@@ -138,19 +139,19 @@ export async function importKey(
   usage: 'sign' | 'verify',
 ): Promise<KeyHandle> {
   const s = typeof algorithm === 'string' ? algorithmSpec(algorithm) : algorithm;
-  if (!s) throw new TypeError(`unsupported algorithm ${String(algorithm)}`);
+  if (!s) throw argumentError('ERR_INVALID_ARG_VALUE', `unsupported algorithm ${String(algorithm)}`);
   if (key instanceof Uint8Array) {
-    if (s.kind !== 'hmac') throw new TypeError('a raw secret fits only HMAC');
+    if (s.kind !== 'hmac') throw argumentError('ERR_INVALID_ARG_VALUE', 'a raw secret fits only HMAC');
     return { spec: s, usage, secret: key };
   }
   assertKeyFitsAlgorithm(key, s);
   if (s.kind === 'hmac') {
     const secret = decodeBase64Url(String(key.k));
-    if (!secret) throw new TypeError('invalid oct JWK');
+    if (!secret) throw argumentError('ERR_INVALID_ARG_VALUE', 'invalid oct JWK');
     return { spec: s, usage, secret };
   }
   if (usage === 'verify' && key.d !== undefined) key = publicJwk(key);
-  if (usage === 'sign' && key.d === undefined) throw new TypeError('signing needs a private key');
+  if (usage === 'sign' && key.d === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'signing needs a private key');
   const n = node();
   if (n) {
     const jwk = key as NodeCrypto.JsonWebKey;
@@ -165,7 +166,7 @@ export async function importKey(
 /** Wraps an existing WebCrypto or node KeyObject key (e.g. a non-extractable client key). */
 export function keyHandleFrom(key: CryptoKey | NodeCrypto.KeyObject, algorithm: string, usage: 'sign' | 'verify'): KeyHandle {
   const s = algorithmSpec(algorithm);
-  if (!s) throw new TypeError(`unsupported algorithm ${algorithm}`);
+  if (!s) throw argumentError('ERR_INVALID_ARG_VALUE', `unsupported algorithm ${algorithm}`);
   if (typeof (key as CryptoKey).algorithm === 'object' && typeof (key as CryptoKey).usages !== 'undefined') {
     return { spec: s, usage, webKey: key as CryptoKey };
   }
@@ -186,7 +187,7 @@ function nodeKeyOptions(n: NodeCryptoModule, h: KeyHandle): NodeCrypto.SignKeyOb
 
 /** Signs `data`. ECDSA signatures are raw r||s (IEEE P1363), as JWS and RFC 9421 require. */
 export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> {
-  if (h.usage !== 'sign') throw new TypeError('key is not a signing key');
+  if (h.usage !== 'sign') throw argumentError('ERR_INVALID_ARG_VALUE', 'key is not a signing key');
   const s = h.spec;
   const n = node();
   if (s.kind === 'hmac') {
@@ -195,7 +196,7 @@ export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> 
     return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
   }
   if (h.nodeKey && n) return new Uint8Array(n.sign(nodeHash(s), data, nodeKeyOptions(n, h)));
-  if (h.nodeKey) throw new TypeError('a node KeyObject cannot be used in this runtime');
+  if (h.nodeKey) throw argumentError('ERR_INVALID_ARG_VALUE', 'a node KeyObject cannot be used in this runtime');
   return new Uint8Array(await subtle().sign(webSignParams(s), h.webKey!, data as BufferSource));
 }
 

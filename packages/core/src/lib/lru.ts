@@ -1,3 +1,4 @@
+import { argumentError } from './validate.js';
 // A bounded least-recently-used map. A Map iterates in insertion order, so re-inserting on every hit
 // keeps the least recently used entry first, and eviction is one `keys().next()`.
 
@@ -6,7 +7,7 @@ export class LruCache<K, V> {
   readonly #map = new Map<K, V>();
 
   constructor(maxEntries: number) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new TypeError('ERR_INVALID_ARG_VALUE: maxEntries must be a non-negative integer');
+    if (!Number.isInteger(maxEntries) || maxEntries < 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'maxEntries must be a non-negative integer');
     this.#max = maxEntries;
   }
 

@@ -5,6 +5,7 @@
  */
 import { parseItem, type Item } from 'structured-headers';
 import { Oidc2Error, type Oidc2ErrorCode } from '../errors.js';
+import { argumentError } from '../lib/validate.js';
 
 /** The derived components of RFC 9421 section 2.2, except `@signature-params`, which is never covered. */
 export const DERIVED_COMPONENTS = [
@@ -66,7 +67,7 @@ export const failMessage: Fail = (code, message) => {
 
 /** @internal Failure for what a programmer passed in. */
 export const failArgument: Fail = (_code, message) => {
-  throw new TypeError(`ERR_INVALID_ARG_VALUE: ${message}`);
+  throw argumentError('ERR_INVALID_ARG_VALUE', `${message}`);
 };
 
 const DERIVED = new Set<string>(DERIVED_COMPONENTS);

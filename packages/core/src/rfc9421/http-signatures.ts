@@ -3,6 +3,7 @@
  * components and parameters a signature must carry, time windows, nonces) belongs to the caller.
  */
 import { Oidc2Error } from '../errors.js';
+import { argumentError } from '../lib/validate.js';
 import { encodeBase64, utf8 } from '../lib/base64.js';
 import { algorithmSpec, sign, verify, type AlgorithmSpec, type KeyHandle } from '../lib/crypto.js';
 import type { Fields, HttpRequest } from '../message.js';
@@ -27,9 +28,9 @@ function algMatchesKey(alg: unknown, key: KeyHandle): boolean {
 }
 
 function assertKey(key: KeyHandle, usage: 'sign' | 'verify'): void {
-  if (key === null || typeof key !== 'object' || typeof key.spec !== 'object') throw new TypeError('ERR_INVALID_ARG_TYPE: key must be a KeyHandle from importKey');
+  if (key === null || typeof key !== 'object' || typeof key.spec !== 'object') throw argumentError('ERR_INVALID_ARG_TYPE', 'key must be a KeyHandle from importKey');
   // An HMAC secret both signs and verifies.
-  if (key.usage !== usage && key.spec.kind !== 'hmac') throw new TypeError(`ERR_INVALID_ARG_VALUE: key must be a ${usage === 'sign' ? 'signing' : 'verification'} key`);
+  if (key.usage !== usage && key.spec.kind !== 'hmac') throw argumentError('ERR_INVALID_ARG_VALUE', `key must be a ${usage === 'sign' ? 'signing' : 'verification'} key`);
 }
 
 /** Options of {@link signMessage}. */
@@ -79,15 +80,15 @@ export interface SignedMessage {
  * ```
  */
 export async function signMessage(message: HttpMessage, options: SignMessageOptions): Promise<SignedMessage> {
-  if (options === null || typeof options !== 'object') throw new TypeError('ERR_INVALID_ARG_TYPE: options must be an object');
+  if (options === null || typeof options !== 'object') throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
   const label = options.label ?? 'sig';
-  if (typeof label !== 'string' || !LABEL.test(label)) throw new TypeError('ERR_INVALID_ARG_VALUE: label must be a Structured Field key');
+  if (typeof label !== 'string' || !LABEL.test(label)) throw argumentError('ERR_INVALID_ARG_VALUE', 'label must be a Structured Field key');
   assertKey(options.key, 'sign');
   const params = options.params ?? {};
   if (params.alg !== undefined && !algMatchesKey(params.alg, options.key)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: alg must be the RFC 9421 name of the key's algorithm`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `alg must be the RFC 9421 name of the key's algorithm`);
   }
-  if (!Array.isArray(options.components)) throw new TypeError('ERR_INVALID_ARG_TYPE: components must be an array');
+  if (!Array.isArray(options.components)) throw argumentError('ERR_INVALID_ARG_TYPE', 'components must be an array');
   const components = options.components.map(toComponent);
   const signatureParams = serializeSignatureParams(components, params);
   const base = signatureBase(message, components, signatureParams, { request: options.request, structuredFields: options.structuredFields });
@@ -115,7 +116,7 @@ export async function signMessageFields(message: HttpMessage, options: SignMessa
     label = 'sig';
     for (let i = 2; taken.has(label); i++) label = `sig${i}`;
   } else if (taken.has(label)) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: the label ${label} is already used in this message`);
+    throw argumentError('ERR_INVALID_ARG_VALUE', `the label ${label} is already used in this message`);
   }
   const signed = await signMessage(message, { ...options, label });
   return { 'signature-input': [...inputLines, signed.signatureInput], signature: [...signatureLines, signed.signature] };
@@ -147,7 +148,7 @@ export async function verifyMessageSignature(
   context?: SignatureContext,
 ): Promise<boolean> {
   assertKey(key, 'verify');
-  if (!(signature instanceof Uint8Array)) throw new TypeError('ERR_INVALID_ARG_TYPE: signature must be a Uint8Array');
+  if (!(signature instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'signature must be a Uint8Array');
   if (entry.params.alg !== undefined && !algMatchesKey(entry.params.alg, key)) {
     throw new Oidc2Error('signature_params_invalid', 'the alg parameter does not name the key algorithm');
   }

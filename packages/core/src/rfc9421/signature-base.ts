@@ -16,6 +16,7 @@ import { Oidc2Error } from '../errors.js';
 import { encodeBase64 } from '../lib/base64.js';
 import type { Fields, HttpRequest, HttpResponse } from '../message.js';
 import { assertDistinct, failMessage, toComponent, type ComponentIdentifier } from './components.js';
+import { argumentError } from '../lib/validate.js';
 
 /** The Structured Field type of a field, needed for `;sf` (RFC 9421 section 2.1.1). */
 export type StructuredFieldType = 'item' | 'list' | 'dictionary';
@@ -113,7 +114,7 @@ function hostOf(request: HttpRequest): string | undefined {
 
 function parseTarget(request: HttpRequest): Target {
   let url = request.url;
-  if (typeof url !== 'string') throw new TypeError('ERR_INVALID_ARG_TYPE: request.url must be a string');
+  if (typeof url !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'request.url must be a string');
   const hash = url.indexOf('#');
   if (hash >= 0) url = url.slice(0, hash);
   let scheme = (request.scheme ?? 'https').toLowerCase();
@@ -248,7 +249,7 @@ function derivedValue(c: ComponentIdentifier, message: HttpMessage, cache: Messa
   if (c.name === '@status') {
     if (isRequest(message)) throw new Oidc2Error('request_malformed', '@status cannot be used in a request');
     const status = message.status;
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw new TypeError('ERR_INVALID_ARG_VALUE: response.status must be a three-digit integer');
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw argumentError('ERR_INVALID_ARG_VALUE', 'response.status must be a three-digit integer');
     return String(status);
   }
   if (!isRequest(message)) throw new Oidc2Error('request_malformed', `${c.name} applies to requests; a response must use ;req`);
@@ -389,7 +390,7 @@ export function signatureBase(
   context?: SignatureContext,
 ): string {
   if (typeof signatureParams !== 'string' || signatureParams.charCodeAt(0) !== 40 /* ( */ || NOT_ASCII.test(signatureParams) || signatureParams.includes('\t')) {
-    throw new TypeError('ERR_INVALID_ARG_VALUE: signatureParams must be a serialized inner list');
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'signatureParams must be a serialized inner list');
   }
   const parsed = components.every((c) => typeof c !== 'string') ? (components as readonly ComponentIdentifier[]) : components.map(toComponent);
   assertDistinct(parsed, failMessage);

@@ -6,6 +6,7 @@ import { parseDictionary, Token, type BareItem, type Dictionary, type InnerList 
 import { Oidc2Error } from '../errors.js';
 import { parseDictionaryFast } from './fast-dictionary.js';
 import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
+import { argumentError } from '../lib/validate.js';
 
 export { Token };
 
@@ -68,8 +69,8 @@ const STRING_PARAMS = new Set(['nonce', 'alg', 'keyid', 'tag']);
 function limitsOf(limits: FieldLimits | undefined): { maxBytes: number; maxMembers: number } {
   const maxBytes = limits?.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxMembers = limits?.maxMembers ?? DEFAULT_MAX_MEMBERS;
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new TypeError('ERR_INVALID_ARG_VALUE: limits.maxBytes must be a positive integer');
-  if (!Number.isInteger(maxMembers) || maxMembers < 1) throw new TypeError('ERR_INVALID_ARG_VALUE: limits.maxMembers must be a positive integer');
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'limits.maxBytes must be a positive integer');
+  if (!Number.isInteger(maxMembers) || maxMembers < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'limits.maxMembers must be a positive integer');
   return { maxBytes, maxMembers };
 }
 
@@ -188,18 +189,18 @@ export function serializeSignatureParams(
   components: ReadonlyArray<string | ComponentIdentifier>,
   params: Readonly<Record<string, SignatureParamValue | undefined>> = {},
 ): string {
-  if (!Array.isArray(components)) throw new TypeError('ERR_INVALID_ARG_TYPE: components must be an array');
+  if (!Array.isArray(components)) throw argumentError('ERR_INVALID_ARG_TYPE', 'components must be an array');
   const parsed = components.map(toComponent);
   assertDistinct(parsed, failArgument);
   let out = innerList(parsed);
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined) continue;
-    if (!PARAM_KEY.test(key)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${JSON.stringify(key)} is not a valid parameter name`);
+    if (!PARAM_KEY.test(key)) throw argumentError('ERR_INVALID_ARG_VALUE', `${JSON.stringify(key)} is not a valid parameter name`);
     checkParam(key, value, (message) => {
-      throw new TypeError(`ERR_INVALID_ARG_VALUE: ${message}`);
+      throw argumentError('ERR_INVALID_ARG_VALUE', `${message}`);
     });
-    if (typeof value === 'number' && Math.abs(value) > MAX_INTEGER) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${key} is out of the Integer range`);
-    if (typeof value === 'string' && !PRINTABLE.test(value)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${key} must be printable ASCII`);
+    if (typeof value === 'number' && Math.abs(value) > MAX_INTEGER) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} is out of the Integer range`);
+    if (typeof value === 'string' && !PRINTABLE.test(value)) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} must be printable ASCII`);
     out += serializeParam(key, value);
   }
   return out;

@@ -2,6 +2,7 @@
 // they signed has expired (retention = longest ICT lifetime + clock tolerance), then drop out.
 import { ASYMMETRIC_JWA, jwkAlgorithm, publicJwk } from '@oidc2/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { argumentError } from '@oidc2/core/adapter';
 
 /** JWS algorithms the issuer signs with: the asymmetric allow-list of the core. */
 export const SIGNING_ALGORITHMS = ASYMMETRIC_JWA;
@@ -24,17 +25,17 @@ export interface SigningKey {
 
 async function fromPrivateJwk(jwk: JWK, index: number): Promise<SigningKey> {
   const where = `options.signingKeys[${index}]`;
-  if (typeof jwk !== 'object' || jwk === null) throw new TypeError(`ERR_INVALID_ARG_TYPE: ${where} must be a JWK object`);
-  if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} needs a kid`);
+  if (typeof jwk !== 'object' || jwk === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be a JWK object`);
+  if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} needs a kid`);
   const alg = jwk.alg as SigningAlgorithm;
-  if (!SIGNING_ALGORITHMS.includes(alg)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where}.alg must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
-  if (jwk.d === undefined) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} must be a private key`);
-  if (!keyFitsAlgorithm(jwk, alg)) throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} does not fit alg ${alg}`);
+  if (!SIGNING_ALGORITHMS.includes(alg)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.alg must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  if (jwk.d === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be a private key`);
+  if (!keyFitsAlgorithm(jwk, alg)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} does not fit alg ${alg}`);
   let key: CryptoKey | KeyObject | Uint8Array;
   try {
     key = await importJWK(jwk, alg);
   } catch (cause) {
-    throw new TypeError(`ERR_INVALID_ARG_VALUE: ${where} cannot be imported`, { cause });
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where} cannot be imported`, { cause });
   }
   return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicJwk(jwk), kid: jwk.kid, alg, use: 'sig' } };
 }
@@ -68,7 +69,7 @@ export class KeyRing {
     if (configured !== undefined && configured.length > 0) {
       const keys = await Promise.all(configured.map((jwk, i) => fromPrivateJwk(jwk, i)));
       const kids = new Set(keys.map((k) => k.kid));
-      if (kids.size !== keys.length) throw new TypeError('ERR_INVALID_ARG_VALUE: options.signingKeys have duplicate kids');
+      if (kids.size !== keys.length) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.signingKeys have duplicate kids');
       keys.slice(1).forEach((k) => (k.retiredAt = now));
       ring.keys = keys;
     } else {
@@ -81,7 +82,7 @@ export class KeyRing {
   /** Makes `jwk` (or a fresh key of the configured algorithm) the signing key; the old one retires. */
   async rotate(now: number, jwk?: JWK): Promise<SigningKey> {
     const next = jwk === undefined ? await generate(this.options.algorithm) : await fromPrivateJwk(jwk, this.keys.length);
-    if (this.keys.some((k) => k.kid === next.kid)) throw new TypeError('ERR_INVALID_ARG_VALUE: a key with this kid is already published');
+    if (this.keys.some((k) => k.kid === next.kid)) throw argumentError('ERR_INVALID_ARG_VALUE', 'a key with this kid is already published');
     for (const k of this.keys) k.retiredAt ??= now;
     this.keys.unshift(next);
     this.activatedAt = now;

@@ -1,0 +1,7 @@
+/**
+ * `@oidc2/core/adapter`: what a framework adapter and oidc2's own packages build on, kept out of the
+ * root export so that applications see only the protocol's API.
+ *
+ * @packageDocumentation
+ */
+export { argumentError, isArgumentError, assertOptions, numberOption, integerOption, type ArgumentError, type ArgumentErrorCode } from './lib/validate.js';
