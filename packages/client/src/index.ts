@@ -21,9 +21,9 @@ import {
   type TrustedIssuer,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { argumentError } from '@oidc2/core/adapter';
-import { NULL_BODY_STATUS } from './lib/body.js';
-import { IctHolder, inspectIct } from './lib/ict-holder.js';
+import { CredentialRefresher, argumentError } from '@oidc2/core/adapter';
+import { NULL_BODY_STATUS } from './lib/null-body-status.js';
+import { inspectIct } from './lib/ict-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
 import { issueIct, validateIssuerOptions, type IssuanceOptions } from './lib/issuance.js';
 
@@ -235,11 +235,16 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   const issuerOptions = options.issuer;
   const getIct = options.getIct;
   const issuance = { fetch: fetchImpl, now, discovery: {} };
-  const holder = new IctHolder(async () => {
-    const k = await key();
-    const token = issuerOptions ? await issueIct(issuerOptions, k, issuance) : await getIct!({ ...k.publicJwk });
-    return inspectIct(token, k.thumbprint, now(), margin);
-  }, now);
+  const holder = new CredentialRefresher(
+    async () => {
+      const k = await key();
+      const token = issuerOptions ? await issueIct(issuerOptions, k, issuance) : await getIct!({ ...k.publicJwk });
+      return inspectIct(token, k.thumbprint, now(), margin);
+    },
+    now,
+    (cause) => (isOidc2Error(cause) ? cause : new Oidc2Error('issuer_unavailable', 'no ICT could be obtained', { cause })),
+  );
+  const currentIct = async () => (await holder.get()).token;
 
   // The latest DPoP-Nonce each origin sent (RFC 9449 section 8).
   const dpopNonces = new Map<string, string>();
@@ -314,7 +319,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const bytes = new Uint8Array(await request.arrayBuffer());
     const body = bytes.length > 0 ? bytes : undefined;
     const k = await key();
-    const ict = await holder.get();
+    const ict = await currentIct();
     for (let attempt = 0; ; attempt++) {
       const { sent, nonce, dpopNonce } = await prepare(request, body, k, ict);
       const response = await fetchImpl(sent.url, {
@@ -345,6 +350,6 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
 
   return Object.assign(oidc2Fetch, {
     publicKey: async () => ({ ...(await key()).publicJwk }),
-    ict: () => holder.get(),
+    ict: currentIct,
   });
 }

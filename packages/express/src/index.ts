@@ -5,7 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { assertRoutePolicy, createOidc2Service, isOidc2Error, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
-import { authenticateRequest, problemResponse } from '@oidc2/node';
+import { admitRequest, problemResponse } from '@oidc2/node';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
 
@@ -39,9 +39,9 @@ export interface Oidc2Middleware extends RequestHandler {
  * Creates the authentication middleware. Options are validated here, once; a bad option throws a
  * `TypeError` naming it.
  *
- * On success `req.identity` holds the caller and the response is signed. On failure the
- * `Oidc2Error` goes to `next(err)`: it carries `status`, `code`, the challenge `headers` and
- * `toProblem()`, and {@link oidc2ErrorHandler} renders it as signed problem+json.
+ * On success `req.identity` holds the caller and the response is signed. On failure the middleware
+ * answers itself with the signed RFC 9457 problem (status, challenge headers, `code`) and the route
+ * never runs, as in every oidc2 adapter. Errors that are not the caller's go to `next(err)`.
  *
  * Register it before body parsers (it hands the body back to them), or give `express.json()` the
  * {@link keepRawBody} hook.
@@ -60,9 +60,10 @@ export function oidc2(options: Oidc2Options): Oidc2Middleware {
   const middleware =
     (policy?: RoutePolicy): RequestHandler =>
     (req, res, next) => {
-      authenticateRequest(service, req, res, { url: req.originalUrl, policy, rawBody: rawBodies.get(req) }).then((result) => {
-        req.identity = result.identity;
-        if (result.error) req.identityError = result.error;
+      admitRequest(service, req, res, { url: req.originalUrl, policy, rawBody: rawBodies.get(req) }).then((admission) => {
+        if (!admission) return; // refused: the signed problem has been sent
+        req.identity = admission.identity;
+        if (admission.error) req.identityError = admission.error;
         next();
       }, next);
     };
@@ -83,9 +84,10 @@ export function keepRawBody(req: IncomingMessage, _res: unknown, body: Buffer): 
 }
 
 /**
- * An error handler that renders an `Oidc2Error` as RFC 9457 problem+json with its status and
- * challenge headers (signed like every response after {@link oidc2}); other errors go on to the
- * next error handler. Register it after your routes.
+ * An error handler that renders an `Oidc2Error` thrown by a route as RFC 9457 problem+json with its
+ * status and challenge headers (signed like every response after {@link oidc2}); other errors go on
+ * to the next error handler. Register it after your routes. (Authentication failures never reach it:
+ * {@link oidc2} answers them itself.)
  */
 export function oidc2ErrorHandler(): ErrorRequestHandler {
   return (err, _req, res, next) => {

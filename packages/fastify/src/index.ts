@@ -5,22 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import fp from 'fastify-plugin';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  Oidc2Error,
-  assertRoutePolicy,
-  createOidc2Service,
-  isOidc2Error,
-  normalizeFields,
-  type AuthResult,
-  type HttpRequest,
-  type Identity,
-  type Oidc2Options,
-  type Oidc2Service,
-  type RequestBinding,
-  type RoutePolicy,
-} from '@oidc2/core';
-import { problemResponse } from '@oidc2/node';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { assertRoutePolicy, createOidc2Service, normalizeFields, type Body, type Exchange, type ExchangeResponse, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
 
@@ -37,42 +23,31 @@ declare module 'fastify' {
   }
 }
 
-interface Exchange {
-  message: HttpRequest;
-  binding: RequestBinding | undefined;
-}
+const exchanges = new WeakMap<object, Exchange>();
 
-const exchanges = new WeakMap<FastifyRequest, Exchange>();
-
-type Source = Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string>;
-
-// Reads a body up to `limit` bytes. Beyond the limit: a stream of everything read so far and the
-// rest, and a way to stop reading instead.
-async function readUpTo(source: Source, limit: number): Promise<Buffer | { rest: Readable; cancel: () => void }> {
-  const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-    const chunk = Buffer.from(next.value);
-    chunks.push(chunk);
-    if ((size += chunk.length) > limit) {
-      const rest = async function* () {
-        yield* chunks;
-        for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield Buffer.from(n.value);
-      };
-      return { rest: Readable.from(rest()), cancel: () => void iterator.return?.() };
-    }
+// The payload's chunks; stopped early (a refusal), the rest is discarded so the connection can answer.
+async function* payloadChunks(payload: Readable): AsyncGenerator<Uint8Array> {
+  let ended = false;
+  try {
+    for await (const chunk of payload.iterator({ destroyOnReturn: false })) yield typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+    ended = true;
+  } finally {
+    if (!ended) payload.resume();
   }
-  return Buffer.concat(chunks, size);
 }
 
-// Replaces the reply with the core's signed error response, from within onSend; returns its body.
-async function answer(service: Oidc2Service, exchange: Exchange, reply: FastifyReply, error: Oidc2Error): Promise<Buffer> {
-  const response = await service.errorResponse(error, exchange.message, exchange.binding);
-  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+// What a route's reply carries, as the exchange's body.
+function bodyOf(payload: unknown): Body | undefined {
+  if (payload == null) return undefined;
+  if (typeof payload === 'string') return Buffer.from(payload);
+  if (payload instanceof Uint8Array) return payload;
+  return payloadChunks(payload as Readable);
+}
+
+function writeHead(reply: FastifyReply, response: ExchangeResponse): void {
+  for (const name of Object.keys(reply.getHeaders())) if (response.headers[name] === undefined) reply.removeHeader(name);
   for (const [name, values] of Object.entries(response.headers)) reply.header(name, values.length === 1 ? values[0] : values);
   reply.code(response.status);
-  return Buffer.from(response.body ?? []);
 }
 
 const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
@@ -85,78 +60,40 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     if (policy !== undefined && policy !== false) assertRoutePolicy(policy, `route ${route.method} ${route.url} config.oidc2`);
   });
 
-  // Authenticates before any body parser runs, over the raw bytes, and hands the parsers the same bytes.
+  // Runs the exchange before any body parser, over the raw bytes, and hands the parsers its body.
   fastify.addHook('preParsing', (request, reply, payload, next) => {
     const policy = request.routeOptions.config?.oidc2;
     if (policy === false) return next(null, payload);
-    const message: HttpRequest = { method: request.raw.method ?? request.method, url: request.raw.url ?? request.url, headers: normalizeFields(request.raw.headersDistinct) };
-    // On success the binding comes from authentication; only failures read it from the raw fields (onSend).
-    const exchange: Exchange = { message, binding: undefined };
+    const raw = request.raw;
+    const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct) }, policy);
     exchanges.set(request, exchange);
-    const accept = (result: AuthResult) => {
-      exchange.binding = result.binding;
-      request.identity = result.identity;
-      request.identityError = result.error ?? null;
-    };
-    const headers = request.raw.headers;
-    const bodyless = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
-    (async () => {
-      if (bodyless) {
-        const result = await service.authenticate(message, policy);
-        accept(result);
-        return payload;
+    exchange.admit(exchange.expectsBody ? payloadChunks(payload) : undefined).then((admission) => {
+      if (admission.refused) {
+        // Answered without calling next(): the route's parsers and handler never run.
+        writeHead(reply, admission.response);
+        return reply.send(admission.response.body);
       }
-      const body = await readUpTo(payload, service.maxBodyBytes).catch((cause: unknown) => {
-        throw new Oidc2Error('request_malformed', 'the request body was not received completely', { cause });
-      });
-      if (!Buffer.isBuffer(body)) {
-        body.rest.resume(); // drain the rest, so the connection can answer
-        throw new Oidc2Error('body_too_large', `the request body exceeds ${service.maxBodyBytes} bytes`);
-      }
-      if (body.length > 0) message.body = body;
-      accept(await service.authenticate(message, policy));
-      return Readable.from([body], { objectMode: false });
-    })().then(
-      (body) => next(null, body),
-      (error: unknown) => {
-        if (!isOidc2Error(error)) return next(error as Error);
-        // Answered without calling next(): the route's parsers and handler never run. The onSend hook signs it.
-        const problem = problemResponse(error);
-        reply.code(problem.status).headers(problem.headers).send(problem.body);
-      },
-    );
+      request.identity = admission.identity;
+      request.identityError = admission.error ?? null;
+      const body = admission.body;
+      next(null, body === undefined ? payload : Readable.from(body instanceof Uint8Array ? [body] : body, { objectMode: false }));
+    }, next);
   });
 
   fastify.addHook('onSend', (request, reply, payload, next) => {
     const exchange = exchanges.get(request);
     if (!exchange || !service.signsResponses) return next(null, payload);
-    exchange.binding ??= service.bindingOf(exchange.message);
-    (async () => {
-      let body = payload;
-      if (body instanceof Response) {
-        reply.code(body.status);
-        body.headers.forEach((value, name) => reply.header(name, value));
-        body = body.body;
-      }
-      const read = await readUpTo(body == null || typeof body === 'string' || body instanceof Uint8Array ? [body ?? ''] : (body as Source), service.maxResponseBytes);
-      const asked = exchange.binding?.signResponse === true;
-      if (!Buffer.isBuffer(read)) {
-        if (!asked) return read.rest; // nobody asked for a signature: stream it unsigned
-        read.cancel();
-        return answer(service, exchange, reply, new Oidc2Error('response_signing_unavailable', `the response exceeds ${service.maxResponseBytes} bytes and cannot be signed`));
-      }
-      const status = reply.statusCode;
-      const bodyless = request.method === 'HEAD' || status < 200 || status === 204 || status === 304;
-      try {
-        const fields = await service.signResponse({ status, headers: normalizeFields(reply.getHeaders()), body: bodyless ? undefined : read }, exchange.message, exchange.binding);
-        for (const [name, values] of Object.entries(fields ?? {})) reply.header(name, values.length === 1 ? values[0] : values);
-        return read;
-      } catch (error) {
-        if (!asked) return read;
-        // Never an unsigned success for a caller who asked for a signature (PROFILE section 3).
-        return answer(service, exchange, reply, isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error }));
-      }
-    })().then((body) => next(null, body), next);
+    let body = payload;
+    if (body instanceof Response) {
+      reply.code(body.status);
+      body.headers.forEach((value, name) => reply.header(name, value));
+      body = body.body ? Readable.fromWeb(body.body as import('node:stream/web').ReadableStream) : null;
+    }
+    exchange.respond({ status: reply.statusCode, headers: normalizeFields(reply.getHeaders()), body: bodyOf(body) }).then((out) => {
+      writeHead(reply, out);
+      const sent = out.body;
+      next(null, sent === undefined ? sent : sent instanceof Uint8Array ? Buffer.from(sent.buffer, sent.byteOffset, sent.byteLength) : Readable.from(sent, { objectMode: false }));
+    }, next);
   });
 };
 

@@ -3,8 +3,8 @@
  * `ctx.state.identity` and signs every response with the service's credential (section 3).
  */
 import type { Middleware } from 'koa';
-import { assertRoutePolicy, createOidc2Service, isOidc2Error, type AuthResult, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
-import { authenticateRequest, problemResponse } from '@oidc2/node';
+import { assertRoutePolicy, createOidc2Service, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
+import { admitRequest } from '@oidc2/node';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
 
@@ -38,8 +38,8 @@ export interface Oidc2Middleware extends Middleware<Oidc2State> {
  * `TypeError` naming it.
  *
  * On success `ctx.state.identity` holds the caller and the response is signed. On failure the
- * middleware answers itself: the error's status, challenge headers and an RFC 9457 problem+json
- * body, signed. Errors thrown further down propagate as usual; whatever renders them (Koa's
+ * middleware answers itself with the signed RFC 9457 problem (status, challenge headers, `code`)
+ * and nothing after it runs, as in every oidc2 adapter. Errors thrown further down propagate as usual; whatever renders them (Koa's
  * default handler or your error middleware) is signed too, since signing happens at the Node
  * response, which Koa writes last.
  *
@@ -59,20 +59,14 @@ export function oidc2(options: Oidc2Options): Oidc2Middleware {
   const middleware =
     (policy?: RoutePolicy): Middleware<Oidc2State> =>
     async (ctx, next) => {
-      let result: AuthResult;
-      try {
-        const rawBody = (ctx.request as { rawBody?: unknown }).rawBody;
-        result = await authenticateRequest(service, ctx.req, ctx.res, { url: ctx.originalUrl, policy, rawBody: typeof rawBody === 'string' ? rawBody : undefined });
-      } catch (error) {
-        if (!isOidc2Error(error)) throw error;
-        const problem = problemResponse(error);
-        ctx.status = problem.status;
-        ctx.set(problem.headers);
-        ctx.body = problem.body;
+      const rawBody = (ctx.request as { rawBody?: unknown }).rawBody;
+      const admission = await admitRequest(service, ctx.req, ctx.res, { url: ctx.originalUrl, policy, rawBody: typeof rawBody === 'string' ? rawBody : undefined });
+      if (!admission) {
+        ctx.respond = false; // refused: the signed problem has been sent
         return;
       }
-      ctx.state.identity = result.identity;
-      if (result.error) ctx.state.identityError = result.error;
+      ctx.state.identity = admission.identity;
+      if (admission.error) ctx.state.identityError = admission.error;
       await next();
     };
   return Object.assign(middleware(), {

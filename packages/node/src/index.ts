@@ -1,23 +1,14 @@
 /**
- * OIDC² for Node.js `http` servers: authenticates an `IncomingMessage` with the core service and
- * signs whatever is then written to its `ServerResponse` (PROFILE sections 2 and 3). The Express
- * and Koa adapters are built on it; a plain `node:http` server can use it directly.
+ * OIDC² for Node.js `http` servers: moves the bytes of an `IncomingMessage` / `ServerResponse` pair
+ * through the core's exchange (PROFILE sections 2 and 3), which decides everything. The Express and
+ * Koa adapters are built on it; a plain `node:http` server can use it directly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  Oidc2Error,
-  isOidc2Error,
-  normalizeFields,
-  problemResponse as renderProblem,
-  type AuthResult,
-  type HttpRequest,
-  type Oidc2Service,
-  type RequestBinding,
-  type RoutePolicy,
-} from '@oidc2/core';
+import { Oidc2Error, normalizeFields, problemResponse as renderProblem, type Admitted, type Oidc2Service, type RoutePolicy } from '@oidc2/core';
+import type { Body, Exchange, ExchangeResponse } from '@oidc2/core';
 
-/** Options of {@link authenticateRequest}. */
-export interface AuthenticateRequestOptions {
+/** Options of {@link admitRequest}. */
+export interface AdmitRequestOptions {
   /** The request target exactly as the client sent it (Express `req.originalUrl`, Koa `ctx.originalUrl`). Default `req.url`. */
   url?: string;
   /** This route's policy. Default: the service's `policy` option. */
@@ -38,54 +29,41 @@ export interface ProblemResponse {
   body: Buffer;
 }
 
-const authenticated = new WeakSet<IncomingMessage>();
+const admitted = new WeakSet<IncomingMessage>();
 
 /**
- * Authenticates one request and, when the service has a credential, makes its response signed:
- * from this call on, everything written to `res` (by the route, an error handler or the framework)
- * is held back until it ends and then sent with the service's ICT, `Content-Digest` and a signature
- * bound to the request. A body larger than `maxResponseBytes` is answered with a signed 501
- * problem when the caller asked for a signed response, and sent unsigned otherwise.
+ * Runs the exchange of one request: reads the body (handing it back to `req` for the parsers that
+ * run later), authenticates, and from then on passes everything written to `res` through the
+ * exchange, which signs it. Resolves to the admission when the route may run, or to `undefined`
+ * when the exchange refused the request and the signed problem has been sent.
  *
- * The body is read up to `maxBodyBytes` and pushed back into `req`, so body parsers that run later
- * read it as usual.
- *
- * @throws an `Oidc2Error` (render it with {@link problemResponse}) unless the policy is optional.
  * @example
  * ```ts
  * const service = createOidc2Service(options)
  * http.createServer(async (req, res) => {
- *   try {
- *     const { identity } = await authenticateRequest(service, req, res)
- *     res.setHeader('content-type', 'application/json').end(JSON.stringify({ sub: identity?.subject }))
- *   } catch (error) {
- *     if (!isOidc2Error(error)) throw error
- *     const problem = problemResponse(error)
- *     res.writeHead(problem.status, problem.headers).end(problem.body)
- *   }
+ *   const admission = await admitRequest(service, req, res)
+ *   if (!admission) return // refused with a signed problem
+ *   res.setHeader('content-type', 'application/json')
+ *   res.end(JSON.stringify({ sub: admission.identity?.subject }))
  * })
  * ```
  */
-export async function authenticateRequest(
-  service: Oidc2Service,
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: AuthenticateRequestOptions = {},
-): Promise<AuthResult> {
+export async function admitRequest(service: Oidc2Service, req: IncomingMessage, res: ServerResponse, options: AdmitRequestOptions = {}): Promise<Admitted | undefined> {
   // A second pass would fail on its own replay check; say what is wrong instead.
-  if (authenticated.has(req)) throw new Error('oidc2 ran twice for one request: mount one oidc2 middleware per route (use .with(policy) for route policies)');
-  authenticated.add(req);
-  const request: HttpRequest = { method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) };
-  // On success the binding comes from authentication; only failures read it from the raw fields.
-  const state: BindingState = { binding: undefined };
-  if (service.signsResponses) signResponses(service, request, state, req, res);
-  request.body = await readBody(req, options.rawBody, service.maxBodyBytes);
-  const result = await service.authenticate(request, options.policy);
-  state.binding = result.binding;
-  return result;
+  if (admitted.has(req)) throw new Error('oidc2 ran twice for one request: mount one oidc2 middleware per route (use .with(policy) for route policies)');
+  admitted.add(req);
+  const exchange = service.exchange({ method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) }, options.policy);
+  const admission = await exchange.admit(requestBody(req, exchange, options.rawBody));
+  if (admission.refused) {
+    await send(res, admission.response);
+    return undefined;
+  }
+  if (admission.bodyReplaced) handBack(req, admission);
+  if (service.signsResponses) interceptResponse(exchange, res);
+  return admission;
 }
 
-/** The problem+json rendering of an error: status, challenge headers and body. */
+/** The problem+json rendering of an error: status, challenge headers and body (signed on its way out). */
 export function problemResponse(error: Oidc2Error): ProblemResponse {
   const problem = renderProblem(error);
   const headers: Record<string, string> = {};
@@ -93,87 +71,113 @@ export function problemResponse(error: Oidc2Error): ProblemResponse {
   return { status: problem.status, headers, body: Buffer.from(problem.body!) };
 }
 
-const tooLarge = (limit: number) => new Oidc2Error('body_too_large', `the request body exceeds ${limit} bytes`);
-const incomplete = () => new Oidc2Error('request_malformed', 'the request body was not received completely');
-
-async function readBody(req: IncomingMessage, rawBody: Uint8Array | string | undefined, limit: number): Promise<Uint8Array | undefined> {
-  if (rawBody !== undefined) {
-    const bytes = typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody;
-    if (bytes.length > limit) throw tooLarge(limit);
-    return bytes;
-  }
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return undefined;
+function requestBody(req: IncomingMessage, exchange: Exchange, rawBody: Uint8Array | string | undefined): Body | undefined {
+  if (rawBody !== undefined) return typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody;
+  if (!exchange.expectsBody) return undefined;
   if (req.readableEnded) {
     throw new Error('the request body was consumed before oidc2 could hash it: register oidc2 before body parsers, or keep the raw body (see the adapter guide)');
   }
-  if (Number(length) > limit) {
-    req.resume();
-    throw tooLarge(limit);
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const settle = (error?: Oidc2Error) => {
-      req.off('readable', onReadable).off('end', onEnd).off('error', onAbort).off('close', onAbort);
-      if (error) return reject(error);
-      const body = Buffer.concat(chunks, size);
-      // Pushed back before 'end' is emitted, so parsers that run later read the body as usual.
-      if (size > 0 && !req.readableEnded) req.unshift(body);
-      resolve(body);
-    };
-    const onReadable = () => {
-      for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) {
-        size += chunk.length;
-        if (size > limit) {
-          settle(tooLarge(limit));
-          setImmediate(() => req.resume()); // discard the rest once the 'readable' listener is gone
-          return;
-        }
-        chunks.push(chunk);
+  return heldBackChunks(req);
+}
+
+/**
+ * The chunks of `req` as they arrive. When the last one is read, everything read is pushed back in the
+ * same tick, before 'end' can be emitted, so the parsers that run later read the body as usual.
+ * Stopped early (a refusal), it resumes `req` to discard the rest, so the refusal can be answered.
+ */
+export async function* heldBackChunks(req: IncomingMessage): AsyncGenerator<Uint8Array> {
+  const read: Buffer[] = [];
+  let complete = false;
+  try {
+    for (;;) {
+      const batch: Buffer[] = [];
+      for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) batch.push(chunk);
+      read.push(...batch);
+      if (req.complete) {
+        complete = true;
+        const size = read.reduce((n, c) => n + c.length, 0);
+        if (size > 0 && !req.readableEnded) req.unshift(Buffer.concat(read, size));
       }
-      if (req.complete) settle();
-    };
-    const onEnd = () => settle();
-    const onAbort = () => settle(incomplete());
-    req.on('readable', onReadable).on('end', onEnd).on('error', onAbort).on('close', onAbort);
-  });
-}
-
-type Mode = 'buffer' | 'pass' | 'done';
-
-// Holds back the head and body written to `res` and sends them signed once the body is complete.
-interface BindingState {
-  binding: RequestBinding | undefined;
-}
-
-function signResponses(service: Oidc2Service, request: HttpRequest, state: BindingState, req: IncomingMessage, res: ServerResponse): void {
-  const binding = () => (state.binding ??= service.bindingOf(request));
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let mode: Mode = 'buffer';
-  const abort = () => res.destroy();
-
-  function collect(chunk: unknown, encoding: unknown): void {
-    if (chunk == null || mode !== 'buffer') return;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding as BufferEncoding | undefined) : Buffer.from((chunk as Uint8Array).buffer, (chunk as Uint8Array).byteOffset, (chunk as Uint8Array).byteLength);
-    size += bytes.length;
-    if (size <= service.maxResponseBytes) {
-      chunks.push(bytes);
-    } else if (binding()?.signResponse) {
-      // Never an unsigned success for a caller who asked for a signature (PROFILE section 3).
-      mode = 'done';
-      chunks.length = 0;
-      sendError(new Oidc2Error('response_signing_unavailable', `the response exceeds ${service.maxResponseBytes} bytes and cannot be signed`)).catch(abort);
-    } else {
-      // Nobody asked for a signature: stream the rest unsigned instead of buffering without bound.
-      mode = 'pass';
-      Object.assign(res, original);
-      for (const c of chunks) res.write(c);
-      res.write(bytes);
-      chunks.length = 0;
+      yield* batch;
+      if (complete) return;
+      await new Promise<void>((resolve, reject) => {
+        const done = (error?: unknown) => {
+          req.off('readable', onReadable).off('error', onAbort).off('close', onAbort);
+          if (error) reject(error as Error);
+          else resolve();
+        };
+        const onReadable = () => done();
+        const onAbort = () => done(new Oidc2Error('request_malformed', 'the request body was not received completely'));
+        req.on('readable', onReadable).on('error', onAbort).on('close', onAbort);
+        // What arrived while the consumer held the last batch raised no event for these listeners.
+        if (req.destroyed) onAbort();
+        else if (req.readableLength > 0 || req.complete) done();
+      });
     }
+  } finally {
+    if (!complete) setImmediate(() => req.resume()); // discard the rest once no listener reads it
+  }
+}
+
+// Swaps a replaced body in for the bytes held back: taken out and put back in the same tick, so
+// 'end' is still not emitted; the route sees the replacement's length and no content coding.
+function handBack(req: IncomingMessage, admission: Admitted): void {
+  const body = admission.body;
+  if (body !== undefined && !(body instanceof Uint8Array)) throw new Error('a streamed replacement body cannot be handed to node:http parsers');
+  while (req.read() !== null);
+  if (body && body.length > 0) req.unshift(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  for (const [name, value] of Object.entries(admission.headerChanges)) {
+    if (value === undefined) delete req.headers[name];
+    else req.headers[name] = value;
+  }
+}
+
+// Writes a response from the exchange with the original `ServerResponse` methods.
+async function send(res: ServerResponse, response: ExchangeResponse, write = res.write, end = res.end): Promise<void> {
+  for (const name of res.getHeaderNames()) if (response.headers[name] === undefined) res.removeHeader(name);
+  for (const [name, values] of Object.entries(response.headers)) res.setHeader(name, values.length === 1 ? values[0]! : values);
+  if (res.statusCode !== response.status) res.statusMessage = '';
+  res.statusCode = response.status;
+  const body = response.body;
+  if (body === undefined || body instanceof Uint8Array) {
+    (end as (chunk?: Uint8Array) => ServerResponse).call(res, body);
+    return;
+  }
+  for await (const chunk of body) {
+    if (!(write as (chunk: Uint8Array) => boolean).call(res, chunk) && !res.destroyed) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve).once('close', resolve);
+      });
+    }
+  }
+  (end as () => ServerResponse).call(res);
+}
+
+const HIGH_WATER_MARK = 64 * 1024;
+
+// Holds back the head and body written to `res`: at the first write the head and the body so far go
+// to the exchange, and what it returns is what is sent.
+function interceptResponse(exchange: Exchange, res: ServerResponse): void {
+  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+  let queue: ChunkQueue | undefined;
+  let started = false;
+
+  function start(body: Body | undefined): void {
+    started = true;
+    const response = { status: res.statusCode, headers: normalizeFields(res.getHeaders()), body };
+    exchange
+      .respond(response)
+      .then((out) => {
+        res.writeHead = original.writeHead; // Node writes the implicit head through it
+        return send(res, out, original.write, original.end);
+      })
+      .catch(() => res.destroy());
+  }
+  function chunkOf(chunk: unknown, encoding: unknown): Uint8Array | undefined {
+    if (chunk == null) return undefined;
+    if (typeof chunk === 'string') return Buffer.from(chunk, encoding as BufferEncoding | undefined);
+    const c = chunk as Uint8Array;
+    return new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
   }
 
   res.writeHead = function writeHead(status: number, ...rest: unknown[]) {
@@ -192,53 +196,79 @@ function signResponses(service: Oidc2Service, request: HttpRequest, state: Bindi
   res.flushHeaders = () => undefined;
   res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
     if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
-    collect(chunk, encoding);
+    const bytes = chunkOf(chunk, encoding);
+    if (!queue && !started) {
+      queue = new ChunkQueue(() => res.emit('drain'));
+      start(queue);
+    }
+    if (bytes && queue) queue.push(bytes);
     if (typeof callback === 'function') process.nextTick(callback as () => void);
-    return true;
+    return !queue || queue.size < HIGH_WATER_MARK;
   } as ServerResponse['write'];
   res.end = function end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
     if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined];
     else if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
     if (typeof callback === 'function') res.once('finish', callback as () => void);
-    collect(chunk, encoding);
-    if (mode === 'buffer') {
-      mode = 'done';
-      finish().catch(abort);
-    } else if (mode === 'pass') {
-      res.end();
+    const bytes = chunkOf(chunk, encoding);
+    if (queue) {
+      if (bytes) queue.push(bytes);
+      queue.close();
+    } else if (!started) {
+      start(bytes);
     }
     return res;
   } as ServerResponse['end'];
+}
 
-  async function finish(): Promise<void> {
-    const body = Buffer.concat(chunks, size);
-    chunks.length = 0;
-    const status = res.statusCode;
-    const bodyless = req.method === 'HEAD' || status < 200 || status === 204 || status === 304;
+// The chunks a route writes, as an async iterable read by the exchange. `size` is what is queued and
+// not yet read, for the route's backpressure; `onDrain` runs when a full queue has been read empty.
+class ChunkQueue implements AsyncIterable<Uint8Array> {
+  size = 0;
+  #chunks: Uint8Array[] = [];
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #full = false;
+
+  constructor(private readonly onDrain: () => void) {}
+
+  push(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.#chunks.push(chunk);
+    this.size += chunk.byteLength;
+    if (this.size >= HIGH_WATER_MARK) this.#full = true;
+    this.#wake?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     try {
-      const fields = await service.signResponse({ status, headers: normalizeFields(res.getHeaders()), body: bodyless ? undefined : body }, request, binding());
-      for (const [name, values] of Object.entries(fields ?? {})) res.setHeader(name, values);
-    } catch (error) {
-      if (binding()?.signResponse) {
-        return sendError(isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error }));
-      }
+      yield* this.#drain();
+    } finally {
+      // Stopped early (the exchange refused the body): later writes are dropped, not queued.
+      this.#closed = true;
+      this.#chunks.length = 0;
     }
-    send(body);
   }
 
-  async function sendError(error: Oidc2Error): Promise<void> {
-    const response = await service.errorResponse(error, request, binding());
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
-    res.statusCode = response.status;
-    res.statusMessage = '';
-    for (const [name, values] of Object.entries(response.headers)) res.setHeader(name, values);
-    send(response.body);
-  }
-
-  // Node writes the implicit head through `this.writeHead`: give it back first. Writes after this
-  // end are still swallowed by the patched `write` and `end`.
-  function send(body: Uint8Array | undefined): void {
-    res.writeHead = original.writeHead;
-    (original.end as (chunk?: Uint8Array) => ServerResponse).call(res, body);
+  async *#drain(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const chunk = this.#chunks.shift();
+      if (chunk) {
+        this.size -= chunk.byteLength;
+        if (this.#full && this.size === 0) {
+          this.#full = false;
+          this.onDrain();
+        }
+        yield chunk;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
   }
 }

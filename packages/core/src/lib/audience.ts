@@ -1,7 +1,7 @@
-import { argumentError } from './validate.js';
 // The service's public base URLs and how a caller-named target (`oidc2-aud`, DPoP `htu`) is matched
 // against them: scheme and host compared case-insensitively, default ports dropped, the request
 // path appended to the base path. Query and fragment never take part.
+import { argumentError } from './validate.js';
 
 export interface AudienceMatcher {
   /** True when `target` equals one base URL joined with the request path. */

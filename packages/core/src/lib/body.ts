@@ -1,4 +1,80 @@
-// Reads a fetch Response body once, with a bound, without trusting its declared size.
+// The one bounded body reader: every body this project reads whole (requests for Content-Digest,
+// responses for signing, fetched key sets and issuer answers) goes through `readBounded`.
+
+/** A message body: whole bytes, or a stream of chunks read once. */
+export type Body = Uint8Array | AsyncIterable<Uint8Array>;
+
+/** Concatenates chunks into one array (the only chunk itself when there is one). */
+export function concatBytes(chunks: readonly Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const size = total ?? chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * What {@link readBounded} found when the body was larger than the bound: the bytes read so far and
+ * the rest of the stream (iterate `rest` to continue, or `cancel()` to stop reading).
+ */
+export interface Overflow {
+  readonly read: readonly Uint8Array[];
+  /** The whole body from its first byte: the chunks read so far, then the rest of the stream. */
+  readonly rest: AsyncIterable<Uint8Array>;
+  cancel(): Promise<void>;
+}
+
+/**
+ * Reads `body` whole, up to `maxBytes`. Past the bound it stops and returns an {@link Overflow}
+ * instead, so the caller decides whether to refuse or to pass the body on unread.
+ */
+export async function readBounded(body: Body, maxBytes: number): Promise<Uint8Array | Overflow> {
+  if (body instanceof Uint8Array) {
+    if (body.byteLength <= maxBytes) return body;
+    return { read: [body], rest: (async function* () { yield body; })(), cancel: async () => undefined };
+  }
+  const iterator = body[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    chunks.push(next.value);
+    if ((size += next.value.byteLength) > maxBytes) {
+      const read = chunks;
+      const rest = async function* () {
+        yield* read;
+        for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
+      };
+      return { read, rest: rest(), cancel: async () => void (await iterator.return?.()) };
+    }
+  }
+  return concatBytes(chunks, size);
+}
+
+/** Reads `body` whole, or stops reading and throws `tooLarge()` past `maxBytes`. */
+export async function readBoundedOrThrow(body: Body, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array> {
+  const read = await readBounded(body, maxBytes);
+  if (read instanceof Uint8Array) return read;
+  await read.cancel().catch(() => undefined);
+  throw tooLarge();
+}
+
+/** The chunks of a WHATWG `ReadableStream` (whose async iteration not every browser has). */
+async function* streamChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
 
 /**
  * Reads the whole body of a fetch `Response`, or cancels it and throws `tooLarge()` as soon as it
@@ -12,25 +88,5 @@ export async function readBoundedBody(response: Response, maxBytes: number, tooL
     await body.cancel().catch(() => undefined);
     throw tooLarge();
   }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return readBoundedOrThrow(streamChunks(body), maxBytes, tooLarge);
 }

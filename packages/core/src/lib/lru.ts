@@ -1,6 +1,6 @@
-import { argumentError } from './validate.js';
 // A bounded least-recently-used map. A Map iterates in insertion order, so re-inserting on every hit
 // keeps the least recently used entry first, and eviction is one `keys().next()`.
+import { argumentError } from './validate.js';
 
 export class LruCache<K, V> {
   readonly #max: number;

@@ -1,0 +1,189 @@
+/**
+ * One request/response exchange (PROFILE sections 2-4), framework-free. An adapter creates it from
+ * the request's head, hands it the request body, runs the route when admitted, and hands it the
+ * route's response; the exchange decides everything else: whether and how the body is read, who the
+ * caller is, what the route receives, whether the response is signed, streamed unsigned or replaced
+ * by a signed problem, and which fields it carries. Adapters only move bytes.
+ */
+import { Oidc2Error, isOidc2Error } from './errors.js';
+import { fieldLines, type Fields, type HttpRequest } from './message.js';
+import type { Identity, RequestBinding } from './authenticator.js';
+import type { RoutePolicy } from './policy.js';
+import { readBounded, type Body } from './lib/body.js';
+
+/** A response as the route produced it, or as the exchange sends it. */
+export interface ExchangeResponse {
+  status: number;
+  /** Every field of the response (lower-case names). */
+  headers: Fields;
+  /** The body: whole, streamed, or absent. */
+  body?: Body | undefined;
+}
+
+/** The exchange's answer to a request: run the route, or send a response instead. */
+export type Admission = Admitted | Refused;
+
+/** The route runs. */
+export interface Admitted {
+  readonly refused: false;
+  /** The caller; null on an optional route when authentication failed. */
+  readonly identity: Identity | null;
+  /** Why authentication failed on an optional route. */
+  readonly error?: Oidc2Error;
+  /**
+   * The request body the route must read: the bytes as received, or a replacement (e.g. a decrypted
+   * body). `undefined` when the request has none.
+   */
+  readonly body: Body | undefined;
+  /** Whether {@link body} differs from the bytes received, so the adapter must swap it in. */
+  readonly bodyReplaced: boolean;
+  /** Fields the route must see changed (e.g. `content-length` of a replaced body); `undefined` removes one. */
+  readonly headerChanges: Readonly<Record<string, string | undefined>>;
+}
+
+/** The route must not run: send {@link response} (already signed when the service can sign). */
+export interface Refused {
+  readonly refused: true;
+  readonly error: Oidc2Error;
+  readonly response: ExchangeResponse;
+}
+
+/** One request/response exchange; made by `Oidc2Service.exchange`. */
+export interface Exchange {
+  /** The request as the core sees it (its `body` is set once admitted). */
+  readonly request: HttpRequest;
+  /** Whether the request's framing announces a body, so the adapter knows whether to offer one. */
+  readonly expectsBody: boolean;
+  /**
+   * Reads the request body (bounded by `maxBodyBytes`), authenticates the request and applies the
+   * route policy. Rejects only for failures that are not the caller's (an `Oidc2Error` never rejects:
+   * it becomes a {@link Refused} with the signed problem).
+   */
+  admit(body: Body | undefined): Promise<Admission>;
+  /**
+   * Takes the route's response and returns what to send: the response signed (body read up to
+   * `maxResponseBytes`), streamed on unsigned when it is larger and nobody asked for a signature, or
+   * a signed problem when the caller asked for a signature that cannot be made. After a refusal the
+   * response passes unchanged (it is the signed refusal itself).
+   */
+  respond(response: ExchangeResponse): Promise<ExchangeResponse>;
+}
+
+/** What an exchange needs of the service; built by `createOidc2Service`. */
+export interface ExchangeHost {
+  readonly maxBodyBytes: number;
+  readonly maxResponseBytes: number;
+  readonly signsResponses: boolean;
+  authenticate(request: HttpRequest, policy: RoutePolicy | undefined): Promise<{ identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined }>;
+  signResponse(response: ExchangeResponse & { body?: Uint8Array | undefined }, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined>;
+  errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<ExchangeResponse>;
+  bindingOf(request: HttpRequest): RequestBinding | undefined;
+}
+
+/** Whether a request's framing fields announce a body (RFC 9112 section 6.3). */
+export function announcesBody(headers: Fields): boolean {
+  if (fieldLines(headers, 'transfer-encoding') !== undefined) return true;
+  const length = fieldLines(headers, 'content-length');
+  return length !== undefined && length.some((l) => l.trim() !== '0');
+}
+
+/** Whether a response to `method` with `status` has no body (RFC 9110 sections 6.4.1, 9.3.2). */
+export function isBodylessResponse(method: string, status: number): boolean {
+  return method === 'HEAD' || status < 200 || status === 204 || status === 304;
+}
+
+const NO_CHANGES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+
+// Starts a body and stops it at once, so whatever feeds it discards the rest (an adapter's source
+// resumes its socket on return, so that a refusal can still be answered on the connection).
+async function discard(body: Body): Promise<void> {
+  if (body instanceof Uint8Array) return;
+  const iterator = body[Symbol.asyncIterator]();
+  try {
+    await iterator.next();
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+/** Creates the exchange of one request; `request` carries method, target and fields, no body. */
+export function createExchange(host: ExchangeHost, request: HttpRequest, policy: RoutePolicy | undefined): Exchange {
+  let binding: RequestBinding | undefined;
+  let authenticated = false;
+  let refused = false;
+  const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request)));
+
+  async function readRequestBody(body: Body): Promise<Uint8Array> {
+    const limit = host.maxBodyBytes;
+    const tooLarge = () => new Oidc2Error('body_too_large', `the request body exceeds ${limit} bytes`);
+    const declared = fieldLines(request.headers, 'content-length');
+    if (declared && Number(declared[0]) > limit) {
+      await discard(body).catch(() => undefined);
+      throw tooLarge();
+    }
+    let read;
+    try {
+      read = await readBounded(body, limit);
+    } catch (cause) {
+      if (isOidc2Error(cause)) throw cause;
+      throw new Oidc2Error('request_malformed', 'the request body was not received completely', { cause });
+    }
+    if (read instanceof Uint8Array) return read;
+    await read.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+
+  async function refuse(error: Oidc2Error): Promise<Refused> {
+    refused = true;
+    return { refused: true, error, response: await host.errorResponse(error, request, currentBinding()) };
+  }
+
+  return {
+    request,
+    expectsBody: announcesBody(request.headers),
+    async admit(body) {
+      try {
+        if (body !== undefined) request.body = await readRequestBody(body);
+        const result = await host.authenticate(request, policy);
+        binding = result.binding;
+        authenticated = true;
+        return {
+          refused: false,
+          identity: result.identity,
+          ...(result.error ? { error: result.error } : {}),
+          body: request.body,
+          bodyReplaced: false,
+          headerChanges: NO_CHANGES,
+        };
+      } catch (error) {
+        if (!isOidc2Error(error)) throw error;
+        return refuse(error);
+      }
+    },
+    async respond(response) {
+      if (refused || !host.signsResponses) return response;
+      const asked = currentBinding()?.signResponse === true;
+      const bodyless = isBodylessResponse(request.method, response.status);
+      let bytes: Uint8Array | undefined;
+      if (response.body !== undefined) {
+        const read = await readBounded(response.body, host.maxResponseBytes);
+        if (!(read instanceof Uint8Array)) {
+          // Never an unsigned success for a caller who asked for a signature (PROFILE section 3);
+          // nobody asked: stream it on unsigned instead of buffering without bound.
+          if (!asked) return { ...response, body: read.rest };
+          await read.cancel().catch(() => undefined);
+          return (await refuse(new Oidc2Error('response_signing_unavailable', `the response exceeds ${host.maxResponseBytes} bytes and cannot be signed`))).response;
+        }
+        bytes = read;
+      }
+      try {
+        const added = await host.signResponse({ status: response.status, headers: response.headers, body: bodyless ? undefined : bytes }, request, currentBinding());
+        return { status: response.status, headers: added ? { ...response.headers, ...added } : response.headers, body: bytes };
+      } catch (error) {
+        if (!asked) return { ...response, body: bytes };
+        const failure = isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error });
+        return (await refuse(failure)).response;
+      }
+    },
+  };
+}
