@@ -80,3 +80,30 @@ describe('express adapter: mounting mistakes fail closed', () => {
     expect(res.status).toBe(500);
   });
 });
+
+describe('express adapter: error delivery', () => {
+  it('answers an authentication failure itself with the signed problem, without oidc2ErrorHandler', async () => {
+    const issuer = await newIssuer();
+    const serviceKey = await newKey('Ed25519');
+    const app = express();
+    app.use(
+      oidc2({
+        issuers: [{ issuer: issuer.issuer, jwks: issuer.jwks }],
+        audiences: ['https://api.example.test'],
+        credential: { ict: await issuer.mint(serviceKey, { subject: 'api' }), privateKey: serviceKey.privateJwk },
+      }),
+    );
+    let ran = false;
+    app.get('/x', (_req, res) => {
+      ran = true;
+      res.json({});
+    });
+    const res = await request(app).get('/x');
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.body).toMatchObject({ code: 'ict_missing', status: 401 });
+    expect(res.headers['signature-input']).toContain('tag="oidc2-ict"');
+    expect(res.headers['www-authenticate']).toContain('Oidc2');
+    expect(ran).toBe(false);
+  });
+});

@@ -24,3 +24,41 @@ describe('per-route policies are validated when declared', () => {
     await app.close();
   });
 });
+
+// A misspelt requirement (`context` for `contexts`) would otherwise require nothing: fail closed.
+describe('unknown keys in policies and options are rejected where they are declared', () => {
+  const misspelt = { context: ['mfa'] } as never;
+  const codeOf = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (error) {
+      return { code: (error as { code?: unknown }).code, message: (error as Error).message, type: (error as Error).constructor.name };
+    }
+    return undefined;
+  };
+
+  it('express and koa .with() name the unknown key', () => {
+    expect(codeOf(() => expressOidc2(options).with(misspelt))).toMatchObject({ code: 'ERR_UNKNOWN_OPTION', type: 'TypeError', message: expect.stringMatching(/policy\.context\b/) });
+    expect(codeOf(() => koaOidc2(options).with(misspelt))).toMatchObject({ code: 'ERR_UNKNOWN_OPTION', message: expect.stringMatching(/policy\.context\b/) });
+  });
+
+  it('fastify route config names the route and the key', async () => {
+    const app = Fastify();
+    await app.register(fastifyOidc2, options);
+    expect(codeOf(() => app.get('/x', { config: { oidc2: misspelt } }, async () => 'x'))).toMatchObject({
+      code: 'ERR_UNKNOWN_OPTION',
+      message: expect.stringMatching(/route GET \/x config\.oidc2\.context\b/),
+    });
+    await app.close();
+  });
+
+  it('the default policy, the service options and the credential', () => {
+    expect(codeOf(() => expressOidc2({ ...options, policy: misspelt }))).toMatchObject({ code: 'ERR_UNKNOWN_OPTION', message: expect.stringMatching(/options\.policy\.context\b/) });
+    expect(codeOf(() => koaOidc2({ ...options, maxBodyByte: 10 } as never))).toMatchObject({ code: 'ERR_UNKNOWN_OPTION', message: expect.stringMatching(/options\.maxBodyByte\b/) });
+    expect(codeOf(() => expressOidc2({ ...options, credential: { ict: 'a.b.c', privateKey: {}, kid: 'x' } } as never))).toMatchObject({
+      code: 'ERR_UNKNOWN_OPTION',
+      message: expect.stringMatching(/options\.credential\.kid\b/),
+    });
+    expect(codeOf(() => expressOidc2({ ...options, maxBodyBytes: -1 }))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/options\.maxBodyBytes/) });
+  });
+});

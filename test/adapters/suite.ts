@@ -469,6 +469,14 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         expect(notAsked.status).toBe(200);
         expect(notAsked.body.length).toBe(8 * 1024);
       });
+
+      it('streams a body many times maxResponseBytes unsigned, whole and in order', async () => {
+        const server = await app({ maxResponseBytes: 4096 });
+        const sent = await signed(server, await caller(), 'GET', '/stream?n=3072', { signing: { signResponse: false } });
+        expect(sent.status).toBe(200);
+        expect(sent.body.length).toBe(3072 * 1024);
+        expect(sent.body.every((b) => b === 0x61)).toBe(true);
+      });
     });
 
     describe('without a service credential', () => {
