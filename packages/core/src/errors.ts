@@ -52,6 +52,20 @@ export const ERROR_STATUS = {
   wit_expired: 400,
   wit_untrusted: 400,
   wpt_invalid: 400,
+  // end-to-end encryption (PROFILE section 5.11)
+  e2ee_key_share_invalid: 400,
+  e2ee_kem_unsupported: 400,
+  e2ee_proof_unsupported: 400,
+  e2ee_unavailable: 400,
+  e2ee_encoding_invalid: 400,
+  e2ee_key_missing: 400,
+  e2ee_decrypt_failed: 400,
+  e2ee_required: 401,
+  session_invalid: 401,
+  session_expired: 401,
+  session_binding_mismatch: 401,
+  e2ee_body_not_encrypted: 415,
+  session_keys_unavailable: 503,
   // 403: valid identity, denied by policy
   context_required: 403,
   access_denied: 403,
@@ -79,6 +93,11 @@ export const ERROR_STATUS = {
   response_unsigned: 502,
   response_signature_invalid: 502,
   response_untrusted: 502,
+  e2ee_response_unsigned: 502,
+  e2ee_response_key_share_missing: 502,
+  e2ee_response_suite_mismatch: 502,
+  e2ee_response_not_encrypted: 502,
+  e2ee_response_decrypt_failed: 502,
 } as const;
 
 /** One of the stable error codes. */
@@ -103,6 +122,8 @@ const TITLES: Partial<Record<Oidc2ErrorCode, string>> = {
   method_not_allowed: 'Method Not Allowed',
   media_type_unsupported: 'Unsupported Media Type',
   claim_unavailable: 'Not Found',
+  e2ee_body_not_encrypted: 'Unsupported Media Type',
+  session_keys_unavailable: 'Service Unavailable',
 };
 
 /**
