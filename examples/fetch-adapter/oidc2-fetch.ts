@@ -60,7 +60,7 @@ function toHeaders(fields: Record<string, string[]>): Headers {
 function toResponse(response: ExchangeResponse): Response {
   const body: Body | undefined = response.body;
   const nullBody = [101, 204, 205, 304].includes(response.status);
-  return new Response(nullBody || body === undefined ? null : body instanceof Uint8Array ? body : toStream(body), {
+  return new Response(nullBody || body === undefined ? null : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : toStream(body), {
     status: response.status,
     headers: toHeaders(response.headers),
   });
@@ -90,7 +90,7 @@ export function oidc2(options: Oidc2Options): (handler: Handler, policy?: RouteP
         if (value === undefined) headers.delete(name);
         else headers.set(name, value);
       }
-      const body = admission.body === undefined ? null : admission.body instanceof Uint8Array ? admission.body : toStream(admission.body);
+      const body = admission.body === undefined ? null : admission.body instanceof Uint8Array ? (admission.body as Uint8Array<ArrayBuffer>) : toStream(admission.body);
       const routed = new Request(request.url, { method: request.method, headers, body, duplex: 'half' } as RequestInit);
       let answer: Response;
       try {
