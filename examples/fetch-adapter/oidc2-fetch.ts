@@ -84,7 +84,7 @@ export function oidc2(options: Oidc2Options): (handler: Handler, policy?: RouteP
       const url = new URL(request.url);
       const exchange = service.exchange({ method: request.method, url: url.pathname + url.search, headers: normalizeFields(request.headers) }, policy);
       const admission = await exchange.admit(exchange.expectsBody && request.body ? chunks(request.body) : undefined);
-      if (admission.refused) return toResponse(admission.response);
+      if (admission.answered) return toResponse(admission.response);
       const headers = new Headers(request.headers);
       for (const [name, value] of Object.entries(admission.headerChanges)) {
         if (value === undefined) headers.delete(name);

@@ -20,12 +20,12 @@ export interface ExchangeResponse {
   body?: Body | undefined;
 }
 
-/** The exchange's answer to a request: run the route, or send a response instead. */
-export type Admission = Admitted | Refused;
+/** The exchange's answer to a request: run the route, or send the exchange's own response instead. */
+export type Admission = Admitted | Answered;
 
 /** The route runs. */
 export interface Admitted {
-  readonly refused: false;
+  readonly answered: false;
   /** The caller; null on an optional route when authentication failed. */
   readonly identity: Identity | null;
   /** Why authentication failed on an optional route. */
@@ -41,10 +41,14 @@ export interface Admitted {
   readonly headerChanges: Readonly<Record<string, string | undefined>>;
 }
 
-/** The route must not run: send {@link response} (already signed when the service can sign). */
-export interface Refused {
-  readonly refused: true;
-  readonly error: Oidc2Error;
+/**
+ * The route must not run: send {@link response}, the exchange's own answer (already signed when the
+ * service can sign): a refusal with its problem, or a response the protocol itself gives.
+ */
+export interface Answered {
+  readonly answered: true;
+  /** Why the request was refused; absent when the exchange answered a protocol request itself. */
+  readonly error?: Oidc2Error;
   readonly response: ExchangeResponse;
 }
 
@@ -57,14 +61,14 @@ export interface Exchange {
   /**
    * Reads the request body (bounded by `maxBodyBytes`), authenticates the request and applies the
    * route policy. Rejects only for failures that are not the caller's (an `Oidc2Error` never rejects:
-   * it becomes a {@link Refused} with the signed problem).
+   * it becomes an {@link Answered} with the signed problem).
    */
   admit(body: Body | undefined): Promise<Admission>;
   /**
    * Takes the route's response and returns what to send: the response signed (body read up to
    * `maxResponseBytes`), streamed on unsigned when it is larger and nobody asked for a signature, or
-   * a signed problem when the caller asked for a signature that cannot be made. After a refusal the
-   * response passes unchanged (it is the signed refusal itself).
+   * a signed problem when the caller asked for a signature that cannot be made. After the exchange
+   * answered itself the response passes unchanged (it is that answer).
    */
   respond(response: ExchangeResponse): Promise<ExchangeResponse>;
 }
@@ -110,7 +114,7 @@ async function discard(body: Body): Promise<void> {
 export function createExchange(host: ExchangeHost, request: HttpRequest, policy: RoutePolicy | undefined): Exchange {
   let binding: RequestBinding | undefined;
   let authenticated = false;
-  let refused = false;
+  let answered = false;
   const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request)));
 
   async function readRequestBody(body: Body): Promise<Uint8Array> {
@@ -133,9 +137,9 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     throw tooLarge();
   }
 
-  async function refuse(error: Oidc2Error): Promise<Refused> {
-    refused = true;
-    return { refused: true, error, response: await host.errorResponse(error, request, currentBinding()) };
+  async function refuse(error: Oidc2Error): Promise<Answered> {
+    answered = true;
+    return { answered: true, error, response: await host.errorResponse(error, request, currentBinding()) };
   }
 
   return {
@@ -148,7 +152,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         binding = result.binding;
         authenticated = true;
         return {
-          refused: false,
+          answered: false,
           identity: result.identity,
           ...(result.error ? { error: result.error } : {}),
           body: request.body,
@@ -161,7 +165,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       }
     },
     async respond(response) {
-      if (refused || !host.signsResponses) return response;
+      if (answered || !host.signsResponses) return response;
       const asked = currentBinding()?.signResponse === true;
       const bodyless = isBodylessResponse(request.method, response.status);
       let bytes: Uint8Array | undefined;

@@ -13,7 +13,7 @@ export { createOidc2Service, type AuthResult, type Oidc2Options, type Oidc2Servi
 export { assertRoutePolicy, applyRoutePolicy, type RoutePolicy } from './policy.js';
 export { problemResponse } from './problem.js';
 export type { CredentialInput, CredentialSource } from './service-credential.js';
-export type { Admission, Admitted, Exchange, ExchangeResponse, Refused } from './exchange.js';
+export type { Admission, Admitted, Exchange, ExchangeResponse, Answered } from './exchange.js';
 export * from './request-signing.js';
 export * from './response-signature.js';
 export { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm, type VerifyContentDigestOptions } from './content-digest.js';

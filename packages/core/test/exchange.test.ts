@@ -91,8 +91,8 @@ describe('admission', () => {
       const exchange = service().exchange(head);
       expect(exchange.expectsBody).toBe(true);
       const admission = await exchange.admit(stream ? chunksOf(body!) : body);
-      expect(admission.refused).toBe(false);
-      if (admission.refused) return;
+      expect(admission.answered).toBe(false);
+      if (admission.answered) return;
       expect(admission.identity?.subject).toBe('alice');
       expect(admission.bodyReplaced).toBe(false);
       expect(admission.headerChanges).toEqual({});
@@ -104,9 +104,9 @@ describe('admission', () => {
     const { message, head } = await signed({ method: 'GET' });
     const exchange = service().exchange({ ...head, method: 'DELETE' });
     const admission = await exchange.admit(undefined);
-    expect(admission.refused).toBe(true);
-    if (!admission.refused) return;
-    expect(admission.error.code).toBe('signature_invalid');
+    expect(admission.answered).toBe(true);
+    if (!admission.answered) return;
+    expect(admission.error?.code).toBe('signature_invalid');
     expect(admission.response.status).toBe(401);
     expect(admission.response.headers['www-authenticate']?.[0]).toContain('signature_invalid');
     const response = { ...admission.response, body: await collect(admission.response.body) };
@@ -128,14 +128,14 @@ describe('admission', () => {
       }
     }
     const declared = await service({ maxBodyBytes: 64 }).exchange(head).admit(counting());
-    expect(declared.refused && declared.error.code).toBe('body_too_large');
+    expect(declared.answered && declared.error?.code).toBe('body_too_large');
     expect(pulled).toBe(1);
     pulled = 0;
     const { 'content-length': _declared, ...unframed } = head.headers;
     const chunked: HttpRequest = { ...head, headers: { ...unframed, 'transfer-encoding': ['chunked'] } };
     const received = await service({ maxBodyBytes: 64 }).exchange(chunked).admit(counting());
-    expect(received.refused && received.error.code).toBe('body_too_large');
-    expect(received.refused && received.response.status).toBe(413);
+    expect(received.answered && received.error?.code).toBe('body_too_large');
+    expect(received.answered && received.response.status).toBe(413);
     expect(pulled).toBe(5);
   });
 
@@ -146,29 +146,29 @@ describe('admission', () => {
       throw new Error('socket closed');
     }
     const admission = await service().exchange(head).admit(broken());
-    expect(admission.refused && admission.error.code).toBe('request_malformed');
+    expect(admission.answered && admission.error?.code).toBe('request_malformed');
   });
 
   it('checks the body against the signed digest: a changed body is refused', async () => {
     const { head } = await signed({ body: '{"amount":12}' });
     const admission = await service().exchange(head).admit(utf8('{"amount":99}'));
-    expect(admission.refused && admission.error.code).toBe('digest_mismatch');
+    expect(admission.answered && admission.error?.code).toBe('digest_mismatch');
   });
 
   it('applies the route policy and lets optional routes through with the reason', async () => {
     const denied = await service().exchange((await signed({ method: 'GET' })).head, { contexts: ['hardware-key'] }).admit(undefined);
-    expect(denied.refused && denied.response.status).toBe(403);
+    expect(denied.answered && denied.response.status).toBe(403);
     const anonymous = await service().exchange({ method: 'GET', url: '/orders', headers: {} }, { optional: true }).admit(undefined);
-    expect(anonymous.refused).toBe(false);
-    if (anonymous.refused) return;
+    expect(anonymous.answered).toBe(false);
+    if (anonymous.answered) return;
     expect(anonymous.identity).toBeNull();
     expect(anonymous.error?.code).toBe('ict_missing');
   });
 
   it('refuses, before the route runs, a caller asking for a signature from a service without a credential', async () => {
     const admission = await service({ credential: undefined }).exchange((await signed({ method: 'GET' })).head).admit(undefined);
-    expect(admission.refused && admission.error.code).toBe('response_signing_unavailable');
-    expect(admission.refused && admission.response.headers['signature']).toBeUndefined();
+    expect(admission.answered && admission.error?.code).toBe('response_signing_unavailable');
+    expect(admission.answered && admission.response.headers['signature']).toBeUndefined();
   });
 });
 

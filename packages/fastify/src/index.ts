@@ -68,7 +68,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct) }, policy);
     exchanges.set(request, exchange);
     exchange.admit(exchange.expectsBody ? payloadChunks(payload) : undefined).then((admission) => {
-      if (admission.refused) {
+      if (admission.answered) {
         // Answered without calling next(): the route's parsers and handler never run.
         writeHead(reply, admission.response);
         return reply.send(admission.response.body);

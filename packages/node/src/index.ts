@@ -54,7 +54,7 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
   admitted.add(req);
   const exchange = service.exchange({ method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) }, options.policy);
   const admission = await exchange.admit(requestBody(req, exchange, options.rawBody));
-  if (admission.refused) {
+  if (admission.answered) {
     await send(res, admission.response);
     return undefined;
   }
