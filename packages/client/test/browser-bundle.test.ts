@@ -22,7 +22,7 @@ describe('@oidc2/client in a browser bundle', () => {
   });
 
   it('reports a graph that imports a Node builtin as unresolved', async () => {
-    const bundle = await bundleForBrowser('packages/issuer/src/authenticators.ts');
+    const bundle = await bundleForBrowser('packages/issuer/src/authenticators/api-keys.ts');
     expect(bundle.errors.map((e) => e.text).join('\n')).toMatch(/node:crypto/);
   });
 });

@@ -8,3 +8,12 @@ export { argumentError, isArgumentError, assertOptions, numberOption, integerOpt
 export { announcesBody, createExchange, isBodylessResponse, type ExchangeHost } from './exchange.js';
 export { concatBytes, readBounded, readBoundedOrThrow, type Overflow } from './lib/body.js';
 export { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
+export {
+  assertIssuerKeyOptions,
+  assertTrustedIssuer,
+  createIssuerKeyResolver,
+  ISSUER_KEY_OPTIONS,
+  type IssuerKeyOptions,
+  type IssuerKeyResolver,
+  type TrustedIssuer,
+} from './issuer-keys.js';

@@ -17,7 +17,7 @@ import { Oidc2Error } from './errors.js';
 import { readBoundedBody } from './lib/body.js';
 import { fromUtf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /** An issuer whose ICTs a verifier accepts, and where its keys come from. */
 export interface TrustedIssuer {
@@ -323,4 +323,16 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   };
 
   return async (header, token) => keyFrom(await current(), header, token);
+}
+
+/** The option names of {@link IssuerKeyOptions}. */
+export const ISSUER_KEY_OPTIONS: readonly (keyof IssuerKeyOptions)[] = ['fetch', 'cacheMaxAge', 'cooldown', 'timeout', 'staleIfError', 'maxResponseBytes'];
+
+/**
+ * Throws `TypeError` unless `options` are valid {@link IssuerKeyOptions} without unknown keys; the
+ * messages name each member under `where` (as the caller spells it).
+ */
+export function assertIssuerKeyOptions(options: IssuerKeyOptions, where = 'options'): void {
+  assertOptions(options, ISSUER_KEY_OPTIONS, where);
+  resolveOptions(options, `${where}.`);
 }

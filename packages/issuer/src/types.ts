@@ -1,7 +1,9 @@
 /**
  * Types shared by the issuer and its authenticators.
  */
-import type { HttpRequest } from '@oidc2/core';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { HttpRequest, HttpResponse } from '@oidc2/core';
+import type { JWK } from 'jose';
 
 /** Who an ICT is issued to: an end-user acting through an OAuth client, or a workload. */
 export type CallerKind = 'user' | 'workload';
@@ -10,7 +12,7 @@ export type CallerKind = 'user' | 'workload';
 export type IssuanceEndpoint = 'ict' | 'token';
 
 /**
- * What an {@link Authenticator} established about the caller. The issuer never copies anything
+ * What a {@link ClientAuthenticator} established about the caller. The issuer never copies anything
  * else from the request into an ICT.
  */
 export interface Authentication {
@@ -43,7 +45,7 @@ export interface Authentication {
   expiresAt?: number;
 }
 
-/** What the issuer hands to each {@link Authenticator}. */
+/** What the issuer hands to each {@link ClientAuthenticator}. */
 export interface AuthenticationContext {
   /** Which endpoint received the request. */
   endpoint: IssuanceEndpoint;
@@ -64,7 +66,7 @@ export interface AuthenticationContext {
   accessToken?: string;
   /**
    * An API key: `Authorization: ApiKey <key>` at the ICT endpoint, or the `subject_token` of type
-   * {@link API_KEY_TOKEN_TYPE} at the token endpoint.
+   * `urn:oidc2:params:oauth:token-type:api-key` (`API_KEY_TOKEN_TYPE`) at the token endpoint.
    */
   apiKey?: string;
   /**
@@ -81,20 +83,97 @@ export interface AuthenticationContext {
 }
 
 /**
- * Decides who may get an ICT. Resolves to the caller's {@link Authentication}, to `undefined` when
+ * Authenticates the caller of the ICT or token endpoint: decides who may get an ICT. Resolves to the caller's {@link Authentication}, to `undefined` when
  * the request carries no credential of the kind it handles (the next authenticator is tried), and
  * rejects with an `Oidc2Error` (`access_token_invalid`, `access_token_expired`, `client_invalid`,
  * `issuer_unavailable`, ...) when it carries one that fails.
  *
  * @example
  * ```ts
- * const mtlsWorkloads: Authenticator = async (request, context) => {
+ * const mtlsWorkloads: ClientAuthenticator = async (request, context) => {
  *   const spiffeId = request.headers['x-client-spiffe-id']?.[0]; // set by a trusted proxy
  *   return spiffeId ? { subject: spiffeId, kind: 'workload', contexts: ['payments'] } : undefined;
  * };
  * ```
  */
-export type Authenticator = (request: HttpRequest, context: AuthenticationContext) => Promise<Authentication | undefined>;
+export type ClientAuthenticator = (request: HttpRequest, context: AuthenticationContext) => Promise<Authentication | undefined>;
 
-/** Token type URI of an API key presented as an RFC 8693 `subject_token`. */
-export const API_KEY_TOKEN_TYPE = 'urn:oidc2:params:oauth:token-type:api-key';
+/**
+ * Former name of {@link ClientAuthenticator}.
+ *
+ * @deprecated Use `ClientAuthenticator`; `Authenticator` is the core's request authenticator.
+ */
+export type Authenticator = ClientAuthenticator;
+
+/** The server started by {@link Issuer.listen}. */
+export interface ListeningIssuer {
+  /** The node:http server. */
+  server: Server;
+  /** `http://host:port` the server listens on. */
+  url: string;
+  /** Stops accepting connections and resolves when the server has closed. */
+  close(): Promise<void>;
+}
+
+/** Minimal shape of a Fastify instance, so this package does not depend on Fastify. */
+export interface FastifyInstanceLike {
+  /** Removes the inherited content-type parsers (in the plugin's encapsulated context). */
+  removeAllContentTypeParsers(): unknown;
+  /** Adds a content-type parser. */
+  addContentTypeParser(...args: any[]): unknown;
+  /** Declares a route. */
+  route(options: any): unknown;
+}
+
+/** Minimal shape of a Koa context. */
+export interface KoaContextLike {
+  /** The node:http request. */
+  req: IncomingMessage;
+  /** The node:http response. */
+  res: ServerResponse;
+  /** The request target. */
+  url: string;
+  /** Set to `false` when the middleware answers on `res` itself. */
+  respond?: boolean;
+  /** The Koa request; `rawBody` is set by `@koa/bodyparser`. */
+  request: { rawBody?: unknown };
+}
+
+/** An ICT issuer. */
+export interface Issuer {
+  /** The issuer identifier. */
+  readonly issuer: string;
+  /** Absolute endpoint URLs. */
+  readonly endpoints: { discovery: string; jwks: string; ict: string; token: string };
+  /**
+   * Serves one request (framework-free). Never throws: failures are OAuth error responses. A path
+   * the issuer does not serve gets 404 `{ "error": "not_found" }`.
+   */
+  handle(request: HttpRequest): Promise<HttpResponse>;
+  /** Whether the issuer serves the path of `url` (full request target). */
+  serves(url: string): boolean;
+  /**
+   * `(req, res, next?)` for node:http and Express. Paths it does not serve go to `next()` (or get
+   * 404 without `next`). Mount it before any body parser, or it re-encodes the parsed body.
+   */
+  readonly nodeHandler: (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+  /**
+   * A Fastify plugin, registered with the issuer URL's path as prefix:
+   * `app.register(issuer.fastifyPlugin, { prefix: '/op' })`. It reads raw bodies in its own
+   * encapsulated context and leaves other routes alone.
+   */
+  readonly fastifyPlugin: (instance: FastifyInstanceLike, options: unknown, done: (err?: Error) => void) => void;
+  /** A Koa middleware: `app.use(issuer.koaMiddleware)`; other paths go to `next()`. */
+  readonly koaMiddleware: (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
+  /** Starts a standalone node:http server. Defaults: `port` 0 (any free port), `host` `127.0.0.1`. */
+  listen(options?: { port?: number; host?: string }): Promise<ListeningIssuer>;
+  /**
+   * Makes `jwk` (a private JWK with `kid` and `alg`) or a freshly generated key the signing key.
+   * The previous keys stay in the JWKS until ICTs they signed have expired, then drop out.
+   */
+  rotateKeys(jwk?: JWK): Promise<{ kid: string }>;
+  /** The published JWK Set (public members, `kid`, `alg`, `use`). */
+  jwks(): Promise<{ keys: JWK[] }>;
+  /** The discovery document. */
+  metadata(): Promise<Record<string, unknown>>;
+}

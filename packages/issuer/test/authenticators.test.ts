@@ -11,7 +11,7 @@ import {
   jwtAccessTokens,
   TOKEN_EXCHANGE_GRANT_TYPE,
   tokenIntrospection,
-  type Authenticator,
+  type ClientAuthenticator,
   type Issuer,
 } from '@oidc2/issuer';
 import { authorizationServer, clock, dpopProof, form, keyPair, lateServer, popToken, T0, type KeyPair } from './helpers';
@@ -25,7 +25,7 @@ async function post(url: string, body: string, headers: Record<string, string>) 
 }
 
 /** An issuer on its own loopback server. */
-async function serve(authenticators: Authenticator[]): Promise<{ url: string; issuer: Issuer; close(): Promise<void> }> {
+async function serve(authenticators: ClientAuthenticator[]): Promise<{ url: string; issuer: Issuer; close(): Promise<void> }> {
   const srv = await lateServer();
   const issuer = await createIssuer({ issuer: srv.url, now: clk.now, authenticators });
   srv.use(issuer.nodeHandler);
@@ -41,7 +41,7 @@ describe('RFC 7662 token introspection', () => {
   let op: Awaited<ReturnType<typeof lateServer>>;
   let iss: Awaited<ReturnType<typeof serve>>;
   const seen: string[] = [];
-  let mode: 'ok' | 'fail' | 'garbage' = 'ok';
+  let mode: 'ok' | 'fail' | 'garbage' | 'huge' = 'ok';
 
   beforeAll(async () => {
     op = await lateServer();
@@ -55,6 +55,7 @@ describe('RFC 7662 token introspection', () => {
           return res.end('{"error":"invalid_client"}');
         }
         if (mode === 'garbage') return res.end('not json');
+        if (mode === 'huge') return res.end(JSON.stringify({ active: true, sub: 'bob', client_id: 'app', scope: 'e2e_auth_chat', padding: 'x'.repeat(70_000) }));
         const token = new URLSearchParams(body).get('token');
         const answers: Record<string, object> = {
           good: { active: true, sub: 'bob', client_id: 'app', scope: 'e2e_auth_chat', exp: T0 + 120, name: 'Bob' },
@@ -97,7 +98,7 @@ describe('RFC 7662 token introspection', () => {
     expect({ status: answer.status, code: answer.body.code }).toEqual({ status, code });
   });
 
-  test.each(['fail', 'garbage'] as const)('an introspection endpoint that answers %s: 503, never a success', async (m) => {
+  test.each(['fail', 'garbage', 'huge'] as const)('an introspection endpoint that answers %s: 503, never a success', async (m) => {
     mode = m;
     const answer = await request('good');
     expect({ status: answer.status, code: answer.body.code, error: answer.body.error }).toEqual({ status: 503, code: 'issuer_unavailable', error: 'temporarily_unavailable' });
@@ -249,7 +250,7 @@ describe('RFC 7523 client assertions', () => {
 
 describe('authenticator chain', () => {
   test('the first authenticator that recognises the credential decides; a custom one can grant workloads', async () => {
-    const custom: Authenticator = async (request) => {
+    const custom: ClientAuthenticator = async (request) => {
       const id = request.headers['x-test-workload']?.[0];
       return id ? { subject: id, kind: 'workload', contexts: ['internal'] } : undefined;
     };
@@ -272,7 +273,7 @@ describe('authenticator chain', () => {
   });
 
   test('an authenticator that returns nonsense is a server error, not a success', async () => {
-    const broken = (async () => ({ kind: 'user' })) as unknown as Authenticator;
+    const broken = (async () => ({ kind: 'user' })) as unknown as ClientAuthenticator;
     const iss = await serve([broken]);
     try {
       const pop = await popToken(await keyPair(), { iss: 'a', sub: 'a', aud: iss.url }, { now: T0 });

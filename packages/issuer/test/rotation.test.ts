@@ -92,27 +92,3 @@ describe('signing key rotation', () => {
     await expect(issuer.rotateKeys(pub)).rejects.toThrow(TypeError);
   });
 });
-
-describe('options are validated once, at construction', () => {
-  test.each<[string, Partial<IssuerOptions>]>([
-    ['plain http on a public host', { issuer: 'http://op.example.com' }],
-    ['an issuer with a query', { issuer: 'https://op.example.com/?a=b' }],
-    ['no authenticators', { authenticators: [] }],
-    ['ictLifetime above the maximum', { ictLifetime: 7200 }],
-    ['a negative clock tolerance', { clockTolerance: -1 }],
-    ['an unknown signing algorithm', { signingAlgorithm: 'HS256' as never }],
-    ['a signing key without kid', { signingKeys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd', alg: 'ES256' }] }],
-    ['a public signing key', { signingKeys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k', alg: 'ES256' }] }],
-    ['a key that does not fit its alg', { signingKeys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd', kid: 'k', alg: 'EdDSA' }] }],
-    ['a path without a slash', { paths: { ict: 'ict' } }],
-    ['colliding paths', { paths: { ict: '/x', token: '/x' } }],
-    ['a reserved claim in subject claims', { subjects: { s: { claims: { iss: 'x' } } } }],
-    ['a bad context name', { clients: { c: { contexts: ['has space'] } } }],
-  ])('%s', async (_name, extra) => {
-    await expect(make(extra)).rejects.toThrow(TypeError);
-  });
-
-  test('http on loopback is allowed for development', async () => {
-    await expect(make({ issuer: 'http://127.0.0.1:8080/op' })).resolves.toBeDefined();
-  });
-});

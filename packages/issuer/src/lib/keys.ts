@@ -6,6 +6,7 @@ import { argumentError } from '@oidc2/core/adapter';
 
 /** JWS algorithms the issuer signs with: the asymmetric allow-list of the core. */
 export const SIGNING_ALGORITHMS = ASYMMETRIC_JWA;
+/** A JWS algorithm the issuer signs with (and accepts for PoP tokens and DPoP proofs). */
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 /** Whether the JWK's type and curve fit the JWS algorithm (RSA at least 2048 bits). */

@@ -1,7 +1,8 @@
 // node:http plumbing shared by the Node, Express, Fastify and Koa entry points: read the body with
 // a hard size bound, call the framework-free handler, write its response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Oidc2Error, normalizeFields, type HttpRequest, type HttpResponse } from '@oidc2/core';
+import { isOidc2Error, Oidc2Error, normalizeFields, type HttpRequest, type HttpResponse } from '@oidc2/core';
+import { readBoundedOrThrow } from '@oidc2/core/adapter';
 import { errorResponse } from './responses.js';
 
 type Handle = (request: HttpRequest) => Promise<HttpResponse>;
@@ -30,40 +31,29 @@ function preParsedBody(req: IncomingMessage, fallback: unknown): Uint8Array | un
   return undefined;
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array | 'too_large'> {
+/**
+ * The body of a Node request: the one a framework already read (`preRead`, or `req.rawBody` /
+ * `req.body` once the stream has ended), else the stream read with the core's bounded reader.
+ * Rejects with `body_too_large` by `Content-Length` before reading, or as soon as the bytes
+ * received exceed `maxBytes`; the rest is then drained, not read, so the 413 can still be sent.
+ * Rejects with any other error when the client goes away mid-body.
+ */
+export async function readRequestBody(req: IncomingMessage, maxBytes: number, preRead?: unknown): Promise<Uint8Array | undefined> {
+  if (preRead !== undefined || req.readableEnded) return preParsedBody(req, preRead);
+  const tooLarge = () => new Oidc2Error('body_too_large', `request body exceeds ${maxBytes} bytes`);
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve('too_large');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        cleanup();
-        // Discard the rest; the response closes the connection.
-        req.resume();
-        resolve('too_large');
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(new Uint8Array(Buffer.concat(chunks)));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw tooLarge();
+  }
+  // destroyOnReturn: false: stopping early must not destroy the socket the 413 goes out on.
+  const chunks: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => req.iterator({ destroyOnReturn: false }) };
+  try {
+    return await readBoundedOrThrow(chunks, maxBytes, tooLarge);
+  } catch (err) {
+    if (isOidc2Error(err) && err.code === 'body_too_large') req.resume();
+    throw err;
+  }
 }
 
 /**
@@ -72,22 +62,13 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array | 
  */
 export async function serveNode(handle: Handle, realm: string, maxBytes: number, req: IncomingMessage, res: ServerResponse, url: string, preRead?: unknown): Promise<void> {
   let body: Uint8Array | undefined;
-  if (preRead !== undefined || req.readableEnded) {
-    body = preParsedBody(req, preRead);
-  } else {
-    let read: Uint8Array | 'too_large';
-    try {
-      read = await readBody(req, maxBytes);
-    } catch {
-      // The client went away mid-body: nobody is left to answer.
-      res.destroy();
-      return;
-    }
-    if (read === 'too_large') {
-      writeResponse(res, errorResponse(new Oidc2Error('body_too_large', `request body exceeds ${maxBytes} bytes`), 'metadata', realm), true);
-      return;
-    }
-    body = read;
+  try {
+    body = await readRequestBody(req, maxBytes, preRead);
+  } catch (err) {
+    if (isOidc2Error(err)) writeResponse(res, errorResponse(err, 'metadata', realm), true);
+    // Otherwise the client went away mid-body: nobody is left to answer.
+    else res.destroy();
+    return;
   }
   const socket = req.socket as { encrypted?: boolean } | undefined;
   const request: HttpRequest = {
