@@ -3,7 +3,7 @@
 import { fieldLines, Oidc2Error, type HttpRequest } from '@oidc2/core';
 import { argumentError } from '@oidc2/core/adapter';
 import { ACCESS_TOKEN_TYPE, API_KEY_TOKEN_TYPE, JWT_BEARER_ASSERTION_TYPE, JWT_TOKEN_TYPE } from './constants.js';
-import type { BodyParams } from './lib/body.js';
+import type { BodyParams } from './lib/request-params.js';
 import type { IssuerState } from './state.js';
 import type { Authentication, AuthenticationContext, IssuanceEndpoint } from './types.js';
 

@@ -2,7 +2,7 @@
 // PoP token (`typ` `jwt+pop`) that proves possession of the key to certify; answered 201.
 import { Oidc2Error, type HttpRequest, type HttpResponse } from '@oidc2/core';
 import { authenticate, credentialsFrom } from '../credentials.js';
-import { parseBody } from '../lib/body.js';
+import { parseBody } from '../lib/request-params.js';
 import { verifyPopToken } from '../lib/pop.js';
 import { jsonResponse } from '../lib/responses.js';
 import { hasThumbprint, mintIct } from '../mint.js';

@@ -5,7 +5,7 @@ import { decodeProtectedHeader, type JWK } from 'jose';
 import { contextsFromScopes } from '../authenticators/claims.js';
 import { CONTEXT_SCOPE_PREFIX, ICT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT_TYPE } from '../constants.js';
 import { authenticate, credentialsFrom } from '../credentials.js';
-import { parseBody } from '../lib/body.js';
+import { parseBody } from '../lib/request-params.js';
 import { jsonResponse, markDpopFailure } from '../lib/responses.js';
 import { hasThumbprint, mintIct } from '../mint.js';
 import { grantFor } from '../policy.js';
