@@ -58,7 +58,7 @@ async function sanityCheck(core, port, mode, ctx) {
   if (replay.status !== 401) throw new Error(`oidc2 accepted a replayed request (${replay.status})`);
   // The caller's side: the response is signed by the service's ICT key and bound to this request.
   const response = { status: res.status, headers: core.normalizeFields(res.headers), body };
-  await core.verifyResponse(response, { request: signed, requestNonce: signed.nonce, ictVerifier: ctx.ictVerifier });
+  await core.verifyResponse(response, { request: signed, binding: signed.binding, ictVerifier: ctx.ictVerifier });
 }
 
 /**

@@ -22,6 +22,8 @@ import {
   normalizeFields,
   signRequest,
   verifyResponse,
+  dpopBinding,
+  type RequestBinding,
   type Fields,
   type HttpRequest,
   type Identity,
@@ -169,9 +171,12 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
     // Our own verifier: service ICT, signature, request binding and body digest.
     async function verified(sent: Sent, now?: () => number) {
       const verifier = now ? createIctVerifier({ issuers: [{ issuer: serviceIssuer.issuer, jwks: serviceIssuer.jwks }], now }) : ictVerifier;
+      // The request's own binding, with the nonce the test names (a swapped nonce must not verify).
+      const binding: RequestBinding =
+        sent.nonce !== undefined ? { proof: 'http-signature', signResponse: true, nonce: sent.nonce } : sent.request.headers['dpop'] ? dpopBinding() : { proof: 'http-signature', signResponse: false };
       return verifyResponse(
         { status: sent.status, headers: sent.headers, body: sent.body },
-        { request: sent.request, requestNonce: sent.nonce, ictVerifier: verifier, expectedSubject: 'api-service', now },
+        { request: sent.request, binding, ictVerifier: verifier, expectedSubject: 'api-service', now },
       );
     }
 

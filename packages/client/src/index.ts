@@ -10,6 +10,7 @@ import {
   createContentDigest,
   createDpopProof,
   createIctVerifier,
+  dpopBinding,
   isOidc2Error,
   normalizeFields,
   readBoundedBody,
@@ -17,6 +18,7 @@ import {
   verifyResponse,
   type HttpRequest,
   type HttpResponse,
+  type RequestBinding,
   type ServiceIdentity,
   type TrustedIssuer,
 } from '@oidc2/core';
@@ -153,7 +155,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * Creates a `fetch` that authenticates as the holder of an ICT and verifies who answered.
  *
  * Each request gets `Identity-Certification-Token`, `Content-Digest` (for a body) and an RFC 9421
- * signature tagged `oidc2-ict` asking for a signed response, or in `dpop` mode
+ * signature tagged with `OIDC2_PROFILE.tag` asking for a signed response, or in `dpop` mode
  * `Authorization: DPoP <ICT>` and a `DPoP` proof. The response must carry the service's ICT from
  * one of `serviceIssuers` and a signature bound to this request, covering status, body digest and
  * the request's method, path and query. Redirects are never followed: a 3xx is verified and
@@ -258,7 +260,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     body: Uint8Array | undefined,
     k: ClientKey,
     ict: string,
-  ): Promise<{ sent: HttpRequest; nonce: string | undefined; dpopNonce: string | undefined }> {
+  ): Promise<{ sent: HttpRequest; binding: RequestBinding; dpopNonce: string | undefined }> {
     const url = request.url;
     const headers = normalizeFields(request.headers);
     if (proof === 'http-signature') {
@@ -266,7 +268,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         { method: request.method, url, headers, ...(body ? { body } : {}) },
         { ict, key: k.signer, signResponse: true, expiresIn: signatureLifetime, components, digestAlgorithm, now },
       );
-      return { sent: signed, nonce: signed.nonce, dpopNonce: undefined };
+      return { sent: signed, binding: signed.binding, dpopNonce: undefined };
     }
     if (headers['authorization']) throw argumentError('ERR_INVALID_ARG_VALUE', 'in dpop mode the client sets Authorization itself');
     const origin = new URL(url).origin;
@@ -284,10 +286,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       }),
     ];
     if (body) headers['content-digest'] = [await createContentDigest(body, digestAlgorithm)];
-    return { sent: { method: request.method, url, headers, body }, nonce: undefined, dpopNonce };
+    return { sent: { method: request.method, url, headers, body }, binding: dpopBinding(), dpopNonce };
   }
 
-  async function verified(response: Response, sent: HttpRequest, nonce: string | undefined): Promise<VerifiedResponse> {
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding): Promise<VerifiedResponse> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
@@ -299,10 +301,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     try {
       service = await verifyResponse(message, {
         request: sent,
+        binding,
         ictVerifier: verifier,
         clockTolerance,
         now,
-        ...(nonce !== undefined ? { requestNonce: nonce } : {}),
         ...(expectedSubject !== undefined ? { expectedSubject } : {}),
       });
     } catch (error) {
@@ -321,7 +323,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const k = await key();
     const ict = await currentIct();
     for (let attempt = 0; ; attempt++) {
-      const { sent, nonce, dpopNonce } = await prepare(request, body, k, ict);
+      const { sent, binding, dpopNonce } = await prepare(request, body, k, ict);
       const response = await fetchImpl(sent.url, {
         method: sent.method,
         headers: toHeaders(sent.headers),
@@ -344,7 +346,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, nonce);
+      return verified(response, sent, binding);
     }
   }
 

@@ -1,27 +1,30 @@
 /**
  * Request authentication (PROFILE sections 2.1, 2.2 and 4): one call turns an HTTP request into the
- * caller's verified identity or a coded error with status and challenge headers.
+ * caller's verified identity or a coded error with status and challenge headers. The proof is
+ * named by {@link detectProof}, and each proof is verified by its own module under `proofs/`.
  */
-import { decodeJwt, type JWK, type JWTPayload } from 'jose';
+import type { JWK, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type HttpRequest } from './message.js';
-import { createIctVerifier, type VerifiedIct } from './ict.js';
+import { createIctVerifier } from './ict.js';
 import type { TrustedIssuer } from './issuer-keys.js';
-import { createDpopNonces, verifyDpopProof, type DpopNonceOptions } from './dpop.js';
+import { DPOP_NONCE_OPTION_KEYS, createDpopNonces, type DpopNonceOptions } from './dpop.js';
 import { MemoryReplayStore, type ReplayStore } from './replay-store.js';
 import { verifyContentDigest } from './content-digest.js';
-import { parseSignature, parseSignatureInput, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
-import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
-import { numberOption } from './lib/validate.js';
-import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
-import { WIT_HEADER, createWitVerifier, verifyWpt, type WimseTrustDomain } from './wimse.js';
+import { argumentError, assertOptions, numberOption } from './lib/validate.js';
+import { OIDC2_PROFILE, SIGNATURE_PROFILES } from './profile.js';
+import { WIMSE_TRUST_DOMAIN_KEYS, createWitVerifier, type WimseTrustDomain } from './wimse.js';
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
-import { audienceMatcher, normalizeTarget, type AudienceMatcher } from './lib/audience.js';
-import { argumentError } from './lib/validate.js';
+import { audienceMatcher } from './lib/audience.js';
+import type { ProofType, RequestBinding } from './binding.js';
+import { detectProof } from './proofs/detect.js';
+import type { ProofContext, ProofHooks } from './proofs/context.js';
+import { verifyHttpSignatureProof } from './proofs/http-signature.js';
+import { verifyDpopRequest } from './proofs/dpop.js';
+import { verifyWptRequest } from './proofs/wpt.js';
 
-/** The proof a caller used. */
-export type ProofType = 'http-signature' | 'dpop' | 'wpt';
+export type { ProofType, RequestBinding } from './binding.js';
 
 /** Options of {@link createAuthenticator}. */
 export interface AuthenticatorOptions {
@@ -29,7 +32,7 @@ export interface AuthenticatorOptions {
   issuers: TrustedIssuer[];
   /**
    * The service's public base URLs as callers know them (e.g. `https://api.example.com` or
-   * `https://example.com/api`). `oidc2-aud` and DPoP `htu` must equal one of them joined with the
+   * `https://example.com/api`). The signature profile's audience parameter and DPoP `htu` must equal one of them joined with the
    * request path. Required, at least one.
    */
   audiences: string[];
@@ -84,16 +87,6 @@ export interface WorkloadOptions {
   legacyProofHeader?: boolean;
 }
 
-/** What the response signature binds to: taken from the request. */
-export interface RequestBinding {
-  /** `created`-independent nonce of the request signature (HTTP-signature proof). */
-  nonce?: string;
-  /** Whether the caller asked for a signed response (`oidc2-sign-response`). */
-  signResponse: boolean;
-  /** The proof type. */
-  proof: ProofType;
-}
-
 /** The authenticated caller. */
 export interface Identity {
   /** `sub` of the ICT. */
@@ -116,17 +109,53 @@ export interface Identity {
   transaction?: TransactionContext;
 }
 
+/** Options of one {@link Authenticator.authenticate} call. */
+export interface AuthenticateOptions {
+  /**
+   * Runs with the verified identity after every check of the proof and immediately before its
+   * signature nonce, DPoP `jti` or WPT `jti` is recorded in the replay store (e.g. to check an
+   * end-to-end session and decrypt the body). When it throws, nothing is recorded and the error
+   * propagates (decorated with challenge headers when it is a 401 `Oidc2Error`). Default none.
+   */
+  beforeRecord?: (identity: Identity) => Promise<void> | void;
+}
+
+/** Every key of {@link AuthenticatorOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const AUTHENTICATOR_OPTION_KEYS = Object.freeze([
+  'issuers',
+  'audiences',
+  'proofs',
+  'replayStore',
+  'clockTolerance',
+  'maxSignatureAge',
+  'maxTokenAge',
+  'tokenAudiences',
+  'requiredComponents',
+  'dpopNonces',
+  'maxHeaderBytes',
+  'now',
+  'fetch',
+  'cacheSize',
+  'transactionTokens',
+  'workloads',
+] as const satisfies ReadonlyArray<keyof AuthenticatorOptions>);
+
+/** Every key of {@link WorkloadOptions}. */
+export const WORKLOAD_OPTION_KEYS = Object.freeze(['trustDomains', 'maxTokenAge', 'legacyProofHeader'] as const satisfies ReadonlyArray<keyof WorkloadOptions>);
+
 /** An authenticator created by {@link createAuthenticator}. */
 export interface Authenticator {
-  /** Authenticates one request; throws an `Oidc2Error` with status and challenge headers on failure. */
-  authenticate(request: HttpRequest): Promise<Identity>;
+  /**
+   * Authenticates one request; throws an `Oidc2Error` with status and challenge headers on failure.
+   * `options.beforeRecord` runs after every check, immediately before the request's nonce or `jti`
+   * is recorded; when it throws, nothing is recorded.
+   */
+  authenticate(request: HttpRequest, options?: AuthenticateOptions): Promise<Identity>;
   /** The challenge headers for a 401 with the given error code (also set on thrown errors). */
   challenge(code?: string): Record<string, string>;
   /** Normalised options. */
   readonly proofs: readonly ProofType[];
 }
-
-const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 
 /**
  * Creates the request authenticator. Options are validated once, here.
@@ -141,7 +170,7 @@ const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
  * ```
  */
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, AUTHENTICATOR_OPTION_KEYS, 'options');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
@@ -162,7 +191,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   if (typeof replayStore.checkAndRecord !== 'function') {
     throw argumentError('ERR_INVALID_ARG_TYPE', 'options.replayStore must implement checkAndRecord');
   }
-  const audiences: AudienceMatcher = audienceMatcher(options.audiences, 'audiences');
+  const audiences = audienceMatcher(options.audiences, 'audiences');
   const extraComponents = (options.requiredComponents ?? []).map((c) => {
     if (typeof c !== 'string' || c.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.requiredComponents must be strings');
     return c.toLowerCase();
@@ -176,6 +205,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     fetch: options.fetch,
     cacheSize: options.cacheSize,
   });
+  if (typeof options.dpopNonces === 'object' && options.dpopNonces !== null) assertOptions(options.dpopNonces as unknown, DPOP_NONCE_OPTION_KEYS, 'options.dpopNonces');
+  if (options.workloads !== undefined) {
+    assertOptions(options.workloads as unknown, WORKLOAD_OPTION_KEYS, 'options.workloads');
+    if (Array.isArray(options.workloads.trustDomains)) {
+      options.workloads.trustDomains.forEach((domain, i) => assertOptions(domain as unknown, WIMSE_TRUST_DOMAIN_KEYS, `options.workloads.trustDomains[${i}]`));
+    }
+  }
   const dpopNonces =
     options.dpopNonces === undefined || options.dpopNonces === false
       ? undefined
@@ -195,7 +231,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (acceptsSignature) {
       challenges.push(code ? `Oidc2 error="${code}"` : 'Oidc2');
       headers['accept-signature'] =
-        `sig=(${[...REQUIRED_REQUEST_COMPONENTS, ...extraComponents].map((c) => `"${c}"`).join(' ')});tag="${ICT_SIGNATURE_TAG}"`;
+        `sig=(${[...OIDC2_PROFILE.requiredComponents, ...extraComponents].map((c) => `"${c}"`).join(' ')});tag="${OIDC2_PROFILE.tag}"`;
     }
     if (acceptsDpop) {
       const err = dpopError ? ` error="${dpopError}",` : '';
@@ -206,15 +242,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return headers;
   }
 
-  function single(request: HttpRequest, name: string, missing: () => Oidc2Error): string {
-    const lines = fieldLines(request.headers, name);
-    if (!lines) throw missing();
-    if (lines.length !== 1) throw new Oidc2Error('request_malformed', `exactly one ${name} field line is allowed`);
-    const value = lines[0]!.trim();
-    if (value.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `${name} exceeds ${maxHeaderBytes} bytes`);
-    return value;
-  }
-
   function hasBody(request: HttpRequest): boolean {
     // The bytes as received decide; the framing fields only when the adapter passed no body.
     if (request.body !== undefined) return request.body.length > 0;
@@ -223,213 +250,68 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return fieldLines(request.headers, 'transfer-encoding') !== undefined;
   }
 
-  function covers(components: ComponentIdentifier[], name: string): boolean {
-    return components.some((c) => c.name === name && c.params.key === undefined && c.params.req !== true && c.params.name === undefined && c.params.tr !== true);
-  }
+  const context: ProofContext = {
+    ictVerifier,
+    ...(witVerifier ? { witVerifier } : {}),
+    replayStore,
+    now,
+    clockTolerance: tolerance,
+    maxSignatureAge,
+    maxHeaderBytes,
+    audiences,
+    requiredComponents: extraComponents,
+    ...(dpopNonces ? { dpopNonces } : {}),
+    // HTTP signatures require a digest of any body; DPoP and WPT cover no body, so a digest sent
+    // with them is verified but not demanded (PROFILE 2.2).
+    async checkDigest(request, requiredForBody) {
+      const lines = fieldLines(request.headers, 'content-digest');
+      const body = hasBody(request);
+      if (!lines && !(body && requiredForBody)) return;
+      await verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body && requiredForBody });
+    },
+    // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
+    async transaction(request) {
+      if (!txnTokens) return undefined;
+      const lines = fieldLines(request.headers, TXN_TOKEN_HEADER);
+      if (!lines) {
+        if (txnTokens.required) throw new Oidc2Error('txn_token_missing', 'this service requires a Txn-Token');
+        return undefined;
+      }
+      if (lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');
+      return txnTokens.verify(lines[0]!.trim());
+    },
+  };
 
-  async function authenticateSignature(request: HttpRequest): Promise<Identity> {
-    // 1. Parse and bound sizes.
-    const inputs = parseSignatureInput(fieldLines(request.headers, 'signature-input'), { maxBytes: maxHeaderBytes });
-    let entry: SignatureInputEntry | undefined;
-    for (const candidate of inputs.values()) {
-      if (candidate.params.tag !== ICT_SIGNATURE_TAG) continue;
-      if (entry) throw new Oidc2Error('signature_ambiguous', `more than one signature is tagged ${ICT_SIGNATURE_TAG}`);
-      entry = candidate;
+  const NOT_ACCEPTED: Record<ProofType, string> = {
+    'http-signature': 'HTTP message signatures are not accepted by this service',
+    dpop: 'DPoP proofs are not accepted by this service',
+    wpt: 'Workload Proof Tokens are not accepted by this service',
+  };
+
+  async function authenticate(request: HttpRequest, callOptions: AuthenticateOptions = {}): Promise<Identity> {
+    if (typeof callOptions !== 'object' || callOptions === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+    if (callOptions.beforeRecord !== undefined && typeof callOptions.beforeRecord !== 'function') {
+      throw argumentError('ERR_INVALID_ARG_TYPE', 'options.beforeRecord must be a function');
     }
-    if (!entry) throw new Oidc2Error('signature_missing', `no signature tagged ${ICT_SIGNATURE_TAG}`);
-    const signatures = parseSignature(fieldLines(request.headers, 'signature'), { maxBytes: maxHeaderBytes });
-    const signature = signatures.get(entry.label);
-    if (!signature) throw new Oidc2Error('signature_missing', `no Signature member for label ${entry.label}`);
-    const token = single(request, ICT_HEADER, () => new Oidc2Error('ict_missing', 'the Identity-Certification-Token header is missing'));
-
-    // 2. Verify the ICT.
-    const ict = await ictVerifier.verify(token);
-
-    // 3. Verify the signature with cnf.jwk: first what it must cover and which parameters it may carry.
-    const params = entry.params;
-    if (params.keyid !== undefined || params.alg !== undefined) {
-      throw new Oidc2Error('signature_params_invalid', 'keyid and alg must not appear: the key and algorithm come from the ICT');
-    }
-    const required: string[] = [...REQUIRED_REQUEST_COMPONENTS, ...extraComponents];
-    for (const field of COVERED_WHEN_PRESENT) if (fieldLines(request.headers, field)) required.push(field);
-    for (const name of required) {
-      if (!covers(entry.components, name)) throw new Oidc2Error('component_not_covered', `the signature must cover ${name}`);
-    }
-    const created = params.created;
-    const expires = params.expires;
-    const nonce = params.nonce;
-    const aud = params['oidc2-aud'];
-    const signResponse = params['oidc2-sign-response'];
-    if (typeof created !== 'number' || typeof expires !== 'number' || !Number.isInteger(created) || !Number.isInteger(expires)) {
-      throw new Oidc2Error('signature_params_invalid', 'created and expires are required integers');
-    }
-    if (expires <= created || expires - created > maxSignatureAge) {
-      throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${maxSignatureAge} seconds`);
-    }
-    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce) || (decodeBase64Url(nonce)?.length ?? 0) < 16) {
-      throw new Oidc2Error('signature_params_invalid', 'nonce must be at least 128 random bits, base64url');
-    }
-    if (typeof aud !== 'string') throw new Oidc2Error('signature_params_invalid', 'oidc2-aud is required');
-    if (signResponse !== undefined && typeof signResponse !== 'boolean') {
-      throw new Oidc2Error('signature_params_invalid', 'oidc2-sign-response must be a boolean');
-    }
-    if (!ict.key) throw new Oidc2Error('ict_cnf_invalid', 'the ICT must carry cnf.jwk for HTTP message signatures');
-    if (!(await verifyMessageSignature(request, entry, signature, ict.key))) {
-      throw new Oidc2Error('signature_invalid', 'the request signature does not verify with the ICT key');
-    }
-
-    // 4. Time window, audience, digest.
-    const t = now();
-    if (created > t + tolerance) throw new Oidc2Error('signature_not_yet_valid', 'the signature was created in the future');
-    if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
-    if (!audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', 'oidc2-aud does not name this service and path');
-    await digestCheck(request, true);
-    const transaction = await transactionOf(request);
-
-    // 5. Only now record the nonce.
-    if (!(await replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
-      throw new Oidc2Error('replay_detected', 'this signature nonce was seen before');
-    }
-    return identityOf(ict, ict.jwk!, 'http-signature', { nonce, signResponse: signResponse === true, proof: 'http-signature' }, transaction);
-  }
-
-  // HTTP signatures require a digest of any body; DPoP and WPT cover no body, so a digest sent
-  // with them is verified but not demanded (PROFILE 2.2).
-  async function digestCheck(request: HttpRequest, requiredForBody: boolean): Promise<void> {
-    const lines = fieldLines(request.headers, 'content-digest');
-    const body = hasBody(request);
-    if (!lines && !(body && requiredForBody)) return;
-    await verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body && requiredForBody });
-  }
-
-  async function authenticateDpop(request: HttpRequest, authorization: string): Promise<Identity> {
-    const token = authorization.slice(5).trim();
-    if (token.length === 0) throw new Oidc2Error('ict_missing', 'the DPoP-bound ICT is missing');
-    if (token.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `authorization exceeds ${maxHeaderBytes} bytes`);
-    const proof = single(request, 'dpop', () => new Oidc2Error('dpop_invalid', 'the DPoP header is missing'));
-    const ict = await ictVerifier.verify(token, { allowJkt: true });
-    const transaction = await transactionOf(request);
-    // Checked before the proof, whose jti is recorded last.
-    await digestCheck(request, false);
-    const t = now();
-    const htu = dpopTarget(proof, request.url);
-    const verified = await verifyDpopProof(proof, {
-      method: request.method,
-      htu,
-      accessToken: token,
-      expectedThumbprint: ict.thumbprint,
-      now: t,
-      clockTolerance: tolerance,
-      maxAge: maxSignatureAge,
-      replayStore,
-      nonces: dpopNonces,
-    });
-    return identityOf(ict, ict.jwk ?? verified.jwk, 'dpop', { signResponse: false, proof: 'dpop' }, transaction);
-  }
-
-  // The proof names the URI the caller used; pick the configured base it claims (the proof
-  // verification compares it again), so a service reachable under several names accepts each.
-  function dpopTarget(proof: string, requestUrl: string): string {
-    const candidates = audiences.candidates(requestUrl);
-    let claimed: string | undefined;
-    try {
-      const htu = decodeJwt(proof).htu;
-      claimed = typeof htu === 'string' ? normalizeTarget(htu.split(/[?#]/, 1)[0]!) : undefined;
-    } catch {
-      claimed = undefined;
-    }
-    return candidates.find((c) => c === claimed) ?? candidates[0]!;
-  }
-
-  // WIMSE: WIT plus WPT. Failures are 400, as the WIMSE drafts say; the jti is recorded last.
-  async function authenticateWpt(request: HttpRequest, wpt: string, bearer: string | undefined): Promise<Identity> {
-    if (wpt.length > maxHeaderBytes) throw new Oidc2Error('header_too_large', `the Workload Proof Token exceeds ${maxHeaderBytes} bytes`);
-    const witToken = single(request, WIT_HEADER, () => new Oidc2Error('wit_missing', 'the Workload-Identity-Token header is missing'));
-    const wit = await witVerifier!.verify(witToken);
-    const transaction = await transactionOf(request);
-    await digestCheck(request, false);
-    const txn = fieldLines(request.headers, TXN_TOKEN_HEADER);
-    await verifyWpt(wpt, {
-      wit,
-      witToken,
-      method: request.method,
-      audience: audiences.candidates(request.url),
-      now: now(),
-      clockTolerance: tolerance,
-      maxAge: maxSignatureAge,
-      replayStore,
-      ...(bearer !== undefined ? { accessToken: bearer } : {}),
-      ...(txn?.length === 1 ? { transactionToken: txn[0]!.trim() } : {}),
-    });
-    return {
-      subject: wit.subject,
-      issuer: typeof wit.claims.iss === 'string' ? wit.claims.iss : `wimse://${wit.trustDomain}`,
-      claims: wit.claims,
-      contexts: [],
-      publicKey: wit.jwk,
-      thumbprint: wit.thumbprint,
-      proof: 'wpt',
-      binding: { proof: 'wpt', signResponse: false },
-      ...(transaction ? { transaction } : {}),
-    };
-  }
-
-  // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
-  async function transactionOf(request: HttpRequest): Promise<TransactionContext | undefined> {
-    if (!txnTokens) return undefined;
-    const lines = fieldLines(request.headers, TXN_TOKEN_HEADER);
-    if (!lines) {
-      if (txnTokens.required) throw new Oidc2Error('txn_token_missing', 'this service requires a Txn-Token');
-      return undefined;
-    }
-    if (lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');
-    return txnTokens.verify(lines[0]!.trim());
-  }
-
-  function identityOf(ict: VerifiedIct, publicKey: JWK, proof: ProofType, binding: RequestBinding, transaction?: TransactionContext): Identity {
-    return {
-      subject: ict.subject,
-      issuer: ict.issuer,
-      claims: ict.payload,
-      contexts: ict.contexts,
-      publicKey,
-      thumbprint: ict.thumbprint,
-      proof,
-      binding,
-      ...(transaction ? { transaction } : {}),
-    };
-  }
-
-  async function authenticate(request: HttpRequest): Promise<Identity> {
+    const hooks: ProofHooks = callOptions.beforeRecord ? { beforeRecord: callOptions.beforeRecord } : {};
     let dpop = false;
     try {
-      const authorization = fieldLines(request.headers, 'authorization');
-      if (acceptsWpt && authorization?.length === 1 && /^wpt /i.test(authorization[0]!.trim())) {
-        return await authenticateWpt(request, authorization[0]!.trim().slice(4).trim(), undefined);
+      const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles: SIGNATURE_PROFILES });
+      switch (detected.proof) {
+        case 'wpt':
+          return await verifyWptRequest(request, detected.wpt, detected.bearer, context, hooks);
+        case 'dpop':
+          dpop = true;
+          return await verifyDpopRequest(request, detected.token, context, hooks);
+        case 'http-signature':
+          return await verifyHttpSignatureProof(request, detected.profile, context, hooks);
+        case 'malformed':
+          throw new Oidc2Error('request_malformed', detected.message);
+        case 'not-accepted':
+          throw new Oidc2Error('proof_not_accepted', NOT_ACCEPTED[detected.presented]);
+        case 'none':
+          throw new Oidc2Error('ict_missing', 'no Identity Certification Token was presented');
       }
-      const legacy = legacyWpt && acceptsWpt ? fieldLines(request.headers, 'workload-proof-token') : undefined;
-      if (legacy) {
-        if (legacy.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Workload-Proof-Token field line is allowed');
-        const bearer = authorization?.length === 1 ? /^bearer (.+)$/i.exec(authorization[0]!.trim())?.[1] : undefined;
-        return await authenticateWpt(request, legacy[0]!.trim(), bearer);
-      }
-      if (acceptsDpop && authorization?.length === 1 && /^dpop /i.test(authorization[0]!.trim())) {
-        dpop = true;
-        return await authenticateDpop(request, authorization[0]!.trim());
-      }
-      if (acceptsSignature && (fieldLines(request.headers, 'signature-input') || fieldLines(request.headers, ICT_HEADER))) {
-        return await authenticateSignature(request);
-      }
-      if (authorization && /^dpop /i.test(authorization[0]!.trim())) {
-        throw new Oidc2Error('proof_not_accepted', 'DPoP proofs are not accepted by this service');
-      }
-      if (fieldLines(request.headers, 'signature-input')) {
-        throw new Oidc2Error('proof_not_accepted', 'HTTP message signatures are not accepted by this service');
-      }
-      if (authorization && /^wpt /i.test(authorization[0]!.trim())) {
-        throw new Oidc2Error('proof_not_accepted', 'Workload Proof Tokens are not accepted by this service');
-      }
-      throw new Oidc2Error('ict_missing', 'no Identity Certification Token was presented');
     } catch (error) {
       if (!isOidc2Error(error)) throw error;
       if (error.status === 401) {

@@ -7,7 +7,7 @@ import { Oidc2Error } from './errors.js';
 import { encodeBase64 } from './lib/base64.js';
 import { digest, timingSafeEqual, type HashName } from './lib/crypto.js';
 import { joinBounded } from './rfc9421/signature-fields.js';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /** The algorithms RFC 9530 section 5 registers as Active. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -21,6 +21,9 @@ export interface VerifyContentDigestOptions {
   /** Largest accepted field size in bytes, all field lines together. Default 4096. */
   maxBytes?: number;
 }
+
+/** Every key of {@link VerifyContentDigestOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const VERIFY_CONTENT_DIGEST_OPTION_KEYS = Object.freeze(['required', 'maxBytes'] as const satisfies ReadonlyArray<keyof VerifyContentDigestOptions>);
 
 /**
  * Computes the `Content-Digest` field value for a body.
@@ -52,6 +55,7 @@ export async function createContentDigest(body: Uint8Array, algorithm: ContentDi
  */
 export async function verifyContentDigest(lines: readonly string[] | undefined, body: Uint8Array, options?: VerifyContentDigestOptions): Promise<void> {
   if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
+  if (options !== undefined) assertOptions(options as unknown, VERIFY_CONTENT_DIGEST_OPTION_KEYS, 'options');
   const maxBytes = options?.maxBytes ?? 4096;
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxBytes must be a positive integer');
   if (lines === undefined || lines.length === 0) {

@@ -1,14 +1,15 @@
 /**
- * RFC 9449 DPoP proofs for ICTs presented as `Authorization: DPoP <ICT>` (PROFILE.md 2.2), and
- * stateless server nonces (RFC 9449 section 9).
+ * RFC 9449 DPoP proofs for ICTs presented as `Authorization: DPoP <ICT>` (PROFILE.md 2.2): making
+ * them (the caller's side) and verifying them, and stateless server nonces (RFC 9449 section 9).
  */
 import type { JWK } from 'jose';
 import { Oidc2Error } from './errors.js';
-import { jwkThumbprint, parsePublicJwk } from './ict.js';
+import { jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
+import { createNonce } from './request-signing.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, randomBytes, sign, timingSafeEqual, verify, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /** Options of {@link createDpopNonces}. */
 export interface DpopNonceOptions {
@@ -20,6 +21,9 @@ export interface DpopNonceOptions {
   /** Seconds a nonce stays acceptable after it was issued. Default `300`. */
   lifetime?: number;
 }
+
+/** Every key of {@link DpopNonceOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const DPOP_NONCE_OPTION_KEYS = Object.freeze(['secret', 'lifetime'] as const satisfies ReadonlyArray<keyof DpopNonceOptions>);
 
 /** Issues and checks DPoP server nonces without server-side state. */
 export interface DpopNonces {
@@ -47,7 +51,7 @@ const NONCE_SKEW = 5;
  * ```
  */
 export function createDpopNonces(options: DpopNonceOptions = {}): DpopNonces {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, DPOP_NONCE_OPTION_KEYS, 'options');
   const secret = options.secret ?? randomBytes(32);
   if (!(secret instanceof Uint8Array) || secret.length < 32) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.secret must be at least 32 bytes');
   const lifetime = options.lifetime ?? 300;
@@ -114,7 +118,28 @@ export interface DpopVerifyOptions {
   algorithms?: string[];
   /** Largest accepted proof, in bytes. Default `8192`. */
   maxProofBytes?: number;
+  /**
+   * Runs when every check has passed, immediately before the `jti` is recorded; when it throws,
+   * the `jti` is not recorded and the error propagates. Default none.
+   */
+  beforeRecord?: (proof: VerifiedDpopProof) => Promise<void> | void;
 }
+
+/** Every key of {@link DpopVerifyOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const DPOP_VERIFY_OPTION_KEYS = Object.freeze([
+  'method',
+  'htu',
+  'accessToken',
+  'expectedThumbprint',
+  'now',
+  'clockTolerance',
+  'maxAge',
+  'replayStore',
+  'nonces',
+  'algorithms',
+  'maxProofBytes',
+  'beforeRecord',
+] as const satisfies ReadonlyArray<keyof DpopVerifyOptions>);
 
 /** What a verified proof establishes. */
 export interface VerifiedDpopProof {
@@ -180,7 +205,7 @@ function sameString(a: string, b: string): boolean {
  * ```
  */
 export async function verifyDpopProof(proof: string, options: DpopVerifyOptions): Promise<VerifiedDpopProof> {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, DPOP_VERIFY_OPTION_KEYS, 'options');
   const { method, accessToken, expectedThumbprint, now, replayStore, nonces } = options;
   if (typeof method !== 'string' || method.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.method must be a non-empty string');
   const htu = typeof options.htu === 'string' ? normalizeHtu(options.htu) : undefined;
@@ -268,9 +293,56 @@ export async function verifyDpopProof(proof: string, options: DpopVerifyOptions)
   }
 
   // 5. Only now, with everything else verified, spend the jti.
+  await options.beforeRecord?.({ jwk, thumbprint, jti, iat });
   if (!(await replayStore.checkAndRecord(`dpop:${thumbprint}:${jti}`, iat + maxAge + tolerance, now))) {
     const description = 'this DPoP proof was used before';
     throw new Oidc2Error('replay_detected', description, { headers: { 'www-authenticate': challenge('invalid_dpop_proof', description) } });
   }
   return { jwk, thumbprint, jti, iat };
+}
+
+/** Options of {@link createDpopProof}. */
+export interface DpopProofOptions {
+  method: string;
+  /** Target URI; query and fragment are removed. */
+  url: string;
+  /** The private key, whose public JWK is `jwk`. */
+  key: KeyHandle;
+  /** The public JWK placed in the proof header. */
+  jwk: JWK;
+  /** The token the proof is bound to (`ath`). */
+  accessToken?: string;
+  /** A server nonce from `DPoP-Nonce`. */
+  nonce?: string;
+  /** Clock in unix seconds. Default `Date.now() / 1000`. */
+  now?: () => number;
+}
+
+/** Every key of {@link DpopProofOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const DPOP_PROOF_OPTION_KEYS = Object.freeze(['method', 'url', 'key', 'jwk', 'accessToken', 'nonce', 'now'] as const satisfies ReadonlyArray<keyof DpopProofOptions>);
+
+/**
+ * Creates an RFC 9449 DPoP proof JWT with the caller's key (which may be a non-extractable CryptoKey).
+ *
+ * @example
+ * ```ts
+ * const proof = await createDpopProof({ method: 'GET', url, key, jwk: publicJwk, accessToken: ict })
+ * // the response to this request is verified with `binding: dpopBinding()`
+ * ```
+ */
+export async function createDpopProof(options: DpopProofOptions): Promise<string> {
+  assertOptions(options as unknown, DPOP_PROOF_OPTION_KEYS, 'options');
+  const alg = options.key.spec.name === 'ed25519' ? 'Ed25519' : options.key.spec.name;
+  if (!/^(ES|PS|RS)(256|384|512)$|^Ed(DSA|25519)$/.test(alg)) throw argumentError('ERR_INVALID_ARG_VALUE', `${alg} is not a JWA signature algorithm`);
+  const header = { typ: 'dpop+jwt', alg, jwk: options.jwk };
+  const payload: Record<string, unknown> = {
+    jti: createNonce(),
+    htm: options.method.toUpperCase(),
+    htu: options.url.split(/[?#]/, 1)[0],
+    iat: Math.floor((options.now ?? (() => Date.now() / 1000))()),
+  };
+  if (options.accessToken !== undefined) payload.ath = encodeBase64Url(await digest('SHA-256', utf8(options.accessToken)));
+  if (options.nonce !== undefined) payload.nonce = options.nonce;
+  const input = `${encodeBase64Url(utf8(JSON.stringify(header)))}.${encodeBase64Url(utf8(JSON.stringify(payload)))}`;
+  return `${input}.${encodeBase64Url(await sign(options.key, utf8(input)))}`;
 }

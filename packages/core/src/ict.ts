@@ -4,11 +4,12 @@
  */
 import { compactVerify, type JWK, type JWSHeaderParameters, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
-import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
-import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, fromUtf8, utf8 } from './lib/base64.js';
-import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, importKey, publicJwk, type KeyHandle } from './lib/crypto.js';
+import { ISSUER_KEY_OPTION_KEYS, assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
+import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
+import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
+import { ASYMMETRIC_JWA, importKey, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
-import { deepFreeze, numberOption } from './lib/validate.js';
+import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
 
 /** `typ` values accepted for ICTs, compared case-insensitively. `ict+jwt` is what this project issues. */
@@ -38,6 +39,19 @@ export interface IctVerifierOptions {
   /** Remote key set behaviour; see {@link IssuerKeyOptions} for each field's default. */
   jwks?: Omit<IssuerKeyOptions, 'fetch'>;
 }
+
+/** Every key of {@link IctVerifierOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const ICT_VERIFIER_OPTION_KEYS = Object.freeze([
+  'issuers',
+  'audiences',
+  'maxTokenAge',
+  'clockTolerance',
+  'now',
+  'fetch',
+  'cacheSize',
+  'maxTokenBytes',
+  'jwks',
+] as const satisfies ReadonlyArray<keyof IctVerifierOptions>);
 
 /** Options of one {@link IctVerifier.verify} call. */
 export interface IctVerifyOptions {
@@ -80,70 +94,6 @@ export interface IctVerifier {
 const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
 const TYPES = new Set<string>(ICT_TYPES);
 const SEGMENT = /^[A-Za-z0-9_-]*$/;
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-// Decoded lengths of the coordinates of each supported curve.
-const CURVES: Record<string, { kty: string; bytes: number }> = {
-  'P-256': { kty: 'EC', bytes: 32 },
-  'P-384': { kty: 'EC', bytes: 48 },
-  'P-521': { kty: 'EC', bytes: 66 },
-  Ed25519: { kty: 'OKP', bytes: 32 },
-};
-const DEFAULT_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'Ed25519' };
-
-function b64Length(value: unknown): number {
-  return typeof value === 'string' ? (decodeBase64Url(value)?.length ?? -1) : -1;
-}
-
-/**
- * The public members of a JWK that may confirm a caller's key (EC P-256/P-384/P-521, OKP Ed25519,
- * RSA of at least 2048 bits), or undefined when it is anything else or carries a private member
- * (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`).
- */
-export function parsePublicJwk(value: unknown): JWK | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const jwk = value as Record<string, unknown>;
-  if (PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined)) return undefined;
-  if (jwk.kty === 'RSA') {
-    const n = typeof jwk.n === 'string' ? decodeBase64Url(jwk.n) : undefined;
-    const e = b64Length(jwk.e);
-    if (!n || n.length < 256 || n[0] === 0 || e < 1 || e > 8) return undefined;
-  } else {
-    const curve = typeof jwk.crv === 'string' ? CURVES[jwk.crv] : undefined;
-    if (!curve || curve.kty !== jwk.kty || b64Length(jwk.x) !== curve.bytes) return undefined;
-    if (curve.kty === 'EC' ? b64Length(jwk.y) !== curve.bytes : jwk.y !== undefined) return undefined;
-  }
-  return publicJwk(jwk as JWK);
-}
-
-/**
- * The JWA algorithm a confirmation key signs with (PROFILE.md 2.1): its `alg` member when that is
- * an allowed asymmetric algorithm fitting the key, else P-256 -> ES256, P-384 -> ES384,
- * P-521 -> ES512, Ed25519 -> Ed25519. Undefined for an RSA key without `alg`, or an `alg` that is
- * not allowed or does not fit.
- */
-export function jwkAlgorithm(jwk: JWK): string | undefined {
-  if (jwk.alg === undefined) return jwk.kty === 'RSA' || typeof jwk.crv !== 'string' ? undefined : DEFAULT_ALG[jwk.crv];
-  const spec = ALGORITHMS.includes(jwk.alg) ? algorithmSpec(jwk.alg) : undefined;
-  if (!spec) return undefined;
-  try {
-    assertKeyFitsAlgorithm(jwk, spec);
-  } catch {
-    return undefined;
-  }
-  return jwk.alg;
-}
-
-/** RFC 7638 JWK thumbprint with SHA-256, base64url, of an EC, OKP or RSA public key. */
-export async function jwkThumbprint(jwk: JWK): Promise<string> {
-  // Required members only, in lexicographic order, no whitespace (RFC 7638 section 3.2). The
-  // values are base64url or fixed names, so JSON.stringify adds no escapes.
-  const members =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'OKP' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  if (Object.values(members).some((v) => typeof v !== 'string')) throw argumentError('ERR_INVALID_ARG_VALUE', 'not an EC, OKP or RSA public JWK');
-  return encodeBase64Url(await digest('SHA-256', utf8(JSON.stringify(members))));
-}
-
-
 function fail(code: Oidc2ErrorCode, message: string): never {
   throw new Oidc2Error(code, message);
 }
@@ -181,11 +131,12 @@ interface IssuerEntry {
  * @example
  * ```ts
  * const ict = createIctVerifier({ issuers: [{ issuer: 'https://op.example' }] });
- * const { subject, key } = await ict.verify(request.headers['identity-certification-token']);
+ * const { subject, key } = await ict.verify(request.headers[OIDC2_PROFILE.tokenHeader]);
  * ```
  */
 export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options');
+  if (options.jwks !== undefined) assertOptions(options.jwks as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.jwks');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }

@@ -5,36 +5,72 @@
  *
  * @packageDocumentation
  */
-export * from './errors.js';
-export * from './message.js';
-export * from './profile.js';
-export * from './authenticator.js';
+export { ERROR_STATUS, Oidc2Error, PROBLEM_CONTENT_TYPE, isOidc2Error, type Oidc2ErrorCode, type ProblemDetails } from './errors.js';
+export { fieldLines, fieldValue, normalizeFields, type Fields, type FieldsInit, type HttpRequest, type HttpResponse } from './message.js';
+export { OIDC2_PROFILE, SIGNATURE_PROFILES, WIT_HEADER, type SignatureProfile, type TokenKind } from './profile.js';
+export { dpopBinding, wptBinding, type ProofType, type RequestBinding } from './binding.js';
+export { detectProof, requestBinding, type DetectedProof, type DetectProofOptions, type RequestBindingOptions } from './proofs/detect.js';
+export {
+  AUTHENTICATOR_OPTION_KEYS,
+  createAuthenticator,
+  type AuthenticateOptions,
+  type Authenticator,
+  type AuthenticatorOptions,
+  type Identity,
+  type WorkloadOptions,
+} from './authenticator.js';
 export { createOidc2Service, type AuthResult, type Oidc2Options, type Oidc2Service } from './service.js';
 export { assertRoutePolicy, applyRoutePolicy, type RoutePolicy } from './policy.js';
 export { problemResponse } from './problem.js';
 export type { CredentialInput, CredentialSource } from './service-credential.js';
 export type { Admission, Admitted, Exchange, ExchangeResponse, Answered } from './exchange.js';
-export * from './request-signing.js';
-export * from './response-signature.js';
-export { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm, type VerifyContentDigestOptions } from './content-digest.js';
-export * from './rfc9421/index.js';
+export { createNonce, signRequest, type SignableRequest, type SignedRequest, type SignRequestOptions } from './request-signing.js';
 export {
-  ICT_TYPES,
-  createIctVerifier,
-  jwkAlgorithm,
-  jwkThumbprint,
-  parsePublicJwk,
-  type IctVerifier,
-  type IctVerifierOptions,
-  type IctVerifyOptions,
-  type VerifiedIct,
-} from './ict.js';
+  signResponse,
+  verifyResponse,
+  type ServiceCredential,
+  type ServiceIdentity,
+  type SignResponseOptions,
+  type VerifyResponseOptions,
+} from './response-signature.js';
+export { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm, type VerifyContentDigestOptions } from './content-digest.js';
+export {
+  DERIVED_COMPONENTS,
+  SIGNATURE_ALGORITHMS,
+  STRUCTURED_FIELDS,
+  Token,
+  componentValue,
+  parseComponentIdentifier,
+  parseSignature,
+  parseSignatureInput,
+  serializeSignatureParams,
+  signMessage,
+  signMessageFields,
+  signatureBase,
+  verifyMessageSignature,
+  type ComponentIdentifier,
+  type ComponentParams,
+  type DerivedComponentName,
+  type FieldLimits,
+  type HttpMessage,
+  type SignMessageOptions,
+  type SignatureContext,
+  type SignatureInputEntry,
+  type SignatureParamValue,
+  type SignatureParams,
+  type SignedMessage,
+  type StructuredFieldType,
+} from './rfc9421/index.js';
+export { ICT_TYPES, createIctVerifier, type IctVerifier, type IctVerifierOptions, type IctVerifyOptions, type VerifiedIct } from './ict.js';
+export { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
 export { type TrustedIssuer, type IssuerKeyOptions } from './issuer-keys.js';
 export {
   createDpopNonces,
+  createDpopProof,
   verifyDpopProof,
   type DpopNonceOptions,
   type DpopNonces,
+  type DpopProofOptions,
   type DpopVerifyOptions,
   type VerifiedDpopProof,
 } from './dpop.js';
@@ -42,4 +78,16 @@ export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } fr
 export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
 export { readBoundedBody, type Body } from './lib/body.js';
 export { TXN_TOKEN_HEADER, TXN_TOKEN_TYPE, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
-export * from './wimse.js';
+export {
+  WIT_TYPE,
+  WPT_TYPE,
+  createWitVerifier,
+  verifyWpt,
+  wimseTokenHash,
+  type VerifiedWit,
+  type VerifiedWpt,
+  type WimseTrustDomain,
+  type WitVerifier,
+  type WitVerifierOptions,
+  type WptVerifyOptions,
+} from './wimse.js';

@@ -59,6 +59,19 @@ export interface IssuerKeyOptions {
   maxResponseBytes?: number;
 }
 
+/** Every key of {@link TrustedIssuer}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const TRUSTED_ISSUER_KEYS = Object.freeze(['issuer', 'jwks', 'jwksUri', 'audiences', 'maxTokenAge'] as const satisfies ReadonlyArray<keyof TrustedIssuer>);
+
+/** Every key of {@link IssuerKeyOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const ISSUER_KEY_OPTION_KEYS = Object.freeze([
+  'fetch',
+  'cacheMaxAge',
+  'cooldown',
+  'timeout',
+  'staleIfError',
+  'maxResponseBytes',
+] as const satisfies ReadonlyArray<keyof IssuerKeyOptions>);
+
 /** A key lookup for jose's `compactVerify`/`jwtVerify`. */
 export type IssuerKeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
 
@@ -86,6 +99,7 @@ function seconds(name: string, value: number | undefined, fallback: number, allo
 
 /** Validates and fills in {@link IssuerKeyOptions}. */
 function resolveOptions(options: IssuerKeyOptions, prefix: string): ResolvedOptions {
+  assertOptions(options as unknown, ISSUER_KEY_OPTION_KEYS, prefix.replace(/\.$/, ''));
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
     throw argumentError('ERR_INVALID_ARG_TYPE', `${prefix}fetch must be a function`);
   }
@@ -140,7 +154,7 @@ function assertIssuerKey(key: unknown, where: string): void {
 
 /** Throws TypeError unless `config` is a well-formed {@link TrustedIssuer}. */
 export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): void {
-  if (typeof config !== 'object' || config === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
+  assertOptions(config as unknown, TRUSTED_ISSUER_KEYS, where);
   if (typeof config.issuer !== 'string' || config.issuer.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.issuer must be a non-empty string`);
   }

@@ -1,16 +1,17 @@
 /**
- * The caller's side of PROFILE section 2: sign a request with the ICT's key (RFC 9421) or make a
- * DPoP proof (RFC 9449). Runs in browsers and Node alike.
+ * The caller's side of PROFILE section 2.1: sign a request with the key its token certifies
+ * (RFC 9421), under a signature profile. Runs in browsers and Node alike. DPoP proofs are made in
+ * `dpop.ts`, beside their verification.
  */
 import { createContentDigest } from './content-digest.js';
 import { fieldLines, normalizeFields, type Fields, type FieldsInit, type HttpRequest } from './message.js';
 import { parseSignatureInput, signMessage } from './rfc9421/index.js';
-import { encodeBase64Url, utf8 } from './lib/base64.js';
-import { digest, randomBytes, sign, type KeyHandle } from './lib/crypto.js';
-import { COVERED_WHEN_PRESENT, ICT_HEADER, ICT_SIGNATURE_TAG, REQUIRED_REQUEST_COMPONENTS } from './profile.js';
+import { encodeBase64Url } from './lib/base64.js';
+import { randomBytes, type KeyHandle } from './lib/crypto.js';
+import { OIDC2_PROFILE } from './profile.js';
 import { normalizeTarget } from './lib/audience.js';
-import type { JWK } from 'jose';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
+import { signatureBinding, type RequestBinding } from './binding.js';
 
 /** A request to sign. */
 export interface SignableRequest {
@@ -23,8 +24,10 @@ export interface SignableRequest {
 
 /** A signed request: the original plus the added fields. */
 export interface SignedRequest extends HttpRequest {
-  /** The signature nonce: the service's response signature must carry it as `oidc2-req-nonce`. */
+  /** The signature nonce: the service's response signature must repeat it (the profile's `requestNonceParam`). */
   nonce: string;
+  /** What the service's response must be bound to: pass it to `verifyResponse` as `options.binding`. */
+  binding: RequestBinding;
 }
 
 /** Options of {@link signRequest}. */
@@ -33,9 +36,9 @@ export interface SignRequestOptions {
   ict: string;
   /** The private key certified by the ICT, as a handle from `importKey(jwk, alg, 'sign')`. */
   key: KeyHandle;
-  /** `oidc2-aud`: the target URI without query or fragment as the caller knows it. Default: from `url`. */
+  /** The profile's audience parameter: the target URI without query or fragment as the caller knows it. Default: from `url`. */
   audience?: string;
-  /** Ask the service for a signed response (`oidc2-sign-response`). Default true. */
+  /** Ask the service for a signed response (the profile's `signResponseParam`). Default true. */
   signResponse?: boolean;
   /** Signature lifetime in seconds (`expires - created`), at most 300. Default 60. */
   expiresIn?: number;
@@ -46,6 +49,18 @@ export interface SignRequestOptions {
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
 }
+
+/** Every key of {@link SignRequestOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
+  'ict',
+  'key',
+  'audience',
+  'signResponse',
+  'expiresIn',
+  'components',
+  'digestAlgorithm',
+  'now',
+] as const satisfies ReadonlyArray<keyof SignRequestOptions>);
 
 /** A fresh 128-bit nonce, base64url. */
 export function createNonce(): string {
@@ -64,17 +79,21 @@ let noncePool: Uint8Array = new Uint8Array(0);
 let poolOffset = 0;
 
 /**
- * Signs a request as PROFILE section 2.1 requires: adds `Identity-Certification-Token`,
- * `Content-Digest` (when there is a body), `Signature-Input` and `Signature` tagged `oidc2-ict`.
+ * Signs a request as PROFILE section 2.1 requires: adds the profile's token field (the ICT),
+ * `Content-Digest` (when there is a body), `Signature-Input` and `Signature` tagged with the
+ * profile's tag ({@link OIDC2_PROFILE}). The result carries the `binding` to verify the response with.
  *
  * @example
  * ```ts
  * const key = await importKey(privateJwk, 'ES256', 'sign')
  * const signed = await signRequest({ method: 'GET', url: 'https://api.example.com/me' }, { ict, key })
- * await fetch(signed.url, { method: signed.method, headers: toHeaders(signed.headers) })
+ * const res = await fetch(signed.url, { method: signed.method, headers: toHeaders(signed.headers) })
+ * await verifyResponse(await toMessage(res), { request: signed, binding: signed.binding, ictVerifier })
  * ```
  */
 export async function signRequest(request: SignableRequest, options: SignRequestOptions): Promise<SignedRequest> {
+  assertOptions(options as unknown, SIGN_REQUEST_OPTION_KEYS, 'options');
+  const profile = OIDC2_PROFILE;
   if (typeof options?.ict !== 'string' || options.ict.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.ict must be a compact JWT');
   if (!options.key || options.key.usage !== 'sign') throw argumentError('ERR_INVALID_ARG_VALUE', 'options.key must be a signing key handle');
   const expiresIn = options.expiresIn ?? 60;
@@ -84,12 +103,12 @@ export async function signRequest(request: SignableRequest, options: SignRequest
   const audience = normalizeTarget((options.audience ?? request.url).split(/[?#]/, 1)[0]!);
   if (audience === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'the request URL (or options.audience) must be an absolute http(s) URL');
   const headers: Fields = normalizeFields(request.headers);
-  headers[ICT_HEADER] = [options.ict];
+  headers[profile.tokenHeader] = [options.ict];
   const body = request.body && request.body.length > 0 ? request.body : undefined;
   if (body) headers['content-digest'] = [await createContentDigest(body, options.digestAlgorithm ?? 'sha-256')];
 
-  const components: string[] = [...REQUIRED_REQUEST_COMPONENTS];
-  for (const field of COVERED_WHEN_PRESENT) if (fieldLines(headers, field) && !components.includes(field)) components.push(field);
+  const components: string[] = [...profile.requiredComponents];
+  for (const field of profile.coveredWhenPresent) if (fieldLines(headers, field) && !components.includes(field)) components.push(field);
   for (const extra of options.components ?? []) if (!components.includes(extra)) components.push(extra);
 
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
@@ -98,10 +117,11 @@ export async function signRequest(request: SignableRequest, options: SignRequest
     created,
     expires: created + expiresIn,
     nonce,
-    tag: ICT_SIGNATURE_TAG,
-    'oidc2-aud': audience,
+    tag: profile.tag,
+    [profile.audienceParam]: audience,
   };
-  if (options.signResponse ?? true) params['oidc2-sign-response'] = true;
+  const signResponse = options.signResponse ?? true;
+  if (signResponse) params[profile.signResponseParam] = true;
 
   const message: HttpRequest = { method: request.method.toUpperCase(), url: request.url, headers, body };
   const taken = parseSignatureInput(fieldLines(headers, 'signature-input'));
@@ -110,46 +130,5 @@ export async function signRequest(request: SignableRequest, options: SignRequest
   const signed = await signMessage(message, { label, components, params, key: options.key });
   (headers['signature-input'] ??= []).push(signed.signatureInput);
   (headers['signature'] ??= []).push(signed.signature);
-  return { ...message, nonce };
-}
-
-/** Options of {@link createDpopProof}. */
-export interface DpopProofOptions {
-  method: string;
-  /** Target URI; query and fragment are removed. */
-  url: string;
-  /** The private key, whose public JWK is `jwk`. */
-  key: KeyHandle;
-  /** The public JWK placed in the proof header. */
-  jwk: JWK;
-  /** The token the proof is bound to (`ath`). */
-  accessToken?: string;
-  /** A server nonce from `DPoP-Nonce`. */
-  nonce?: string;
-  /** Clock in unix seconds. Default `Date.now() / 1000`. */
-  now?: () => number;
-}
-
-/**
- * Creates an RFC 9449 DPoP proof JWT with the caller's key (which may be a non-extractable CryptoKey).
- *
- * @example
- * ```ts
- * const proof = await createDpopProof({ method: 'GET', url, key, jwk: publicJwk, accessToken: ict })
- * ```
- */
-export async function createDpopProof(options: DpopProofOptions): Promise<string> {
-  const alg = options.key.spec.name === 'ed25519' ? 'Ed25519' : options.key.spec.name;
-  if (!/^(ES|PS|RS)(256|384|512)$|^Ed(DSA|25519)$/.test(alg)) throw argumentError('ERR_INVALID_ARG_VALUE', `${alg} is not a JWA signature algorithm`);
-  const header = { typ: 'dpop+jwt', alg, jwk: options.jwk };
-  const payload: Record<string, unknown> = {
-    jti: createNonce(),
-    htm: options.method.toUpperCase(),
-    htu: options.url.split(/[?#]/, 1)[0],
-    iat: Math.floor((options.now ?? (() => Date.now() / 1000))()),
-  };
-  if (options.accessToken !== undefined) payload.ath = encodeBase64Url(await digest('SHA-256', utf8(options.accessToken)));
-  if (options.nonce !== undefined) payload.nonce = options.nonce;
-  const input = `${encodeBase64Url(utf8(JSON.stringify(header)))}.${encodeBase64Url(utf8(JSON.stringify(payload)))}`;
-  return `${input}.${encodeBase64Url(await sign(options.key, utf8(input)))}`;
+  return { ...message, nonce, binding: signatureBinding(profile, nonce, signResponse) };
 }

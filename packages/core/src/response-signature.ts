@@ -7,11 +7,11 @@ import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './message.js';
 import { createContentDigest, verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
-import { ICT_HEADER, ICT_SIGNATURE_TAG, RESPONSE_COVERED_WHEN_PRESENT } from './profile.js';
-import type { RequestBinding } from './authenticator.js';
+import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
 import type { KeyHandle } from './lib/crypto.js';
 import { createNonce } from './request-signing.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /** The service's credential: its ICT and the private key the ICT certifies. */
 export interface ServiceCredential {
@@ -31,10 +31,15 @@ export interface SignResponseOptions {
   digestAlgorithm?: 'sha-256' | 'sha-512';
 }
 
+/** Every key of {@link SignResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'digestAlgorithm'] as const satisfies ReadonlyArray<keyof SignResponseOptions>);
+
 /**
- * Signs a response to an authenticated (or at least parsed) request. Returns the fields to set on
- * the response: `Identity-Certification-Token`, `Content-Digest`, `Signature-Input`, `Signature`.
- * The body must be the bytes exactly as sent (after any content coding).
+ * Signs a response to an authenticated (or at least parsed) request, under the binding's signature
+ * profile. Returns the fields to set on the response: the profile's token field (the service's
+ * ICT), `Content-Digest`, `Signature-Input`, `Signature`. The signature covers the request's
+ * `@method`, `@path`, `@query` and the binding's request fields (`"dpop";req`, `"authorization";req`),
+ * and repeats the binding's nonce. The body must be the bytes exactly as sent (after any content coding).
  */
 export async function signResponse(
   response: HttpResponse,
@@ -43,26 +48,27 @@ export async function signResponse(
   credential: ServiceCredential,
   options: SignResponseOptions = {},
 ): Promise<Fields> {
+  assertOptions(options as unknown, SIGN_RESPONSE_OPTION_KEYS, 'options');
+  const profile = bindingProfile(binding);
   const added: Fields = {
-    [ICT_HEADER]: [credential.ict],
+    [profile.tokenHeader]: [credential.ict],
     'content-digest': [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')],
   };
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];
-  const components = ['@status', ICT_HEADER];
-  for (const field of RESPONSE_COVERED_WHEN_PRESENT) if (fieldLines(headers, field)) components.push(field);
+  const components = ['@status', profile.tokenHeader];
+  for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
   components.push('content-digest', '"@method";req', '"@path";req', '"@query";req');
-  if (binding.proof === 'dpop') components.push('"dpop";req');
-  if (binding.proof === 'wpt') components.push('"authorization";req');
+  for (const field of boundRequestFields(binding)) components.push(`"${field}";req`);
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const params: Record<string, string | number | boolean> = {
     created,
     expires: created + (options.expiresIn ?? 60),
     nonce: createNonce(),
-    tag: ICT_SIGNATURE_TAG,
+    tag: profile.tag,
   };
-  if (binding.nonce !== undefined) params['oidc2-req-nonce'] = binding.nonce;
+  if (binding.nonce !== undefined) params[profile.requestNonceParam] = binding.nonce;
   const signed = await signMessage({ ...response, headers }, { label: 'sig', components, params, key: credential.key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
@@ -83,8 +89,13 @@ export interface ServiceIdentity {
 export interface VerifyResponseOptions {
   /** The request exactly as sent (method, URL, headers including any `DPoP`). */
   request: HttpRequest;
-  /** The request signature's nonce; absent for DPoP requests. */
-  requestNonce?: string;
+  /**
+   * What the response must be bound to: `signRequest(...).binding` for a signed request,
+   * {@link dpopBinding} for a DPoP request, {@link wptBinding} for a WPT. Its profile names the
+   * response's tag, token field and request-nonce parameter; its nonce must be repeated (for DPoP
+   * only when one is given); its request fields must be covered with `;req`.
+   */
+  binding: RequestBinding;
   /** Verifier for the service's ICT, configured with the issuers trusted for services. */
   ictVerifier: IctVerifier;
   /** The service subject(s) expected to answer. Default: any subject of a trusted issuer. */
@@ -94,6 +105,16 @@ export interface VerifyResponseOptions {
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
 }
+
+/** Every key of {@link VerifyResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const VERIFY_RESPONSE_OPTION_KEYS = Object.freeze([
+  'request',
+  'binding',
+  'ictVerifier',
+  'expectedSubject',
+  'clockTolerance',
+  'now',
+] as const satisfies ReadonlyArray<keyof VerifyResponseOptions>);
 
 function coversReq(components: ComponentIdentifier[], name: string, req: boolean): boolean {
   return components.some((c) => c.name === name && (c.params.req === true) === req && c.params.key === undefined && c.params.name === undefined);
@@ -105,15 +126,21 @@ function coversReq(components: ComponentIdentifier[], name: string, req: boolean
  * Throws `response_unsigned`, `response_untrusted` or `response_signature_invalid`.
  */
 export async function verifyResponse(response: HttpResponse, options: VerifyResponseOptions): Promise<ServiceIdentity> {
+  assertOptions(options as unknown, VERIFY_RESPONSE_OPTION_KEYS, 'options');
+  const binding = options.binding;
+  if (typeof binding !== 'object' || binding === null || typeof binding.proof !== 'string') {
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.binding must be the RequestBinding of the request sent');
+  }
+  const profile = bindingProfile(binding);
   const tolerance = options.clockTolerance ?? 60;
   const now = (options.now ?? (() => Date.now() / 1000))();
-  const tokenLines = fieldLines(response.headers, ICT_HEADER);
+  const tokenLines = fieldLines(response.headers, profile.tokenHeader);
   let entry: SignatureInputEntry | undefined;
   let signature: Uint8Array | undefined;
   try {
     for (const candidate of parseSignatureInput(fieldLines(response.headers, 'signature-input')).values()) {
-      if (candidate.params.tag !== ICT_SIGNATURE_TAG) continue;
-      if (entry) throw new Oidc2Error('response_signature_invalid', 'more than one response signature is tagged oidc2-ict');
+      if (candidate.params.tag !== profile.tag) continue;
+      if (entry) throw new Oidc2Error('response_signature_invalid', `more than one response signature is tagged ${profile.tag}`);
       entry = candidate;
     }
     if (entry) signature = parseSignature(fieldLines(response.headers, 'signature')).get(entry.label);
@@ -122,7 +149,7 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
     throw new Oidc2Error('response_signature_invalid', 'the response signature fields are malformed', { cause: error });
   }
   if (!tokenLines || !entry || !signature) throw new Oidc2Error('response_unsigned', 'the response carries no ICT-bound signature');
-  if (tokenLines.length !== 1) throw new Oidc2Error('response_signature_invalid', 'exactly one Identity-Certification-Token is allowed');
+  if (tokenLines.length !== 1) throw new Oidc2Error('response_signature_invalid', `exactly one ${profile.tokenHeader} field is allowed`);
 
   let ict;
   try {
@@ -137,22 +164,21 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
   const c = entry.components;
   const required: Array<[string, boolean]> = [
     ['@status', false],
-    [ICT_HEADER, false],
+    [profile.tokenHeader, false],
     ['content-digest', false],
     ['@method', true],
     ['@path', true],
     ['@query', true],
   ];
-  for (const field of RESPONSE_COVERED_WHEN_PRESENT) if (fieldLines(response.headers, field)) required.push([field, false]);
-  const dpop = fieldLines(options.request.headers, 'dpop') !== undefined;
-  if (dpop) required.push(['dpop', true]);
-  if (/^wpt /i.test(fieldLines(options.request.headers, 'authorization')?.[0]?.trim() ?? '')) required.push(['authorization', true]);
+  for (const field of profile.responseCoveredWhenPresent) if (fieldLines(response.headers, field)) required.push([field, false]);
+  for (const field of boundRequestFields(binding)) required.push([field, true]);
   for (const [name, req] of required) {
     if (!coversReq(c, name, req)) throw new Oidc2Error('response_signature_invalid', `the response signature must cover ${name}${req ? ';req' : ''}`);
   }
   const p = entry.params;
-  if (!dpop || options.requestNonce !== undefined) {
-    if (p['oidc2-req-nonce'] !== options.requestNonce) throw new Oidc2Error('response_signature_invalid', 'the response is not bound to this request');
+  // A DPoP request carries no signature nonce to repeat, unless the binding names one.
+  if (binding.proof !== 'dpop' || binding.nonce !== undefined) {
+    if (p[profile.requestNonceParam] !== binding.nonce) throw new Oidc2Error('response_signature_invalid', 'the response is not bound to this request');
   }
   if (typeof p.created !== 'number' || typeof p.expires !== 'number' || typeof p.nonce !== 'string') {
     throw new Oidc2Error('response_signature_invalid', 'created, expires and nonce are required');

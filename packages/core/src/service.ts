@@ -7,8 +7,7 @@ import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './message.js';
 import { createAuthenticator, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
 import { signResponse } from './response-signature.js';
-import { parseSignatureInput } from './rfc9421/index.js';
-import { ICT_SIGNATURE_TAG } from './profile.js';
+import { requestBinding } from './proofs/detect.js';
 import { applyRoutePolicy, assertRoutePolicy, type RoutePolicy } from './policy.js';
 import { problemResponse } from './problem.js';
 import { assertCredentialSource, serviceCredentialProvider, type CredentialSource } from './service-credential.js';
@@ -92,19 +91,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
 
   function bindingOf(request: HttpRequest): RequestBinding | undefined {
-    const auth = fieldLines(request.headers, 'authorization');
-    if (auth?.length === 1 && /^dpop /i.test(auth[0]!.trim()) && fieldLines(request.headers, 'dpop')) return { proof: 'dpop', signResponse: false };
-    if (auth?.length === 1 && /^wpt /i.test(auth[0]!.trim())) return { proof: 'wpt', signResponse: false };
-    try {
-      for (const entry of parseSignatureInput(fieldLines(request.headers, 'signature-input')).values()) {
-        if (entry.params.tag !== ICT_SIGNATURE_TAG) continue;
-        const nonce = entry.params.nonce;
-        return { proof: 'http-signature', nonce: typeof nonce === 'string' ? nonce : undefined, signResponse: entry.params['oidc2-sign-response'] === true };
-      }
-    } catch {
-      return undefined;
-    }
-    return undefined;
+    return requestBinding(request);
   }
 
   async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined> {

@@ -7,7 +7,7 @@ import { errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /** Header carrying the Transaction Token. */
 export const TXN_TOKEN_HEADER = 'txn-token';
@@ -29,6 +29,16 @@ export interface TransactionTokenOptions {
   /** Largest accepted `exp - iat` in seconds: Txn-Tokens are short-lived. Default 300. */
   maxTokenAge?: number;
 }
+
+/** Every key of {@link TransactionTokenOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const TRANSACTION_TOKEN_OPTION_KEYS = Object.freeze([
+  'trustDomain',
+  'jwks',
+  'jwksUri',
+  'issuer',
+  'required',
+  'maxTokenAge',
+] as const satisfies ReadonlyArray<keyof TransactionTokenOptions>);
 
 /** A verified Transaction Token, exposed to handlers as `identity.transaction`. */
 export interface TransactionContext {
@@ -54,7 +64,7 @@ export function createTxnTokenVerifier(
   context: { now: () => number; clockTolerance: number; fetch?: typeof fetch },
 ): TxnTokenVerifier {
   const where = 'options.transactionTokens';
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
+  assertOptions(options as unknown, TRANSACTION_TOKEN_OPTION_KEYS, where);
   if (typeof options.trustDomain !== 'string' || options.trustDomain.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.trustDomain must be a non-empty string`);
   }

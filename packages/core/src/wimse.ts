@@ -6,17 +6,17 @@
  */
 import { compactVerify, type JWK, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
-import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './ict.js';
+import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, digest, digestSync, importKey, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import { LruCache } from './lib/lru.js';
 import type { ReplayStore } from './replay-store.js';
-import { deepFreeze, numberOption } from './lib/validate.js';
+import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
 
 /** Header carrying the WIT. */
-export const WIT_HEADER = 'workload-identity-token';
+export { WIT_HEADER } from './profile.js';
 /** The `typ` of WITs (compared case-insensitively). */
 export const WIT_TYPE = 'wit+jwt';
 /** The `typ` of WPTs (compared case-insensitively). */
@@ -116,7 +116,41 @@ export interface WptVerifyOptions {
    * these names, each with the hash of its token. Default: none (a WPT with `oth` is refused).
    */
   otherTokens?: Record<string, string>;
+  /**
+   * Runs when every check has passed, immediately before the `jti` is recorded; when it throws,
+   * the `jti` is not recorded and the error propagates. Default none.
+   */
+  beforeRecord?: () => Promise<void> | void;
 }
+
+/** Every key of {@link WimseTrustDomain}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const WIMSE_TRUST_DOMAIN_KEYS = Object.freeze(['trustDomain', 'jwks', 'jwksUri', 'issuer'] as const satisfies ReadonlyArray<keyof WimseTrustDomain>);
+
+/** Every key of {@link WitVerifierOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const WIT_VERIFIER_OPTION_KEYS = Object.freeze([
+  'trustDomains',
+  'clockTolerance',
+  'now',
+  'fetch',
+  'maxTokenAge',
+  'cacheSize',
+] as const satisfies ReadonlyArray<keyof WitVerifierOptions>);
+
+/** Every key of {@link WptVerifyOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const WPT_VERIFY_OPTION_KEYS = Object.freeze([
+  'wit',
+  'witToken',
+  'method',
+  'audience',
+  'now',
+  'clockTolerance',
+  'maxAge',
+  'replayStore',
+  'accessToken',
+  'transactionToken',
+  'otherTokens',
+  'beforeRecord',
+] as const satisfies ReadonlyArray<keyof WptVerifyOptions>);
 
 /** What a verified WPT yields. */
 export interface VerifiedWpt {
@@ -173,11 +207,11 @@ interface DomainEntry {
  * @example
  * ```ts
  * const wits = createWitVerifier({ trustDomains: [{ trustDomain: 'example.com', jwksUri: 'https://wit-issuer.example.com/jwks' }] });
- * const wit = await wits.verify(request.headers['workload-identity-token']);
+ * const wit = await wits.verify(request.headers[WIT_HEADER]);
  * ```
  */
 export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, WIT_VERIFIER_OPTION_KEYS, 'options');
   if (!Array.isArray(options.trustDomains) || options.trustDomains.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.trustDomains must list at least one trust domain');
   }
@@ -191,7 +225,7 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
   const domains = new Map<string, DomainEntry>();
   options.trustDomains.forEach((config, i) => {
     const where = `options.trustDomains[${i}]`;
-    if (typeof config !== 'object' || config === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be an object`);
+    assertOptions(config as unknown, WIMSE_TRUST_DOMAIN_KEYS, where);
     const name = typeof config.trustDomain === 'string' ? config.trustDomain.toLowerCase() : '';
     if (!DOMAIN.test(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.trustDomain must be a host name such as example.com`);
     if (domains.has(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} repeats a trust domain`);
@@ -325,7 +359,7 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
  * ```
  */
 export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise<VerifiedWpt> {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options as unknown, WPT_VERIFY_OPTION_KEYS, 'options');
   const { wit, witToken, audience, now, replayStore } = options;
   if (typeof wit !== 'object' || wit === null || typeof wit.alg !== 'string' || wit.key === undefined) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.wit must be a VerifiedWit');
   if (typeof witToken !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.witToken must be a string');
@@ -392,6 +426,7 @@ export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise
   }
 
   // 4. Replay, last: a proof that fails any other check never consumes its jti.
+  await options.beforeRecord?.();
   if (!(await replayStore.checkAndRecord(`wpt:${wit.thumbprint}:${jti}`, exp + tolerance, now))) fail('wpt_invalid', 'the WPT jti was already used');
   return { jti, exp };
 }

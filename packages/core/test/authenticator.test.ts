@@ -8,6 +8,7 @@ import {
   createNonce,
   signRequest,
   verifyResponse,
+  dpopBinding,
   normalizeFields,
   type AuthenticatorOptions,
   type HttpRequest,
@@ -358,13 +359,13 @@ describe('service: policy, response signing and errors', () => {
     const added = await service.signResponse(response, req, identity!.binding);
     const full = { ...response, headers: { ...response.headers, ...added } };
     const sent = { ...signed };
-    await expect(verifyResponse(full, { request: sent, requestNonce: signed.nonce, ictVerifier: verifier(), expectedSubject: 'orders-service', now })).resolves.toMatchObject({
+    await expect(verifyResponse(full, { request: sent, binding: signed.binding, ictVerifier: verifier(), expectedSubject: 'orders-service', now })).resolves.toMatchObject({
       subject: 'orders-service',
     });
-    const v = (over: object, opts: object = {}) => rejection(verifyResponse({ ...full, ...over }, { request: sent, requestNonce: signed.nonce, ictVerifier: verifier(), now, ...opts }));
+    const v = (over: object, opts: object = {}) => rejection(verifyResponse({ ...full, ...over }, { request: sent, binding: signed.binding, ictVerifier: verifier(), now, ...opts }));
     expect((await v({ body: utf8('{"ok":false}') })).code).toBe('response_signature_invalid');
     expect((await v({ status: 200 })).code).toBe('response_signature_invalid');
-    expect((await v({}, { requestNonce: 'another-nonce-aaaaaaaaaa' })).code).toBe('response_signature_invalid');
+    expect((await v({}, { binding: { ...signed.binding, nonce: 'another-nonce-aaaaaaaaaa' } })).code).toBe('response_signature_invalid');
     expect((await v({}, { expectedSubject: 'payments-service' })).code).toBe('response_untrusted');
     expect((await v({ headers: response.headers })).code).toBe('response_unsigned');
     expect((await v({}, { request: { ...sent, url: `${BASE}/other` } })).code).toBe('response_signature_invalid');
@@ -377,9 +378,9 @@ describe('service: policy, response signing and errors', () => {
     const added = await service.signResponse(response, req, identity!.binding);
     expect(added!['signature-input'][0]).toContain('"dpop";req');
     const full = { ...response, headers: { ...added } };
-    await expect(verifyResponse(full, { request: req, ictVerifier: verifier(), now })).resolves.toMatchObject({ subject: 'orders-service' });
+    await expect(verifyResponse(full, { request: req, binding: dpopBinding(), ictVerifier: verifier(), now })).resolves.toMatchObject({ subject: 'orders-service' });
     const otherProof = await dpopRequest();
-    expect((await rejection(verifyResponse(full, { request: otherProof, ictVerifier: verifier(), now }))).code).toBe('response_signature_invalid');
+    expect((await rejection(verifyResponse(full, { request: otherProof, binding: dpopBinding(), ictVerifier: verifier(), now }))).code).toBe('response_signature_invalid');
   });
 
   it('signs error responses and never echoes the token', async () => {
@@ -393,7 +394,7 @@ describe('service: policy, response signing and errors', () => {
     const text = new TextDecoder().decode(res.body);
     expect(JSON.parse(text)).toMatchObject({ code: 'signature_invalid', status: 401 });
     expect(text).not.toContain(aliceIct.split('.')[1]);
-    await expect(verifyResponse(res, { request: { ...signed, method: 'DELETE' }, requestNonce: signed.nonce, ictVerifier: verifier(), now })).resolves.toMatchObject({ subject: 'orders-service' });
+    await expect(verifyResponse(res, { request: { ...signed, method: 'DELETE' }, binding: signed.binding, ictVerifier: verifier(), now })).resolves.toMatchObject({ subject: 'orders-service' });
   });
 
   it('refuses to answer unsigned when asked for a signature and it has no credential', async () => {

@@ -112,7 +112,7 @@ describe('admission', () => {
     const response = { ...admission.response, body: await collect(admission.response.body) };
     expect(JSON.parse(new TextDecoder().decode(response.body))).toMatchObject({ code: 'signature_invalid' });
     await expect(
-      verifyResponse(response, { request: { ...message, method: 'DELETE' }, requestNonce: message.nonce, ictVerifier: verifier(), now }),
+      verifyResponse(response, { request: { ...message, method: 'DELETE' }, binding: message.binding, ictVerifier: verifier(), now }),
     ).resolves.toMatchObject({ subject: 'orders-service' });
     // After a refusal the response passes unchanged: it is the signed refusal itself.
     expect(await exchange.respond(admission.response)).toBe(admission.response);
@@ -187,7 +187,7 @@ describe('response', () => {
       expect(out.status).toBe(status);
       expect(out.body).toBeInstanceOf(Uint8Array);
       await expect(
-        verifyResponse({ ...out, body: out.body as Uint8Array }, { request: message, requestNonce: message.nonce, ictVerifier: verifier(), now }),
+        verifyResponse({ ...out, body: out.body as Uint8Array }, { request: message, binding: message.binding, ictVerifier: verifier(), now }),
       ).resolves.toMatchObject({ subject: 'orders-service' });
     }
   });
@@ -198,7 +198,7 @@ describe('response', () => {
     await exchange.admit(undefined);
     const out = await exchange.respond({ status: 204, headers: {} });
     expect(out.headers['signature']).toHaveLength(1);
-    await expect(verifyResponse({ ...out, body: undefined }, { request: message, requestNonce: message.nonce, ictVerifier: verifier(), now })).resolves.toBeDefined();
+    await expect(verifyResponse({ ...out, body: undefined }, { request: message, binding: message.binding, ictVerifier: verifier(), now })).resolves.toBeDefined();
   });
 
   it('replaces a response too large to sign by a signed 501 when the caller asked, and stops reading it', async () => {
@@ -217,7 +217,7 @@ describe('response', () => {
     expect(out.status).toBe(501);
     const body = await collect(out.body);
     expect(JSON.parse(new TextDecoder().decode(body))).toMatchObject({ code: 'response_signing_unavailable' });
-    await expect(verifyResponse({ ...out, body }, { request: message, requestNonce: message.nonce, ictVerifier: verifier(), now })).resolves.toBeDefined();
+    await expect(verifyResponse({ ...out, body }, { request: message, binding: message.binding, ictVerifier: verifier(), now })).resolves.toBeDefined();
   });
 
   it('streams a response too large to sign on unsigned, whole and in order, when nobody asked', async () => {

@@ -4,7 +4,7 @@ import { SignJWT, importJWK, type JWK } from 'jose';
 import { createDpopNonces, verifyDpopProof, type DpopVerifyOptions } from '../src/dpop';
 import { MemoryReplayStore, type ReplayStore } from '../src/replay-store';
 import { isOidc2Error, Oidc2Error } from '../src/errors';
-import { jwkThumbprint } from '../src/ict';
+import { jwkThumbprint } from '../src/lib/jwk';
 import { encodeBase64Url, utf8 } from '../src/lib/base64';
 import { digest } from '../src/lib/crypto';
 

@@ -1,6 +1,6 @@
 // WIMSE workloads through the request authenticator: the draft's WIT and WPT vectors authenticate a
 // request, and the failures come back as the WIMSE drafts say (400), with nothing recorded first.
-import { createAuthenticator, createOidc2Service, isOidc2Error, MemoryReplayStore, normalizeFields, verifyResponse, createIctVerifier, type AuthenticatorOptions, type HttpRequest } from '../src/index';
+import { createAuthenticator, createOidc2Service, isOidc2Error, MemoryReplayStore, normalizeFields, verifyResponse, wptBinding, createIctVerifier, type AuthenticatorOptions, type HttpRequest } from '../src/index';
 import { utf8 } from '../src/lib/base64';
 import { newIssuer, newKey } from '../../../test/support/credentials';
 import vectors from './fixtures/wimse/vectors.json';
@@ -89,7 +89,7 @@ describe('WIMSE workload proof through the authenticator', () => {
     const added = await service.signResponse(response, request, identity!.binding);
     expect(added!['signature-input']![0]).toContain('"authorization";req');
     const ictVerifier = createIctVerifier({ issuers: [{ issuer: op.issuer, jwks: op.jwks }], now: () => NOW });
-    await expect(verifyResponse({ ...response, headers: added! }, { request, ictVerifier, now: () => NOW })).resolves.toMatchObject({ subject: 'inventory' });
+    await expect(verifyResponse({ ...response, headers: added! }, { request, binding: wptBinding(), ictVerifier, now: () => NOW })).resolves.toMatchObject({ subject: 'inventory' });
   });
 });
 

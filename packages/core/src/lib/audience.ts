@@ -1,4 +1,4 @@
-// The service's public base URLs and how a caller-named target (`oidc2-aud`, DPoP `htu`) is matched
+// The service's public base URLs and how a caller-named target (the signature profile's `audienceParam`, DPoP `htu`) is matched
 // against them: scheme and host compared case-insensitively, default ports dropped, the request
 // path appended to the base path. Query and fragment never take part.
 import { argumentError } from './validate.js';

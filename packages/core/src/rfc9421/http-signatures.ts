@@ -74,7 +74,7 @@ export interface SignedMessage {
  * const key = await importKey(privateJwk, 'ed25519', 'sign')
  * const { signatureInput, signature } = await signMessage(request, {
  *   components: ['@method', '@path', '@query', 'content-digest'],
- *   params: { created: 1618884473, nonce, tag: 'oidc2-ict' },
+ *   params: { created: 1618884473, nonce, tag: OIDC2_PROFILE.tag },
  *   key,
  * })
  * ```

@@ -31,7 +31,7 @@ export interface SignatureParams {
   readonly keyid?: string;
   /** An application tag (String). */
   readonly tag?: string;
-  /** Extension parameters, e.g. `oidc2-aud`. */
+  /** Extension parameters, e.g. a signature profile's `audienceParam`. */
   readonly [name: string]: SignatureParamValue | undefined;
 }
 
