@@ -2,13 +2,12 @@
  * Identity Certification Token (ICT) verification (PROFILE.md section 1.1): a JWT from a trusted
  * issuer that certifies the caller's public key (`cnf`), like an X.509 certificate.
  */
-import { compactVerify, type JWK, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import type { JWK, JWSHeaderParameters, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import { ISSUER_KEY_OPTION_KEYS, assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
-import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
-import { ASYMMETRIC_JWA, importKey, type KeyHandle } from './lib/crypto.js';
-import { LruCache } from './lib/lru.js';
+import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
+import type { KeyHandle } from './lib/crypto.js';
 import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
 
@@ -91,9 +90,7 @@ export interface IctVerifier {
   verify(token: string, options?: IctVerifyOptions): Promise<VerifiedIct>;
 }
 
-const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
 const TYPES = new Set<string>(ICT_TYPES);
-const SEGMENT = /^[A-Za-z0-9_-]*$/;
 function fail(code: Oidc2ErrorCode, message: string): never {
   throw new Oidc2Error(code, message);
 }
@@ -164,47 +161,34 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
     });
   });
 
-  const cache = new LruCache<string, VerifiedIct>(cacheSize);
-  // Concurrent first presentations of one token share one verification.
-  const inflight = new Map<string, Promise<VerifiedIct>>();
+  const err = (code: Oidc2ErrorCode) => (message: string) => new Oidc2Error(code, message);
+  const core = createJwtCredentialVerifier<VerifiedIct>({
+    maxTokenBytes,
+    cacheSize,
+    now,
+    allowEmptySignature: true,
+    acceptsType: (typ) => TYPES.has(typ.toLowerCase()),
+    errors: { oversize: err('ict_malformed'), malformed: err('ict_malformed'), alg: err('ict_alg_not_allowed'), typ: err('ict_typ_invalid') },
+    resolver(payload) {
+      if (typeof payload.iss !== 'string') fail('ict_claim_missing', 'the ICT has no iss');
+      const issuer = issuers.get(payload.iss);
+      if (!issuer) fail('ict_untrusted_issuer', 'the ICT issuer is not trusted');
+      return issuer.resolver;
+    },
+    signatureError: fromJose,
+    claims,
+    checkTime: (result, t) => checkTimeClaims(result.payload, t, tolerance, err('ict_expired'), err('ict_not_yet_valid')),
+  });
 
-  function checkTime(payload: JWTPayload, t: number): void {
-    if ((payload.exp as number) <= t - tolerance) fail('ict_expired', 'the ICT has expired');
-    if ((payload.iat as number) > t + tolerance) fail('ict_not_yet_valid', 'the ICT was issued in the future');
-    if (payload.nbf !== undefined && (payload.nbf as number) > t + tolerance) fail('ict_not_yet_valid', 'the ICT is not valid yet');
-  }
-
-  async function verifyUncached(token: string, t: number): Promise<VerifiedIct> {
-    // 1. Shape, header, alg, typ, iss: all before any key is looked up.
-    const parts = token.split('.');
-    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p)) || parts[0] === '' || parts[1] === '') {
-      fail('ict_malformed', 'the ICT is not a compact JWS');
-    }
-    const header = decodeJsonSegment(parts[0]!);
-    if (!header) fail('ict_malformed', 'the ICT header is not a JSON object');
-    if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) fail('ict_alg_not_allowed', 'the ICT alg is not an allowed asymmetric algorithm');
-    if (typeof header.typ !== 'string' || !TYPES.has(header.typ.toLowerCase())) fail('ict_typ_invalid', 'the ICT typ is not ict+jwt');
-    const payload = decodeJsonSegment(parts[1]!) as JWTPayload | undefined;
-    if (!payload) fail('ict_malformed', 'the ICT payload is not a JSON object');
-    if (typeof payload.iss !== 'string') fail('ict_claim_missing', 'the ICT has no iss');
-    const issuer = issuers.get(payload.iss);
-    if (!issuer) fail('ict_untrusted_issuer', 'the ICT issuer is not trusted');
-
-    // 2. Signature. Claims are checked below, once, by this module, so jose's compactVerify suffices.
-    try {
-      await compactVerify(token, issuer.resolver, { algorithms: ALGORITHMS as string[] });
-    } catch (err) {
-      throw fromJose(err);
-    }
-
-    // 3. Claims.
+  async function claims(_token: string, header: Record<string, unknown>, payload: JWTPayload, t: number): Promise<VerifiedIct> {
+    const issuer = issuers.get(payload.iss as string)!;
     const { sub, iat, exp, nbf, aud, ctx, cnf } = payload;
     if (sub === undefined || iat === undefined || exp === undefined) fail('ict_claim_missing', 'the ICT must carry sub, iat and exp');
     if (typeof sub !== 'string' || sub.length === 0) fail('ict_invalid', 'the ICT sub must be a non-empty string');
     for (const claim of [iat, exp, nbf]) {
       if (claim !== undefined && (typeof claim !== 'number' || !Number.isFinite(claim))) fail('ict_invalid', 'the ICT iat, exp and nbf must be numbers');
     }
-    checkTime(payload, t);
+    checkTimeClaims(payload, t, tolerance, err('ict_expired'), err('ict_not_yet_valid'));
     if (exp - iat > issuer.maxTokenAge) fail('ict_lifetime_exceeded', `the ICT lifetime exceeds ${issuer.maxTokenAge} seconds`);
     if (aud !== undefined) {
       const values = typeof aud === 'string' ? [aud] : aud;
@@ -215,7 +199,7 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
     const result: VerifiedIct = {
       header: header as JWSHeaderParameters,
       payload,
-      issuer: payload.iss,
+      issuer: payload.iss as string,
       subject: sub,
       contexts: (ctx as string[] | undefined) ?? [],
       thumbprint: '',
@@ -241,41 +225,15 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
       result.thumbprint = jkt;
       return;
     }
-    const jwk = parsePublicJwk(member);
-    if (!jwk) fail('ict_cnf_invalid', 'the ICT cnf.jwk is not a supported public key');
-    const alg = jwkAlgorithm(member as JWK);
-    if (!alg) fail('ict_cnf_invalid', 'the ICT cnf.jwk has no usable alg (RSA keys must name one)');
-    try {
-      result.key = await importKey(jwk, alg, 'verify');
-    } catch {
-      fail('ict_cnf_invalid', 'the ICT cnf.jwk cannot be imported');
-    }
-    result.jwk = jwk;
-    result.alg = alg;
-    result.thumbprint = await jwkThumbprint(jwk);
+    const confirmed = await confirmationKey(member, false, err('ict_cnf_invalid'));
+    result.key = confirmed.key;
+    result.jwk = confirmed.jwk;
+    result.alg = confirmed.alg;
+    result.thumbprint = confirmed.thumbprint;
   }
 
   async function verify(token: string, verifyOptions: IctVerifyOptions = {}): Promise<VerifiedIct> {
-    if (typeof token !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'token must be a string');
-    if (token.length > maxTokenBytes) fail('ict_malformed', `the ICT exceeds ${maxTokenBytes} bytes`);
-    const t = now();
-    let result = cache.get(token);
-    if (result) {
-      try {
-        checkTime(result.payload, t);
-      } catch (err) {
-        cache.delete(token);
-        throw err;
-      }
-    } else {
-      let pending = inflight.get(token);
-      if (!pending) {
-        pending = verifyUncached(token, t).finally(() => inflight.delete(token));
-        inflight.set(token, pending);
-      }
-      result = await pending;
-      cache.set(token, result);
-    }
+    const result = await core.verify(token);
     if (!result.jwk && verifyOptions.allowJkt !== true) fail('ict_cnf_invalid', 'cnf.jkt is accepted only with a DPoP proof');
     return result;
   }

@@ -4,13 +4,12 @@
  * Workload Proof Token (WPT, draft-ietf-wimse-wpt-02) that proves possession of that key for one
  * request. Every failure a caller can cause is a 400, as the WIMSE drafts say.
  */
-import { compactVerify, type JWK, type JWTPayload } from 'jose';
+import type { JWK, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
-import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
+import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
-import { ASYMMETRIC_JWA, digest, digestSync, importKey, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
-import { LruCache } from './lib/lru.js';
+import { ASYMMETRIC_JWA, digest, digestSync, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
 import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
@@ -238,76 +237,55 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
     });
   });
 
-  const cache = new LruCache<string, VerifiedWit>(cacheSize);
-  // Concurrent first presentations of one token share one verification.
-  const inflight = new Map<string, Promise<VerifiedWit>>();
+  const invalid = (message: string) => new Oidc2Error('wit_invalid', message);
+  const core = createJwtCredentialVerifier<VerifiedWit>({
+    maxTokenBytes: MAX_TOKEN_BYTES,
+    cacheSize,
+    now,
+    allowEmptySignature: false,
+    acceptsType: (typ) => typ.toLowerCase() === WIT_TYPE,
+    errors: { oversize: invalid, malformed: invalid, alg: invalid, typ: invalid },
+    resolver: (claims) => domainOf(claims).resolver,
+    // Keys that cannot be fetched are the service's problem (503), everything else the token's.
+    signatureError: (err) => (isOidc2Error(err) ? err : invalid('the WIT signature does not verify with the trust domain keys')),
+    claims,
+    checkTime: (result, t) => checkTimeClaims(result.claims, t, tolerance, (m) => new Oidc2Error('wit_expired', m), invalid),
+  });
 
-  function checkTime(claims: JWTPayload, t: number): void {
-    if ((claims.exp as number) <= t - tolerance) fail('wit_expired', 'the WIT has expired');
-    if (claims.iat !== undefined && (claims.iat as number) > t + tolerance) fail('wit_invalid', 'the WIT was issued in the future');
-    if (claims.nbf !== undefined && (claims.nbf as number) > t + tolerance) fail('wit_invalid', 'the WIT is not valid yet');
-  }
-
-  async function verifyUncached(token: string, t: number): Promise<VerifiedWit> {
-    // 1. Shape, header, alg, typ, sub, iss: all before any key is looked up.
-    const parts = token.split('.');
-    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) fail('wit_invalid', 'the WIT is not a compact JWS');
-    const header = decodeJsonSegment(parts[0]!);
-    if (!header) fail('wit_invalid', 'the WIT header is not a JSON object');
-    if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) fail('wit_invalid', 'the WIT alg is not an allowed asymmetric algorithm');
-    if (typeof header.typ !== 'string' || header.typ.toLowerCase() !== WIT_TYPE) fail('wit_invalid', 'the WIT typ is not wit+jwt');
-    const claims = decodeJsonSegment(parts[1]!) as JWTPayload | undefined;
-    if (!claims) fail('wit_invalid', 'the WIT payload is not a JSON object');
+  // sub names the trust domain, whose keys verify the WIT; iss, when both are set, must be its issuer.
+  function domainOf(claims: JWTPayload): DomainEntry {
     const sub = claims.sub;
     const id = typeof sub === 'string' ? WORKLOAD_ID.exec(sub) : null;
     if (!id) fail('wit_invalid', 'the WIT sub is not a spiffe or wimse Workload Identifier');
     const domain = domains.get(id[2]!.toLowerCase());
     if (!domain) fail('wit_untrusted', 'the WIT trust domain is not trusted');
     if (claims.iss !== undefined && domain.issuer !== undefined && claims.iss !== domain.issuer) fail('wit_untrusted', 'the WIT issuer is not the trust domain issuer');
+    return domain;
+  }
 
-    // 2. Signature. Claims are checked below, by this module, so jose's compactVerify suffices.
-    try {
-      await compactVerify(token, domain.resolver, { algorithms: ALGORITHMS as string[] });
-    } catch (err) {
-      // Keys that cannot be fetched are the service's problem (503), everything else the token's.
-      if (isOidc2Error(err)) throw err;
-      fail('wit_invalid', 'the WIT signature does not verify with the trust domain keys');
-    }
-
-    // 3. Claims.
+  async function claims(token: string, _header: Record<string, unknown>, claims: JWTPayload, t: number): Promise<VerifiedWit> {
+    const domain = domainOf(claims);
     const { exp, iat, nbf, cnf } = claims;
     if (exp === undefined) fail('wit_invalid', 'the WIT has no exp');
     for (const claim of [exp, iat, nbf]) {
       if (claim !== undefined && !isNumber(claim)) fail('wit_invalid', 'the WIT exp, iat and nbf must be numbers');
     }
-    checkTime(claims, t);
+    checkTimeClaims(claims, t, tolerance, (m) => new Oidc2Error('wit_expired', m), invalid);
     if (exp - (iat ?? t) > maxTokenAge) fail('wit_invalid', `the WIT lifetime exceeds ${maxTokenAge} seconds`);
     const member = typeof cnf === 'object' && cnf !== null ? (cnf as { jwk?: unknown }).jwk : undefined;
     if (member === undefined) fail('wit_invalid', 'the WIT has no cnf.jwk');
-    const publicKey = parsePublicJwk(member);
-    if (!publicKey) fail('wit_invalid', 'the WIT cnf.jwk is not a supported public key');
-    const declared = (member as JWK).alg;
-    if (typeof declared !== 'string') fail('wit_invalid', 'the WIT cnf.jwk has no alg');
-    // jwkAlgorithm returns the declared alg only when it is allowed and fits the key.
-    const alg = jwkAlgorithm(member as JWK);
-    if (alg !== declared) fail('wit_invalid', 'the WIT cnf.jwk alg is not allowed or does not fit the key');
-    let key: KeyHandle;
-    try {
-      key = await importKey(publicKey, alg, 'verify');
-    } catch {
-      fail('wit_invalid', 'the WIT cnf.jwk cannot be imported');
-    }
-    const jwk = deepFreeze({ ...publicKey, alg });
+    const confirmed = await confirmationKey(member, true, invalid);
+    const jwk = deepFreeze({ ...confirmed.jwk, alg: confirmed.alg });
     deepFreeze(claims);
     // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
     return Object.freeze({
-      subject: sub as string,
+      subject: claims.sub as string,
       trustDomain: domain.trustDomain,
       claims,
       jwk,
-      alg,
-      key,
-      thumbprint: await jwkThumbprint(publicKey),
+      alg: confirmed.alg,
+      key: confirmed.key,
+      thumbprint: confirmed.thumbprint,
       expiresAt: exp,
       token,
     });
@@ -315,27 +293,7 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
 
   async function verify(wit: string): Promise<VerifiedWit> {
     if (wit === undefined || wit === null || wit === '') fail('wit_missing', 'no Workload-Identity-Token was sent');
-    if (typeof wit !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'wit must be a string');
-    if (wit.length > MAX_TOKEN_BYTES) fail('wit_invalid', `the WIT exceeds ${MAX_TOKEN_BYTES} bytes`);
-    const t = now();
-    const cached = cache.get(wit);
-    if (cached) {
-      try {
-        checkTime(cached.claims, t);
-      } catch (err) {
-        cache.delete(wit);
-        throw err;
-      }
-      return cached;
-    }
-    let pending = inflight.get(wit);
-    if (!pending) {
-      pending = verifyUncached(wit, t).finally(() => inflight.delete(wit));
-      inflight.set(wit, pending);
-    }
-    const result = await pending;
-    cache.set(wit, result);
-    return result;
+    return core.verify(wit);
   }
 
   return { verify };
