@@ -13,7 +13,6 @@ import {
   dpopBinding,
   isOidc2Error,
   normalizeFields,
-  readBoundedBody,
   signRequest,
   verifyResponse,
   type HttpRequest,
@@ -23,7 +22,7 @@ import {
   type TrustedIssuer,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { CredentialRefresher, argumentError } from '@oidc2/core/adapter';
+import { CredentialRefresher, argumentError, readBoundedBody } from '@oidc2/core/adapter';
 import { NULL_BODY_STATUS } from './lib/null-body-status.js';
 import { inspectIct } from './lib/ict-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';

@@ -6,7 +6,7 @@
  */
 export { argumentError, isArgumentError, assertOptions, numberOption, integerOption, type ArgumentError, type ArgumentErrorCode } from './lib/validate.js';
 export { announcesBody, createExchange, isBodylessResponse, type ExchangeHost } from './exchange.js';
-export { concatBytes, readBounded, readBoundedOrThrow, type Overflow } from './lib/body.js';
+export { concatBytes, readBounded, readBoundedBody, readBoundedOrThrow, type Overflow } from './lib/body.js';
 export { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
 export {
   assertIssuerKeyOptions,

@@ -76,7 +76,7 @@ export {
 } from './dpop.js';
 export { MemoryReplayStore, type ReplayStore, type MemoryReplayStoreOptions } from './replay-store.js';
 export { ASYMMETRIC_JWA, algorithmSpec, importKey, keyHandleFrom, publicJwk, type AlgorithmSpec, type KeyHandle } from './lib/crypto.js';
-export { readBoundedBody, type Body } from './lib/body.js';
+export type { Body } from './lib/body.js';
 export { TXN_TOKEN_HEADER, TXN_TOKEN_TYPE, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 export {
   WIT_TYPE,

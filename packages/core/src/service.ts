@@ -4,7 +4,7 @@
  * Adapters only translate their framework's request and response to and from the core's messages.
  */
 import { Oidc2Error, isOidc2Error } from './errors.js';
-import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './message.js';
+import type { Fields, HttpRequest, HttpResponse } from './message.js';
 import { createAuthenticator, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
 import { signResponse } from './response-signature.js';
 import { requestBinding } from './proofs/detect.js';

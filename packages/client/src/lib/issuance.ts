@@ -3,7 +3,8 @@
 //   `Authorization` (or a client assertion in the body), a `jwt+pop` PoP token proving the key;
 // - RFC 8693 token exchange at `token_endpoint`, the credential as `subject_token`, the key proven
 //   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce).
-import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, readBoundedBody, type Oidc2ErrorCode } from '@oidc2/core';
+import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
+import { readBoundedBody } from '@oidc2/core/adapter';
 import { SignJWT } from 'jose';
 import type { ClientKey } from './keys.js';
 import { argumentError } from '@oidc2/core/adapter';

@@ -1,5 +1,6 @@
 // End-users presenting an opaque (or any) access token, checked by RFC 7662 token introspection.
-import { Oidc2Error, readBoundedBody } from '@oidc2/core';
+import { Oidc2Error } from '@oidc2/core';
+import { readBoundedBody } from '@oidc2/core/adapter';
 import { argumentError, assertOptions, isArgumentError } from '@oidc2/core/adapter';
 import type { Authentication, ClientAuthenticator } from '../types.js';
 import { fetchOption, requireString, stringArray } from './args.js';
