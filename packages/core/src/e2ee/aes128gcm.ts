@@ -3,7 +3,7 @@
 // Two layers. The codec (`aes128gcmEncode`/`Decode` and their streamed forms) is RFC 8188 itself,
 // keyid included, so the RFC's own examples run through it. The profile entry points
 // (`encryptBody`/`decryptBody` and streamed forms) are what oidc2 messages use: idlen 0, senders
-// write rs 16384, receivers accept 1024 <= rs <= 65536 (docs/e2ee-engineering.md, docs/protocol.md).
+// write rs 16384, receivers accept 1024 <= rs <= 65536 (docs/e2ee-engineering.md).
 //
 // Errors: a header that cannot be used (short, rs out of range, a keyid where none is allowed) is
 // `e2ee_encoding_invalid`; every record failure (AEAD, delimiter, missing or extra final record,
