@@ -66,6 +66,17 @@ describe.each(CRYPTO_PATHS)('aes128gcm record layer on %s', (_path, web) => {
     expect(await codeOf(() => aes128GcmSeal(key, data(16), utf8('x')))).toBe('TypeError');
   });
 
+  it('outputs own their memory: no view into a shared Buffer pool', async () => {
+    const prk = await hkdfExtract(SALT, IKM);
+    const okm = await hkdfExpand(prk, utf8('x'), 16);
+    const sealed = await aes128GcmSeal(okm, data(12), utf8('short'));
+    const opened = (await aes128GcmOpen(okm, data(12), sealed))!;
+    for (const out of [prk, okm, sealed, opened]) {
+      expect(out.constructor).toBe(Uint8Array);
+      expect([out.byteOffset, out.buffer.byteLength]).toEqual([0, out.length]);
+    }
+  });
+
   it.each([0, 1, 16366, 16367, 16368, 2 * 16367, 2 * 16367 + 1, 100_000])('round-trips %i octets at rs 16384, whole and streamed', async (n) => {
     const plain = data(n);
     const body = await encryptBody(IKM, plain, { salt: SALT });

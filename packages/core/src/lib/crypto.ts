@@ -275,9 +275,12 @@ function assertBytes(value: unknown, name: string, min: number, max: number): as
   }
 }
 
-/** A Node Buffer as a plain Uint8Array view of the same memory (no copy). */
-function view(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+/**
+ * A Node Buffer as a plain Uint8Array of its own. A copy, not a view: small Buffers are slices of a
+ * shared pool, and a view's `.buffer` would expose the rest of that pool (other secrets included).
+ */
+function own(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
 }
 
 async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {
@@ -285,7 +288,7 @@ async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint
   if (n) {
     const h = n.createHmac('sha256', key);
     for (const p of parts) h.update(p);
-    return view(h.digest());
+    return own(h.digest());
   }
   const k = await subtle().importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const data = parts.length === 1 ? parts[0]! : concatParts(parts);
@@ -376,7 +379,7 @@ export async function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: 
       if (aad.length) decipher.setAAD(aad);
       const body = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_LENGTH));
       const rest = decipher.final();
-      return rest.length === 0 ? view(body) : concatParts([body, rest]);
+      return rest.length === 0 ? own(body) : concatParts([body, rest]);
     } catch {
       return undefined;
     }
