@@ -8,3 +8,4 @@ export { argumentError, isArgumentError, assertOptions, numberOption, integerOpt
 export { announcesBody, createExchange, isBodylessResponse, type ExchangeHost } from './exchange.js';
 export { concatBytes, readBounded, readBoundedOrThrow, type Overflow } from './lib/body.js';
 export { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
+export { E2EE_SUITES, hpkeSuite, type E2eeSuiteInfo, type E2eeSuiteName, type HpkeExporter, type HpkeKeyPair, type HpkePublicKey, type HpkeSuite } from './e2ee/hpke.js';
