@@ -167,6 +167,51 @@ describe.each(CRYPTO_PATHS)('aes128gcm record layer on %s', (_path, web) => {
     expect(seen).toEqual([rs - 17]);
   });
 
+  it('streams in bounded memory: at most one record read ahead of what was yielded, and the source is closed on error', async () => {
+    const plain = data(40 * (E2EE_RECORD_SIZE - 17) + 123);
+    const body = await encryptBody(IKM, plain, { salt: SALT });
+    let pulled = 0;
+    let closed = false;
+    async function* source(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+      try {
+        for (let o = 0; o < bytes.length; o += size) {
+          const chunk = bytes.subarray(o, Math.min(bytes.length, o + size));
+          pulled += chunk.length;
+          yield chunk;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let yielded = 0;
+    let records = 0;
+    for await (const chunk of decryptBodyStream(IKM, source(body, 5000))) {
+      expect(chunk.length).toBeLessThanOrEqual(E2EE_RECORD_SIZE - 17);
+      yielded += chunk.length;
+      records++;
+      // Header, the records yielded so far, the one whose end is being checked, and one chunk.
+      expect(pulled).toBeLessThanOrEqual(21 + (records + 1) * E2EE_RECORD_SIZE + 5000);
+    }
+    expect(yielded).toBe(plain.length);
+    expect(closed).toBe(true);
+
+    // Encoding pulls at most one record of plaintext beyond what it has written.
+    pulled = 0;
+    let written = 0;
+    for await (const part of encryptBodyStream(IKM, source(plain, 3000), { salt: SALT })) {
+      written += part.length;
+      expect(pulled).toBeLessThanOrEqual(written + 2 * E2EE_RECORD_SIZE + 3000);
+    }
+    expect(written).toBe(body.length);
+
+    // A failure mid-stream closes the source instead of leaving it open.
+    closed = false;
+    const bad = body.slice();
+    bad[21 + 3 * E2EE_RECORD_SIZE + 10] ^= 1;
+    expect(await codeOf(() => collect(decryptBodyStream(IKM, source(bad, 7000))))).toBe('e2ee_decrypt_failed');
+    expect(closed).toBe(true);
+  });
+
   it('reordered, duplicated and extended records fail', async () => {
     const rs = 1024;
     const body = await aes128gcmEncode(IKM, data(2 * (rs - 17) + 10), { rs, salt: SALT });
