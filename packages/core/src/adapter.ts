@@ -17,3 +17,4 @@ export {
   type IssuerKeyResolver,
   type TrustedIssuer,
 } from './issuer-keys.js';
+export { E2EE_SUITES, hpkeSuite, type E2eeSuiteInfo, type E2eeSuiteName, type HpkeExporter, type HpkeKeyPair, type HpkePublicKey, type HpkeSuite } from './e2ee/hpke.js';

@@ -252,3 +252,142 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Symmetric building blocks of end-to-end encryption (docs/e2ee-engineering.md): HKDF-SHA256
+// (RFC 5869) and AES-128-GCM with an explicit nonce. On Node they run synchronously on node:crypto;
+// elsewhere on WebCrypto. Both are the platform's own HMAC and AES-GCM: nothing here is home-made.
+// ---------------------------------------------------------------------------------------------
+
+const SHA256_LENGTH = 32;
+/** RFC 5869 section 2.3: L <= 255 * HashLen. */
+const HKDF_MAX_LENGTH = 255 * SHA256_LENGTH;
+/** Bounds on HKDF inputs: nothing in the profile comes near them. */
+const HKDF_MAX_INPUT = 1 << 16;
+const GCM_TAG_LENGTH = 16;
+/** Bound on one AES-GCM call: a record is at most 65,536 octets; a whole buffered body can be more. */
+const GCM_MAX_INPUT = 2 ** 31 - 1;
+
+function assertBytes(value: unknown, name: string, min: number, max: number): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
+  if (value.length < min || value.length > max) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', min === max ? `${name} must be ${min} octets` : `${name} must be ${min} to ${max} octets`);
+  }
+}
+
+/**
+ * A Node Buffer as a plain Uint8Array of its own. A copy, not a view: small Buffers are slices of a
+ * shared pool, and a view's `.buffer` would expose the rest of that pool (other secrets included).
+ */
+function own(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
+async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {
+  const n = node();
+  if (n) {
+    const h = n.createHmac('sha256', key);
+    for (const p of parts) h.update(p);
+    return own(h.digest());
+  }
+  const k = await subtle().importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const data = parts.length === 1 ? parts[0]! : concatParts(parts);
+  return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
+}
+
+function concatParts(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/**
+ * HKDF-Extract with SHA-256 (RFC 5869 section 2.2): `PRK = HMAC-SHA256(salt, IKM)`. An empty salt
+ * stands for HashLen zero octets, as the RFC says (WebCrypto refuses empty HMAC keys; the two are
+ * the same HMAC key).
+ */
+export async function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array> {
+  assertBytes(salt, 'salt', 0, HKDF_MAX_INPUT);
+  assertBytes(ikm, 'ikm', 0, HKDF_MAX_INPUT);
+  return hmacSha256(salt.length === 0 ? new Uint8Array(SHA256_LENGTH) : salt, ikm);
+}
+
+/**
+ * HKDF-Expand with SHA-256 (RFC 5869 section 2.3) of a given PRK: `T(i) = HMAC(PRK, T(i-1) || info ||
+ * i)`, the first `length` octets of `T(1) || T(2) || ...`. The PRK must be at least HashLen octets.
+ */
+export async function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+  assertBytes(prk, 'prk', SHA256_LENGTH, HKDF_MAX_INPUT);
+  assertBytes(info, 'info', 0, HKDF_MAX_INPUT);
+  if (!Number.isSafeInteger(length) || length < 1 || length > HKDF_MAX_LENGTH) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `length must be an integer from 1 to ${HKDF_MAX_LENGTH}`);
+  }
+  const out = new Uint8Array(length);
+  let t: Uint8Array = new Uint8Array(0);
+  for (let i = 1, offset = 0; offset < length; i++) {
+    t = await hmacSha256(prk, t, info, Uint8Array.of(i));
+    out.set(t.subarray(0, Math.min(t.length, length - offset)), offset);
+    offset += t.length;
+  }
+  return out;
+}
+
+function assertGcmInputs(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array, minData: number): void {
+  assertBytes(key, 'key', 16, 16);
+  assertBytes(nonce, 'nonce', 12, 12);
+  assertBytes(data, 'data', minData, GCM_MAX_INPUT);
+  assertBytes(aad, 'aad', 0, HKDF_MAX_INPUT);
+}
+
+/** AES-128-GCM encryption under a 16-octet key and an explicit 12-octet nonce: `ciphertext || tag`. */
+export async function aes128GcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
+  assertGcmInputs(key, nonce, plaintext, aad, 0);
+  const n = node();
+  if (n) {
+    const cipher = n.createCipheriv('aes-128-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
+    if (aad.length) cipher.setAAD(aad);
+    const out = new Uint8Array(plaintext.length + GCM_TAG_LENGTH);
+    const body = cipher.update(plaintext);
+    out.set(body, 0);
+    const rest = cipher.final();
+    out.set(rest, body.length);
+    out.set(cipher.getAuthTag(), body.length + rest.length);
+    return out;
+  }
+  const k = await subtle().importKey('raw', key as BufferSource, 'AES-GCM', false, ['encrypt']);
+  return new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: nonce as BufferSource, additionalData: aad as BufferSource, tagLength: 128 }, k, plaintext as BufferSource));
+}
+
+/**
+ * AES-128-GCM decryption of `ciphertext || tag`. Undefined when authentication fails (never throws
+ * for a bad ciphertext, so callers map every failure to one error).
+ */
+export async function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array | undefined> {
+  assertGcmInputs(key, nonce, sealed, aad, 0);
+  if (sealed.length < GCM_TAG_LENGTH) return undefined;
+  const n = node();
+  if (n) {
+    try {
+      const decipher = n.createDecipheriv('aes-128-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
+      decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_LENGTH));
+      if (aad.length) decipher.setAAD(aad);
+      const body = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_LENGTH));
+      const rest = decipher.final();
+      return rest.length === 0 ? own(body) : concatParts([body, rest]);
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const k = await subtle().importKey('raw', key as BufferSource, 'AES-GCM', false, ['decrypt']);
+    return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: nonce as BufferSource, additionalData: aad as BufferSource, tagLength: 128 }, k, sealed as BufferSource));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,401 @@
+// RFC 8188 `aes128gcm` content coding on the HKDF and AES-128-GCM of lib/crypto.ts.
+//
+// Two layers. The codec (`aes128gcmEncode`/`Decode` and their streamed forms) is RFC 8188 itself,
+// keyid included, so the RFC's own examples run through it. The profile entry points
+// (`encryptBody`/`decryptBody` and streamed forms) are what oidc2 messages use: idlen 0, senders
+// write rs 16384, receivers accept 1024 <= rs <= 65536 (docs/e2ee-engineering.md).
+//
+// Errors: a header that cannot be used (short, rs out of range, a keyid where none is allowed) is
+// `e2ee_encoding_invalid`; every record failure (AEAD, delimiter, missing or extra final record,
+// truncation) is one `e2ee_decrypt_failed` with one fixed message, so a receiver is no oracle.
+import { Oidc2Error } from '../errors.js';
+import { aes128GcmOpen, aes128GcmSeal, hkdfExpand, hkdfExtract, randomBytes } from '../lib/crypto.js';
+import { argumentError } from '../lib/validate.js';
+
+/** Octets of the RFC 8188 salt. */
+export const AES128GCM_SALT_LENGTH = 16;
+/** Octets of the header without keyid: salt (16) || rs (4) || idlen (1). */
+export const AES128GCM_HEADER_LENGTH = 21;
+/** Record size oidc2 senders use. */
+export const E2EE_RECORD_SIZE = 16384;
+/** Smallest record size an oidc2 receiver accepts. */
+export const E2EE_MIN_RECORD_SIZE = 1024;
+/** Largest record size an oidc2 receiver accepts. */
+export const E2EE_MAX_RECORD_SIZE = 65536;
+
+const TAG_LENGTH = 16;
+/** RFC 8188 section 2: a record holds at least the tag and the delimiter octet. */
+const CODEC_MIN_RS = TAG_LENGTH + 2;
+/** The codec's own upper bound on rs, so a streamed decoder's memory stays bounded. */
+const CODEC_MAX_RS = 1 << 24;
+const DELIMITER = 0x01;
+const FINAL_DELIMITER = 0x02;
+const IKM_MIN = 16;
+const IKM_MAX = 64;
+const CEK_INFO = new TextEncoder().encode('Content-Encoding: aes128gcm\0');
+const NONCE_INFO = new TextEncoder().encode('Content-Encoding: nonce\0');
+const DECRYPT_FAILED = 'the encrypted body could not be decrypted';
+
+/** Options of the RFC 8188 encoder. `salt` is injectable for tests only: senders never set it. */
+export interface Aes128gcmEncodeOptions {
+  /** 16 octets; fresh random when absent. */
+  readonly salt?: Uint8Array;
+  /** Record size; default 16384. */
+  readonly rs?: number;
+  /** RFC 8188 keyid (codec level only; oidc2 messages carry none). */
+  readonly keyid?: Uint8Array;
+  /** Zero octets of padding added to the final record (it must fit in that record). */
+  readonly padding?: number;
+}
+
+/** Options of the RFC 8188 decoder. */
+export interface Aes128gcmDecodeOptions {
+  /** Accept a non-empty keyid (default true at codec level). */
+  readonly allowKeyid?: boolean;
+  /** Smallest accepted rs (default 18). */
+  readonly minRs?: number;
+  /** Largest accepted rs (default 65536). */
+  readonly maxRs?: number;
+}
+
+/** The parsed RFC 8188 header. */
+export interface Aes128gcmHeader {
+  readonly salt: Uint8Array;
+  readonly rs: number;
+  readonly keyid: Uint8Array;
+}
+
+interface RecordKeys {
+  readonly cek: Uint8Array;
+  readonly nonce: Uint8Array;
+}
+
+const PROFILE_DECODE: Aes128gcmDecodeOptions = { allowKeyid: false, minRs: E2EE_MIN_RECORD_SIZE, maxRs: E2EE_MAX_RECORD_SIZE };
+
+function decryptFailed(): Oidc2Error {
+  return new Oidc2Error('e2ee_decrypt_failed', DECRYPT_FAILED);
+}
+
+function encodingInvalid(message: string): Oidc2Error {
+  return new Oidc2Error('e2ee_encoding_invalid', message);
+}
+
+function assertIkm(ikm: unknown): asserts ikm is Uint8Array {
+  if (!(ikm instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'ikm must be a Uint8Array');
+  if (ikm.length < IKM_MIN || ikm.length > IKM_MAX) throw argumentError('ERR_INVALID_ARG_VALUE', `ikm must be ${IKM_MIN} to ${IKM_MAX} octets`);
+}
+
+function rsBounds(options: Aes128gcmDecodeOptions | undefined): [number, number] {
+  const min = options?.minRs ?? CODEC_MIN_RS;
+  const max = options?.maxRs ?? E2EE_MAX_RECORD_SIZE;
+  for (const [name, v] of [['minRs', min], ['maxRs', max]] as const) {
+    if (!Number.isSafeInteger(v) || v < CODEC_MIN_RS || v > CODEC_MAX_RS) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be an integer from ${CODEC_MIN_RS} to ${CODEC_MAX_RS}`);
+    }
+  }
+  if (min > max) throw argumentError('ERR_INVALID_ARG_VALUE', 'minRs must not exceed maxRs');
+  return [min, max];
+}
+
+/** Reads the header from the front of `bytes`; undefined when more bytes are needed. */
+function parseHeader(bytes: Uint8Array, options: Aes128gcmDecodeOptions | undefined): { header: Aes128gcmHeader; length: number } | undefined {
+  if (bytes.length < AES128GCM_HEADER_LENGTH) return undefined;
+  const idlen = bytes[20]!;
+  if (bytes.length < AES128GCM_HEADER_LENGTH + idlen) return undefined;
+  const [min, max] = rsBounds(options);
+  const rs = ((bytes[16]! << 24) | (bytes[17]! << 16) | (bytes[18]! << 8) | bytes[19]!) >>> 0;
+  if (rs < min || rs > max) throw encodingInvalid(`record size must be from ${min} to ${max}`);
+  if (idlen !== 0 && options?.allowKeyid === false) throw encodingInvalid('the body must not carry a keyid');
+  return {
+    header: { salt: bytes.slice(0, 16), rs, keyid: bytes.slice(21, 21 + idlen) },
+    length: AES128GCM_HEADER_LENGTH + idlen,
+  };
+}
+
+async function recordKeys(ikm: Uint8Array, salt: Uint8Array): Promise<RecordKeys> {
+  const prk = await hkdfExtract(salt, ikm);
+  return { cek: await hkdfExpand(prk, CEK_INFO, 16), nonce: await hkdfExpand(prk, NONCE_INFO, 12) };
+}
+
+/** RFC 8188 section 2.3: the record nonce is the base nonce XOR the 96-bit big-endian SEQ. */
+function recordNonce(base: Uint8Array, seq: number): Uint8Array {
+  const nonce = base.slice();
+  const hi = Math.floor(seq / 0x100000000);
+  const lo = seq >>> 0;
+  nonce[4]! ^= hi >>> 24;
+  nonce[5]! ^= (hi >>> 16) & 0xff;
+  nonce[6]! ^= (hi >>> 8) & 0xff;
+  nonce[7]! ^= hi & 0xff;
+  nonce[8]! ^= lo >>> 24;
+  nonce[9]! ^= (lo >>> 16) & 0xff;
+  nonce[10]! ^= (lo >>> 8) & 0xff;
+  nonce[11]! ^= lo & 0xff;
+  return nonce;
+}
+
+/**
+ * Decrypts one record and strips its padding. `last` says whether the record must be the final one
+ * (it ended the body); the delimiter must agree. Any failure is `e2ee_decrypt_failed`.
+ */
+async function openRecord(keys: RecordKeys, seq: number, record: Uint8Array, last: boolean): Promise<{ data: Uint8Array; final: boolean }> {
+  if (record.length < TAG_LENGTH + 1) throw decryptFailed();
+  const plain = await aes128GcmOpen(keys.cek, recordNonce(keys.nonce, seq), record);
+  if (!plain) throw decryptFailed();
+  let end = plain.length - 1;
+  while (end >= 0 && plain[end] === 0) end--;
+  // An all-zero record has no delimiter: padding abuse.
+  if (end < 0) throw decryptFailed();
+  const delimiter = plain[end];
+  if (delimiter === FINAL_DELIMITER) return { data: plain.subarray(0, end), final: true };
+  // A non-final delimiter is fine only where the body goes on.
+  if (delimiter === DELIMITER && !last) return { data: plain.subarray(0, end), final: false };
+  throw decryptFailed();
+}
+
+function header(salt: Uint8Array, rs: number, keyid: Uint8Array): Uint8Array {
+  const out = new Uint8Array(AES128GCM_HEADER_LENGTH + keyid.length);
+  out.set(salt, 0);
+  out[16] = rs >>> 24;
+  out[17] = (rs >>> 16) & 0xff;
+  out[18] = (rs >>> 8) & 0xff;
+  out[19] = rs & 0xff;
+  out[20] = keyid.length;
+  out.set(keyid, AES128GCM_HEADER_LENGTH);
+  return out;
+}
+
+interface EncodeParams {
+  readonly salt: Uint8Array;
+  readonly rs: number;
+  readonly keyid: Uint8Array;
+  readonly padding: number;
+}
+
+function encodeParams(options: Aes128gcmEncodeOptions | undefined): EncodeParams {
+  const salt = options?.salt ?? randomBytes(AES128GCM_SALT_LENGTH);
+  if (!(salt instanceof Uint8Array) || salt.length !== AES128GCM_SALT_LENGTH) throw argumentError('ERR_INVALID_ARG_VALUE', 'salt must be 16 octets');
+  const rs = options?.rs ?? E2EE_RECORD_SIZE;
+  if (!Number.isSafeInteger(rs) || rs < CODEC_MIN_RS || rs > CODEC_MAX_RS) throw argumentError('ERR_INVALID_ARG_VALUE', `rs must be an integer from ${CODEC_MIN_RS} to ${CODEC_MAX_RS}`);
+  const keyid = options?.keyid ?? new Uint8Array(0);
+  if (!(keyid instanceof Uint8Array) || keyid.length > 255) throw argumentError('ERR_INVALID_ARG_VALUE', 'keyid must be at most 255 octets');
+  const padding = options?.padding ?? 0;
+  if (!Number.isSafeInteger(padding) || padding < 0 || padding > rs - CODEC_MIN_RS + 1) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'padding must fit in one record');
+  }
+  return { salt: salt.slice(), rs, keyid: keyid.slice(), padding };
+}
+
+/** Encrypts one record: `data || delimiter || padding` under SEQ `seq`. */
+async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array, final: boolean, padding: number): Promise<Uint8Array> {
+  const plain = new Uint8Array(data.length + 1 + padding);
+  plain.set(data, 0);
+  plain[data.length] = final ? FINAL_DELIMITER : DELIMITER;
+  return aes128GcmSeal(keys.cek, recordNonce(keys.nonce, seq), plain);
+}
+
+/**
+ * RFC 8188 encoding of a whole body. Records carry `rs - 17` octets of data each; the last one
+ * carries the rest (possibly nothing) with delimiter 0x02, so a body that fills its records exactly
+ * ends with a full-size final record.
+ */
+export async function aes128gcmEncode(ikm: Uint8Array, plaintext: Uint8Array, options?: Aes128gcmEncodeOptions): Promise<Uint8Array> {
+  assertIkm(ikm);
+  if (!(plaintext instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'plaintext must be a Uint8Array');
+  const p = encodeParams(options);
+  const keys = await recordKeys(ikm, p.salt);
+  const per = p.rs - TAG_LENGTH - 1;
+  const lastData = plaintext.length - Math.max(0, Math.ceil(plaintext.length / per) - 1) * per;
+  if (lastData + 1 + p.padding + TAG_LENGTH > p.rs) throw argumentError('ERR_INVALID_ARG_VALUE', 'padding must fit in the final record');
+  const records = Math.max(1, Math.ceil(plaintext.length / per));
+  const parts: Uint8Array[] = [header(p.salt, p.rs, p.keyid)];
+  for (let seq = 0; seq < records; seq++) {
+    const final = seq === records - 1;
+    parts.push(await sealRecord(keys, seq, plaintext.subarray(seq * per, Math.min(plaintext.length, (seq + 1) * per)), final, final ? p.padding : 0));
+  }
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** RFC 8188 decoding of a whole body: the plaintext and the header it carried. */
+export async function aes128gcmDecode(ikm: Uint8Array, body: Uint8Array, options?: Aes128gcmDecodeOptions): Promise<{ plaintext: Uint8Array; header: Aes128gcmHeader }> {
+  assertIkm(ikm);
+  if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
+  rsBounds(options);
+  const parsed = parseHeader(body, options);
+  if (!parsed) throw encodingInvalid('the encrypted body is shorter than its header');
+  const { header: h, length } = parsed;
+  const keys = await recordKeys(ikm, h.salt);
+  const records = body.subarray(length);
+  // No record at all: the final record is missing.
+  if (records.length === 0) throw decryptFailed();
+  const count = Math.ceil(records.length / h.rs);
+  const out = new Uint8Array(Math.min(records.length, count * (h.rs - TAG_LENGTH - 1)));
+  let written = 0;
+  for (let seq = 0; seq < count; seq++) {
+    const last = seq === count - 1;
+    const { data, final } = await openRecord(keys, seq, records.subarray(seq * h.rs, Math.min(records.length, (seq + 1) * h.rs)), last);
+    // A final record with more records after it.
+    if (final && !last) throw decryptFailed();
+    out.set(data, written);
+    written += data.length;
+  }
+  return { plaintext: out.subarray(0, written), header: h };
+}
+
+/** Pulls exact byte counts out of an async iterable of chunks, holding at most one request plus one chunk. */
+class ChunkReader {
+  readonly #iterator: AsyncIterator<Uint8Array>;
+  #pending: Uint8Array = new Uint8Array(0);
+  #done = false;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#iterator = source[Symbol.asyncIterator]();
+  }
+
+  /** Up to `n` octets; fewer only at the end of the source. Always a fresh copy. */
+  async read(n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      if (this.#pending.length === 0) {
+        if (this.#done) break;
+        const next = await this.#iterator.next();
+        if (next.done) {
+          this.#done = true;
+          break;
+        }
+        if (!(next.value instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body chunks must be Uint8Arrays');
+        this.#pending = next.value;
+        continue;
+      }
+      const take = Math.min(n - filled, this.#pending.length);
+      out.set(this.#pending.subarray(0, take), filled);
+      this.#pending = this.#pending.subarray(take);
+      filled += take;
+    }
+    return filled === n ? out : out.subarray(0, filled);
+  }
+
+  /** True when the source has no more octets. */
+  async atEnd(): Promise<boolean> {
+    while (this.#pending.length === 0 && !this.#done) {
+      const next = await this.#iterator.next();
+      if (next.done) this.#done = true;
+      else if (!(next.value instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body chunks must be Uint8Arrays');
+      else this.#pending = next.value;
+    }
+    return this.#pending.length === 0;
+  }
+
+  async cancel(): Promise<void> {
+    this.#done = true;
+    this.#pending = new Uint8Array(0);
+    await this.#iterator.return?.();
+  }
+}
+
+/**
+ * RFC 8188 decoding of a streamed body, one record at a time: yields each record's plaintext as soon
+ * as it is authenticated, and throws (never ends quietly) when the body ends before its final record,
+ * goes on after it, or any record fails. A consumer must not treat the body as complete before the
+ * iteration ends without an error.
+ */
+export async function* aes128gcmDecodeStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: Aes128gcmDecodeOptions): AsyncGenerator<Uint8Array, void, undefined> {
+  assertIkm(ikm);
+  rsBounds(options);
+  const reader = new ChunkReader(source);
+  try {
+    const fixed = await reader.read(AES128GCM_HEADER_LENGTH);
+    if (fixed.length < AES128GCM_HEADER_LENGTH) throw encodingInvalid('the encrypted body is shorter than its header');
+    const keyid = await reader.read(fixed[20]!);
+    const whole = new Uint8Array(fixed.length + keyid.length);
+    whole.set(fixed);
+    whole.set(keyid, fixed.length);
+    const parsed = parseHeader(whole, options);
+    if (!parsed) throw encodingInvalid('the encrypted body is shorter than its header');
+    const h = parsed.header;
+    const keys = await recordKeys(ikm, h.salt);
+    for (let seq = 0; ; seq++) {
+      const record = await reader.read(h.rs);
+      // Ended at a record boundary before the final record (or with no record at all).
+      if (record.length === 0) throw decryptFailed();
+      const last = record.length < h.rs || (await reader.atEnd());
+      const { data, final } = await openRecord(keys, seq, record, last);
+      if (final && !last) throw decryptFailed();
+      if (data.length) yield data;
+      if (final) return;
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
+/**
+ * RFC 8188 encoding of a streamed body: the header, then one record per `rs - 17` octets of input.
+ * Holds at most one record of plaintext beyond the chunk being read.
+ */
+export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: Aes128gcmEncodeOptions): AsyncGenerator<Uint8Array, void, undefined> {
+  assertIkm(ikm);
+  const p = encodeParams(options);
+  const keys = await recordKeys(ikm, p.salt);
+  const per = p.rs - TAG_LENGTH - 1;
+  const reader = new ChunkReader(source);
+  try {
+    yield header(p.salt, p.rs, p.keyid);
+    for (let seq = 0; ; seq++) {
+      const data = await reader.read(per);
+      const final = data.length < per || (await reader.atEnd());
+      if (final && data.length + 1 + p.padding + TAG_LENGTH > p.rs) {
+        // The padding does not fit beside a full final record: close with an empty one.
+        yield await sealRecord(keys, seq, data, false, 0);
+        yield await sealRecord(keys, seq + 1, new Uint8Array(0), true, p.padding);
+        return;
+      }
+      yield await sealRecord(keys, seq, data, final, final ? p.padding : 0);
+      if (final) return;
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
+function assertProfileIkm(ikm: unknown): asserts ikm is Uint8Array {
+  if (!(ikm instanceof Uint8Array) || ikm.length !== 32) throw argumentError('ERR_INVALID_ARG_VALUE', 'a message key must be 32 octets');
+}
+
+/** Test-only inputs of the profile encoder. */
+export interface EncryptBodyOptions {
+  /** Fixes the salt (tests and the worked example only). */
+  readonly salt?: Uint8Array;
+}
+
+/** Encrypts a whole oidc2 message body: fresh salt, rs 16384, no keyid. */
+export async function encryptBody(ikm: Uint8Array, plaintext: Uint8Array, options?: EncryptBodyOptions): Promise<Uint8Array> {
+  assertProfileIkm(ikm);
+  return aes128gcmEncode(ikm, plaintext, { salt: options?.salt, rs: E2EE_RECORD_SIZE });
+}
+
+/** Decrypts a whole oidc2 message body: no keyid, 1024 <= rs <= 65536. */
+export async function decryptBody(ikm: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+  assertProfileIkm(ikm);
+  return (await aes128gcmDecode(ikm, body, PROFILE_DECODE)).plaintext;
+}
+
+/** Encrypts a streamed oidc2 message body record by record. */
+export function encryptBodyStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: EncryptBodyOptions): AsyncGenerator<Uint8Array, void, undefined> {
+  assertProfileIkm(ikm);
+  return aes128gcmEncodeStream(ikm, source, { salt: options?.salt, rs: E2EE_RECORD_SIZE });
+}
+
+/** Decrypts a streamed oidc2 message body record by record; see {@link aes128gcmDecodeStream}. */
+export function decryptBodyStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  assertProfileIkm(ikm);
+  return aes128gcmDecodeStream(ikm, source, PROFILE_DECODE);
+}
