@@ -187,7 +187,12 @@ export class MemorySessionKeyStore implements SessionKeyStore {
     const delay = Math.min(Math.max(Math.ceil((earliest - now) * 1000), 0), 2 ** 31 - 1);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      const at = this.#clock();
+      let at: number;
+      try {
+        at = this.#clock();
+      } catch {
+        return; // a broken clock fails the next call instead; deletion then runs on that call
+      }
       this.#purge(at);
       this.#schedule(at);
     }, delay);
