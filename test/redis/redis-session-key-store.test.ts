@@ -1,9 +1,11 @@
-// RedisSessionKeyStore against a real redis-server started by this file on 127.0.0.1, as the replay
-// store's test does: instances agree on the STEK of a period, rotation, deletion by TTL after the
+// RedisSessionKeyStore against a real redis-server started by this file, as the replay store's test
+// does (without persistence): instances agree on the STEK of a period, rotation, deletion by TTL after the
 // retention, and failing closed (503) while Redis is gone, recovering when it is back. The clock is
 // injected everywhere except where Redis's own expiry is under test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, createCluster } from 'redis';
 import { createSessionTokens } from '@oidc2/core/adapter';
 import { RedisSessionKeyStore, DEFAULT_STEK_KEY_PREFIX, type RedisStekClient } from '@oidc2/redis';
@@ -24,26 +26,24 @@ const describeRedis = haveRedis ? describe : describe.skip;
 const T = 1_790_000_400; // a period start for 600-second periods
 const PERIOD = T / 600;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+// Servers listen on a Unix socket in a fresh temporary directory rather than on a TCP port: the
+// restart test brings a server back at the same address, and a TCP port freed for that moment could
+// be taken by a server of another test file running in parallel.
+const socketDir = mkdtempSync(join(tmpdir(), 'oidc2-stek-'));
+let sockets = 0;
 
 interface RedisServer {
-  port: number;
+  path: string;
   stop(): Promise<void>;
 }
 
-async function startRedis(port?: number): Promise<RedisServer> {
-  const listen = port ?? (await freePort());
-  const child: ChildProcess = spawn('redis-server', ['--port', String(listen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+async function startRedis(at?: string): Promise<RedisServer> {
+  const path = at ?? join(socketDir, `redis-${++sockets}.sock`);
+  const child: ChildProcess = spawn('redis-server', ['--port', '0', '--unixsocket', path, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = createClient({ socket: { host: '127.0.0.1', port: listen, reconnectStrategy: false } });
+    const probe = createClient({ socket: { path, reconnectStrategy: false } });
     probe.on('error', () => {});
     try {
       await probe.connect();
@@ -59,7 +59,7 @@ async function startRedis(port?: number): Promise<RedisServer> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
-    port: listen,
+    path,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -67,8 +67,8 @@ async function startRedis(port?: number): Promise<RedisServer> {
   };
 }
 
-async function connect(port: number, options: { reconnect?: boolean } = {}): Promise<Client> {
-  const client = createClient({ socket: { host: '127.0.0.1', port, ...(options.reconnect ? { reconnectStrategy: () => 50 } : { reconnectStrategy: false as const }) } });
+async function connect(path: string, options: { reconnect?: boolean } = {}): Promise<Client> {
+  const client = createClient({ socket: { path, ...(options.reconnect ? { reconnectStrategy: () => 50 } : { reconnectStrategy: false as const }) } });
   client.on('error', () => {}); // failures surface as rejected commands, which the tests assert on
   await client.connect();
   return client;
@@ -84,12 +84,13 @@ describeRedis('RedisSessionKeyStore', () => {
 
   beforeAll(async () => {
     server = await startRedis();
-    [a, b, admin] = await Promise.all([connect(server.port), connect(server.port), connect(server.port)]);
+    [a, b, admin] = await Promise.all([connect(server.path), connect(server.path), connect(server.path)]);
   });
 
   afterAll(async () => {
     for (const client of [a, b, admin]) if (client?.isOpen) client.destroy();
     await server?.stop();
+    rmSync(socketDir, { recursive: true, force: true });
   });
 
   beforeEach(async () => {
@@ -180,7 +181,7 @@ describeRedis('RedisSessionKeyStore', () => {
   describe('fails closed', () => {
     it('with session_keys_unavailable (503) while Redis is stopped, and recovers once it is back', async () => {
       const doomed = await startRedis();
-      const client = await connect(doomed.port, { reconnect: true });
+      const client = await connect(doomed.path, { reconnect: true });
       try {
         const store = new RedisSessionKeyStore({ client, timeoutMs: 500, now: clock });
         const before = await store.current();
@@ -190,7 +191,7 @@ describeRedis('RedisSessionKeyStore', () => {
           expect(error.code).toBe('session_keys_unavailable');
           expect(error.status).toBe(503);
         }
-        const restarted = await startRedis(doomed.port);
+        const restarted = await startRedis(doomed.path);
         try {
           // The client reconnects by itself; the store answers again as soon as it has.
           const deadline = Date.now() + 5000;
