@@ -1,11 +1,12 @@
 /**
  * A Redis-backed {@link ReplayStore}: every service instance that shares one Redis sees the
  * signature nonces and DPoP `jti`s the others have accepted, so a request accepted by one instance
- * cannot be replayed against another.
+ * cannot be replayed against another. And a Redis-backed session-token key store
+ * ({@link RedisSessionKeyStore}) for end-to-end encryption, so every instance opens every session.
  */
-import { createHash } from 'node:crypto';
-import { Oidc2Error, type ReplayStore } from '@oidc2/core';
-import { argumentError } from '@oidc2/core/adapter';
+import { createHash, randomBytes } from 'node:crypto';
+import { Oidc2Error, isOidc2Error, type ReplayStore } from '@oidc2/core';
+import { argumentError, assertOptions, stekTimes, type SessionKey, type SessionKeyStore } from '@oidc2/core/adapter';
 
 /**
  * The part of a Redis client this store uses: one `SET` with the `PX` and `NX` options, as
@@ -135,5 +136,194 @@ export class RedisReplayStore implements ReplayStore {
     if (reply === 'OK') return true;
     if (reply === null) return false;
     throw new Oidc2Error('replay_store_unavailable', 'the replay store gave an unexpected reply');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session-token encryption keys (STEKs) for end-to-end encryption, shared by every instance.
+
+/**
+ * The part of a Redis client {@link RedisSessionKeyStore} uses: `SET key value EX s NX` and `GET`,
+ * as node-redis v4 and v5 clients and cluster clients spell them. Another client fits through a
+ * wrapper whose `set` resolves to `'OK'` when it set the key and `null` when the key existed, and
+ * whose `get` resolves to the string value or `null`.
+ */
+export interface RedisStekClient {
+  /** `SET key value EX options.EX NX`: `'OK'` when set, `null` when the key exists. */
+  set(key: string, value: string, options: { EX: number; NX: true }): Promise<unknown>;
+  /** `GET key`: the value, or `null`. */
+  get(key: string): Promise<unknown>;
+}
+
+/** Options of {@link RedisSessionKeyStore}. */
+export interface RedisSessionKeyStoreOptions {
+  /** A connected client, created and owned by the application. Required. */
+  client: RedisStekClient;
+  /** Prefix of every key written; the rest is the period number. At most 256 characters. Default `'oidc2:stek:'`. */
+  prefix?: string;
+  /** Milliseconds to wait for Redis per call before failing with `session_keys_unavailable` (503). 1 to 60000. Default `200`. */
+  timeoutMs?: number;
+  /** Seconds a STEK is current; periods start at multiples of this (unix time). Default 600. */
+  stekRotationSeconds?: number;
+  /**
+   * Seconds a STEK is kept from the start of its period, then deleted by Redis's expiry. At least
+   * `stekRotationSeconds`; should be `stekRotationSeconds` + the session `epochSeconds` + leeway.
+   * Default 1260.
+   */
+  stekRetentionSeconds?: number;
+  /** The clock, unix seconds. Default `Date.now() / 1000`. */
+  now?: () => number;
+}
+
+/** Default key prefix of {@link RedisSessionKeyStore}. */
+export const DEFAULT_STEK_KEY_PREFIX = 'oidc2:stek:';
+
+const STEK_KID = /^p(\d{1,15})\.[A-Za-z0-9_-]{16}$/;
+
+function stekUnavailable(message: string, cause?: unknown): Oidc2Error {
+  return new Oidc2Error('session_keys_unavailable', message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * A {@link SessionKeyStore} over Redis: every instance that shares the Redis uses the same STEK in
+ * each rotation period, so a session token made by one instance opens on all of them.
+ *
+ * The STEK of period `p` (`floor(now / stekRotationSeconds)`) lives under `<prefix><p>` as
+ * `{"kid":"p<p>.<random>","k":"<base64url of 32 random octets>"}`. The first instance that needs it
+ * creates it with one `SET <prefix><p> <value> EX <ttl> NX` and then every instance, the losers of
+ * that race included, reads back the value that won with `GET`. `ttl` is what is left of the
+ * retention counted from the start of the period, so Redis deletes the key at `period start +
+ * stekRetentionSeconds` whoever created it and when. A token's `kid` names its period, so a lookup is
+ * one `GET`, and a `kid` whose period is in the future or past its retention is refused without
+ * asking Redis. Nothing is cached in process memory: a key Redis has deleted is gone.
+ *
+ * It fails closed: a Redis error, an unexpected or malformed reply, or no answer within
+ * `timeoutMs` rejects with `Oidc2Error` `session_keys_unavailable` (503). After Redis restarts
+ * without its data, new STEKs are made and old sessions fail with `session_invalid` (their callers
+ * handshake again).
+ *
+ * The keyspace must not be persisted (no RDB snapshot, no AOF) or replicated to anything that
+ * persists: a STEK written to disk outlives its deletion and opens every session made under it.
+ * See docs/redis.md.
+ *
+ * @example
+ * ```ts
+ * const stekClient = createClient({ url: process.env.STEK_REDIS_URL }) // a Redis with save "" and appendonly no
+ * stekClient.on('error', (err) => log.warn({ err }, 'redis'))
+ * await stekClient.connect()
+ * const keys = new RedisSessionKeyStore({ client: stekClient })
+ * ```
+ */
+export class RedisSessionKeyStore implements SessionKeyStore {
+  /** Prefix of every key the store writes. */
+  readonly prefix: string;
+  /** Milliseconds to wait for Redis per call. */
+  readonly timeoutMs: number;
+  /** Seconds a STEK is current. */
+  readonly stekRotationSeconds: number;
+  /** Seconds a STEK is kept from the start of its period. */
+  readonly stekRetentionSeconds: number;
+  readonly #client: RedisStekClient;
+  readonly #now: () => number;
+
+  constructor(options: RedisSessionKeyStoreOptions) {
+    assertOptions(options, ['client', 'prefix', 'timeoutMs', 'stekRotationSeconds', 'stekRetentionSeconds', 'now'], 'options');
+    const { client, prefix = DEFAULT_STEK_KEY_PREFIX, timeoutMs = 200 } = options as RedisSessionKeyStoreOptions;
+    if (typeof client !== 'object' || client === null || typeof client.set !== 'function' || typeof client.get !== 'function') {
+      throw argumentError('ERR_INVALID_ARG_TYPE', 'options.client must be a Redis client with set() and get() methods');
+    }
+    if (typeof prefix !== 'string' || prefix.length > 256) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'options.prefix must be a string of at most 256 characters');
+    }
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'options.timeoutMs must be an integer between 1 and 60000');
+    }
+    const now: unknown = options.now;
+    if (now !== undefined && typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
+    const { rotation, retention } = stekTimes(options as RedisSessionKeyStoreOptions, 'options');
+    this.#client = client;
+    this.#now = (now as (() => number) | undefined) ?? (() => Date.now() / 1000);
+    this.prefix = prefix;
+    this.timeoutMs = timeoutMs;
+    this.stekRotationSeconds = rotation;
+    this.stekRetentionSeconds = retention;
+  }
+
+  async current(): Promise<SessionKey> {
+    const now = this.#clock();
+    const period = Math.floor(now / this.stekRotationSeconds);
+    return this.#bounded(async () => {
+      const name = this.prefix + String(period);
+      const existing = await this.#client.get(name);
+      if (existing !== null) return this.#decode(existing, period);
+      const kid = `p${period}.${randomBytes(12).toString('base64url')}`;
+      const value = JSON.stringify({ kid, k: randomBytes(32).toString('base64url') });
+      const ttl = Math.max(1, Math.ceil(period * this.stekRotationSeconds + this.stekRetentionSeconds - now));
+      const reply = await this.#client.set(name, value, { EX: ttl, NX: true });
+      if (reply !== 'OK' && reply !== null) throw stekUnavailable('the session key store gave an unexpected reply');
+      // Whether this instance won or lost the race, the value in Redis is the period's STEK.
+      const winner = await this.#client.get(name);
+      if (winner === null) throw stekUnavailable('the session key store lost the key it just wrote');
+      return this.#decode(winner, period);
+    });
+  }
+
+  async get(kid: string): Promise<SessionKey | undefined> {
+    if (typeof kid !== 'string') return undefined;
+    const match = STEK_KID.exec(kid);
+    if (match === null) return undefined;
+    const period = Number(match[1]);
+    const now = this.#clock();
+    const currentPeriod = Math.floor(now / this.stekRotationSeconds);
+    if (period > currentPeriod || period * this.stekRotationSeconds + this.stekRetentionSeconds <= now) return undefined;
+    return this.#bounded(async () => {
+      const value = await this.#client.get(this.prefix + String(period));
+      if (value === null) return undefined;
+      const stek = this.#decode(value, period);
+      return stek.kid === kid ? stek : undefined;
+    });
+  }
+
+  #clock(): number {
+    const now = this.#now();
+    if (typeof now !== 'number' || !Number.isFinite(now)) throw argumentError('ERR_INVALID_RETURN_VALUE', 'options.now must return a finite number');
+    return now;
+  }
+
+  #decode(value: unknown, period: number): SessionKey {
+    if (typeof value !== 'string' || value.length > 256) throw stekUnavailable('the session key store holds a malformed key');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (error) {
+      throw stekUnavailable('the session key store holds a malformed key', error);
+    }
+    const { kid, k } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { kid?: unknown; k?: unknown };
+    const match = typeof kid === 'string' ? STEK_KID.exec(kid) : null;
+    const key = typeof k === 'string' && /^[A-Za-z0-9_-]{43}$/.test(k) ? new Uint8Array(Buffer.from(k, 'base64url')) : undefined;
+    if (match === null || Number(match[1]) !== period || key === undefined || key.length !== 32) {
+      throw stekUnavailable('the session key store holds a malformed key');
+    }
+    return { kid: kid as string, key };
+  }
+
+  // One deadline for the whole call; a late answer is dropped and the call has failed.
+  async #bounded<T>(run: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT);
+    });
+    let result: T | typeof TIMED_OUT;
+    try {
+      result = await Promise.race([run(), timeout]);
+    } catch (error) {
+      if (isOidc2Error(error)) throw error;
+      // The cause is the client's own error; it never holds a key, which only travels in replies.
+      throw stekUnavailable('the session key store failed', error);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (result === TIMED_OUT) throw stekUnavailable('the session key store did not answer in time');
+    return result;
   }
 }

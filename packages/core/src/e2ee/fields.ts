@@ -1,144 +1,283 @@
 /**
- * The `Oidc2-Key-Share` and `Oidc2-Session` fields of end-to-end encryption (docs/protocol.md,
- * encryption section): RFC 9651 Structured Fields, parsed strictly and bounded in size.
+ * The fields of end-to-end encryption (docs/protocol.md, end-to-end encryption): `Oidc2-Key-Share`,
+ * an RFC 9651 Dictionary of suite name to Byte Sequence, and `Oidc2-Session`, an RFC 9651 Item
+ * whose Token is the session token (a compact JWE). Both are bounded in size before they are
+ * parsed, parsed strictly, and rejected whole when any rule fails.
  */
-import { parseDictionary, parseItem, serializeDictionary, serializeItem, Token, type Dictionary } from 'structured-headers';
+import { parseDictionary, parseItem, serializeDictionary, serializeItem, Token, type Dictionary, type Item } from 'structured-headers';
 import { Oidc2Error } from '../errors.js';
-import { joinBounded } from '../rfc9421/signature-fields.js';
+import { argumentError } from '../lib/validate.js';
 
-/** The key-encapsulation suites of the profile, by their dictionary key. */
+/** The key-encapsulation suites, by their dictionary key. */
 export type SuiteName = 'x25519' | 'p256' | 'xwing';
 
-/** Every suite name the profile defines, in the default preference order. */
-export const SUITE_NAMES: readonly SuiteName[] = ['x25519', 'p256', 'xwing'];
+/** Every suite name the profile defines. */
+export const SUITE_NAMES: readonly SuiteName[] = Object.freeze(['x25519', 'p256', 'xwing'] as const);
 
-/** Octets of a request share (`SerializePublicKey`) and a response `enc`, per suite. */
-export const SUITE_LENGTHS: Readonly<Record<SuiteName, { share: number; enc: number }>> = {
-  x25519: { share: 32, enc: 32 },
-  p256: { share: 65, enc: 65 },
-  xwing: { share: 1216, enc: 1120 },
-};
+/** Octets of a request share (`SerializePublicKey`) and of a response `enc`, per suite. */
+export const SUITE_LENGTHS: Readonly<Record<SuiteName, { readonly share: number; readonly enc: number }>> = Object.freeze({
+  x25519: Object.freeze({ share: 32, enc: 32 }),
+  p256: Object.freeze({ share: 65, enc: 65 }),
+  xwing: Object.freeze({ share: 1216, enc: 1120 }),
+});
 
-/** The key-share field name. */
+/** Field name of the key share (lower case, as HTTP/2 and the signature base spell it). */
 export const KEY_SHARE_FIELD = 'oidc2-key-share';
-/** The session field name. */
+/** Field name of the session. */
 export const SESSION_FIELD = 'oidc2-session';
 
-/** Largest `Oidc2-Key-Share` accepted: three X-Wing shares in base64 with their keys. */
-const MAX_KEY_SHARE_BYTES = 6144;
-/** Largest `Oidc2-Session` accepted (the profile's bound). */
+/**
+ * Largest accepted `Oidc2-Key-Share`, all field lines together. Three shares, one of each suite,
+ * serialise to 1,784 octets; the rest is room for optional whitespace.
+ */
+export const MAX_KEY_SHARE_FIELD_BYTES = 4096;
+/** Largest accepted `Oidc2-Session`, all field lines together. */
 export const MAX_SESSION_FIELD_BYTES = 4096;
+/** Most members of a request's key share. */
+export const MAX_KEY_SHARES = 3;
 
-/** One offered or chosen share. */
+/** One share: a suite and its public key (request) or HPKE `enc` (response). */
 export interface KeyShare {
   readonly suite: SuiteName;
-  /** The serialised public key (request) or HPKE `enc` (response). */
   readonly key: Uint8Array;
 }
 
-/** A request's `Oidc2-Key-Share` as parsed: the shares in the caller's order, and `KS`. */
-export interface RequestKeyShares {
+/** A request's `Oidc2-Key-Share` as parsed. */
+export interface RequestKeyShare {
+  /** The shares, in the caller's preference order (the order sent). */
   readonly shares: readonly KeyShare[];
-  /** The field re-serialised canonically (RFC 9651 section 4.1), all members in the order sent: `KS`. */
+  /**
+   * `KS`: the field as parsed, re-serialised canonically (RFC 9651 section 4.1), all members in the
+   * order sent. The transcript hashes this, not the bytes received.
+   */
   readonly canonical: string;
 }
 
-/** An `Oidc2-Session` field: the session token, and in a response its `exp` and `rekey` times. */
+/** An `Oidc2-Session` field. */
 export interface SessionField {
+  /** The session token (a compact JWE). */
   readonly token: string;
+  /** Response only: the token's expiry, unix seconds. */
   readonly exp?: number;
+  /** Response only: the time after which the client should rekey, unix seconds. */
   readonly rekey?: number;
 }
 
-const invalidShare = (message: string, cause?: unknown) => new Oidc2Error('e2ee_key_share_invalid', message, cause === undefined ? undefined : { cause });
-const invalidSession = (message: string, cause?: unknown) => new Oidc2Error('session_invalid', message, cause === undefined ? undefined : { cause });
+const JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// RFC 9651 sf-integer bound.
+const MAX_INTEGER = 999_999_999_999_999;
 
 function isSuite(name: string): name is SuiteName {
-  return (SUITE_NAMES as readonly string[]).includes(name);
+  return name === 'x25519' || name === 'p256' || name === 'xwing';
 }
 
-function parseShares(lines: readonly string[], side: 'request' | 'response'): { dictionary: Dictionary; shares: KeyShare[] } {
+/** Joins field lines (RFC 9110 section 5.3) after checking the size bound; fails with `fail`. */
+function joinLines(lines: readonly string[], maxBytes: number, fail: (message: string) => never, field: string): string {
+  if (!Array.isArray(lines)) throw argumentError('ERR_INVALID_ARG_TYPE', `the ${field} field lines must be an array of strings`);
+  let size = 2 * (lines.length - 1);
+  for (const line of lines) {
+    if (typeof line !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', `the ${field} field lines must be an array of strings`);
+    size += line.length;
+  }
+  if (size > maxBytes) fail(`${field} exceeds ${maxBytes} bytes`);
+  return lines.length === 1 ? lines[0]! : lines.join(', ');
+}
+
+function shareError(message: string, cause?: unknown): never {
+  throw new Oidc2Error('e2ee_key_share_invalid', message, cause === undefined ? undefined : { cause });
+}
+
+function sessionError(message: string, cause?: unknown): never {
+  throw new Oidc2Error('session_invalid', message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Counts the top-level members of a Dictionary that parsed. RFC 9651 lets a later member of the
+ * same key overwrite an earlier one, so the parsed Map alone cannot show a repeated suite. Every
+ * member this profile accepts is a key and a Byte Sequence (whose base64 has no comma), so the
+ * text has exactly one comma fewer than it has members; any other text is refused anyway.
+ */
+function memberCount(text: string): number {
+  let count = 1;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 44 /* , */) count++;
+  return count;
+}
+
+function parseShares(lines: readonly string[] | undefined, side: 'request' | 'response'): { shares: KeyShare[]; dictionary: Dictionary } {
+  if (lines === undefined || lines.length === 0) shareError('Oidc2-Key-Share is empty');
+  const text = joinLines(lines, MAX_KEY_SHARE_FIELD_BYTES, shareError, 'Oidc2-Key-Share');
   let dictionary: Dictionary;
   try {
-    dictionary = parseDictionary(joinBounded(lines, MAX_KEY_SHARE_BYTES, 'Oidc2-Key-Share'));
+    dictionary = parseDictionary(text);
   } catch (error) {
-    if (error instanceof Oidc2Error && error.code === 'header_too_large') throw invalidShare('Oidc2-Key-Share is too large', error);
-    throw invalidShare('Oidc2-Key-Share is not a Structured Field Dictionary', error);
+    shareError('Oidc2-Key-Share is not a Structured Field Dictionary', error);
   }
-  const max = side === 'request' ? 3 : 1;
-  if (dictionary.size < 1 || dictionary.size > max) throw invalidShare(`Oidc2-Key-Share must carry ${side === 'request' ? 'one to three members' : 'exactly one member'}`);
+  const max = side === 'request' ? MAX_KEY_SHARES : 1;
+  if (dictionary.size === 0) shareError('Oidc2-Key-Share has no member');
+  if (dictionary.size > max) shareError(`Oidc2-Key-Share has more than ${max} member${max === 1 ? '' : 's'}`);
+  if (memberCount(text) !== dictionary.size) shareError('Oidc2-Key-Share names a suite more than once');
   const shares: KeyShare[] = [];
-  for (const [name, [value, params]] of dictionary) {
-    if (!isSuite(name)) throw invalidShare('Oidc2-Key-Share names an unknown suite');
-    if (!(value instanceof ArrayBuffer)) throw invalidShare('Oidc2-Key-Share members must be Byte Sequences');
-    if (params.size > 0) throw invalidShare('Oidc2-Key-Share members carry no parameters');
+  for (const [suite, member] of dictionary) {
+    if (!isSuite(suite)) shareError('Oidc2-Key-Share names an unknown suite');
+    const [value, params] = member;
+    if (!(value instanceof ArrayBuffer)) shareError(`Oidc2-Key-Share member ${suite} is not a Byte Sequence`);
+    if (params.size !== 0) shareError(`Oidc2-Key-Share member ${suite} has parameters`);
     const key = new Uint8Array(value);
-    const expected = side === 'request' ? SUITE_LENGTHS[name].share : SUITE_LENGTHS[name].enc;
-    if (key.length !== expected) throw invalidShare(`an ${name} key share has ${expected} octets`);
-    shares.push({ suite: name, key });
+    assertKeyShareLength(suite, key, side);
+    shares.push({ suite, key });
   }
-  // A repeated key in a Dictionary keeps only the last value (RFC 9651 4.2.2): a suite offered
-  // twice therefore shows up as fewer members than field members; refuse it explicitly.
-  const names = joinBounded(lines, MAX_KEY_SHARE_BYTES, 'Oidc2-Key-Share')
-    .split(',')
-    .map((member) => member.trim().split('=')[0]);
-  if (new Set(names).size !== names.length || names.length !== dictionary.size) throw invalidShare('each suite appears at most once in Oidc2-Key-Share');
-  return { dictionary, shares };
+  return { shares, dictionary };
 }
 
-/** Parses a request's `Oidc2-Key-Share`; any departure from the profile is `e2ee_key_share_invalid`. */
-export function parseRequestKeyShares(lines: readonly string[]): RequestKeyShares {
-  const { dictionary, shares } = parseShares(lines, 'request');
+/**
+ * Checks the length of a share for its suite: the public key of a request (x25519 32, p256 65,
+ * xwing 1216 octets) or the `enc` of a response (32, 65, 1120).
+ *
+ * @throws Oidc2Error `e2ee_key_share_invalid`.
+ */
+export function assertKeyShareLength(suite: SuiteName, key: Uint8Array, side: 'request' | 'response'): void {
+  const lengths = SUITE_LENGTHS[suite];
+  if (lengths === undefined) shareError('Oidc2-Key-Share names an unknown suite');
+  const expected = side === 'request' ? lengths.share : lengths.enc;
+  if (key.length !== expected) shareError(`the ${suite} ${side === 'request' ? 'public key' : 'enc'} must be ${expected} octets`);
+}
+
+/**
+ * Parses a request's `Oidc2-Key-Share`: one to three members, each a known suite (`x25519`,
+ * `p256`, `xwing`) at most once, with a Byte Sequence of the suite's public-key length and no
+ * parameters, kept in the order sent. Returns the shares and `KS`, their canonical serialisation.
+ *
+ * @param lines The field lines as received (several lines are joined as one field).
+ * @throws Oidc2Error `e2ee_key_share_invalid` for anything that breaks a rule, including more than
+ *   4,096 octets.
+ */
+export function parseRequestKeyShare(lines: readonly string[] | undefined): RequestKeyShare {
+  const { shares, dictionary } = parseShares(lines, 'request');
   return { shares, canonical: serializeDictionary(dictionary) };
 }
 
-/** Parses a response's `Oidc2-Key-Share`: exactly one member, the chosen suite with HPKE `enc`. */
-export function parseResponseKeyShare(lines: readonly string[]): KeyShare {
+/**
+ * Parses a response's `Oidc2-Key-Share`: exactly one member, a known suite with a Byte Sequence of
+ * the suite's `enc` length and no parameters.
+ *
+ * @throws Oidc2Error `e2ee_key_share_invalid`.
+ */
+export function parseResponseKeyShare(lines: readonly string[] | undefined): KeyShare {
   return parseShares(lines, 'response').shares[0]!;
 }
 
-/** Serialises shares (request: the caller's preference order; response: the one chosen). */
-export function serializeKeyShares(shares: readonly KeyShare[]): string {
-  const dictionary: Dictionary = new Map();
-  for (const share of shares) {
-    if (dictionary.has(share.suite)) throw invalidShare('each suite appears at most once');
-    dictionary.set(share.suite, [share.key.slice().buffer, new Map()]);
+function checkedShares(shares: readonly KeyShare[], side: 'request' | 'response'): Map<string, Item> {
+  if (!Array.isArray(shares)) throw argumentError('ERR_INVALID_ARG_TYPE', 'shares must be an array');
+  const max = side === 'request' ? MAX_KEY_SHARES : 1;
+  if (shares.length < 1 || shares.length > max) throw argumentError('ERR_INVALID_ARG_VALUE', `a ${side} key share has 1 to ${max} members`);
+  const out = new Map<string, Item>();
+  for (const share of shares as readonly unknown[]) {
+    if (typeof share !== 'object' || share === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'each share must be an object');
+    const { suite, key } = share as { suite?: unknown; key?: unknown };
+    if (typeof suite !== 'string' || !isSuite(suite)) throw argumentError('ERR_INVALID_ARG_VALUE', 'share.suite must be x25519, p256 or xwing');
+    if (!(key instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'share.key must be a Uint8Array');
+    if (out.has(suite)) throw argumentError('ERR_INVALID_ARG_VALUE', `suite ${suite} appears more than once`);
+    const expected = side === 'request' ? SUITE_LENGTHS[suite].share : SUITE_LENGTHS[suite].enc;
+    if (key.length !== expected) throw argumentError('ERR_INVALID_ARG_VALUE', `the ${suite} key must be ${expected} octets`);
+    out.set(suite, [key as Uint8Array<ArrayBuffer>, new Map()]);
   }
-  return serializeDictionary(dictionary);
+  return out;
 }
-
-const TOKEN_CHARS = /^[A-Za-z0-9_.-]+$/;
 
 /**
- * Parses `Oidc2-Session`: a Token holding a compact JWE; in a response with the Integer parameters
- * `exp` and `rekey`, in a request with none. Malformed: `session_invalid`.
+ * Serialises a request's `Oidc2-Key-Share` (its canonical form, so also `KS`), shares in the order
+ * given.
+ *
+ * @throws TypeError for no share, more than three, a repeated or unknown suite, or a wrong length.
+ * @example
+ * ```ts
+ * serializeRequestKeyShare([{ suite: 'x25519', key: pkX }, { suite: 'p256', key: pkP }])
+ * // 'x25519=:...:, p256=:...:'
+ * ```
  */
-export function parseSessionField(lines: readonly string[], side: 'request' | 'response'): SessionField {
-  let item;
-  try {
-    item = parseItem(joinBounded(lines, MAX_SESSION_FIELD_BYTES, 'Oidc2-Session'));
-  } catch (error) {
-    throw invalidSession('Oidc2-Session is not a Structured Field Item within 4 KiB', error);
-  }
-  const [value, params] = item;
-  if (!(value instanceof Token) || !TOKEN_CHARS.test(value.toString()) || value.toString().split('.').length !== 5) {
-    throw invalidSession('Oidc2-Session must be a Token holding a compact JWE');
-  }
-  const token = value.toString();
-  if (side === 'request') {
-    if (params.size > 0) throw invalidSession('Oidc2-Session carries no parameters in a request');
-    return { token };
-  }
-  const exp = params.get('exp');
-  const rekey = params.get('rekey');
-  if (params.size !== 2 || !Number.isInteger(exp) || !Number.isInteger(rekey)) throw invalidSession('Oidc2-Session in a response carries the Integer parameters exp and rekey');
-  return { token, exp: exp as number, rekey: rekey as number };
+export function serializeRequestKeyShare(shares: readonly KeyShare[]): string {
+  return serializeDictionary(checkedShares(shares, 'request'));
 }
 
-/** Serialises `Oidc2-Session`: the token, with `exp` and `rekey` in a response. */
-export function serializeSessionField(field: SessionField): string {
+/** Serialises a response's `Oidc2-Key-Share`: `<suite>=:enc:`. */
+export function serializeResponseKeyShare(share: KeyShare): string {
+  return serializeDictionary(checkedShares([share], 'response'));
+}
+
+/** True for a string of compact-JWE shape (five base64url segments, the second possibly empty). */
+function isCompactJwe(token: string): boolean {
+  return JWE.test(token);
+}
+
+function parseSession(lines: readonly string[] | undefined, side: 'request' | 'response'): SessionField {
+  if (lines === undefined || lines.length === 0) sessionError('Oidc2-Session is empty');
+  const text = joinLines(lines, MAX_SESSION_FIELD_BYTES, sessionError, 'Oidc2-Session');
+  let item: Item;
+  try {
+    item = parseItem(text);
+  } catch (error) {
+    sessionError('Oidc2-Session is not a Structured Field Item', error);
+  }
+  const [value, params] = item;
+  if (!(value instanceof Token) || !isCompactJwe(value.toString())) sessionError('Oidc2-Session is not a Token holding a compact JWE');
+  const token = value.toString();
+  if (side === 'request') {
+    if (params.size !== 0) sessionError('Oidc2-Session in a request carries no parameters');
+    return { token };
+  }
+  let exp: number | undefined;
+  let rekey: number | undefined;
+  for (const [key, param] of params) {
+    if (key !== 'exp' && key !== 'rekey') sessionError(`Oidc2-Session has an unknown parameter`);
+    if (typeof param !== 'number' || !Number.isInteger(param) || param < 0) sessionError(`Oidc2-Session parameter ${key} must be a non-negative Integer`);
+    if (key === 'exp') exp = param;
+    else rekey = param;
+  }
+  if (exp === undefined || rekey === undefined) sessionError('Oidc2-Session in a response carries exp and rekey');
+  return { token, exp, rekey };
+}
+
+/**
+ * Parses a request's `Oidc2-Session`: a Token holding a compact JWE, no parameters, at most 4,096
+ * octets. The token itself is checked by the session-token verifier.
+ *
+ * @throws Oidc2Error `session_invalid`.
+ */
+export function parseRequestSession(lines: readonly string[] | undefined): { readonly token: string } {
+  return { token: parseSession(lines, 'request').token };
+}
+
+/**
+ * Parses a response's `Oidc2-Session`: a Token holding a compact JWE with the Integer parameters
+ * `exp` and `rekey` (no others), at most 4,096 octets.
+ *
+ * @throws Oidc2Error `session_invalid`.
+ */
+export function parseResponseSession(lines: readonly string[] | undefined): Required<SessionField> {
+  return parseSession(lines, 'response') as Required<SessionField>;
+}
+
+function timeParam(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_INTEGER) throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be a non-negative integer`);
+  return value;
+}
+
+/**
+ * Serialises `Oidc2-Session`: the token as a Token, with `exp` and `rekey` in a response (pass
+ * `times`) and no parameters in a request.
+ *
+ * @throws TypeError when the token is not a compact JWE, the times are not integers, or the field
+ *   would exceed 4,096 octets.
+ */
+export function serializeSession(token: string, times?: { exp: number; rekey: number }): string {
+  if (typeof token !== 'string' || !isCompactJwe(token)) throw argumentError('ERR_INVALID_ARG_VALUE', 'token must be a compact JWE');
   const params = new Map<string, number>();
-  if (field.exp !== undefined) params.set('exp', field.exp);
-  if (field.rekey !== undefined) params.set('rekey', field.rekey);
-  return serializeItem([new Token(field.token), params]);
+  if (times !== undefined) {
+    if (typeof times !== 'object' || times === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'times must be an object');
+    params.set('exp', timeParam('times.exp', times.exp));
+    params.set('rekey', timeParam('times.rekey', times.rekey));
+  }
+  const out = serializeItem([new Token(token), params]);
+  if (out.length > MAX_SESSION_FIELD_BYTES) throw argumentError('ERR_INVALID_ARG_VALUE', `Oidc2-Session would exceed ${MAX_SESSION_FIELD_BYTES} bytes`);
+  return out;
 }
