@@ -9,3 +9,5 @@ export { announcesBody, createExchange, isBodylessResponse, type ExchangeHost } 
 export { concatBytes, readBounded, readBoundedOrThrow, type Overflow } from './lib/body.js';
 export { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
 export { E2EE_SUITES, hpkeSuite, type E2eeSuiteInfo, type E2eeSuiteName, type HpkeExporter, type HpkeKeyPair, type HpkePublicKey, type HpkeSuite } from './e2ee/hpke.js';
+export { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream, E2EE_MAX_RECORD_SIZE, E2EE_MIN_RECORD_SIZE, E2EE_RECORD_SIZE, type EncryptBodyOptions } from './e2ee/aes128gcm.js';
+export { hkdfExpand, hkdfExtract } from './lib/crypto.js';
