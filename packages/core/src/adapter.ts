@@ -98,3 +98,5 @@ export {
   type MemorySessionKeyStoreOptions,
   type StaticSessionKeyStoreOptions,
 } from './e2ee/session-keys.js';
+export { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream, E2EE_MAX_RECORD_SIZE, E2EE_MIN_RECORD_SIZE, E2EE_RECORD_SIZE, type EncryptBodyOptions } from './e2ee/aes128gcm.js';
+export { hkdfExpand, hkdfExtract } from './lib/crypto.js';

@@ -27,7 +27,7 @@ export function isArgumentError(value: unknown): value is ArgumentError {
  * Asserts that `value` is a plain object whose own keys are all in `known`. `path` names it
  * (`options`, `options.workloads`, `route GET /x config.oidc2`); the error names the unknown key.
  */
-export function assertOptions(value: unknown, known: readonly string[], path: string): void {
+export function assertOptions<T>(value: T, known: readonly string[], path: string): asserts value is T & Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw argumentError('ERR_INVALID_ARG_TYPE', `${path} must be an object`);
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) throw argumentError('ERR_UNKNOWN_OPTION', `${path}.${key} is not an option (known: ${known.join(', ')})`);
