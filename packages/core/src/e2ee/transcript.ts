@@ -8,7 +8,7 @@
  * a key.
  */
 import { utf8 } from '../lib/base64.js';
-import { digest } from '../lib/crypto.js';
+import { digest, hkdfExpand } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 
 /** Protocol version label shared by every derivation. */
@@ -178,37 +178,19 @@ export function rekeyPskId(sid: Uint8Array): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// HKDF-Expand (RFC 5869 section 2.3) over the platform's HMAC-SHA256. Kept behind this one internal
-// function so that it can later be replaced by the shared primitive in lib/crypto.ts.
+// HKDF-Expand (RFC 5869 section 2.3) on the core's crypto layer (node:crypto or WebCrypto).
 
 const MAX_EXPAND = 255 * SHA256_LENGTH;
 
 /**
- * @internal `HKDF-Expand(PRK, info, L)` with SHA-256: `T(i) = HMAC(PRK, T(i-1) || info || i)`,
- * output the first `L` octets of `T(1) || T(2) || ...`. Expand only: no extract step runs.
+ * @internal `HKDF-Expand(PRK, info, L)` with SHA-256, with the bounds the profile's keys need checked
+ * first. Expand only: no extract step runs.
  */
 export async function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
   if (!(prk instanceof Uint8Array) || !(info instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'prk and info must be Uint8Arrays');
   if (prk.length < SHA256_LENGTH) throw argumentError('ERR_INVALID_ARG_VALUE', `prk must be at least ${SHA256_LENGTH} octets`);
   if (!Number.isInteger(length) || length < 1 || length > MAX_EXPAND) throw argumentError('ERR_INVALID_ARG_VALUE', `length must be an integer from 1 to ${MAX_EXPAND}`);
-  const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new Error('WebCrypto is not available in this runtime');
-  const key = await subtle.importKey('raw', prk as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const out = new Uint8Array(Math.ceil(length / SHA256_LENGTH) * SHA256_LENGTH);
-  let previous = new Uint8Array(0);
-  for (let i = 1, offset = 0; offset < length; i++, offset += SHA256_LENGTH) {
-    const block = new Uint8Array(previous.length + info.length + 1);
-    block.set(previous, 0);
-    block.set(info, previous.length);
-    block[block.length - 1] = i;
-    previous = new Uint8Array(await subtle.sign('HMAC', key, block));
-    out.set(previous, offset);
-  }
-  previous.fill(0);
-  if (out.length === length) return out;
-  const result = out.slice(0, length);
-  out.fill(0);
-  return result;
+  return hkdfExpand(prk, info, length);
 }
 
 /** The one HKDF-Expand every key below goes through. */
