@@ -18,6 +18,12 @@ export interface ExchangeResponse {
   headers: Fields;
   /** The body: whole, streamed, or absent. */
   body?: Body | undefined;
+  /**
+   * Set by {@link Exchange.respond} when what it returns is the route's own response with only these
+   * fields added (status and the route's fields unchanged): an adapter may add just them instead of
+   * replacing every field.
+   */
+  added?: Fields | undefined;
 }
 
 /** The exchange's answer to a request: run the route, or send the exchange's own response instead. */
@@ -182,7 +188,8 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       }
       try {
         const added = await host.signResponse({ status: response.status, headers: response.headers, body: bodyless ? undefined : bytes }, request, currentBinding());
-        return { status: response.status, headers: added ? { ...response.headers, ...added } : response.headers, body: bytes };
+        if (!added) return { status: response.status, headers: response.headers, body: bytes };
+        return { status: response.status, headers: { ...response.headers, ...added }, body: bytes, added };
       } catch (error) {
         if (!asked) return { ...response, body: bytes };
         const failure = isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error });

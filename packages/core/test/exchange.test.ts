@@ -186,6 +186,9 @@ describe('response', () => {
       const out = await exchange.respond(stream ? { ...route, body: chunksOf(route.body as Uint8Array, 3) } : route);
       expect(out.status).toBe(status);
       expect(out.body).toBeInstanceOf(Uint8Array);
+      // The route's own response with fields added: adapters may add just those.
+      expect(Object.keys(out.added ?? {}).sort()).toEqual(['content-digest', 'identity-certification-token', 'signature', 'signature-input']);
+      expect(out.headers).toEqual({ ...route.headers, ...out.added });
       await expect(
         verifyResponse({ ...out, body: out.body as Uint8Array }, { request: message, binding: message.binding, ictVerifier: verifier(), now }),
       ).resolves.toMatchObject({ subject: 'orders-service' });
@@ -215,6 +218,7 @@ describe('response', () => {
     const out = await exchange.respond({ status: 200, headers: { 'content-type': ['text/plain'] }, body: big() });
     expect(pulled).toBe(4);
     expect(out.status).toBe(501);
+    expect(out.added).toBeUndefined(); // a replacement: every field is the exchange's
     const body = await collect(out.body);
     expect(JSON.parse(new TextDecoder().decode(body))).toMatchObject({ code: 'response_signing_unavailable' });
     await expect(verifyResponse({ ...out, body }, { request: message, binding: message.binding, ictVerifier: verifier(), now })).resolves.toBeDefined();

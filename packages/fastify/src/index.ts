@@ -45,6 +45,10 @@ function bodyOf(payload: unknown): Body | undefined {
 }
 
 function writeHead(reply: FastifyReply, response: ExchangeResponse): void {
+  if (response.added) {
+    for (const [name, values] of Object.entries(response.added)) reply.header(name, values.length === 1 ? values[0] : values);
+    return;
+  }
   for (const name of Object.keys(reply.getHeaders())) if (response.headers[name] === undefined) reply.removeHeader(name);
   for (const [name, values] of Object.entries(response.headers)) reply.header(name, values.length === 1 ? values[0] : values);
   reply.code(response.status);

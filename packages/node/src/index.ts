@@ -134,10 +134,14 @@ function handBack(req: IncomingMessage, admission: Admitted): void {
 
 // Writes a response from the exchange with the original `ServerResponse` methods.
 async function send(res: ServerResponse, response: ExchangeResponse, write = res.write, end = res.end): Promise<void> {
-  for (const name of res.getHeaderNames()) if (response.headers[name] === undefined) res.removeHeader(name);
-  for (const [name, values] of Object.entries(response.headers)) res.setHeader(name, values.length === 1 ? values[0]! : values);
-  if (res.statusCode !== response.status) res.statusMessage = '';
-  res.statusCode = response.status;
+  if (response.added) {
+    for (const [name, values] of Object.entries(response.added)) res.setHeader(name, values.length === 1 ? values[0]! : values);
+  } else {
+    for (const name of res.getHeaderNames()) if (response.headers[name] === undefined) res.removeHeader(name);
+    for (const [name, values] of Object.entries(response.headers)) res.setHeader(name, values.length === 1 ? values[0]! : values);
+    if (res.statusCode !== response.status) res.statusMessage = '';
+    res.statusCode = response.status;
+  }
   const body = response.body;
   if (body === undefined || body instanceof Uint8Array) {
     (end as (chunk?: Uint8Array) => ServerResponse).call(res, body);
