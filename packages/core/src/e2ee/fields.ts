@@ -1,5 +1,5 @@
 /**
- * The fields of end-to-end encryption (docs/protocol.md, end-to-end encryption): `Oidc2-Key-Share`,
+ * The fields of end-to-end encryption (docs/protocol.md section 7): `Oidc2-Key-Share`,
  * an RFC 9651 Dictionary of suite name to Byte Sequence, and `Oidc2-Session`, an RFC 9651 Item
  * whose Token is the session token (a compact JWE). Both are bounded in size before they are
  * parsed, parsed strictly, and rejected whole when any rule fails.

@@ -1,5 +1,5 @@
 /**
- * Session-token encryption keys (STEKs, docs/protocol.md, end-to-end encryption): 32 random octets
+ * Session-token encryption keys (STEKs, docs/protocol.md section 7): 32 random octets
  * with a `kid`. A STEK is current for one rotation period, stays available for decryption while the
  * tokens made under it can still be accepted, and is then deleted. The deletion is what bounds the
  * forward secrecy of session traffic: whoever obtains a STEK that still exists can read the root

@@ -1,5 +1,5 @@
 /**
- * The session token (docs/protocol.md, end-to-end encryption): a compact JWE that the service makes
+ * The session token (docs/protocol.md section 7): a compact JWE that the service makes
  * for itself, `dir` + `A256GCM` under the current session-token encryption key (STEK), typed
  * `oidc2-session+jwt`. It carries the session root `rk`, so it is never logged and never put into
  * an error.

@@ -1,6 +1,6 @@
 /**
  * The byte-exact labels and compositions of end-to-end encryption that do not need HPKE itself
- * (docs/protocol.md, end-to-end encryption): `lp`, party identities, the handshake and rekey
+ * (docs/protocol.md section 7): `lp`, party identities, the handshake and rekey
  * transcript hashes and HPKE `info`, the rekey `psk_id`, the exporter labels, and the message keys
  * `K_req`, `K_rsp`, `K_c2s` and `K_s2c`, which are HKDF-Expand (RFC 5869, SHA-256) of the root.
  *
