@@ -7,7 +7,7 @@ module.exports = {
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.jest.json' }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|@noble|hpke)[@/])'],
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|@noble|hpke|cookie)[@/])'],
   moduleNameMapper: {
     '^@oidc2/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
     '^@oidc2/([a-z-]+)/([a-z-]+)$': '<rootDir>/packages/$1/src/$2.ts',

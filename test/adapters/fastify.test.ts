@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { Readable } from 'node:stream';
 import { oidc2 } from '@oidc2/fastify';
 import { ROUTE_POLICIES, runAdapterSuite, type AppFactory } from './suite';
+import { signRequest } from '@oidc2/core';
+import { newIssuer, newKey } from '../support/credentials';
 
 const createApp: AppFactory = async (options) => {
   const app = Fastify();
@@ -30,3 +32,29 @@ const createApp: AppFactory = async (options) => {
 
 // Fastify's own content-type parsers run after the plugin's preParsing hook: one order only.
 runAdapterSuite('fastify', createApp, ['after']);
+
+// app.inject() is how Fastify apps are usually tested; its request has no headersDistinct.
+describe('fastify adapter: app.inject', () => {
+  it('authenticates and signs an injected request', async () => {
+    const issuer = await newIssuer();
+    const key = await newKey();
+    const serviceKey = await newKey('Ed25519');
+    const app = Fastify();
+    await app.register(oidc2, {
+      issuers: [{ issuer: issuer.issuer, jwks: issuer.jwks }],
+      audiences: ['https://api.example.test'],
+      credential: { ict: await issuer.mint(serviceKey, { subject: 'api' }), privateKey: serviceKey.privateJwk },
+    });
+    app.get('/me', async (request) => ({ subject: request.identity?.subject }));
+    const signed = await signRequest({ method: 'GET', url: 'https://api.example.test/me' }, { ict: await issuer.mint(key), key: key.signer });
+    const headers = Object.fromEntries(Object.entries(signed.headers).map(([name, lines]) => [name, lines[0]!]));
+    const res = await app.inject({ method: 'GET', url: '/me', headers });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ subject: 'alice' });
+    expect(res.headers['signature-input']).toContain('tag="oidc2-ict"');
+    const refused = await app.inject({ method: 'GET', url: '/me' });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json()).toMatchObject({ code: 'ict_missing' });
+    await app.close();
+  });
+});

@@ -69,7 +69,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const policy = request.routeOptions.config?.oidc2;
     if (policy === false) return next(null, payload);
     const raw = request.raw;
-    const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct) }, policy);
+    const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct ?? raw.headers) }, policy);
     exchanges.set(request, exchange);
     exchange.admit(exchange.expectsBody ? payloadChunks(payload) : undefined).then((admission) => {
       if (admission.answered) {
