@@ -11,6 +11,7 @@
 import { Oidc2Error } from '../errors.js';
 import { aes128GcmOpen, aes128GcmSeal, hkdfExpand, hkdfExtract, randomBytes } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
+import { concatBytes } from '../lib/body.js';
 
 /** Octets of the RFC 8188 salt. */
 export const AES128GCM_SALT_LENGTH = 16;
@@ -212,15 +213,7 @@ export async function aes128gcmEncode(ikm: Uint8Array, plaintext: Uint8Array, op
     const final = seq === records - 1;
     parts.push(await sealRecord(keys, seq, plaintext.subarray(seq * per, Math.min(plaintext.length, (seq + 1) * per)), final, final ? p.padding : 0));
   }
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** RFC 8188 decoding of a whole body: the plaintext and the header it carried. */

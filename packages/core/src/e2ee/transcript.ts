@@ -10,6 +10,7 @@
 import { utf8 } from '../lib/base64.js';
 import { digest, hkdfExpand } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
+import { concatBytes } from '../lib/body.js';
 
 /** Protocol version label shared by every derivation. */
 const V1 = 'oidc2-e2ee-v1';
@@ -49,18 +50,6 @@ function octets(x: Octets, name: string): Uint8Array {
   throw argumentError('ERR_INVALID_ARG_TYPE', `${name} must be a string or a Uint8Array`);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 function exactLength(x: Uint8Array, length: number, name: string): Uint8Array {
   if (!(x instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
   if (x.length !== length) throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be ${length} octets`);
@@ -96,7 +85,7 @@ export interface PartyIdentity {
 export function partyId(party: PartyIdentity, name = 'party'): Uint8Array {
   if (typeof party !== 'object' || party === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${name} must be an object`);
   if (typeof party.iss !== 'string' || typeof party.sub !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.iss and ${name}.sub must be strings`);
-  return concat([lp(party.iss, `${name}.iss`), lp(party.sub, `${name}.sub`), lp(exactLength(party.jkt, JKT_LENGTH, `${name}.jkt`), `${name}.jkt`)]);
+  return concatBytes([lp(party.iss, `${name}.iss`), lp(party.sub, `${name}.sub`), lp(exactLength(party.jkt, JKT_LENGTH, `${name}.jkt`), `${name}.jkt`)]);
 }
 
 /** The inputs of a handshake transcript (PROFILE-level names in brackets). */
@@ -142,7 +131,7 @@ function transcriptPrefix(label: string, input: TranscriptInput): Uint8Array[] {
  * `lp("oidc2-e2ee-v1 handshake") || lp(suite) || lp(KS) || lp(N) || lp(AUD) || id(C) || id(S)`.
  */
 export function handshakeTranscriptInput(input: TranscriptInput): Uint8Array {
-  return concat(transcriptPrefix(E2EE_LABELS.handshake, input));
+  return concatBytes(transcriptPrefix(E2EE_LABELS.handshake, input));
 }
 
 /** `TH`, the SHA-256 of {@link handshakeTranscriptInput}. */
@@ -154,7 +143,7 @@ export async function handshakeTranscript(input: TranscriptInput): Promise<Uint8
 export function rekeyTranscriptInput(input: RekeyTranscriptInput): Uint8Array {
   const parts = transcriptPrefix(E2EE_LABELS.rekey, input);
   parts.push(lp(exactLength(input.sid, SID_LENGTH, 'input.sid'), 'input.sid'));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** `TH'`, the SHA-256 of {@link rekeyTranscriptInput}. */
@@ -164,17 +153,17 @@ export async function rekeyTranscript(input: RekeyTranscriptInput): Promise<Uint
 
 /** HPKE `info` of a handshake: `"oidc2-e2ee-v1 handshake" || 0x00 || TH` (56 octets). */
 export function handshakeInfo(th: Uint8Array): Uint8Array {
-  return concat([utf8(E2EE_LABELS.handshake), new Uint8Array(1), exactLength(th, SHA256_LENGTH, 'th')]);
+  return concatBytes([utf8(E2EE_LABELS.handshake), new Uint8Array(1), exactLength(th, SHA256_LENGTH, 'th')]);
 }
 
 /** HPKE `info` of a rekey: `"oidc2-e2ee-v1 rekey" || 0x00 || TH'` (52 octets). */
 export function rekeyInfo(th: Uint8Array): Uint8Array {
-  return concat([utf8(E2EE_LABELS.rekey), new Uint8Array(1), exactLength(th, SHA256_LENGTH, 'th')]);
+  return concatBytes([utf8(E2EE_LABELS.rekey), new Uint8Array(1), exactLength(th, SHA256_LENGTH, 'th')]);
 }
 
 /** HPKE `psk_id` of a rekey: `"oidc2-e2ee-v1 psk" || sid`. */
 export function rekeyPskId(sid: Uint8Array): Uint8Array {
-  return concat([utf8(E2EE_LABELS.psk), exactLength(sid, SID_LENGTH, 'sid')]);
+  return concatBytes([utf8(E2EE_LABELS.psk), exactLength(sid, SID_LENGTH, 'sid')]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +186,7 @@ export async function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length
 const expand = hkdfExpandSha256;
 
 function label0(label: string, parts: readonly Uint8Array[]): Uint8Array {
-  return concat([utf8(label), new Uint8Array(1), ...parts]);
+  return concatBytes([utf8(label), new Uint8Array(1), ...parts]);
 }
 
 function root(rk: Uint8Array): Uint8Array {

@@ -5,6 +5,7 @@ import type * as NodeCrypto from 'node:crypto';
 import type { JWK } from 'jose';
 import { decodeBase64Url } from './base64.js';
 import { argumentError } from './validate.js';
+import { concatBytes } from './body.js';
 
 type NodeCryptoModule = typeof NodeCrypto;
 
@@ -291,20 +292,8 @@ async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint
     return own(h.digest());
   }
   const k = await subtle().importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const data = parts.length === 1 ? parts[0]! : concatParts(parts);
+  const data = parts.length === 1 ? parts[0]! : concatBytes(parts);
   return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
-}
-
-function concatParts(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /**
@@ -379,7 +368,7 @@ export async function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: 
       if (aad.length) decipher.setAAD(aad);
       const body = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_LENGTH));
       const rest = decipher.final();
-      return rest.length === 0 ? own(body) : concatParts([body, rest]);
+      return rest.length === 0 ? own(body) : concatBytes([body, rest]);
     } catch {
       return undefined;
     }
