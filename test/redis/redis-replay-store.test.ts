@@ -1,13 +1,12 @@
 // RedisReplayStore against a real redis-server started by this file on 127.0.0.1: atomicity,
 // sharing between instances, expiry, key format and failing closed. The clock is the injected
 // `now` everywhere except the one expiry test, where Redis owns the clock.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { createAuthenticator, signRequest, type HttpRequest } from '@oidc2/core';
 import { RedisReplayStore, DEFAULT_REPLAY_KEY_PREFIX, type RedisSetClient } from '@oidc2/redis';
 import { newIssuer, newKey } from '../support/credentials';
 import { rejection } from '../support/error-code';
+import { connectRedis, describeWithRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 
 type Client = ReturnType<typeof createClient>;
 
@@ -18,63 +17,13 @@ export type FitsSentinel = ReturnType<typeof createSentinel> extends RedisSetCli
 const fits: [FitsClient, FitsCluster, FitsSentinel] = [true, true, true];
 void fits;
 
-const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
-if (!haveRedis && process.env.CI) {
-  throw new Error('redis-server is required in CI (.ci/run installs it)');
-}
-if (!haveRedis) console.warn('redis-server not found: skipping the Redis replay store tests');
-const describeRedis = haveRedis ? describe : describe.skip;
+const describeRedis = describeWithRedis('Redis replay store');
 
 const T = 1_790_000_000;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-interface RedisServer {
-  port: number;
-  stop(): Promise<void>;
-}
-
+// Each server on a loopback port of its own.
 async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      if ((await probe.ping()) === 'PONG') {
-        probe.destroy();
-        break;
-      }
-    } catch {
-      // not listening yet
-    }
-    if (probe.isOpen) probe.destroy();
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    port,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function connect(port: number, options: { reconnect?: boolean } = {}): Promise<Client> {
-  const client = createClient({ socket: { host: '127.0.0.1', port, ...(options.reconnect ? { reconnectStrategy: () => 50 } : { reconnectStrategy: false as const }) } });
-  client.on('error', () => {}); // failures surface as rejected commands, which the tests assert on
-  await client.connect();
-  return client;
+  return startRedisServer({ host: '127.0.0.1', port: await freePort() });
 }
 
 async function allKeys(client: Client): Promise<string[]> {
@@ -91,7 +40,7 @@ describeRedis('RedisReplayStore', () => {
 
   beforeAll(async () => {
     server = await startRedis();
-    [a, b, admin] = await Promise.all([connect(server.port), connect(server.port), connect(server.port)]);
+    [a, b, admin] = await Promise.all([connectRedis(server.address), connectRedis(server.address), connectRedis(server.address)]);
   });
 
   afterAll(async () => {
@@ -221,8 +170,8 @@ describeRedis('RedisReplayStore', () => {
 
     it('rejects when the server is gone, whether the client gives up or keeps reconnecting', async () => {
       const doomed = await startRedis();
-      const closing = await connect(doomed.port);
-      const reconnecting = await connect(doomed.port, { reconnect: true });
+      const closing = await connectRedis(doomed.address);
+      const reconnecting = await connectRedis(doomed.address, { reconnect: true });
       try {
         const stores = [new RedisReplayStore({ client: closing, timeoutMs: 100 }), new RedisReplayStore({ client: reconnecting, timeoutMs: 100 })];
         expect(await stores[0]!.checkAndRecord('sig:before', T + 60, T)).toBe(true);
@@ -239,7 +188,7 @@ describeRedis('RedisReplayStore', () => {
     });
 
     it('rejects a client that is closed, throws, or answers something unexpected', async () => {
-      const closed = await connect(server.port);
+      const closed = await connectRedis(server.address);
       closed.destroy();
       const clients: RedisSetClient[] = [
         closed,

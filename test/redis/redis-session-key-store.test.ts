@@ -2,7 +2,6 @@
 // does (without persistence): instances agree on the STEK of a period, rotation, deletion by TTL after the
 // retention, and failing closed (503) while Redis is gone, recovering when it is back. The clock is
 // injected everywhere except where Redis's own expiry is under test.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { createClient, createCluster } from 'redis';
 import { createSessionTokens } from '@oidc2/core/adapter';
 import { RedisSessionKeyStore, DEFAULT_STEK_KEY_PREFIX, type RedisStekClient } from '@oidc2/redis';
 import { codeOf, rejection } from '../support/error-code';
+import { connectRedis, describeWithRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 
 type Client = ReturnType<typeof createClient>;
 
@@ -18,10 +18,7 @@ export type FitsCluster = ReturnType<typeof createCluster> extends RedisStekClie
 const fits: [FitsClient, FitsCluster] = [true, true];
 void fits;
 
-const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
-if (!haveRedis && process.env.CI) throw new Error('redis-server is required in CI (.ci/run installs it)');
-if (!haveRedis) console.warn('redis-server not found: skipping the Redis session key store tests');
-const describeRedis = haveRedis ? describe : describe.skip;
+const describeRedis = describeWithRedis('Redis session key store');
 
 const T = 1_790_000_400; // a period start for 600-second periods
 const PERIOD = T / 600;
@@ -32,46 +29,9 @@ const PERIOD = T / 600;
 const socketDir = mkdtempSync(join(tmpdir(), 'oidc2-stek-'));
 let sockets = 0;
 
-interface RedisServer {
-  path: string;
-  stop(): Promise<void>;
-}
-
+// A new socket path, or the given one (to bring a stopped server back at the same address).
 async function startRedis(at?: string): Promise<RedisServer> {
-  const path = at ?? join(socketDir, `redis-${++sockets}.sock`);
-  const child: ChildProcess = spawn('redis-server', ['--port', '0', '--unixsocket', path, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = createClient({ socket: { path, reconnectStrategy: false } });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      if ((await probe.ping()) === 'PONG') {
-        probe.destroy();
-        break;
-      }
-    } catch {
-      // not listening yet
-    }
-    if (probe.isOpen) probe.destroy();
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    path,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function connect(path: string, options: { reconnect?: boolean } = {}): Promise<Client> {
-  const client = createClient({ socket: { path, ...(options.reconnect ? { reconnectStrategy: () => 50 } : { reconnectStrategy: false as const }) } });
-  client.on('error', () => {}); // failures surface as rejected commands, which the tests assert on
-  await client.connect();
-  return client;
+  return startRedisServer({ path: at ?? join(socketDir, `redis-${++sockets}.sock`) });
 }
 
 describeRedis('RedisSessionKeyStore', () => {
@@ -84,7 +44,7 @@ describeRedis('RedisSessionKeyStore', () => {
 
   beforeAll(async () => {
     server = await startRedis();
-    [a, b, admin] = await Promise.all([connect(server.path), connect(server.path), connect(server.path)]);
+    [a, b, admin] = await Promise.all([connectRedis(server.address), connectRedis(server.address), connectRedis(server.address)]);
   });
 
   afterAll(async () => {
@@ -181,7 +141,7 @@ describeRedis('RedisSessionKeyStore', () => {
   describe('fails closed', () => {
     it('with session_keys_unavailable (503) while Redis is stopped, and recovers once it is back', async () => {
       const doomed = await startRedis();
-      const client = await connect(doomed.path, { reconnect: true });
+      const client = await connectRedis(doomed.address, { reconnect: true });
       try {
         const store = new RedisSessionKeyStore({ client, timeoutMs: 500, now: clock });
         const before = await store.current();
@@ -191,7 +151,7 @@ describeRedis('RedisSessionKeyStore', () => {
           expect(error.code).toBe('session_keys_unavailable');
           expect(error.status).toBe(503);
         }
-        const restarted = await startRedis(doomed.path);
+        const restarted = await startRedis((doomed.address as { path: string }).path);
         try {
           // The client reconnects by itself; the store answers again as soon as it has.
           const deadline = Date.now() + 5000;
