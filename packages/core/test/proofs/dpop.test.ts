@@ -1,9 +1,10 @@
 // The DPoP proof module on its own context: codes of its failures, and the jti recorded last,
 // after beforeRecord.
-import { createDpopProof, dpopBinding, isOidc2Error, type HttpRequest } from '@oidc2/core';
+import { createDpopProof, dpopBinding, type HttpRequest } from '@oidc2/core';
 import { verifyDpopRequest } from '../../src/proofs/dpop';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../../test/support/credentials';
 import { proofContext } from './support';
+import { settledCode } from '../../../../test/support/error-code';
 
 const T = 1_790_000_000;
 let op: TestIssuer;
@@ -21,32 +22,22 @@ async function dpopRequest(): Promise<HttpRequest> {
   return { method: 'GET', url: '/orders?id=7', headers: { authorization: [`DPoP ${ict}`], dpop: [proof] } };
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    if (isOidc2Error(error)) return error.code;
-    throw error;
-  }
-  return 'accepted';
-}
-
 describe('verifyDpopRequest', () => {
   it('returns the caller with the DPoP binding and records the jti once', async () => {
     const ctx = proofContext(T, { op });
     const request = await dpopRequest();
     await expect(verifyDpopRequest(request, ict, ctx)).resolves.toMatchObject({ subject: 'alice', proof: 'dpop', binding: dpopBinding() });
     expect(ctx.replayStore.recorded).toBe(1);
-    expect(await code(verifyDpopRequest(request, ict, ctx))).toBe('replay_detected');
+    expect(await settledCode(verifyDpopRequest(request, ict, ctx))).toBe('replay_detected');
   });
 
   it('refuses by code: no token, no proof field, another method, another token', async () => {
     const ctx = proofContext(T, { op });
     const request = await dpopRequest();
-    expect(await code(verifyDpopRequest(request, '', ctx))).toBe('ict_missing');
-    expect(await code(verifyDpopRequest({ ...request, headers: { authorization: request.headers.authorization! } }, ict, ctx))).toBe('dpop_invalid');
-    expect(await code(verifyDpopRequest({ ...request, method: 'POST' }, ict, ctx))).toBe('dpop_invalid');
-    expect(await code(verifyDpopRequest(request, 'a.b.c', ctx))).toBe('ict_malformed');
+    expect(await settledCode(verifyDpopRequest(request, '', ctx))).toBe('ict_missing');
+    expect(await settledCode(verifyDpopRequest({ ...request, headers: { authorization: request.headers.authorization! } }, ict, ctx))).toBe('dpop_invalid');
+    expect(await settledCode(verifyDpopRequest({ ...request, method: 'POST' }, ict, ctx))).toBe('dpop_invalid');
+    expect(await settledCode(verifyDpopRequest(request, 'a.b.c', ctx))).toBe('ict_malformed');
     expect(ctx.replayStore.recorded).toBe(0);
   });
 
