@@ -9,7 +9,7 @@ import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest } from './message.js';
 import type { Identity, RequestBinding } from './authenticator.js';
 import type { RoutePolicy } from './policy.js';
-import { readBounded, type Body } from './lib/body.js';
+import { readBounded, readBoundedOrThrow, type Body } from './lib/body.js';
 
 /** A response as the route produced it, or as the exchange sends it. */
 export interface ExchangeResponse {
@@ -131,16 +131,12 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       await discard(body).catch(() => undefined);
       throw tooLarge();
     }
-    let read;
     try {
-      read = await readBounded(body, limit);
+      return await readBoundedOrThrow(body, limit, tooLarge);
     } catch (cause) {
       if (isOidc2Error(cause)) throw cause;
       throw new Oidc2Error('request_malformed', 'the request body was not received completely', { cause });
     }
-    if (read instanceof Uint8Array) return read;
-    await read.cancel().catch(() => undefined);
-    throw tooLarge();
   }
 
   async function refuse(error: Oidc2Error): Promise<Answered> {

@@ -85,7 +85,7 @@ function requestBody(req: IncomingMessage, exchange: Exchange, rawBody: Uint8Arr
  * same tick, before 'end' can be emitted, so the parsers that run later read the body as usual.
  * Stopped early (a refusal), it resumes `req` to discard the rest, so the refusal can be answered.
  */
-export async function* heldBackChunks(req: IncomingMessage): AsyncGenerator<Uint8Array> {
+async function* heldBackChunks(req: IncomingMessage): AsyncGenerator<Uint8Array> {
   const read: Buffer[] = [];
   let complete = false;
   try {
