@@ -90,10 +90,6 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   const credential = source === undefined ? undefined : serviceCredentialProvider(source, margin, now);
   const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
 
-  function bindingOf(request: HttpRequest): RequestBinding | undefined {
-    return requestBinding(request);
-  }
-
   async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined> {
     if (!credential) {
       if (binding?.signResponse) throw noCredential();
@@ -111,7 +107,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       result = { identity, binding: identity.binding };
     } catch (error) {
       if (!(effective?.optional && isOidc2Error(error) && error.status === 401)) throw error;
-      result = { identity: null, error, binding: bindingOf(request) };
+      result = { identity: null, error, binding: requestBinding(request) };
     }
     // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
     if (!credential && result.binding?.signResponse) throw noCredential();
@@ -121,7 +117,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   async function errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<HttpResponse> {
     const response = problemResponse(error);
     try {
-      const added = await sign(response, request, binding ?? bindingOf(request));
+      const added = await sign(response, request, binding ?? requestBinding(request));
       if (added) Object.assign(response.headers, added);
     } catch {
       // An error response stays unsigned when the credential itself is unavailable.
@@ -133,7 +129,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     signsResponses: credential !== undefined,
     maxBodyBytes,
     maxResponseBytes,
-    bindingOf,
+    bindingOf: (request) => requestBinding(request),
     authenticate,
     signResponse: sign,
     errorResponse,
