@@ -260,7 +260,7 @@ export function hpkeSuite(name: E2eeSuiteName): HpkeSuite {
 
 /**
  * Test hooks, not part of any public entry point: a suite whose sender ephemeral is derived from a
- * fixed `ikmE` (the worked example of docs/protocol.md), with extractable derived keys, and, for
+ * fixed `ikmE` (for reproducible examples), with extractable derived keys, and, for
  * the RFC 9180 vectors of suites other than export-only, with AES-128-GCM in the key schedule.
  * @internal
  */
