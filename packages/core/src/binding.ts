@@ -4,6 +4,8 @@
  * neither has to read the request's fields again to learn which proof it used.
  */
 import { OIDC2_PROFILE, type SignatureProfile } from './profile.js';
+import { fieldLines, type Fields } from './message.js';
+import { KEY_SHARE_FIELD, SESSION_FIELD } from './e2ee/fields.js';
 
 /** The proof a caller used. */
 export type ProofType = 'http-signature' | 'dpop' | 'wpt';
@@ -12,6 +14,8 @@ export type ProofType = 'http-signature' | 'dpop' | 'wpt';
 export interface RequestBinding {
   /** `created`-independent nonce of the request signature (HTTP-signature proof). */
   nonce?: string;
+  /** The request signature's audience parameter as sent (`AUD` of end-to-end encryption). */
+  audience?: string;
   /** Whether the caller asked for a signed response (the profile's `signResponseParam`). */
   signResponse: boolean;
   /** The proof type. */
@@ -23,7 +27,8 @@ export interface RequestBinding {
   profile?: SignatureProfile;
   /**
    * Request fields the response signature covers with `;req` beyond `@method`, `@path` and
-   * `@query`: `dpop` for a DPoP proof, `authorization` for a WPT. Default: those of {@link proof}.
+   * `@query`: `dpop` for a DPoP proof, `authorization` for a WPT, and `oidc2-key-share` /
+   * `oidc2-session` when the request carried them (PROFILE 5.8). Default: those of {@link proof}.
    */
   requestFields?: readonly string[];
 }
@@ -31,10 +36,44 @@ export interface RequestBinding {
 const DPOP_FIELDS: readonly string[] = Object.freeze(['dpop']);
 const WPT_FIELDS: readonly string[] = Object.freeze(['authorization']);
 const NO_FIELDS: readonly string[] = Object.freeze([]);
+const KEY_SHARE_ONLY: readonly string[] = Object.freeze([KEY_SHARE_FIELD]);
+const SESSION_ONLY: readonly string[] = Object.freeze([SESSION_FIELD]);
+const BOTH_E2EE_FIELDS: readonly string[] = Object.freeze([KEY_SHARE_FIELD, SESSION_FIELD]);
 
-/** The binding of a request signed with `profile`, whose signature carries `nonce`. */
-export function signatureBinding(profile: SignatureProfile, nonce: string | undefined, signResponse: boolean): RequestBinding {
-  return { proof: 'http-signature', profile, ...(nonce !== undefined ? { nonce } : {}), signResponse, requestFields: NO_FIELDS };
+/** The end-to-end encryption fields a request carries, which its response covers with `;req`. */
+export function e2eeRequestFields(headers: Fields): readonly string[] {
+  const share = fieldLines(headers, KEY_SHARE_FIELD) !== undefined;
+  const session = fieldLines(headers, SESSION_FIELD) !== undefined;
+  return share ? (session ? BOTH_E2EE_FIELDS : KEY_SHARE_ONLY) : session ? SESSION_ONLY : NO_FIELDS;
+}
+
+/** What a request signature states about the response it asks for. */
+export interface SignatureBindingInput {
+  /** The signature's `nonce` parameter. */
+  readonly nonce: string | undefined;
+  /** Whether it asked for a signed response. */
+  readonly signResponse: boolean;
+  /** Its audience parameter. */
+  readonly audience?: string | undefined;
+  /** The request's fields, for the end-to-end encryption fields it carries. */
+  readonly headers: Fields;
+}
+
+/**
+ * The binding of a request signed with `profile`. A request with an end-to-end encryption field is
+ * treated as having asked for a signed response (PROFILE 5.2), and its response covers those fields
+ * with `;req`.
+ */
+export function signatureBinding(profile: SignatureProfile, input: SignatureBindingInput): RequestBinding {
+  const requestFields = e2eeRequestFields(input.headers);
+  return {
+    proof: 'http-signature',
+    profile,
+    ...(input.nonce !== undefined ? { nonce: input.nonce } : {}),
+    ...(input.audience !== undefined ? { audience: input.audience } : {}),
+    signResponse: input.signResponse || requestFields.length > 0,
+    requestFields,
+  };
 }
 
 /**

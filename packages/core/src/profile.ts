@@ -46,8 +46,8 @@ export const OIDC2_PROFILE: SignatureProfile = Object.freeze({
   tokenHeader: ICT_HEADER,
   token: 'ict',
   requiredComponents: Object.freeze(['@method', '@path', '@query', ICT_HEADER]),
-  coveredWhenPresent: Object.freeze(['content-type', 'content-digest', 'authorization', 'txn-token', 'oidc2-key-share', 'oidc2-session']),
-  responseCoveredWhenPresent: Object.freeze(['content-type', 'oidc2-key-share', 'oidc2-session']),
+  coveredWhenPresent: Object.freeze(['content-type', 'content-encoding', 'content-digest', 'authorization', 'txn-token', 'oidc2-key-share', 'oidc2-session']),
+  responseCoveredWhenPresent: Object.freeze(['content-type', 'content-encoding', 'oidc2-key-share', 'oidc2-session']),
 } as const);
 
 /** The HTTP-signature profiles this implementation verifies, in the order they are looked for. */

@@ -46,6 +46,12 @@ export interface SignRequestOptions {
   components?: string[];
   /** Digest algorithm for `Content-Digest`. Default `sha-256`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
+  /**
+   * The signature's `nonce`: at least 128 random bits, base64url, never used twice. Set it only when
+   * something must be derived from the nonce before signing (an end-to-end encrypted body's key,
+   * PROFILE 5.5). Default: a fresh {@link createNonce}.
+   */
+  nonce?: string;
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
 }
@@ -59,8 +65,11 @@ export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
   'expiresIn',
   'components',
   'digestAlgorithm',
+  'nonce',
   'now',
 ] as const satisfies ReadonlyArray<keyof SignRequestOptions>);
+
+const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 
 /** A fresh 128-bit nonce, base64url. */
 export function createNonce(): string {
@@ -112,7 +121,8 @@ export async function signRequest(request: SignableRequest, options: SignRequest
   for (const extra of options.components ?? []) if (!components.includes(extra)) components.push(extra);
 
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
-  const nonce = createNonce();
+  const nonce = options.nonce ?? createNonce();
+  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.nonce must be at least 128 bits, base64url');
   const params: Record<string, string | number | boolean> = {
     created,
     expires: created + expiresIn,
@@ -130,5 +140,5 @@ export async function signRequest(request: SignableRequest, options: SignRequest
   const signed = await signMessage(message, { label, components, params, key: options.key });
   (headers['signature-input'] ??= []).push(signed.signatureInput);
   (headers['signature'] ??= []).push(signed.signature);
-  return { ...message, nonce, binding: signatureBinding(profile, nonce, signResponse) };
+  return { ...message, nonce, binding: signatureBinding(profile, { nonce, audience, signResponse, headers }) };
 }

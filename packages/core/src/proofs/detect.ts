@@ -109,8 +109,13 @@ export function requestBinding(request: Pick<HttpRequest, 'headers'>, options: R
     for (const entry of parseSignatureInput(fieldLines(request.headers, 'signature-input')).values()) {
       const profile = profiles.find((p) => p.tag === entry.params.tag);
       if (!profile) continue;
-      const nonce = entry.params.nonce;
-      return signatureBinding(profile, typeof nonce === 'string' ? nonce : undefined, entry.params[profile.signResponseParam] === true);
+      const { nonce, [profile.audienceParam]: audience } = entry.params;
+      return signatureBinding(profile, {
+        nonce: typeof nonce === 'string' ? nonce : undefined,
+        audience: typeof audience === 'string' ? audience : undefined,
+        signResponse: entry.params[profile.signResponseParam] === true,
+        headers: request.headers,
+      });
     }
   } catch {
     return undefined;

@@ -91,7 +91,7 @@ export async function verifyHttpSignatureProof(request: HttpRequest, profile: Si
   if (!ctx.audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', `${profile.audienceParam} does not name this service and path`);
   await ctx.checkDigest(request, true);
   const transaction = await ctx.transaction(request);
-  const identity = ictIdentity(ict, ict.jwk!, 'http-signature', signatureBinding(profile, nonce, signResponse === true), transaction);
+  const identity = ictIdentity(ict, ict.jwk!, 'http-signature', signatureBinding(profile, { nonce, audience: aud, signResponse: signResponse === true, headers: request.headers }), transaction);
 
   // 5. Only now record the nonce.
   await hooks.beforeRecord?.(identity);

@@ -139,7 +139,7 @@ describe('verifyResponse binds through the binding', () => {
 
   it('a signature binding requires its nonce in the profile parameter', async () => {
     const signed = await signRequest({ method: 'GET', url: `${BASE}/a` }, { ict, key: key.signer, now: () => T });
-    expect(signed.binding).toEqual({ proof: 'http-signature', profile: OIDC2_PROFILE, nonce: signed.nonce, signResponse: true, requestFields: [] });
+    expect(signed.binding).toEqual({ proof: 'http-signature', profile: OIDC2_PROFILE, nonce: signed.nonce, audience: `${BASE}/a`, signResponse: true, requestFields: [] });
     const response = { status: 200, headers: {}, body: utf8('ok') };
     const full = { ...response, headers: await signResponse(response, signed, signed.binding, await credential(), { now: () => T }) };
     expect(full.headers['signature-input']![0]).toContain(`${OIDC2_PROFILE.requestNonceParam}="${signed.nonce}"`);
