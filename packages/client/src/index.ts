@@ -11,6 +11,7 @@ import {
   createDpopProof,
   createIctVerifier,
   dpopBinding,
+  fieldLines,
   isOidc2Error,
   normalizeFields,
   signRequest,
@@ -22,15 +23,27 @@ import {
   type TrustedIssuer,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { CredentialRefresher, argumentError, readBoundedBody } from '@oidc2/core/adapter';
+import { CredentialRefresher, argumentError, assertOptions, readBoundedBody } from '@oidc2/core/adapter';
 import { NULL_BODY_STATUS } from './lib/null-body-status.js';
 import { inspectIct } from './lib/ict-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
 import { issueIct, validateIssuerOptions, type IssuanceOptions } from './lib/issuance.js';
+import {
+  E2eeClient,
+  e2eeConfig,
+  rawThumbprint,
+  type E2eeOptions,
+  type EncryptionMode,
+  type Exchanged,
+  type Outgoing,
+  type ResponseEncryption,
+  type SendParams,
+} from './lib/e2ee.js';
 
 export type { ServiceIdentity, TrustedIssuer } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
 export type { IssuanceOptions, IssuerCredential } from './lib/issuance.js';
+export type { E2eeOptions, E2eeSuite, EncryptionMode, ResponseEncryption } from './lib/e2ee.js';
 
 /** How the client proves its identity to a service. */
 export type ProofMode = 'http-signature' | 'dpop';
@@ -97,7 +110,53 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Clock in unix seconds. Default `() => Date.now() / 1000`. */
   now?: () => number;
+  /**
+   * End-to-end encryption of bodies (PROFILE 5), on top of the request signature, so that
+   * TLS-terminating proxies see neither request nor response bodies:
+   * - `'required'`: every request runs in an e2ee session and every response body must be
+   *   encrypted; a service that cannot is an error (its signed refusal's code, e.g.
+   *   `e2ee_unavailable`), never a request in clear.
+   * - `'preferred'`: as `'required'`, except that after a *signed* `e2ee_unavailable` or
+   *   `e2ee_kem_unsupported` from the expected service the request is sent again in clear, and that
+   *   route (or, when the session endpoint said so, that service) is remembered as clear-only.
+   * - `'off'`: no encryption.
+   *
+   * Only with `proof: 'http-signature'` (a DPoP proof covers neither e2ee field); anything else with
+   * `'dpop'` is a `TypeError`. Headers, URL, status and lengths stay visible. Default `'off'`.
+   */
+  encryption?: EncryptionMode;
+  /** Suites, ratchet, session endpoint and session cache of end-to-end encryption. Default: see {@link E2eeOptions}. */
+  e2ee?: E2eeOptions;
 }
+
+/** Every key of {@link ClientOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+const CLIENT_OPTION_KEYS = [
+  'serviceIssuers',
+  'expectedService',
+  'proof',
+  'algorithm',
+  'keyPair',
+  'extractable',
+  'issuer',
+  'getIct',
+  'refreshMargin',
+  'signatureLifetime',
+  'components',
+  'digestAlgorithm',
+  'maxResponseBytes',
+  'clockTolerance',
+  'maxServiceTokenAge',
+  'fetch',
+  'now',
+  'encryption',
+  'e2ee',
+] as const satisfies ReadonlyArray<keyof ClientOptions>;
+
+/** Fields the client sets on e2ee requests, which a caller must not set itself. */
+const E2EE_REQUEST_FIELDS = ['content-encoding', 'oidc2-key-share', 'oidc2-session'];
+
+/** Fields the client derives from the exchange and removes from the decrypted response it hands over. */
+const E2EE_RESPONSE_FIELDS = ['content-encoding', 'content-digest', 'oidc2-key-share', 'oidc2-session'];
 
 /**
  * A response whose signature, service ICT, binding to its request and body digest were verified.
@@ -106,11 +165,27 @@ export interface ClientOptions {
 export class VerifiedResponse extends Response {
   /** Who answered: the verified identity from the service's ICT. */
   readonly service: ServiceIdentity;
+  /**
+   * How the exchange was end-to-end encrypted, or `null` when it ran in clear (encryption off, a
+   * service that answers only in clear, or a signed refusal of the service's middleware, which is
+   * never encrypted). When not null, the body is the decrypted plaintext, and the fields that
+   * described the ciphertext (`Content-Encoding`, `Content-Digest`) and the e2ee fields
+   * (`Oidc2-Key-Share`, `Oidc2-Session`, which the client keeps to itself) are removed;
+   * `Content-Length`, when present, is the plaintext's.
+   */
+  readonly encryption: ResponseEncryption | null;
 
   /** @internal */
-  constructor(body: Uint8Array | null, source: Response, service: ServiceIdentity) {
-    super(body as BodyInit | null, { status: source.status, statusText: source.statusText, headers: source.headers });
+  constructor(body: Uint8Array | null, source: Response, service: ServiceIdentity, encryption: ResponseEncryption | null = null) {
+    let headers = source.headers;
+    if (encryption) {
+      headers = new Headers(source.headers);
+      for (const name of E2EE_RESPONSE_FIELDS) headers.delete(name);
+      if (source.headers.has('content-length')) headers.set('content-length', String(body?.length ?? 0));
+    }
+    super(body as BodyInit | null, { status: source.status, statusText: source.statusText, headers });
     this.service = service;
+    this.encryption = encryption;
     // A constructed Response has no URL; keep the one that was fetched.
     Object.defineProperty(this, 'url', { value: source.url, enumerable: true });
   }
@@ -178,7 +253,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * ```
  */
 export function createClient(options: ClientOptions): Oidc2Fetch {
-  if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
+  assertOptions(options, CLIENT_OPTION_KEYS, 'options');
   if (!Array.isArray(options.serviceIssuers) || options.serviceIssuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.serviceIssuers must list at least one trusted issuer');
   }
@@ -214,6 +289,11 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   }
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
+  const e2eeOptions = e2eeConfig(options.encryption ?? 'off', options.e2ee);
+  if (e2eeOptions && proof !== 'http-signature') {
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.encryption needs proof 'http-signature': a DPoP proof covers no e2ee field");
+  }
+  const e2ee = e2eeOptions && new E2eeClient(e2eeOptions, now);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.fetch must be a function');
   // Looked up at each call and called as a plain function: a browser's fetch needs its own `this`.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -255,17 +335,26 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   }
 
   async function prepare(
-    request: Request,
-    body: Uint8Array | undefined,
+    out: Outgoing,
     k: ClientKey,
     ict: string,
+    e2eeParams: SendParams | undefined,
   ): Promise<{ sent: HttpRequest; binding: RequestBinding; dpopNonce: string | undefined }> {
-    const url = request.url;
-    const headers = normalizeFields(request.headers);
+    const { method, url, body } = out;
+    const headers = { ...out.headers };
     if (proof === 'http-signature') {
       const signed = await signRequest(
-        { method: request.method, url, headers, ...(body ? { body } : {}) },
-        { ict, key: k.signer, signResponse: true, expiresIn: signatureLifetime, components, digestAlgorithm, now },
+        { method, url, headers, ...(body ? { body } : {}) },
+        {
+          ict,
+          key: k.signer,
+          signResponse: true,
+          expiresIn: signatureLifetime,
+          components,
+          digestAlgorithm,
+          now,
+          ...(e2eeParams ? { nonce: e2eeParams.nonce, audience: e2eeParams.audience } : {}),
+        },
       );
       return { sent: signed, binding: signed.binding, dpopNonce: undefined };
     }
@@ -275,7 +364,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     headers['authorization'] = [`DPoP ${ict}`];
     headers['dpop'] = [
       await createDpopProof({
-        method: request.method,
+        method,
         url,
         key: k.signer,
         jwk: k.publicJwk,
@@ -285,17 +374,17 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       }),
     ];
     if (body) headers['content-digest'] = [await createContentDigest(body, digestAlgorithm)];
-    return { sent: { method: request.method, url, headers, body }, binding: dpopBinding(), dpopNonce };
+    return { sent: { method, url, headers, body }, binding: dpopBinding(), dpopNonce };
   }
 
-  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding): Promise<VerifiedResponse> {
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string): Promise<Exchanged> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
     const body = await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
     const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
-    const expectedSubject = expectedFor(sent.url);
+    const expectedSubject = expectedFor(expectFor);
     let service: ServiceIdentity;
     try {
       service = await verifyResponse(message, {
@@ -312,24 +401,21 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       }
       throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status})`, { cause: error });
     }
-    return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : body, response, service);
+    return { response, message, service };
   }
 
-  async function oidc2Fetch(input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse> {
-    const request = new Request(input, init);
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    const body = bytes.length > 0 ? bytes : undefined;
-    const k = await key();
-    const ict = await currentIct();
+  /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
+  async function exchange(request: Request, out: Outgoing, k: ClientKey, ict: string, e2eeParams?: SendParams): Promise<Exchanged> {
     for (let attempt = 0; ; attempt++) {
-      const { sent, binding, dpopNonce } = await prepare(request, body, k, ict);
+      const { sent, binding, dpopNonce } = await prepare(out, k, ict, e2eeParams);
       const response = await fetchImpl(sent.url, {
         method: sent.method,
         headers: toHeaders(sent.headers),
-        ...(body ? { body: body as BodyInit } : {}),
+        ...(sent.body ? { body: sent.body as BodyInit } : {}),
         // A redirected request would carry a signature for another target (and a spent nonce).
         redirect: request.redirect === 'error' ? 'error' : 'manual',
-        signal: request.signal,
+        // A handshake shared by several requests must not end with the one that started it.
+        ...(e2eeParams?.shared ? {} : { signal: request.signal }),
         credentials: request.credentials,
         cache: request.cache,
         mode: request.mode,
@@ -345,8 +431,28 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding);
+      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url);
     }
+  }
+
+  async function oidc2Fetch(input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse> {
+    const request = new Request(input, init);
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const out: Outgoing = { method: request.method, url: request.url, headers: normalizeFields(request.headers), body: bytes.length > 0 ? bytes : undefined };
+    const k = await key();
+    const held = await holder.get();
+    const send = (message: Outgoing, params?: SendParams) => exchange(request, message, k, held.token, params);
+    if (!e2ee) {
+      const { response, message, service } = await send(out);
+      return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : (message.body ?? null), response, service);
+    }
+    for (const field of E2EE_REQUEST_FIELDS) {
+      if (fieldLines(out.headers, field)) throw argumentError('ERR_INVALID_ARG_VALUE', `with options.encryption the client sets ${field} itself`);
+    }
+    const caller = { iss: held.issuer, sub: held.subject, jkt: rawThumbprint(k.thumbprint) };
+    const { exchanged, body, encryption } = await e2ee.fetch(out, send, caller);
+    const { response, service } = exchanged;
+    return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : body, response, service, encryption);
   }
 
   return Object.assign(oidc2Fetch, {

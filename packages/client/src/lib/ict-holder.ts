@@ -5,6 +5,9 @@ import { renewalTime, type Renewable } from '@oidc2/core/adapter';
 
 export interface HeldIct extends Renewable {
   token: string;
+  /** `iss` and `sub` of the ICT: the caller's identity in e2ee transcripts (`''` for an absent `iss`). */
+  issuer: string;
+  subject: string;
 }
 
 /** Reads the claims the client relies on and checks that the ICT certifies `thumbprint`. */
@@ -24,5 +27,7 @@ export async function inspectIct(token: unknown, thumbprint: string, now: number
   let certified = cnf?.jkt;
   if (typeof cnf?.jwk === 'object' && cnf.jwk !== null) certified = await calculateJwkThumbprint(cnf.jwk).catch(() => undefined);
   if (certified !== thumbprint) throw new Oidc2Error('ict_cnf_invalid', "the issued ICT does not certify this client's key");
-  return { token, expiresAt: exp, renewAt: renewalTime(exp, typeof claims.iat === 'number' ? claims.iat : undefined, now, margin) };
+  const issuer = typeof claims.iss === 'string' ? claims.iss : '';
+  const subject = typeof claims.sub === 'string' ? claims.sub : '';
+  return { token, issuer, subject, expiresAt: exp, renewAt: renewalTime(exp, typeof claims.iat === 'number' ? claims.iat : undefined, now, margin) };
 }
