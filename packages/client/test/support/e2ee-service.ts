@@ -3,7 +3,7 @@
 // functions (key exchange, session tokens, aes128gcm), and answers signed. Hooks let a test make the
 // service misbehave *before* it signs (a response a genuine but faulty service would send); a
 // network attacker is a wrapper around `fetch` instead.
-import { Oidc2Error, createOidc2Service, fieldLines, fieldValue, isOidc2Error, normalizeFields, type HttpRequest, type HttpResponse, type Identity } from '@oidc2/core';
+import { Oidc2Error, createOidc2Service, fieldLines, fieldValue, isOidc2Error, normalizeFields, type HttpRequest, type HttpResponse, type Identity, type RoutePolicy } from '@oidc2/core';
 import {
   KEY_SHARE_FIELD,
   MemorySessionKeyStore,
@@ -55,8 +55,13 @@ export interface FakeServiceOptions {
   policy?: (path: string) => 'off' | 'optional' | 'required';
   /** The service's suite preference. Default `['x25519', 'p256']`. */
   suites?: SuiteName[];
+  /** False for a service without e2ee: every e2ee field, at the session endpoint too, gets `e2ee_unavailable`. Default true. */
+  enabled?: boolean;
+  /** The route policy passed to authentication (contexts and the like). Default none. */
+  authPolicy?: RoutePolicy;
   epochSeconds?: number;
   rekeySeconds?: number;
+  leewaySeconds?: number;
   /** The route; the default echoes method, caller and body. */
   handler?: (request: { method: string; path: string; body: Uint8Array; identity: Identity }) => Answer;
 }
@@ -105,6 +110,7 @@ export async function fakeE2eeService(options: FakeServiceOptions): Promise<Fake
       now: options.now,
       ...(options.epochSeconds !== undefined ? { epochSeconds: options.epochSeconds } : {}),
       ...(options.rekeySeconds !== undefined ? { rekeySeconds: options.rekeySeconds } : {}),
+      ...(options.leewaySeconds !== undefined ? { leewaySeconds: options.leewaySeconds } : {}),
     });
   let tokens = makeTokens();
 
@@ -138,7 +144,7 @@ export async function fakeE2eeService(options: FakeServiceOptions): Promise<Fake
     state.received.push(seen);
     let identity: Identity;
     try {
-      identity = (await service.authenticate(request)).identity!;
+      identity = (await service.authenticate(request, options.authPolicy)).identity!;
     } catch (error) {
       if (!isOidc2Error(error)) throw error;
       return service.errorResponse(error, request);
@@ -156,7 +162,7 @@ export async function fakeE2eeService(options: FakeServiceOptions): Promise<Fake
     const sessionLines = fieldLines(request.headers, SESSION_FIELD);
     const path = seen.path;
     const isEndpoint = path === SESSION_PATH;
-    const routePolicy = isEndpoint ? 'optional' : policy(path);
+    const routePolicy = options.enabled === false ? 'off' : isEndpoint ? 'optional' : policy(path);
     if ((shares || sessionLines) && routePolicy === 'off') throw new Oidc2Error('e2ee_unavailable', 'this route does not offer end-to-end encryption');
     if (!shares && !sessionLines && routePolicy === 'required') throw new Oidc2Error('e2ee_required', 'this route requires end-to-end encryption');
     const { nonce, audience } = identity.binding as { nonce: string; audience: string };
