@@ -110,6 +110,8 @@ export interface ProblemDetails {
   status: number;
   code: Oidc2ErrorCode;
   detail?: string;
+  /** Extension members, e.g. `kems` (the service's suites) of `e2ee_kem_unsupported`. */
+  [member: string]: unknown;
 }
 
 const TITLES: Partial<Record<Oidc2ErrorCode, string>> = {
@@ -142,19 +144,23 @@ export class Oidc2Error extends Error {
   readonly status: number;
   /** Challenge headers (`WWW-Authenticate`, `Accept-Signature`, `DPoP-Nonce`) to send with the error. */
   headers: Record<string, string>;
+  /** Extension members of the problem body (RFC 9457 section 3.2), e.g. `kems` of `e2ee_kem_unsupported`. */
+  readonly extensions: Readonly<Record<string, unknown>>;
 
-  constructor(code: Oidc2ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+  constructor(code: Oidc2ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string>; extensions?: Record<string, unknown> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'Oidc2Error';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = { ...options?.headers };
+    this.extensions = Object.freeze({ ...options?.extensions });
     Object.defineProperty(this, BRAND, { value: true });
   }
 
   /** RFC 9457 body. The message never contains tokens, proofs or keys. */
   toProblem(): ProblemDetails {
     return {
+      ...this.extensions,
       type: `urn:oidc2:error:${this.code}`,
       title: TITLES[this.code] ?? (this.status === 400 ? 'Bad Request' : this.status === 401 ? 'Unauthorized' : 'Error'),
       status: this.status,

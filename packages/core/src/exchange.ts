@@ -7,9 +7,11 @@
  */
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest } from './message.js';
-import type { Identity, RequestBinding } from './authenticator.js';
+import type { AuthenticateOptions, Identity, RequestBinding } from './authenticator.js';
 import type { RoutePolicy } from './policy.js';
+import type { ServiceCredential } from './response-signature.js';
 import { readBounded, readBoundedOrThrow, type Body } from './lib/body.js';
+import { hasE2eeFields, type E2eeService, type EncryptionPolicy, type OpenedE2ee, type RequestE2ee } from './e2ee/service-side.js';
 
 /** A response as the route produced it, or as the exchange sends it. */
 export interface ExchangeResponse {
@@ -84,10 +86,18 @@ export interface ExchangeHost {
   readonly maxBodyBytes: number;
   readonly maxResponseBytes: number;
   readonly signsResponses: boolean;
-  authenticate(request: HttpRequest, policy: RoutePolicy | undefined): Promise<{ identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined }>;
-  signResponse(response: ExchangeResponse & { body?: Uint8Array | undefined }, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined>;
+  authenticate(
+    request: HttpRequest,
+    policy: RoutePolicy | undefined,
+    options?: AuthenticateOptions,
+  ): Promise<{ identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined }>;
+  signResponse(response: ExchangeResponse & { body?: Uint8Array | undefined }, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential): Promise<Fields | undefined>;
   errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<ExchangeResponse>;
   bindingOf(request: HttpRequest): RequestBinding | undefined;
+  /** End-to-end encryption, when the service has it. */
+  readonly e2ee: E2eeService | undefined;
+  credential(): Promise<ServiceCredential>;
+  encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
 }
 
 /** Whether a request's framing fields announce a body (RFC 9112 section 6.3). */
@@ -103,6 +113,32 @@ export function isBodylessResponse(method: string, status: number): boolean {
 }
 
 const NO_CHANGES: Readonly<Record<string, string | undefined>> = Object.freeze({});
+// Never a partial answer to an e2ee request (PROFILE 5.7): the route does not see a range.
+const RANGE_FIELDS = ['range', 'if-range'] as const;
+
+// What the route must see of an e2ee request: the plaintext's length, no coding, no digest of the
+// ciphertext, no range.
+function e2eeHeaderChanges(request: HttpRequest, plaintext: Uint8Array | undefined): Readonly<Record<string, string | undefined>> {
+  const changes: Record<string, string | undefined> = {};
+  for (const name of RANGE_FIELDS) if (request.headers[name] !== undefined) changes[name] = undefined;
+  if (plaintext !== undefined) {
+    changes['content-length'] = String(plaintext.length);
+    changes['content-encoding'] = undefined;
+    changes['content-digest'] = undefined;
+    changes['transfer-encoding'] = undefined;
+  }
+  return changes;
+}
+
+/**
+ * Step 5 of PROFILE 5.9 for a service without end-to-end encryption: its fields are refused, and a
+ * route that requires it refuses everything.
+ */
+function withoutE2ee(request: HttpRequest, policy: EncryptionPolicy): undefined {
+  if (hasE2eeFields(request)) throw new Oidc2Error('e2ee_unavailable', 'this service does not offer end-to-end encryption');
+  if (policy === 'required') throw new Oidc2Error('e2ee_required', 'this route requires end-to-end encryption, which this service cannot offer');
+  return undefined;
+}
 
 // Starts a body and stops it at once, so whatever feeds it discards the rest (an adapter's source
 // resumes its socket on return, so that a refusal can still be answered on the connection).
@@ -144,15 +180,65 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     return { answered: true, error, response: await host.errorResponse(error, request, currentBinding()) };
   }
 
+  let opened: OpenedE2ee | undefined;
+
+  // Steps 5 and 6 of PROFILE 5.9, run by the authenticator after every check of the proof and
+  // before the nonce is recorded.
+  function e2eeStep(fields: RequestE2ee | undefined, endpoint: boolean): AuthenticateOptions['beforeRecord'] {
+    const mode = endpoint ? 'required' : host.encryptionPolicy(policy);
+    const e2ee = host.e2ee;
+    if (!e2ee) return fields === undefined && mode !== 'required' ? undefined : () => withoutE2ee(request, mode);
+    return async (identity: Identity) => {
+      if (endpoint) {
+        if (request.body !== undefined && request.body.length > 0) throw new Oidc2Error('request_malformed', 'the session endpoint takes no body');
+        if (fields?.keyShare === undefined && fields?.session !== undefined) throw new Oidc2Error('e2ee_key_missing', 'the session endpoint needs an Oidc2-Key-Share');
+      }
+      opened = await e2ee.open(request, identity, fields, mode, host.credential);
+    };
+  }
+
+  // Encrypts the response of an e2ee request and adds its fields; then signs it with the credential
+  // the key exchange was bound to.
+  async function sealAndSign(e2ee: E2eeService, sealed: OpenedE2ee, response: ExchangeResponse, bytes: Uint8Array | undefined, bodyless: boolean): Promise<ExchangeResponse> {
+    if (fieldLines(response.headers, 'content-encoding') !== undefined && !bodyless && bytes !== undefined && bytes.length > 0) {
+      throw new Oidc2Error('response_signing_unavailable', 'the route answered with a content coding: an encrypted response carries no other coding');
+    }
+    const { headers: fields, body } = await e2ee.seal(sealed, response.status, bodyless ? undefined : bytes);
+    const headers = { ...response.headers, ...fields };
+    const signed = await host.signResponse({ status: response.status, headers, body }, request, currentBinding(), sealed.credential);
+    const added = { ...fields, ...signed };
+    return { status: response.status, headers: { ...headers, ...signed }, body: bodyless ? bytes : body, added };
+  }
+
   return {
     request,
     expectsBody: announcesBody(request.headers),
     async admit(body) {
       try {
         if (body !== undefined) request.body = await readRequestBody(body);
-        const result = await host.authenticate(request, policy);
+        // Step 1 of PROFILE 5.9: parse and bound the e2ee fields before anything is verified.
+        const fields = host.e2ee?.inspect(request);
+        const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
+        const beforeRecord = e2eeStep(fields, endpoint);
+        const endpointPolicy = endpoint && policy?.optional ? { ...policy, optional: false } : policy;
+        const result = await host.authenticate(request, endpointPolicy, beforeRecord ? { beforeRecord } : undefined);
         binding = result.binding;
         authenticated = true;
+        if (endpoint && opened) {
+          // The handshake endpoint (PROFILE 5.3): answered here with a signed 204 and the new session.
+          answered = true;
+          const { added: _added, ...response } = await sealAndSign(host.e2ee!, opened, { status: 204, headers: {} }, undefined, true);
+          return { answered: true, response };
+        }
+        if (opened) {
+          return {
+            answered: false,
+            identity: result.identity,
+            body: opened.body ?? request.body,
+            bodyReplaced: opened.body !== undefined,
+            headerChanges: e2eeHeaderChanges(request, opened.body),
+          };
+        }
         return {
           answered: false,
           identity: result.identity,
@@ -183,6 +269,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         bytes = read;
       }
       try {
+        if (opened) return await sealAndSign(host.e2ee!, opened, response, bytes, bodyless);
         const added = await host.signResponse({ status: response.status, headers: response.headers, body: bodyless ? undefined : bytes }, request, currentBinding());
         if (!added) return { status: response.status, headers: response.headers, body: bytes };
         return { status: response.status, headers: { ...response.headers, ...added }, body: bytes, added };

@@ -5,6 +5,7 @@
 import { Oidc2Error } from './errors.js';
 import type { Identity } from './authenticator.js';
 import { argumentError, assertOptions } from './lib/validate.js';
+import { assertEncryptionPolicy, type EncryptionPolicy } from './e2ee/service-side.js';
 
 /** Per-route access policy, applied after authentication. */
 export interface RoutePolicy {
@@ -16,9 +17,16 @@ export interface RoutePolicy {
   allow?: (identity: Identity) => boolean | Promise<boolean>;
   /** Let unauthenticated requests through with `identity` null and the failure reason exposed. Default false. */
   optional?: boolean;
+  /**
+   * End-to-end encryption on this route (PROFILE 5.11): `'off'` refuses the e2ee fields
+   * (`e2ee_unavailable`), `'optional'` lets the caller choose, `'required'` refuses a request without
+   * a session or key share (`e2ee_required`) and any plaintext body (`e2ee_body_not_encrypted`).
+   * Default `'optional'` when the service has end-to-end encryption, else `'off'`.
+   */
+  encryption?: EncryptionPolicy;
 }
 
-const POLICY_KEYS = ['contexts', 'claims', 'allow', 'optional'] as const;
+const POLICY_KEYS = ['contexts', 'claims', 'allow', 'optional', 'encryption'] as const;
 
 /**
  * Checks a route policy once, where it is declared (adapters call it for per-route policies).
@@ -36,6 +44,7 @@ export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'polic
   }
   if (policy.allow !== undefined && typeof policy.allow !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.allow must be a function`);
   if (policy.optional !== undefined && typeof policy.optional !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.optional must be a boolean`);
+  assertEncryptionPolicy(policy.encryption, `${name}.encryption`);
 }
 
 function claimMatches(actual: unknown, expected: unknown): boolean {

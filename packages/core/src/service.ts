@@ -5,14 +5,15 @@
  */
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import type { Fields, HttpRequest, HttpResponse } from './message.js';
-import { createAuthenticator, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
-import { signResponse } from './response-signature.js';
+import { createAuthenticator, type AuthenticateOptions, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
+import { signResponse, type ServiceCredential } from './response-signature.js';
 import { requestBinding } from './proofs/detect.js';
 import { applyRoutePolicy, assertRoutePolicy, type RoutePolicy } from './policy.js';
 import { problemResponse } from './problem.js';
 import { assertCredentialSource, serviceCredentialProvider, type CredentialSource } from './service-credential.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { argumentError, integerOption } from './lib/validate.js';
+import { createE2eeService, hasE2eeFields, type E2eeOptions, type E2eeService, type EncryptionPolicy } from './e2ee/service-side.js';
 
 /** Options shared by every adapter. */
 export interface Oidc2Options extends AuthenticatorOptions {
@@ -26,6 +27,13 @@ export interface Oidc2Options extends AuthenticatorOptions {
   maxResponseBytes?: number;
   /** Seconds before the credential's ICT expires at which the provider is called again. Default 60. */
   credentialRefreshMargin?: number;
+  /**
+   * End-to-end encryption (PROFILE section 5): HPKE key exchange, session tokens and encrypted
+   * bodies, negotiated per request and governed per route by `policy.encryption`. It needs
+   * `credential`, because every e2ee response is signed. `false` turns it off. Default: on with the
+   * defaults of {@link E2eeOptions} when `credential` is set, else off.
+   */
+  e2ee?: false | E2eeOptions;
 }
 
 /** The outcome of {@link Oidc2Service.authenticate}. */
@@ -50,11 +58,14 @@ export interface Oidc2Service {
    * caller asking for a signed response from a service without a credential gets
    * `response_signing_unavailable` (501) here, before any route could answer unsigned.
    */
-  authenticate(request: HttpRequest, policy?: RoutePolicy): Promise<AuthResult>;
+  authenticate(request: HttpRequest, policy?: RoutePolicy, options?: AuthenticateOptions): Promise<AuthResult>;
   /** Whether responses can be signed (a credential is configured). */
   readonly signsResponses: boolean;
-  /** Fields to add to a response (token, digest, signature), or undefined without a credential. */
-  signResponse(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined>;
+  /**
+   * Fields to add to a response (token, digest, signature), or undefined without a credential.
+   * `credential` pins the one to sign with (the one an e2ee handshake was bound to). Default: the current one.
+   */
+  signResponse(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential): Promise<Fields | undefined>;
   /** The problem+json response for an error, signed when a credential is configured. */
   errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<HttpResponse>;
   /** The binding a request asks for, read from its fields without trusting them (for error responses). */
@@ -63,10 +74,16 @@ export interface Oidc2Service {
   readonly maxBodyBytes: number;
   /** Largest response body buffered for signing, in bytes. */
   readonly maxResponseBytes: number;
+  /** End-to-end encryption, when the service has it. */
+  readonly e2ee: E2eeService | undefined;
+  /** The service's current credential (`response_signing_unavailable` without one). */
+  credential(): Promise<ServiceCredential>;
+  /** The encryption policy in force for a route policy. */
+  encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
 }
 
 /** The keys of {@link Oidc2Options} beyond the authenticator's. */
-const SERVICE_OPTION_KEYS = ['credential', 'policy', 'maxBodyBytes', 'maxResponseBytes', 'credentialRefreshMargin'] as const;
+const SERVICE_OPTION_KEYS = ['credential', 'policy', 'maxBodyBytes', 'maxResponseBytes', 'credentialRefreshMargin', 'e2ee'] as const;
 
 /**
  * Creates the framework-free service: validates every option once and returns what adapters call.
@@ -79,7 +96,7 @@ const SERVICE_OPTION_KEYS = ['credential', 'policy', 'maxBodyBytes', 'maxRespons
  */
 export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
-  const { credential: source, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, ...authenticatorOptions } = options;
+  const { credential: source, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, e2ee: e2eeOptions, ...authenticatorOptions } = options;
   const authenticator = createAuthenticator(authenticatorOptions);
   assertRoutePolicy(policy, 'options.policy');
   const now = options.now ?? (() => Date.now() / 1000);
@@ -89,24 +106,33 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   assertCredentialSource(source, 'options.credential');
   const credential = source === undefined ? undefined : serviceCredentialProvider(source, margin, now);
   const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
+  if (e2eeOptions !== undefined && e2eeOptions !== false) {
+    if (typeof e2eeOptions !== 'object' || e2eeOptions === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee must be an object or false');
+    if (!credential) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.e2ee needs options.credential: every end-to-end encrypted response is signed');
+  }
+  const e2ee =
+    credential && e2eeOptions !== false
+      ? createE2eeService(e2eeOptions ?? {}, authenticatorOptions.audiences, now, typeof authenticatorOptions.clockTolerance === 'number' ? authenticatorOptions.clockTolerance : 60)
+      : undefined;
 
-  async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined): Promise<Fields | undefined> {
+  async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, pinned?: ServiceCredential): Promise<Fields | undefined> {
     if (!credential) {
       if (binding?.signResponse) throw noCredential();
       return undefined;
     }
-    return signResponse(response, request, binding ?? { proof: 'http-signature', signResponse: false }, await credential(), { now });
+    return signResponse(response, request, binding ?? { proof: 'http-signature', signResponse: false }, pinned ?? (await credential()), { now });
   }
 
-  async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy): Promise<AuthResult> {
+  async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
     const effective = routePolicy ?? policy;
     let result: AuthResult;
     try {
-      const identity = await authenticator.authenticate(request);
+      const identity = await authenticator.authenticate(request, authenticateOptions);
       await applyRoutePolicy(identity, effective);
       result = { identity, binding: identity.binding };
     } catch (error) {
-      if (!(effective?.optional && isOidc2Error(error) && error.status === 401)) throw error;
+      // An e2ee request never reaches a route unauthenticated: its body and response need the session.
+      if (!(effective?.optional && isOidc2Error(error) && error.status === 401 && !hasE2eeFields(request))) throw error;
       result = { identity: null, error, binding: requestBinding(request) };
     }
     // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
@@ -130,6 +156,9 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     maxBodyBytes,
     maxResponseBytes,
     bindingOf: (request) => requestBinding(request),
+    e2ee,
+    credential: () => (credential ? credential() : Promise.reject(noCredential())),
+    encryptionPolicy: (routePolicy) => (routePolicy ?? policy)?.encryption ?? (e2ee ? 'optional' : 'off'),
     authenticate,
     signResponse: sign,
     errorResponse,

@@ -79,6 +79,11 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
       }
       request.identity = admission.identity;
       request.identityError = admission.error ?? null;
+      // A replaced body (a decrypted one) comes with its own length and no content coding.
+      for (const [name, value] of Object.entries(admission.headerChanges)) {
+        if (value === undefined) delete raw.headers[name];
+        else raw.headers[name] = value;
+      }
       const body = admission.body;
       next(null, body === undefined ? payload : Readable.from(body instanceof Uint8Array ? [body] : body, { objectMode: false }));
     }, next);

@@ -58,7 +58,11 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
     await send(res, admission.response);
     return undefined;
   }
-  if (admission.bodyReplaced) handBack(req, admission);
+  if (admission.bodyReplaced) {
+    // The parser already read the ciphertext: it cannot be given the plaintext.
+    if (options.rawBody !== undefined) throw new Error('an encrypted request body reached a body parser that ran before oidc2: register oidc2 before body parsers on routes that take encrypted bodies (see the adapter guide)');
+    handBack(req, admission);
+  }
   if (service.signsResponses) interceptResponse(exchange, res);
   return admission;
 }

@@ -2,7 +2,7 @@
  * The key exchanges of end-to-end encryption (docs/protocol.md section 7), both sides, as pure
  * functions of their inputs: the handshake (HPKE Base mode) and the rekey (PSK mode with the current
  * root), each bound to the signed request by its transcript hash. No HTTP here: the exchange of a
- * request will call these once end-to-end encryption is wired into it.
+ * request calls them through `service-side.ts`.
  */
 import { Oidc2Error } from '../errors.js';
 import { E2EE_SUITES, hpkeSuite, type HpkeExporter, type HpkeKeyPair } from './hpke.js';
@@ -50,7 +50,7 @@ export interface ServiceExchange extends ExchangedKeys {
 
 /**
  * Picks the first suite in the service's preference order that the caller offered.
- * @throws `e2ee_kem_unsupported` (400) when none is shared.
+ * @throws `e2ee_kem_unsupported` (400) when none is shared; its problem member `kems` lists the service's suites.
  */
 export function chooseSuite(offered: RequestKeyShare, preference: readonly SuiteName[]): KeyShare {
   for (const suite of preference) {
@@ -58,7 +58,9 @@ export function chooseSuite(offered: RequestKeyShare, preference: readonly Suite
     const share = offered.shares.find((s) => s.suite === suite);
     if (share) return share;
   }
-  throw new Oidc2Error('e2ee_kem_unsupported', `none of the offered suites is supported; this service supports: ${preference.join(' ')}`);
+  throw new Oidc2Error('e2ee_kem_unsupported', `none of the offered suites is supported; this service supports: ${preference.join(' ')}`, {
+    extensions: { kems: [...preference] },
+  });
 }
 
 async function exported(exporter: HpkeExporter, sid: Uint8Array | undefined): Promise<{ rk: Uint8Array; sid: Uint8Array; responseKey: Uint8Array }> {

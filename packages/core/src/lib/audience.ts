@@ -6,6 +6,8 @@ import { argumentError } from './validate.js';
 export interface AudienceMatcher {
   /** True when `target` equals one base URL joined with the request path. */
   matches(target: string, requestUrl: string): boolean;
+  /** The base URL (origin and path, normalised) whose join with the request path equals `target`. */
+  baseOf(target: string, requestUrl: string): string | undefined;
   /** Every accepted target URI for this request (one per base URL). */
   candidates(requestUrl: string): string[];
 }
@@ -65,6 +67,12 @@ export function audienceMatcher(bases: string[], option: string): AudienceMatche
       const t = normalizeTarget(target);
       if (t === undefined) return false;
       return parsed.some((b) => join(b, path) === t);
+    },
+    baseOf(target, requestUrl) {
+      const path = requestPath(requestUrl);
+      const t = normalizeTarget(target);
+      const base = t === undefined ? undefined : parsed.find((b) => target === b.origin + b.path + path || join(b, path) === t);
+      return base === undefined ? undefined : base.origin + base.path;
     },
     candidates(requestUrl) {
       const path = requestPath(requestUrl);

@@ -1,0 +1,274 @@
+/**
+ * The service's side of end-to-end encryption within one exchange (PROFILE 5.3 to 5.9): read the
+ * request's e2ee fields, and once the request is otherwise verified apply the route's encryption
+ * policy, check the session token or choose a suite, run the handshake or rekey, and decrypt the
+ * body; then encrypt the route's response and add the fields it carries. The exchange calls these
+ * in the profile's order; nothing here records anything.
+ */
+import { decodeJwt, type JWK } from 'jose';
+import { Oidc2Error } from '../errors.js';
+import { fieldLines, type Fields, type HttpRequest } from '../message.js';
+import type { Identity } from '../authenticator.js';
+import type { ServiceCredential } from '../response-signature.js';
+import { audienceMatcher } from '../lib/audience.js';
+import { decodeBase64Url } from '../lib/base64.js';
+import { jwkThumbprint } from '../lib/jwk.js';
+import { argumentError, assertOptions, integerOption } from '../lib/validate.js';
+import { E2EE_SUITES } from './hpke.js';
+import {
+  KEY_SHARE_FIELD,
+  SESSION_FIELD,
+  parseRequestKeyShare,
+  parseRequestSession,
+  serializeResponseKeyShare,
+  serializeSession,
+  type RequestKeyShare,
+  type SuiteName,
+} from './fields.js';
+import { acceptHandshake, acceptRekey, chooseSuite, type ExchangeBinding, type ServiceExchange } from './key-exchange.js';
+import { createSessionTokens, checkSessionBinding, type IssuedSessionToken, type SessionTokens, type VerifiedSession } from './session-token.js';
+import { MemorySessionKeyStore, type SessionKeyStore } from './session-keys.js';
+import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
+import { decryptBody, encryptBody } from './aes128gcm.js';
+
+/** A route's end-to-end encryption policy (PROFILE 5.11). */
+export type EncryptionPolicy = 'off' | 'optional' | 'required';
+
+/** End-to-end encryption options of a service (PROFILE section 5). */
+export interface E2eeOptions {
+  /** The suites accepted, in the service's preference order. Default `['x25519', 'p256']`. */
+  suites?: SuiteName[];
+  /**
+   * Where session-token encryption keys (STEKs) come from. Default: a {@link MemorySessionKeyStore}
+   * (one instance; use a shared store such as `RedisSessionKeyStore` when several instances serve
+   * one audience).
+   */
+  sessionKeys?: SessionKeyStore;
+  /** Seconds a session token (one epoch) is valid. Default 600. */
+  epochSeconds?: number;
+  /** Seconds after an epoch starts when the caller should rekey; at most `epochSeconds`. Default 480. */
+  rekeySeconds?: number;
+  /** Seconds from the handshake after which only a new handshake continues a session. Default 3600. */
+  maxAgeSeconds?: number;
+}
+
+/** Every key of {@link E2eeOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const E2EE_OPTION_KEYS = Object.freeze(['suites', 'sessionKeys', 'epochSeconds', 'rekeySeconds', 'maxAgeSeconds'] as const satisfies ReadonlyArray<keyof E2eeOptions>);
+
+/** The path every service answers a handshake on, below each of its base URLs (PROFILE 5.3). */
+export const SESSION_ENDPOINT_PATH = '/.well-known/oidc2-session';
+
+const ENCODING = 'aes128gcm';
+const DEFAULT_SUITES: readonly SuiteName[] = Object.freeze(['x25519', 'p256']);
+const ENCRYPTED_CACHE_CONTROL = 'no-store, no-transform';
+
+/** A request's e2ee fields as read in step 1 (PROFILE 5.9). */
+export interface RequestE2ee {
+  readonly keyShare?: RequestKeyShare;
+  readonly session?: string;
+  /** Whether `Content-Encoding` names `aes128gcm` (and nothing else). */
+  readonly encoded: boolean;
+  /** Whether `Content-Encoding` names any coding. */
+  readonly coded: boolean;
+}
+
+/** How the response of an admitted e2ee request is encrypted, and which fields it carries. */
+export interface OpenedE2ee {
+  readonly mode: 'handshake' | 'session' | 'rekey';
+  readonly suite: SuiteName;
+  readonly epoch: number;
+  /** The decrypted request body, when the request had one. */
+  readonly body?: Uint8Array;
+  /** The response body's IKM for a status. */
+  responseKey(status: number): Promise<Uint8Array>;
+  /** `Oidc2-Key-Share` and `Oidc2-Session` of a handshake or rekey response. */
+  readonly fields: Fields;
+  /** The credential whose identity the handshake or rekey is bound to: it must sign the response. */
+  readonly credential: ServiceCredential;
+}
+
+/** The service's end-to-end encryption, made by {@link createE2eeService}. */
+export interface E2eeService {
+  readonly suites: readonly SuiteName[];
+  /** Step 1: parses and bounds the e2ee fields and `Content-Encoding`; undefined when the request has none of them. */
+  inspect(request: HttpRequest): RequestE2ee | undefined;
+  /**
+   * Steps 5 and 6, after the request's proof is verified and before its nonce is recorded: the
+   * proof and policy checks, the session token or the suite choice and key share, the handshake or
+   * rekey, and the decryption of the body. Undefined when the exchange stays in clear.
+   */
+  open(request: HttpRequest, identity: Identity, fields: RequestE2ee | undefined, policy: EncryptionPolicy, credential: () => Promise<ServiceCredential>): Promise<OpenedE2ee | undefined>;
+  /**
+   * Encrypts a response body (absent for bodyless responses) and returns the fields to set: the
+   * e2ee fields due, `Content-Encoding` and `Cache-Control`.
+   */
+  seal(opened: OpenedE2ee, status: number, body: Uint8Array | undefined): Promise<{ headers: Fields; body: Uint8Array | undefined }>;
+  /** Whether a request is the handshake endpoint's (`POST <base>/.well-known/oidc2-session`). */
+  isSessionEndpoint(request: HttpRequest): boolean;
+}
+
+/** Whether a request carries an e2ee field (and so is treated as asking for a signed response). */
+export function hasE2eeFields(request: Pick<HttpRequest, 'headers'>): boolean {
+  return fieldLines(request.headers, KEY_SHARE_FIELD) !== undefined || fieldLines(request.headers, SESSION_FIELD) !== undefined;
+}
+
+/** Checks an encryption policy value where it is declared. */
+export function assertEncryptionPolicy(value: unknown, name: string): asserts value is EncryptionPolicy | undefined {
+  if (value !== undefined && value !== 'off' && value !== 'optional' && value !== 'required') {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be 'off', 'optional' or 'required'`);
+  }
+}
+
+/** The credential's party identity `id(S)`, computed once per credential. */
+const parties = new WeakMap<ServiceCredential, Promise<PartyIdentity>>();
+function servicePartyOf(credential: ServiceCredential): Promise<PartyIdentity> {
+  let party = parties.get(credential);
+  if (!party) {
+    party = (async () => {
+      const claims = decodeJwt(credential.ict);
+      const jwk = (claims.cnf as { jwk?: JWK } | undefined)?.jwk;
+      if (typeof claims.sub !== 'string' || !jwk) throw new Oidc2Error('response_signing_unavailable', 'the service credential has no sub or cnf.jwk');
+      return { iss: typeof claims.iss === 'string' ? claims.iss : '', sub: claims.sub, jkt: decodeBase64Url(await jwkThumbprint(jwk))! };
+    })();
+    parties.set(credential, party);
+  }
+  return party;
+}
+
+function coding(request: HttpRequest): { encoded: boolean; coded: boolean } {
+  const lines = fieldLines(request.headers, 'content-encoding');
+  if (!lines) return { encoded: false, coded: false };
+  const codings = lines.flatMap((l) => l.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c.length > 0);
+  const encoded = codings.includes(ENCODING);
+  // aes128gcm is the only coding of an encrypted message (PROFILE 5.2).
+  if (encoded && codings.length > 1) throw new Oidc2Error('e2ee_encoding_invalid', 'an encrypted body carries no other content coding');
+  return { encoded, coded: codings.length > 0 };
+}
+
+/**
+ * Creates the service side of end-to-end encryption. Options are checked here, once.
+ *
+ * @param audiences The service's public base URLs (the session token's `aud` is the one a request matched).
+ */
+export function createE2eeService(options: E2eeOptions, audiences: string[], now: () => number, leewaySeconds: number): E2eeService {
+  assertOptions(options as unknown, E2EE_OPTION_KEYS, 'options.e2ee');
+  const suites = options.suites ?? DEFAULT_SUITES;
+  if (!Array.isArray(suites) || suites.length === 0 || new Set(suites).size !== suites.length || suites.some((s: unknown) => typeof s !== 'string' || !Object.hasOwn(E2EE_SUITES, s) || !E2EE_SUITES[s as SuiteName].implemented)) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.e2ee.suites must list distinct implemented suites ('x25519', 'p256')");
+  }
+  const tokens: SessionTokens = createSessionTokens({
+    keys: options.sessionKeys ?? new MemorySessionKeyStore({ now }),
+    epochSeconds: integerOption('options.e2ee.epochSeconds', options.epochSeconds, 600),
+    rekeySeconds: integerOption('options.e2ee.rekeySeconds', options.rekeySeconds, 480),
+    maxAgeSeconds: integerOption('options.e2ee.maxAgeSeconds', options.maxAgeSeconds, 3600),
+    leewaySeconds,
+    now,
+  });
+  const bases = audienceMatcher(audiences, 'audiences');
+  const kems = suites.join(' ');
+
+  function issuedFields(exchange: ServiceExchange, issued: IssuedSessionToken): Fields {
+    return {
+      [KEY_SHARE_FIELD]: [serializeResponseKeyShare({ suite: exchange.suite, key: exchange.enc })],
+      [SESSION_FIELD]: [serializeSession(issued.token, { exp: issued.exp, rekey: issued.rekey })],
+    };
+  }
+
+  async function decryptRequest(request: HttpRequest, fields: RequestE2ee, session: VerifiedSession, nonce: string, audience: string): Promise<Uint8Array | undefined> {
+    const body = request.body;
+    if (body === undefined || body.length === 0) {
+      if (fields.coded) throw new Oidc2Error('e2ee_encoding_invalid', 'an empty body carries no content coding');
+      return undefined;
+    }
+    if (!fields.encoded) {
+      throw new Oidc2Error('e2ee_body_not_encrypted', 'a request body in a session must be encrypted (Content-Encoding: aes128gcm)', { headers: { 'accept-encoding': ENCODING } });
+    }
+    return decryptBody(await requestKey({ rk: session.rk, sid: session.sid, nonce, method: request.method, audience }), body);
+  }
+
+  return {
+    suites,
+    isSessionEndpoint(request) {
+      if (request.method !== 'POST') return false;
+      const q = request.url.search(/[?#]/);
+      const target = q < 0 ? request.url : request.url.slice(0, q);
+      return target.endsWith(SESSION_ENDPOINT_PATH);
+    },
+
+    inspect(request) {
+      const shareLines = fieldLines(request.headers, KEY_SHARE_FIELD);
+      const sessionLines = fieldLines(request.headers, SESSION_FIELD);
+      const { encoded, coded } = coding(request);
+      if (!shareLines && !sessionLines && !encoded) return undefined;
+      return {
+        ...(shareLines ? { keyShare: parseRequestKeyShare(shareLines) } : {}),
+        ...(sessionLines ? { session: parseRequestSession(sessionLines).token } : {}),
+        encoded,
+        coded,
+      };
+    },
+
+    async open(request, identity, fields, policy, credentialOf) {
+      const hasBody = request.body !== undefined && request.body.length > 0;
+      if (!fields?.keyShare && fields?.session === undefined) {
+        if (policy === 'required') {
+          throw new Oidc2Error('e2ee_required', 'this route requires end-to-end encryption', {
+            headers: { 'www-authenticate': `Oidc2 error="e2ee_required", kems="${kems}"` },
+          });
+        }
+        if (fields?.encoded && hasBody) throw new Oidc2Error('e2ee_key_missing', 'an encrypted body needs an Oidc2-Session');
+        return undefined;
+      }
+      if (identity.proof !== 'http-signature') throw new Oidc2Error('e2ee_proof_unsupported', 'end-to-end encryption needs an HTTP message signature: DPoP and WPT proofs do not cover its fields');
+      if (policy === 'off') throw new Oidc2Error('e2ee_unavailable', 'end-to-end encryption is not available on this route');
+      const { nonce, audience } = identity.binding;
+      const base = audience === undefined ? undefined : bases.baseOf(audience, request.url);
+      if (nonce === undefined || audience === undefined || base === undefined) throw new Oidc2Error('audience_mismatch', 'the request signature names no audience of this service');
+      const credential = await credentialOf();
+      const caller: PartyIdentity = { iss: identity.issuer, sub: identity.subject, jkt: decodeBase64Url(identity.thumbprint)! };
+      const binding = (keyShare: RequestKeyShare, service: PartyIdentity): ExchangeBinding => ({ keyShare: keyShare.canonical, nonce, audience, caller, service });
+
+      if (fields.session !== undefined) {
+        const session = await tokens.verify(fields.session, base);
+        checkSessionBinding(session, caller);
+        const body = await decryptRequest(request, fields, session, nonce, audience);
+        const opened = { ...(body ? { body } : {}), credential };
+        if (!fields.keyShare) {
+          return {
+            mode: 'session',
+            suite: session.suite,
+            epoch: session.epoch,
+            fields: {},
+            responseKey: (status) => responseKey({ rk: session.rk, sid: session.sid, nonce, status }),
+            ...opened,
+          };
+        }
+        const share = chooseSuite(fields.keyShare, suites);
+        const rekeyed = await acceptRekey(share, binding(fields.keyShare, await servicePartyOf(credential)), session);
+        const issued = await tokens.issue({ sid: session.sid, rk: rekeyed.rk, suite: rekeyed.suite, epoch: session.epoch + 1, sessionStart: session.sessionStart, audience: base, caller: session.caller });
+        return { mode: 'rekey', suite: rekeyed.suite, epoch: session.epoch + 1, fields: issuedFields(rekeyed, issued), responseKey: async () => rekeyed.responseKey, ...opened };
+      }
+
+      const keyShare = fields.keyShare!;
+      const share = chooseSuite(keyShare, suites);
+      if (hasBody) {
+        if (fields.encoded) throw new Oidc2Error('e2ee_key_missing', 'an encrypted body needs an Oidc2-Session: a handshake body is sent in clear');
+        if (policy === 'required') {
+          throw new Oidc2Error('e2ee_body_not_encrypted', 'this route takes only encrypted bodies: open a session first', { headers: { 'accept-encoding': ENCODING } });
+        }
+      }
+      const handshake = await acceptHandshake(share, binding(keyShare, await servicePartyOf(credential)));
+      const issued = await tokens.issue({ sid: handshake.sid, rk: handshake.rk, suite: handshake.suite, epoch: 0, audience: base, caller });
+      return { mode: 'handshake', suite: handshake.suite, epoch: 0, fields: issuedFields(handshake, issued), responseKey: async () => handshake.responseKey, credential };
+    },
+
+    async seal(opened, status, body) {
+      const headers: Fields = { ...opened.fields, 'cache-control': [ENCRYPTED_CACHE_CONTROL] };
+      if (body === undefined || body.length === 0) return { headers, body };
+      const encrypted = await encryptBody(await opened.responseKey(status), body);
+      headers['content-encoding'] = [ENCODING];
+      headers['content-length'] = [String(encrypted.length)];
+      return { headers, body: encrypted };
+    },
+  };
+}
