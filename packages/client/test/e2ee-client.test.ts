@@ -3,8 +3,7 @@
 // the caller's checks of PROFILE 5.9 against a service that misbehaves before it signs and against a
 // network attacker between the two.
 import { createClient, VerifiedResponse, type ClientOptions } from '@oidc2/client';
-import { KEY_SHARE_FIELD, SESSION_FIELD, hpkeSuite, serializeResponseKeyShare } from '@oidc2/core/adapter';
-import { acceptHandshake } from '../../core/src/e2ee/key-exchange';
+import { KEY_SHARE_FIELD, SESSION_FIELD, acceptHandshake, hpkeSuite, serializeResponseKeyShare } from '@oidc2/core/adapter';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../test/support/credentials';
 import { settledCode } from '../../../test/support/error-code';
 import { fakeE2eeService, SERVICE_URL, SESSION_PATH, type FakeService, type FakeServiceOptions } from './support/e2ee-service';

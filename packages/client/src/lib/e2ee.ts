@@ -6,24 +6,18 @@
 // (index.ts); this module adds the e2ee fields, encrypts, and opens what comes back.
 import { ERROR_STATUS, Oidc2Error, createNonce, fieldLines, fieldValue, isOidc2Error, type Fields, type HttpResponse, type Oidc2ErrorCode, type ServiceIdentity } from '@oidc2/core';
 import {
-  E2EE_LABELS,
   KEY_SHARE_FIELD,
   SESSION_FIELD,
-  SESSION_KEY_LENGTH,
-  SID_LENGTH,
   argumentError,
   assertOptions,
+  completeHandshake,
+  completeRekey,
   decryptBody,
   encryptBody,
-  handshakeInfo,
-  handshakeTranscript,
   hpkeSuite,
   integerOption,
   parseResponseKeyShare,
   parseResponseSession,
-  rekeyInfo,
-  rekeyPskId,
-  rekeyTranscript,
   requestKey,
   responseKey,
   serializeRequestKeyShare,
@@ -233,7 +227,6 @@ class Lru<V> {
   }
 }
 
-const utf8 = (s: string) => new TextEncoder().encode(s);
 const EMPTY = new Uint8Array(0);
 
 function responseError(code: Oidc2ErrorCode, message: string, cause?: unknown): Oidc2Error {
@@ -256,30 +249,6 @@ function problemCode(message: HttpResponse): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The caller's side of a handshake or rekey (PROFILE 5.3, 5.6): `SetupBaseR`, or `SetupPSKR` under
- * the current root, with the transcript-bound `info`, and the exports `rk`, `sid` (handshake only)
- * and the response key.
- */
-async function completeExchange(
-  chosen: KeyShare,
-  keyPair: HpkeKeyPair,
-  binding: { keyShare: string; nonce: string; audience: string; caller: PartyIdentity; service: PartyIdentity },
-  session: Session | undefined,
-): Promise<{ rk: Uint8Array; sid: Uint8Array; responseKey: Uint8Array }> {
-  const suite = hpkeSuite(chosen.suite);
-  const input = { suite: chosen.suite, ...binding };
-  const exporter = session
-    ? await suite.setupPSKR(chosen.key, keyPair, rekeyInfo(await rekeyTranscript({ ...input, sid: session.sid })), session.rk, rekeyPskId(session.sid))
-    : await suite.setupBaseR(chosen.key, keyPair, handshakeInfo(await handshakeTranscript(input)));
-  const [rk, responseKey, sid] = await Promise.all([
-    exporter.export(utf8(E2EE_LABELS.exportSession), SESSION_KEY_LENGTH),
-    exporter.export(utf8(E2EE_LABELS.exportResponse), SESSION_KEY_LENGTH),
-    session ? session.sid : exporter.export(utf8(E2EE_LABELS.exportSid), SID_LENGTH),
-  ]);
-  return { rk, sid, responseKey };
 }
 
 function base64UrlBytes(value: string): Uint8Array {
@@ -512,23 +481,18 @@ export class E2eeClient {
       } catch (error) {
         throw responseError('e2ee_response_key_share_missing', 'the response carries no valid Oidc2-Key-Share', error);
       }
-      const keyPair = offer.keyPairs.get(chosen.suite);
-      if (!keyPair) throw responseError('e2ee_response_suite_mismatch', 'the service chose a suite the request did not offer');
+      if (!offer.keyPairs.has(chosen.suite)) throw responseError('e2ee_response_suite_mismatch', 'the service chose a suite the request did not offer');
       const field = parseSessionField(sessionLines);
+      const binding = {
+        keyShare: offer.keyShare,
+        nonce: request.nonce,
+        audience: request.audience,
+        caller: request.caller,
+        service: { iss: service.issuer, sub: service.subject, jkt: rawThumbprint(service.thumbprint) },
+      };
       let derived;
       try {
-        derived = await completeExchange(
-          chosen,
-          keyPair,
-          {
-            keyShare: offer.keyShare,
-            nonce: request.nonce,
-            audience: request.audience,
-            caller: request.caller,
-            service: { iss: service.issuer, sub: service.subject, jkt: rawThumbprint(service.thumbprint) },
-          },
-          mode === 'rekey' ? session : undefined,
-        );
+        derived = session ? await completeRekey(chosen, offer.keyPairs, binding, session) : await completeHandshake(chosen, offer.keyPairs, binding);
       } catch (error) {
         throw responseError('e2ee_response_decrypt_failed', 'the response key share does not complete the key exchange', error);
       }

@@ -7,6 +7,9 @@ import { Oidc2Error, createOidc2Service, fieldLines, fieldValue, isOidc2Error, n
 import {
   KEY_SHARE_FIELD,
   MemorySessionKeyStore,
+  acceptHandshake,
+  acceptRekey,
+  chooseSuite,
   SESSION_FIELD,
   checkSessionBinding,
   createSessionTokens,
@@ -20,9 +23,9 @@ import {
   serializeSession,
   type SessionTokens,
   type SuiteName,
+  type ServiceExchange,
   type VerifiedSession,
 } from '@oidc2/core/adapter';
-import { acceptHandshake, acceptRekey, chooseSuite, type ServiceExchange } from '../../../core/src/e2ee/key-exchange';
 import type { TestIssuer, TestKey } from '../../../../test/support/credentials';
 
 export const SERVICE_URL = 'http://service.test';
