@@ -336,5 +336,7 @@ describe('proofs and services without e2ee', () => {
     const prepared = await prepareE2ee(alice, { method: 'GET', url: `${BASE}/orders`, now });
     const result = await run(svc, prepared, undefined, { optional: true }, { ...head(prepared), method: 'DELETE' });
     expect(result.code).toBe('signature_invalid');
+    const clear = await prepareE2ee(alice, { method: 'GET', url: `${BASE}/orders`, offer: [], now });
+    expect((await run(svc, clear, undefined, { optional: true, encryption: 'required' })).code).toBe('e2ee_required');
   });
 });
