@@ -6,7 +6,7 @@
 //
 // It imports the BUILT packages (packages/*/dist), so it shows what a consumer gets.
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import express from 'express';
 import Fastify from 'fastify';
@@ -75,6 +75,38 @@ function tracingFetch(trace, who) {
     }
     return response;
   };
+}
+
+/**
+ * A plain HTTP reverse proxy on loopback, standing for a TLS-terminating proxy: it forwards every
+ * request to `target`, prints what it can read of each body, and keeps every byte it forwarded.
+ */
+async function loggingProxy(target, print) {
+  const seen = [];
+  const show = (direction, headers, body) => {
+    seen.push(body);
+    const coding = headers['content-encoding'] ?? 'none';
+    const preview = body.length === 0 ? '(no body)' : `${body.subarray(0, 24).toString('hex')}${body.length > 24 ? '…' : ''}`;
+    print(`    proxy ${direction}: ${body.length} bytes, content-encoding ${coding}: ${preview}`);
+  };
+  const read = (stream) => new Promise((resolve, reject) => {
+    const chunks = [];
+    stream.on('data', (chunk) => chunks.push(chunk)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+  });
+  const server = createServer(async (req, res) => {
+    const body = await read(req);
+    show(`<- ${req.method} ${req.url}`, req.headers, body);
+    const upstream = httpRequest(`${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, async (answer) => {
+      const payload = await read(answer);
+      show(`-> ${answer.statusCode}`, answer.headers, payload);
+      res.writeHead(answer.statusCode, answer.headers);
+      res.end(payload);
+    });
+    upstream.on('error', () => res.destroy());
+    upstream.end(body);
+  });
+  const url = await listen(server);
+  return { url, seen: () => Buffer.concat(seen), close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
 }
 
 function listen(server) {
@@ -283,6 +315,30 @@ export async function main({ print = (line) => console.log(line) } = {}) {
       const replay = await tracingFetch(trace, 'mallory')(captured.url, { method: captured.method, headers: captured.headers, body: captured.body });
       const problem = await replay.json();
       expect(replay.status === 401 && problem.code === 'replay_detected', `express rejected the replay: ${replay.status} ${problem.code}`);
+    });
+
+    await flow('end-to-end encrypted: alice -> express through a logging proxy that ends TLS (HPKE x25519, aes128gcm)', async () => {
+      const proxy = await loggingProxy(services.express.url, trace);
+      closers.push(() => proxy.close());
+      const secret = { to: 'DE02 1203 0000 0000 2020 51', amount: 120, memo: 'rent, flat 3b' };
+      const sealed = createClient({
+        serviceIssuers: [{ issuer: issuerUrl }],
+        expectedService: 'spiffe://demo.local/express',
+        issuer: { issuer: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
+        encryption: 'required',
+        // Every request goes through the proxy; the signature still names the service's own URL.
+        fetch: (input, init) => fetch(String(input).replace(services.express.url, proxy.url), init),
+      });
+      const url = `${services.express.url}/accounts/42/transfers`;
+      const response = await sealed(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(secret) });
+      const body = await response.json();
+      trace(`    alice read: ${JSON.stringify(body.received)} from ${response.service.subject}, ${JSON.stringify(response.encryption)}`);
+      expect(response.status === 200 && body.received?.memo === secret.memo, 'express received the transfer and alice read the answer');
+      expect(response.encryption?.mode === 'session' && response.encryption.bodyEncrypted, 'the body went inside an encrypted session');
+      const again = await sealed(`${services.express.url}/accounts/42`);
+      expect((await again.json()).caller === 'alice' && again.encryption?.mode === 'session', 'a second request reused the session');
+      const seen = proxy.seen().toString('latin1');
+      expect(!seen.includes(secret.memo) && !seen.includes(secret.to) && !seen.includes('"caller"'), 'the proxy never saw a byte of either plaintext body');
     });
   } catch (error) {
     results.push(['setup', false]);

@@ -187,7 +187,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
   function e2eeStep(fields: RequestE2ee | undefined, endpoint: boolean): AuthenticateOptions['beforeRecord'] {
     const mode = endpoint ? 'required' : host.encryptionPolicy(policy);
     const e2ee = host.e2ee;
-    if (!e2ee) return fields === undefined && mode !== 'required' ? undefined : () => withoutE2ee(request, mode);
+    if (!e2ee) return mode !== 'required' && !hasE2eeFields(request) ? undefined : () => withoutE2ee(request, mode);
     return async (identity: Identity) => {
       if (endpoint) {
         if (request.body !== undefined && request.body.length > 0) throw new Oidc2Error('request_malformed', 'the session endpoint takes no body');

@@ -131,8 +131,10 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       await applyRoutePolicy(identity, effective);
       result = { identity, binding: identity.binding };
     } catch (error) {
-      // An e2ee request never reaches a route unauthenticated: its body and response need the session.
-      if (!(effective?.optional && isOidc2Error(error) && error.status === 401 && !hasE2eeFields(request))) throw error;
+      // An e2ee request never reaches a route unauthenticated (its body and response need the
+      // session), and a refusal of the encryption policy is never taken for a failed authentication.
+      const e2eeRefusal = isOidc2Error(error) && (error.code.startsWith('e2ee_') || error.code.startsWith('session_'));
+      if (!(effective?.optional && isOidc2Error(error) && error.status === 401 && !e2eeRefusal && !hasE2eeFields(request))) throw error;
       result = { identity: null, error, binding: requestBinding(request) };
     }
     // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
