@@ -1,7 +1,9 @@
 // @oidc2/client in a real browser: headless Chromium loads a page that imports the client's browser
 // bundle, obtains an ICT from a real @oidc2/issuer, calls an Express service (with the @oidc2/express
 // adapter) on another origin, and shows the verified service identity in the DOM. A proxy that
-// flips one bit of the response body must make the page show a rejection instead.
+// flips one bit of the response body must make the page show a rejection instead. With end-to-end
+// encryption, a logging proxy must see only ciphertext, and a proxy that forges an unsigned
+// `e2ee_unavailable` must get a rejection and no request in clear.
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,7 @@ import { createIssuer, jwtAccessTokens } from '@oidc2/issuer';
 import { bundleForBrowser } from '../support/bundle';
 import { newIssuer, newKey } from '../support/credentials';
 import { startTamperProxy, type TamperProxy } from '../support/node-service';
+import { startLoggingProxy, type LoggingProxy } from '../../packages/client/test/support/loopback-proxy';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -21,16 +24,25 @@ const available = existsSync(CHROMIUM);
 const suite = available || process.env.CI ? describe : describe.skip;
 if (!available && !process.env.CI) console.warn(`test/browser skipped: ${CHROMIUM} not found (install Debian's chromium package to run it)`);
 
-const SIGNATURE_HEADERS = 'identity-certification-token, signature, signature-input, content-digest, dpop-nonce, www-authenticate';
+const SIGNATURE_HEADERS = 'identity-certification-token, signature, signature-input, content-digest, dpop-nonce, www-authenticate, content-encoding, oidc2-key-share, oidc2-session';
 
 function cors(origin: () => string): RequestHandler {
   return (req, res, next) => {
-    res.setHeader('access-control-allow-origin', origin());
-    res.setHeader('access-control-expose-headers', SIGNATURE_HEADERS);
-    res.setHeader('vary', 'origin');
+    // Set when the head is written, not now: a response the oidc2 middleware answers itself (a
+    // refusal, the session endpoint's handshake) drops the fields set before it.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
+      res.setHeader('access-control-allow-origin', origin());
+      res.setHeader('access-control-expose-headers', SIGNATURE_HEADERS);
+      res.setHeader('vary', 'origin');
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
     if (req.method !== 'OPTIONS') return next();
     res.setHeader('access-control-allow-methods', 'GET, POST');
-    res.setHeader('access-control-allow-headers', 'content-type, content-digest, identity-certification-token, signature, signature-input, authorization, dpop');
+    res.setHeader(
+      'access-control-allow-headers',
+      'content-type, content-digest, content-encoding, identity-certification-token, signature, signature-input, authorization, dpop, oidc2-key-share, oidc2-session',
+    );
     res.setHeader('access-control-max-age', '600');
     res.status(204).end();
   };
@@ -49,6 +61,7 @@ const PAGE = `<!doctype html>
 <dl>
   <dt>http-signature, ES256</dt><dd id="sig-es256">pending</dd><dd id="sig-es256-tampered">pending</dd>
   <dt>dpop, Ed25519</dt><dd id="dpop-ed25519">pending</dd><dd id="dpop-ed25519-tampered">pending</dd>
+  <dt>e2ee, ES256</dt><dd id="e2ee">pending</dd><dd id="e2ee-forged">pending</dd>
 </dl>
 <script type="application/json" id="config">__CONFIG__</script>
 <script type="module">
@@ -78,8 +91,35 @@ const PAGE = `<!doctype html>
       show(id + '-tampered', 'rejected ' + (error.code || error.name));
     }
   }
+  async function runE2ee() {
+    const options = {
+      serviceIssuers: config.serviceIssuers,
+      expectedService: config.service,
+      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+    };
+    const post = (from) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from }) });
+    try {
+      const api = createClient({ ...options, encryption: 'required' });
+      const first = await api(config.loggingUrl + '/hello', post('e2ee-secret-1'));
+      const one = await first.json();
+      const second = await api(config.loggingUrl + '/hello', post('e2ee-secret-2'));
+      const two = await second.json();
+      const e = (r) => r.encryption.mode + ':' + r.encryption.epoch + ':' + r.encryption.suite + ':' + r.encryption.bodyEncrypted;
+      show('e2ee', 'verified ' + first.status + ' ' + e(first) + ' echo=' + one.echo.from + ' then ' + e(second) + ' echo=' + two.echo.from +
+        ' coding=' + first.headers.get('content-encoding'));
+    } catch (error) {
+      show('e2ee', 'error ' + (error.code || error.name) + ': ' + error.message);
+    }
+    try {
+      const response = await createClient({ ...options, encryption: 'preferred' })(config.forgingUrl + '/hello', post('e2ee-secret-3'));
+      show('e2ee-forged', 'accepted ' + response.status);
+    } catch (error) {
+      show('e2ee-forged', 'rejected ' + (error.code || error.name));
+    }
+  }
   await run('sig-es256', 'http-signature', 'ES256');
   await run('dpop-ed25519', 'dpop', 'Ed25519');
+  await runE2ee();
   document.body.dataset.done = 'true';
 </script>
 </body></html>`;
@@ -88,10 +128,12 @@ suite('@oidc2/client in headless Chromium', () => {
   let browser: Browser | undefined;
   const servers: Server[] = [];
   let proxy: TamperProxy | undefined;
+  const proxies: LoggingProxy[] = [];
 
   afterAll(async () => {
     await browser?.close();
     await proxy?.close();
+    await Promise.all(proxies.map((p) => p.close()));
     for (const s of servers) {
       s.closeAllConnections();
       await new Promise((r) => s.close(r));
@@ -109,6 +151,24 @@ suite('@oidc2/client in headless Chromium', () => {
     proxy = await startTamperProxy();
     servers.push(page.server, service.server);
     proxy.target = service.url;
+    // Sees every exchange of the e2ee client; changes nothing.
+    const logging = await startLoggingProxy(service.url);
+    // Answers every e2ee request (not the CORS preflight) with an unsigned e2ee_unavailable, made
+    // readable to the page, as a downgrading intermediary would.
+    const forging = await startLoggingProxy(service.url);
+    proxies.push(logging, forging);
+    forging.onRequest = (request) =>
+      request.method === 'OPTIONS'
+        ? request
+        : {
+            status: 400,
+            headers: new Headers({
+              'content-type': 'application/problem+json',
+              'access-control-allow-origin': page.url,
+              'access-control-expose-headers': SIGNATURE_HEADERS,
+            }),
+            body: new TextEncoder().encode('{"type":"urn:oidc2:error:e2ee_unavailable","status":400,"code":"e2ee_unavailable"}'),
+          };
     const issuerId = `${page.url}/op`;
 
     const login = await newIssuer('https://login.test.example');
@@ -130,6 +190,8 @@ suite('@oidc2/client in headless Chromium', () => {
       service: 'spiffe://test.example/greeter',
       serviceUrl: service.url,
       proxyUrl: proxy.url,
+      loggingUrl: logging.url,
+      forgingUrl: forging.url,
     };
     const html = PAGE.replace('__CONFIG__', JSON.stringify(config).replace(/</g, '\\u003c'));
     page.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -147,7 +209,7 @@ suite('@oidc2/client in headless Chromium', () => {
     app.use(
       oidc2({
         issuers: [{ issuer: issuerId }],
-        audiences: [service.url, proxy.url],
+        audiences: [service.url, proxy.url, logging.url, forging.url],
         credential: { ict: await attest.mint(serviceKey, { subject: 'spiffe://test.example/greeter', lifetime: 600 }), privateKey: serviceKey.privateJwk },
       }),
     );
@@ -171,5 +233,21 @@ suite('@oidc2/client in headless Chromium', () => {
     expect(await text('dpop-ed25519')).toBe(`verified 200 service=spiffe://test.example/greeter issuer=${attest.issuer} caller=alice echo=dpop-ed25519`);
     expect(await text('sig-es256-tampered')).toBe('rejected response_signature_invalid');
     expect(await text('dpop-ed25519-tampered')).toBe('rejected response_signature_invalid');
+
+    // End-to-end encryption: a session opened at the endpoint, both bodies encrypted both ways, and
+    // the proxy in between never saw either in clear.
+    expect(await text('e2ee')).toBe('verified 200 session:0:x25519:true echo=e2ee-secret-1 then session:0:x25519:true echo=e2ee-secret-2 coding=null');
+    expect(logging.requests.map((r) => `${r.method} ${r.path}`).filter((r) => !r.startsWith('OPTIONS'))).toEqual([
+      'POST /.well-known/oidc2-session',
+      'POST /hello',
+      'POST /hello',
+    ]);
+    const travelled = [...logging.requests.map((r) => r.body), ...logging.responses.map((r) => r.body)].map((b) => Buffer.from(b).toString('latin1'));
+    expect(travelled.some((b) => b.includes('e2ee-secret'))).toBe(false);
+    expect(logging.responses.filter((r) => r.status === 200).every((r) => r.headers.get('content-encoding') === 'aes128gcm')).toBe(true);
+    // The forged, unsigned refusal is rejected, and nothing follows it in clear.
+    expect(await text('e2ee-forged')).toBe('rejected e2ee_response_unsigned');
+    expect(forging.requests.filter((r) => r.method !== 'OPTIONS').map((r) => `${r.method} ${r.path}`)).toEqual(['POST /.well-known/oidc2-session']);
+    expect(forging.requests.some((r) => Buffer.from(r.body).toString().includes('e2ee-secret'))).toBe(false);
   });
 });
