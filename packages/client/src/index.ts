@@ -121,6 +121,12 @@ export interface ClientOptions {
    *   route (or, when the session endpoint said so, that service) is remembered as clear-only.
    * - `'off'`: no encryption.
    *
+   * Sessions are opened on the first request without a body, or at the service's session endpoint
+   * before a request with one (a handshake body would travel in clear), kept in memory per service
+   * and pinned to the service that opened them. A refused session (`session_expired`,
+   * `session_invalid`) costs one new handshake and one resend. An unsigned answer to an e2ee request
+   * is `e2ee_response_unsigned` in both modes.
+   *
    * Only with `proof: 'http-signature'` (a DPoP proof covers neither e2ee field); anything else with
    * `'dpop'` is a `TypeError`. Headers, URL, status and lengths stay visible. Default `'off'`.
    */
@@ -160,7 +166,8 @@ const E2EE_RESPONSE_FIELDS = ['content-encoding', 'content-digest', 'oidc2-key-s
 
 /**
  * A response whose signature, service ICT, binding to its request and body digest were verified.
- * The body is the verified bytes, readable once as with any `Response`.
+ * The body is the verified bytes (the decrypted plaintext of an end-to-end encrypted response),
+ * readable once as with any `Response`.
  */
 export class VerifiedResponse extends Response {
   /** Who answered: the verified identity from the service's ICT. */
@@ -195,7 +202,12 @@ export class VerifiedResponse extends Response {
  * A `fetch`-compatible function that signs requests and verifies responses, created by
  * {@link createClient}. It rejects with an `Oidc2Error` (`response_unsigned`,
  * `response_untrusted`, `response_signature_invalid`) for any response it cannot verify; it never
- * resolves with one.
+ * resolves with one. With end-to-end encryption it also rejects, fail-closed, with
+ * `e2ee_response_unsigned` (an unsigned answer to an e2ee request, never retried in clear),
+ * `e2ee_response_key_share_missing`, `e2ee_response_suite_mismatch`, `e2ee_response_not_encrypted`
+ * and `e2ee_response_decrypt_failed`, and with the code of a signed e2ee refusal it cannot get past
+ * (e.g. `e2ee_unavailable` when encryption is required, `session_expired` after its one new
+ * handshake, `session_binding_mismatch`).
  */
 export interface Oidc2Fetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse>;
@@ -243,13 +255,19 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * ```ts
  * import { createClient } from '@oidc2/client'
  *
- * const api = createClient({
+ * const options = {
  *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
  *   expectedService: 'spiffe://example.com/payments',
  *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken } },
- * })
+ * }
+ * const api = createClient(options)
  * const response = await api('https://payments.example.com/v1/balance')
  * console.log(response.service.subject, await response.json())
+ *
+ * // Bodies end-to-end encrypted, whatever TLS-terminating proxies sit in between:
+ * const sealed = createClient({ ...options, encryption: 'required' })
+ * const transfer = await sealed('https://payments.example.com/v1/transfers', { method: 'POST', body: JSON.stringify({ amount: 120 }) })
+ * console.log(transfer.encryption) // { suite: 'x25519', mode: 'session', epoch: 0, bodyEncrypted: true }
  * ```
  */
 export function createClient(options: ClientOptions): Oidc2Fetch {

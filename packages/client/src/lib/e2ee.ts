@@ -27,6 +27,7 @@ import {
   type PartyIdentity,
   type SuiteName,
 } from '@oidc2/core/adapter';
+import { base64url } from 'jose';
 
 /** A key-encapsulation suite the client offers. */
 export type E2eeSuite = 'x25519' | 'p256';
@@ -197,10 +198,12 @@ type Acquired =
   | { readonly session: undefined; readonly settle: (session: Session | undefined) => void; readonly refusal?: undefined }
   | { readonly session?: undefined; readonly settle?: undefined; readonly refusal: Extract<Outcome, { kind: 'problem' }> };
 
-/** A handshake in flight at one endpoint: what it yields, and whether its refusal speaks for the whole service. */
-interface Flight {
-  readonly done: Promise<Session | Extract<Outcome, { kind: 'problem' }> | undefined>;
-}
+/**
+ * A handshake in flight at one endpoint, for the requests that wait for it: the session it opened,
+ * the session endpoint's refusal, or undefined (it failed, or it was a request's own handshake that
+ * was refused: each waiter then tries its own).
+ */
+type Flight = Promise<Session | Extract<Outcome, { kind: 'problem' }> | undefined>;
 
 /** A bounded least-recently-used map. */
 class Lru<V> {
@@ -251,15 +254,9 @@ function problemCode(message: HttpResponse): string | undefined {
   }
 }
 
-function base64UrlBytes(value: string): Uint8Array {
-  const b64 = value.replace(/-/g, '+').replace(/_/g, '/');
-  const binary = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
 /** The RFC 7638 thumbprint (base64url, as `ServiceIdentity` and the client key carry it) as the raw 32 octets `jkt`. */
 export function rawThumbprint(thumbprint: string): Uint8Array {
-  return base64UrlBytes(thumbprint);
+  return base64url.decode(thumbprint);
 }
 
 /**
@@ -362,13 +359,13 @@ export class E2eeClient {
       if (live) return { session: live };
       const flight = this.#flights.get(endpoint);
       if (flight && !waited) {
-        const result = await flight.done;
+        const result = await flight;
         if (result && 'kind' in result) return { refusal: result };
         if (result) return { session: result };
         continue;
       }
       let settle!: (value: Session | Extract<Outcome, { kind: 'problem' }> | undefined) => void;
-      const own: Flight = { done: new Promise((resolve) => (settle = resolve)) };
+      const own: Flight = new Promise((resolve) => (settle = resolve));
       this.#flights.set(endpoint, own);
       const land = (value: Session | Extract<Outcome, { kind: 'problem' }> | undefined) => {
         if (this.#flights.get(endpoint) === own) this.#flights.delete(endpoint);
@@ -377,7 +374,7 @@ export class E2eeClient {
       if (!out.body) return { session: undefined, settle: land };
       let outcome: Outcome;
       try {
-        outcome = await this.#exchange(endpoint, { method: 'POST', url: endpoint, headers: Object.create(null) as Fields }, undefined, send, caller, out.url, true);
+        outcome = await this.#exchange(endpoint, { method: 'POST', url: endpoint, headers: {} }, undefined, send, caller, out.url, true);
       } catch (error) {
         land(undefined);
         throw error;
