@@ -1,7 +1,7 @@
-// The client's end-to-end encryption against a hand-built service (the core's pure e2ee functions
-// behind a custom `fetch`, no socket): handshakes, sessions, rekeys, forks, retries, fallback, and
-// the caller's checks of PROFILE 5.9 against a service that misbehaves before it signs and against a
-// network attacker between the two.
+// The client's end-to-end encryption against the core's own service run in process behind a custom
+// `fetch` (no socket): handshakes, sessions, rekeys, forks, retries, fallback, and the caller's
+// checks of PROFILE 5.9 against a service that signs a faulty response and against a network
+// attacker between the two.
 import { createClient, VerifiedResponse, type ClientOptions } from '@oidc2/client';
 import { KEY_SHARE_FIELD, SESSION_FIELD, acceptHandshake, hpkeSuite, serializeResponseKeyShare } from '@oidc2/core/adapter';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../test/support/credentials';
@@ -233,7 +233,7 @@ describe('handshakes and sessions', () => {
   });
 
   it('a signed refusal of the middleware is not encrypted: it resolves as before, in clear', async () => {
-    const svc = await service({ authPolicy: { contexts: ['payments'] } });
+    const svc = await service({ routePolicy: { contexts: ['payments'] } });
     const api = client(svc);
     const response = await api(`${SERVICE_URL}/pay`);
     expect(response.status).toBe(403);
@@ -298,12 +298,12 @@ describe('rekeys', () => {
 
 describe('session refusals', () => {
   it.each(['session_expired', 'session_invalid'] as const)('%s: one new handshake and the request again, once', async (code) => {
-    // The service's clock runs 30 s ahead and it allows no leeway: a token the client still holds
-    // for valid has expired there.
-    const svc = await service({ now: () => clock + 30, leewaySeconds: 0, epochSeconds: 600 });
+    // The service's clock runs 30 s ahead with 5 s of tolerance: a token the client still holds for
+    // valid has expired there.
+    const svc = await service({ now: () => clock + 30, clockTolerance: 5, epochSeconds: 600 });
     const api = client(svc);
     await api(`${SERVICE_URL}/a`);
-    if (code === 'session_expired') clock += 605;
+    if (code === 'session_expired') clock += 610;
     else svc.forgetSessionKeys();
     const response = await api(`${SERVICE_URL}/b`, { method: 'POST', body: 'once' });
     expect(response.encryption).toMatchObject({ mode: 'session', epoch: 0 });

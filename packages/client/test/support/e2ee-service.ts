@@ -1,31 +1,10 @@
-// A hand-built e2ee service for client tests that need no socket: a `fetch` that authenticates the
-// request with the core's service, runs the service's side of PROFILE 5 with the core's pure
-// functions (key exchange, session tokens, aes128gcm), and answers signed. Hooks let a test make the
-// service misbehave *before* it signs (a response a genuine but faulty service would send); a
-// network attacker is a wrapper around `fetch` instead.
-import { Oidc2Error, createOidc2Service, fieldLines, fieldValue, isOidc2Error, normalizeFields, type HttpRequest, type HttpResponse, type Identity, type RoutePolicy } from '@oidc2/core';
-import {
-  KEY_SHARE_FIELD,
-  MemorySessionKeyStore,
-  acceptHandshake,
-  acceptRekey,
-  chooseSuite,
-  SESSION_FIELD,
-  checkSessionBinding,
-  createSessionTokens,
-  decryptBody,
-  encryptBody,
-  parseRequestKeyShare,
-  parseRequestSession,
-  requestKey,
-  responseKey,
-  serializeResponseKeyShare,
-  serializeSession,
-  type SessionTokens,
-  type SuiteName,
-  type ServiceExchange,
-  type VerifiedSession,
-} from '@oidc2/core/adapter';
+// An e2ee service for client tests that need no socket: a `fetch` that runs the core's own exchange
+// (createOidc2Service with end-to-end encryption) in process, with a route behind it. A hook makes
+// the service misbehave: it changes the response after the exchange made it, and the response is
+// signed again, as a genuine but faulty service would send it; a network attacker is a wrapper
+// around `fetch` instead.
+import { createOidc2Service, fieldLines, normalizeFields, type HttpRequest, type HttpResponse, type Identity, type Oidc2Service, type RoutePolicy } from '@oidc2/core';
+import { KEY_SHARE_FIELD, MemorySessionKeyStore, SESSION_FIELD, type SessionKey, type SessionKeyStore, type SuiteName } from '@oidc2/core/adapter';
 import type { TestIssuer, TestKey } from '../../../../test/support/credentials';
 
 export const SERVICE_URL = 'http://service.test';
@@ -36,9 +15,9 @@ export interface Received {
   method: string;
   path: string;
   headers: Record<string, string[]>;
-  /** The body as it travelled (ciphertext for a session request). */
+  /** The body as it travelled (ciphertext in a session). */
   body: Uint8Array;
-  /** The body after decryption (what the route saw), when it got that far. */
+  /** The body the route received (decrypted), when the route ran. */
   plaintext?: Uint8Array;
 }
 
@@ -54,31 +33,32 @@ export interface FakeServiceOptions {
   serviceKey: TestKey;
   subject?: string;
   now: () => number;
-  /** Route policy by path: `off` refuses e2ee fields, `required` refuses requests without. Default `optional`. */
-  policy?: (path: string) => 'off' | 'optional' | 'required';
+  /** The encryption policy of a route, by path. Default: the service's (`optional`). */
+  policy?: (path: string) => 'off' | 'optional' | 'required' | undefined;
+  /** False for a service without end-to-end encryption. Default true. */
+  enabled?: boolean;
+  /** The service's default route policy (contexts and the like). Default none. */
+  routePolicy?: RoutePolicy;
   /** The service's suite preference. Default `['x25519', 'p256']`. */
   suites?: SuiteName[];
-  /** False for a service without e2ee: every e2ee field, at the session endpoint too, gets `e2ee_unavailable`. Default true. */
-  enabled?: boolean;
-  /** The route policy passed to authentication (contexts and the like). Default none. */
-  authPolicy?: RoutePolicy;
   epochSeconds?: number;
   rekeySeconds?: number;
-  leewaySeconds?: number;
+  /** The service's clock tolerance, also the leeway of its session tokens. Default 60. */
+  clockTolerance?: number;
   /** The route; the default echoes method, caller and body. */
-  handler?: (request: { method: string; path: string; body: Uint8Array; identity: Identity }) => Answer;
+  handler?: (request: { method: string; path: string; body: Uint8Array; identity: Identity | null }) => Answer;
 }
 
-/** Lets a test change a response after the service made it and before it signs it. */
-export type Misbehaviour = (response: HttpResponse, context: { request: HttpRequest; exchange?: ServiceExchange; session?: VerifiedSession }) => void | Promise<void>;
+/** Changes a response the service made; it is signed again afterwards. */
+export type Misbehaviour = (response: HttpResponse) => void | Promise<void>;
 
 export interface FakeService {
   fetch: typeof fetch;
   received: Received[];
-  /** The handshakes it ran (base and PSK mode). */
-  handshakes: number;
-  rekeys: number;
-  /** Set to make the next responses misbehave before they are signed. */
+  /** Handshakes and rekeys the service answered. */
+  readonly handshakes: number;
+  readonly rekeys: number;
+  /** Set to make the next responses misbehave. */
   misbehave: Misbehaviour | undefined;
   /** Forgets every session key: every token held is `session_invalid` afterwards. */
   forgetSessionKeys(): void;
@@ -86,48 +66,54 @@ export interface FakeService {
   useCredential(ict: string, key: TestKey): void;
 }
 
-const raw = (b64url: string) => new Uint8Array(Buffer.from(b64url, 'base64url'));
-
 export async function fakeE2eeService(options: FakeServiceOptions): Promise<FakeService> {
   const subject = options.subject ?? 'spiffe://test.example/orders';
-  const suites = options.suites ?? ['x25519', 'p256'];
-  const policy = options.policy ?? (() => 'optional' as const);
-  const handler =
+  const handler: NonNullable<FakeServiceOptions['handler']> =
     options.handler ??
     (({ method, body, identity }) => ({
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ method, caller: identity.subject, echo: new TextDecoder().decode(body) }),
+      body: JSON.stringify({ method, caller: identity?.subject ?? null, echo: new TextDecoder().decode(body) }),
     }));
-  let serviceParty = { iss: options.services.issuer, sub: subject, jkt: raw(options.serviceKey.thumbprint) };
-  const makeService = (ict: string, key: TestKey) =>
+  // Session keys outlive a change of credential; forgetting them swaps the store underneath.
+  let keys = new MemorySessionKeyStore({ now: options.now });
+  const sessionKeys: SessionKeyStore = { current: (): Promise<SessionKey> => keys.current(), get: (kid) => keys.get(kid) };
+  const makeService = (ict: string, key: TestKey): Oidc2Service =>
     createOidc2Service({
       issuers: [{ issuer: options.users.issuer, jwks: options.users.jwks }],
       audiences: [SERVICE_URL],
       credential: { ict, privateKey: key.privateJwk },
       now: options.now,
+      maxBodyBytes: 4 * 1024 * 1024,
+      ...(options.clockTolerance !== undefined ? { clockTolerance: options.clockTolerance } : {}),
+      ...(options.routePolicy ? { policy: options.routePolicy } : {}),
+      e2ee:
+        options.enabled === false
+          ? false
+          : {
+              sessionKeys,
+              ...(options.suites ? { suites: options.suites } : {}),
+              ...(options.epochSeconds !== undefined ? { epochSeconds: options.epochSeconds } : {}),
+              ...(options.rekeySeconds !== undefined ? { rekeySeconds: options.rekeySeconds } : {}),
+            },
     });
   let service = makeService(await options.services.mint(options.serviceKey, { subject, now: options.now(), lifetime: 3600 }), options.serviceKey);
-  const makeTokens = (): SessionTokens =>
-    createSessionTokens({
-      keys: new MemorySessionKeyStore({ now: options.now }),
-      now: options.now,
-      ...(options.epochSeconds !== undefined ? { epochSeconds: options.epochSeconds } : {}),
-      ...(options.rekeySeconds !== undefined ? { rekeySeconds: options.rekeySeconds } : {}),
-      ...(options.leewaySeconds !== undefined ? { leewaySeconds: options.leewaySeconds } : {}),
-    });
-  let tokens = makeTokens();
+  let handshakes = 0;
+  let rekeys = 0;
 
   const state: FakeService = {
     received: [],
-    handshakes: 0,
-    rekeys: 0,
+    get handshakes() {
+      return handshakes;
+    },
+    get rekeys() {
+      return rekeys;
+    },
     misbehave: undefined,
     forgetSessionKeys: () => {
-      tokens = makeTokens();
+      keys = new MemorySessionKeyStore({ now: options.now });
     },
     useCredential(ict, key) {
       service = makeService(ict, key);
-      serviceParty = { iss: options.services.issuer, sub: JSON.parse(Buffer.from(ict.split('.')[1]!, 'base64url').toString()).sub, jkt: raw(key.thumbprint) };
     },
     fetch: async (input, init) => toResponse(await handle(new Request(input, init))),
   };
@@ -135,91 +121,38 @@ export async function fakeE2eeService(options: FakeServiceOptions): Promise<Fake
   function toResponse(message: HttpResponse): Response {
     const headers = new Headers();
     for (const [name, lines] of Object.entries(message.headers)) for (const line of lines) headers.append(name, line);
-    const bodyless = [204, 304].includes(message.status) || !message.body || message.body.length === 0;
-    return new Response(bodyless ? null : (message.body as BodyInit), { status: message.status, headers });
+    const body = message.body && message.body.length > 0 && message.status !== 204 && message.status !== 304 ? message.body : null;
+    return new Response(body as BodyInit | null, { status: message.status, headers });
   }
 
   async function handle(req: Request): Promise<HttpResponse> {
     const url = new URL(req.url);
     const body = new Uint8Array(await req.arrayBuffer());
-    const request: HttpRequest = { method: req.method, url: url.pathname + url.search, headers: normalizeFields(req.headers), body, scheme: 'http' };
-    const seen: Received = { method: req.method, path: url.pathname, headers: request.headers, body };
+    const seen: Received = { method: req.method, path: url.pathname, headers: normalizeFields(req.headers), body };
     state.received.push(seen);
-    let identity: Identity;
-    try {
-      identity = (await service.authenticate(request, options.authPolicy)).identity!;
-    } catch (error) {
-      if (!isOidc2Error(error)) throw error;
-      return service.errorResponse(error, request);
+    const request: HttpRequest = { method: req.method, url: url.pathname + url.search, headers: normalizeFields(req.headers), scheme: 'http' };
+    const encryption = options.policy?.(url.pathname);
+    const exchange = service.exchange(request, encryption ? { ...options.routePolicy, encryption } : undefined);
+    const admission = await exchange.admit(body.length > 0 ? body : undefined);
+    let response: HttpResponse;
+    if (admission.answered) {
+      response = { ...admission.response, body: admission.response.body as Uint8Array | undefined };
+    } else {
+      const plaintext = (admission.body as Uint8Array | undefined) ?? new Uint8Array(0);
+      seen.plaintext = plaintext;
+      const answer = handler({ method: req.method, path: url.pathname, body: plaintext, identity: admission.identity });
+      const bytes = typeof answer.body === 'string' ? new TextEncoder().encode(answer.body) : answer.body;
+      const sent = await exchange.respond({ status: answer.status ?? 200, headers: normalizeFields(answer.headers ?? {}), ...(bytes ? { body: bytes } : {}) });
+      response = { status: sent.status, headers: sent.headers, body: sent.body as Uint8Array | undefined };
     }
-    try {
-      return await e2ee(request, identity, seen);
-    } catch (error) {
-      if (!isOidc2Error(error)) throw error;
-      return service.errorResponse(error, request, identity.binding);
+    if (fieldLines(response.headers, KEY_SHARE_FIELD)) {
+      if (fieldLines(request.headers, SESSION_FIELD)) rekeys++;
+      else handshakes++;
     }
-  }
-
-  async function e2ee(request: HttpRequest, identity: Identity, seen: Received): Promise<HttpResponse> {
-    const shares = fieldLines(request.headers, KEY_SHARE_FIELD);
-    const sessionLines = fieldLines(request.headers, SESSION_FIELD);
-    const path = seen.path;
-    const isEndpoint = path === SESSION_PATH;
-    const routePolicy = options.enabled === false ? 'off' : isEndpoint ? 'optional' : policy(path);
-    if ((shares || sessionLines) && routePolicy === 'off') throw new Oidc2Error('e2ee_unavailable', 'this route does not offer end-to-end encryption');
-    if (!shares && !sessionLines && routePolicy === 'required') throw new Oidc2Error('e2ee_required', 'this route requires end-to-end encryption');
-    const { nonce, audience } = identity.binding as { nonce: string; audience: string };
-    const caller = { iss: identity.issuer, sub: identity.subject, jkt: raw(identity.thumbprint) };
-    let session: VerifiedSession | undefined;
-    let plaintext = request.body ?? new Uint8Array(0);
-    if (sessionLines) {
-      session = await tokens.verify(parseRequestSession(sessionLines).token, SERVICE_URL);
-      checkSessionBinding(session, caller);
-      if (plaintext.length > 0) {
-        if (fieldValue(request.headers, 'content-encoding') !== 'aes128gcm') throw new Oidc2Error('e2ee_body_not_encrypted', 'the body must be encrypted');
-        plaintext = await decryptBody(await requestKey({ rk: session.rk, sid: session.sid, nonce, method: request.method, audience }), plaintext);
-      }
-    } else if (plaintext.length > 0 && routePolicy === 'required') {
-      throw new Oidc2Error('e2ee_body_not_encrypted', 'the body must be encrypted');
+    if (state.misbehave) {
+      await state.misbehave(response);
+      Object.assign(response.headers, await service.signResponse(response, request, service.bindingOf(request), await service.credential()));
     }
-    seen.plaintext = plaintext;
-    let exchange: ServiceExchange | undefined;
-    let issued: { token: string; exp: number; rekey: number } | undefined;
-    if (shares) {
-      const offered = parseRequestKeyShare(shares);
-      const chosen = chooseSuite(offered, suites);
-      const binding = { keyShare: offered.canonical, nonce, audience, caller, service: serviceParty };
-      exchange = session ? await acceptRekey(chosen, binding, session) : await acceptHandshake(chosen, binding);
-      if (session) state.rekeys++;
-      else state.handshakes++;
-      issued = await tokens.issue({
-        sid: exchange.sid,
-        rk: exchange.rk,
-        suite: exchange.suite,
-        epoch: session ? session.epoch + 1 : 0,
-        ...(session ? { sessionStart: session.sessionStart } : {}),
-        audience: SERVICE_URL,
-        caller,
-      });
-    }
-
-    const answer: Answer = isEndpoint && request.method === 'POST' ? { status: 204 } : handler({ method: request.method, path, body: plaintext, identity });
-    const status = answer.status ?? 200;
-    let body = typeof answer.body === 'string' ? new TextEncoder().encode(answer.body) : (answer.body ?? new Uint8Array(0));
-    const response: HttpResponse = { status, headers: normalizeFields(answer.headers ?? {}), body };
-    if (exchange || session) {
-      if (body.length > 0) {
-        const key = exchange ? exchange.responseKey : await responseKey({ rk: session!.rk, sid: session!.sid, nonce, status });
-        body = await encryptBody(key, body);
-        response.body = body;
-        response.headers['content-encoding'] = ['aes128gcm'];
-      }
-      if (exchange) response.headers[KEY_SHARE_FIELD] = [serializeResponseKeyShare({ suite: exchange.suite, key: exchange.enc })];
-      if (issued) response.headers[SESSION_FIELD] = [serializeSession(issued.token, { exp: issued.exp, rekey: issued.rekey })];
-    }
-    await state.misbehave?.(response, { request, ...(exchange ? { exchange } : {}), ...(session ? { session } : {}) });
-    const added = await service.signResponse(response, request, identity.binding);
-    Object.assign(response.headers, added);
     return response;
   }
 
