@@ -145,6 +145,15 @@ describe('end-to-end encryption with an Express service over loopback', () => {
     expect(paths(proxy)).toEqual(['GET /secret', 'POST /echo', 'POST /echo', 'POST /echo']);
   });
 
+  it('concurrent first requests share one handshake at the endpoint', async () => {
+    const { proxy, url } = await setup();
+    const api = client();
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => api(`${url}/echo`, { method: 'POST', body: `c${i}` })));
+    expect(await Promise.all(results.map((r) => r.text()))).toEqual(Array.from({ length: 6 }, (_, i) => `c${i}`));
+    expect(paths(proxy).filter((p) => p === `POST ${SESSION_PATH}`)).toHaveLength(1);
+    expect(handshakes(proxy)).toBe(1);
+  });
+
   it.each([
     ['0 B', 0],
     ['1 B', 1],
