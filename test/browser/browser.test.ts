@@ -28,15 +28,11 @@ const SIGNATURE_HEADERS = 'identity-certification-token, signature, signature-in
 
 function cors(origin: () => string): RequestHandler {
   return (req, res, next) => {
-    // Set when the head is written, not now: a response the oidc2 middleware answers itself (a
-    // refusal, the session endpoint's handshake) drops the fields set before it.
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
-      res.setHeader('access-control-allow-origin', origin());
-      res.setHeader('access-control-expose-headers', SIGNATURE_HEADERS);
-      res.setHeader('vary', 'origin');
-      return writeHead.apply(this, args);
-    } as typeof writeHead;
+    // An ordinary CORS middleware before oidc2: a response oidc2 answers itself (a refusal, the
+    // session endpoint's handshake) keeps these fields.
+    res.setHeader('access-control-allow-origin', origin());
+    res.setHeader('access-control-expose-headers', SIGNATURE_HEADERS);
+    res.setHeader('vary', 'origin');
     if (req.method !== 'OPTIONS') return next();
     res.setHeader('access-control-allow-methods', 'GET, POST');
     res.setHeader(

@@ -30,7 +30,7 @@ describe('pnpm demo', () => {
     }
     expect(trace).toContain('koa rejected the request: 401 digest_mismatch');
     expect(trace).toContain('express rejected the replay: 401 replay_detected');
-    expect(trace).toContain('all 6 flows behaved as expected');
+    expect(trace).toContain('all 7 flows behaved as expected');
     // No JWT (ICT, access token, DPoP proof) and no signature value appears in full.
     expect(trace).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
     expect(trace).not.toMatch(/sig=:[A-Za-z0-9+/=]{40,}:/);

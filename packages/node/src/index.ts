@@ -55,7 +55,8 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
   const exchange = service.exchange({ method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) }, options.policy);
   const admission = await exchange.admit(requestBody(req, exchange, options.rawBody));
   if (admission.answered) {
-    await send(res, admission.response);
+    // The route never ran: what earlier middleware set (CORS, security headers) stays.
+    await send(res, admission.response, { keepEarlierFields: true });
     return undefined;
   }
   if (admission.bodyReplaced) {
@@ -137,11 +138,12 @@ function handBack(req: IncomingMessage, admission: Admitted): void {
 }
 
 // Writes a response from the exchange with the original `ServerResponse` methods.
-async function send(res: ServerResponse, response: ExchangeResponse, write = res.write, end = res.end): Promise<void> {
+async function send(res: ServerResponse, response: ExchangeResponse, options: { keepEarlierFields?: boolean; write?: ServerResponse['write']; end?: ServerResponse['end'] } = {}): Promise<void> {
+  const { write = res.write, end = res.end } = options;
   if (response.added) {
     for (const [name, values] of Object.entries(response.added)) res.setHeader(name, values.length === 1 ? values[0]! : values);
   } else {
-    for (const name of res.getHeaderNames()) if (response.headers[name] === undefined) res.removeHeader(name);
+    if (!options.keepEarlierFields) for (const name of res.getHeaderNames()) if (response.headers[name] === undefined) res.removeHeader(name);
     for (const [name, values] of Object.entries(response.headers)) res.setHeader(name, values.length === 1 ? values[0]! : values);
     if (res.statusCode !== response.status) res.statusMessage = '';
     res.statusCode = response.status;
@@ -177,7 +179,7 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
       .respond(response)
       .then((out) => {
         res.writeHead = original.writeHead; // Node writes the implicit head through it
-        return send(res, out, original.write, original.end);
+        return send(res, out, { write: original.write, end: original.end });
       })
       .catch(() => res.destroy());
   }
