@@ -49,5 +49,10 @@ export { jwtAccessTokens, type JwtAccessTokenOptions } from './authenticators/jw
 export { tokenIntrospection, type IntrospectionOptions } from './authenticators/introspection.js';
 export { apiKeys, hashApiKey, type ApiKeyEntry, type ApiKeyOptions } from './authenticators/api-keys.js';
 export { clientAssertions, type AssertionClient, type ClientAssertionOptions } from './authenticators/client-assertions.js';
+export {
+  kubernetesServiceAccounts,
+  type KubernetesServiceAccount,
+  type KubernetesServiceAccountOptions,
+} from './authenticators/kubernetes.js';
 export type { RemoteKeyOptions } from './authenticators/keys.js';
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
