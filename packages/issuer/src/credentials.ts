@@ -23,7 +23,7 @@ export function credentialsFrom(request: HttpRequest, params: BodyParams, endpoi
   const out: Credentials = {};
   const authorization = fieldLines(request.headers, 'authorization');
   if (endpoint === 'token') {
-    if (authorization !== undefined || params.client_assertion !== undefined) {
+    if (authorization !== undefined || params.client_assertion !== undefined || fieldLines(request.headers, 'workload-identity-token') !== undefined) {
       throw new Oidc2Error('request_malformed', 'client authentication is not used here: present the credential as subject_token');
     }
     const token = params.subject_token;

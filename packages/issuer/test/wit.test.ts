@@ -303,6 +303,18 @@ describe('token exchange for a WIT (requested_token_type WIT_TOKEN_TYPE)', () =>
     expectError(await exchange(ask({ subject_token: at, subject_token_type: ACCESS_TOKEN_TYPE })), 403, 'access_denied');
   });
 
+  test('a Workload-Identity-Token field at the token endpoint is refused, not ignored', async () => {
+    const kp = await keyPair();
+    const wit = await witFor(kp);
+    const proof = await dpopProof(kp, { htm: 'POST', htu: `${iss.url}/token` }, { now: T0 });
+    const answer = await post(`${iss.url}/token`, form({ grant_type: TOKEN_EXCHANGE_GRANT_TYPE, subject_token: BILLING_KEY, subject_token_type: API_KEY_TOKEN_TYPE }), {
+      'content-type': 'application/x-www-form-urlencoded',
+      dpop: proof,
+      'workload-identity-token': wit,
+    });
+    expectError(answer, 400, 'request_malformed', 'invalid_request');
+  });
+
   test('a WIT as subject_token: 400 token_type_unsupported', async () => {
     const kp = await keyPair();
     const wit = await witFor(kp);
@@ -345,6 +357,14 @@ describe('WIMSE credential exchange: a WIT proven with its key, exchanged for an
     // Another key cannot use the WIT.
     const other = await popToken(await keyPair('Ed25519'), { iss: 'any', sub: BILLING, aud: iss.url }, { now: T0 });
     expectError(await post(`${iss.url}/ict`, other, { 'content-type': 'application/jwt+pop', 'workload-identity-token': wit }), 400, 'pop_key_invalid');
+  });
+
+  test('the ICT endpoint: a malformed field, or a WIT beside another credential, is refused', async () => {
+    const kp = await keyPair();
+    const wit = await witFor(kp);
+    const pop = () => popToken(kp, { iss: 'any', sub: BILLING, aud: iss.url }, { now: T0 });
+    expectError(await post(`${iss.url}/ict`, await pop(), { 'content-type': 'application/jwt+pop', 'workload-identity-token': 'not a jwt' }), 400, 'wit_invalid', 'invalid_request');
+    expectError(await post(`${iss.url}/ict`, await pop(), { 'content-type': 'application/jwt+pop', 'workload-identity-token': wit, authorization: `ApiKey ${BILLING_KEY}` }), 400, 'request_malformed');
   });
 
   test('a DPoP proof by another key: 400 invalid_dpop_proof', async () => {
