@@ -1,5 +1,5 @@
 // The issuer's endpoints behind one framework-free handler: discovery and JWKS (GET, HEAD,
-// cacheable), the ICT endpoint and the token endpoint (POST). Every failure becomes the OAuth
+// cacheable), the ICT endpoint, the token endpoint and, with `workloads`, the WIT endpoint (POST). Every failure becomes the OAuth
 // error response of the endpoint's standard.
 import { Oidc2Error, type HttpRequest, type HttpResponse } from '@oidc2/core';
 import { TOKEN_EXCHANGE_GRANT_TYPE } from './constants.js';
@@ -9,7 +9,7 @@ import { SIGNING_ALGORITHMS } from './lib/keys.js';
 import { errorResponse, jsonResponse, type Endpoint } from './lib/responses.js';
 import type { IssuerState } from './state.js';
 
-/** The discovery document (OpenID Connect Discovery 1.0 plus the OIDC² members). */
+/** The discovery document (OpenID Connect Discovery 1.0 plus the OIDC² and WIT members). */
 export async function discoveryDocument(state: IssuerState): Promise<Record<string, unknown>> {
   const algs = state.keys.algorithms();
   return {
@@ -23,6 +23,9 @@ export async function discoveryDocument(state: IssuerState): Promise<Record<stri
     ict_signing_alg_values_supported: algs,
     dpop_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
     ...(state.contextsSupported.length > 0 ? { e2e_auth_contexts_supported: state.contextsSupported } : {}),
+    ...(state.workloads !== undefined
+      ? { wit_endpoint: state.endpoints.wit, wit_signing_alg_values_supported: algs, workload_identifier_origin: state.workloads.origin }
+      : {}),
   };
 }
 
@@ -52,7 +55,7 @@ export function servesPath(state: Pick<IssuerState, 'routes'>, url: string): boo
 export async function handleRequest(state: IssuerState, request: HttpRequest): Promise<HttpResponse> {
   const route = state.routes.get(pathnameOf(request.url));
   if (route === undefined) return jsonResponse(404, { error: 'not_found' });
-  const endpoint: Endpoint = route === 'ict' || route === 'token' ? route : 'metadata';
+  const endpoint: Endpoint = route === 'ict' || route === 'token' || route === 'wit' ? route : 'metadata';
   try {
     const method = request.method.toUpperCase();
     if (endpoint === 'metadata') {
@@ -62,7 +65,8 @@ export async function handleRequest(state: IssuerState, request: HttpRequest): P
       return method === 'HEAD' ? { ...response, body: undefined } : response;
     }
     if (method !== 'POST') throw new Oidc2Error('method_not_allowed', 'use POST', { headers: { allow: 'POST' } });
-    return await (route === 'ict' ? popGrant(state, request) : tokenExchangeGrant(state, request));
+    if (route === 'token') return await tokenExchangeGrant(state, request);
+    return await popGrant(state, request, route === 'wit' ? 'wit' : 'ict');
   } catch (err) {
     return errorResponse(err, endpoint, state.issuer);
   }

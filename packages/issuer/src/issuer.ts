@@ -6,11 +6,12 @@ import { discoveryDocument, handleRequest, servesPath } from './endpoints.js';
 import { KeyRing } from './lib/keys.js';
 import { mount } from './mount.js';
 import { resolveIssuerOptions, type IssuerOptions } from './options.js';
+import { ownWits } from './own-wits.js';
 import { replayCheck, type IssuerState } from './state.js';
 import type { Issuer } from './types.js';
 
 /**
- * Creates an ICT issuer. Validates every option once (bad options throw a `TypeError` with a
+ * Creates an ICT issuer (and, with `workloads`, a WIT issuer). Validates every option once (bad options throw a `TypeError` with a
  * `code`: `ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, or `ERR_UNKNOWN_OPTION` for a key no
  * option has, at any depth) and loads or generates the signing keys.
  *
@@ -39,6 +40,8 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
     now(),
   );
   const state: IssuerState = { ...resolved, keys, checkReplay: replayCheck(resolved) };
+  // The issuer's own WITs are tried first; WITs of other trust domains go on to the configured chain.
+  if (state.workloads?.exchange) state.authenticators = [ownWits(state), ...state.authenticators];
   const handle = (request: HttpRequest) => handleRequest(state, request);
   const serves = (url: string) => servesPath(state, url);
 

@@ -1,9 +1,9 @@
-// ICT minting (PROFILE 1.1): the certified key in `cnf.jwk`, the granted contexts in `ctx`, signed
-// by the active key; the ICT never outlives the credential that authorised it.
+// ICT and WIT minting (PROFILE 1.1, 1.2): the certified key in `cnf.jwk`, for an ICT the granted
+// contexts in `ctx`; signed by the active key; never outliving the credential that authorised it.
 import { randomBytes } from 'node:crypto';
 import { Oidc2Error } from '@oidc2/core';
 import { calculateJwkThumbprint, SignJWT, type JWK } from 'jose';
-import { ICT_TYP } from './constants.js';
+import { ICT_TYP, WIT_TYP } from './constants.js';
 import type { Grant } from './policy.js';
 import type { IssuerState } from './state.js';
 import type { Authentication } from './types.js';
@@ -34,6 +34,30 @@ export async function mintIct(state: Pick<IssuerState, 'issuer' | 'now' | 'ictLi
     ctx: grant.contexts,
   };
   const token = await new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ICT_TYP }).sign(key.key);
+  return { token, expiresIn: exp - t };
+}
+
+/** A signed WIT and its remaining lifetime in seconds. */
+export type MintedWit = MintedIct;
+
+/**
+ * Signs a WIT (draft-ietf-wimse-workload-creds 3.1) for the Workload Identifier `subject` binding
+ * `jwk` (public members plus `alg`, the algorithm proofs must use). No audience, contexts or
+ * identity claims: a WIT says who the workload is and which key it holds, nothing else.
+ */
+export async function mintWit(
+  state: Pick<IssuerState, 'issuer' | 'now' | 'keys'> & { workloads: { lifetime: number } },
+  auth: Authentication,
+  subject: string,
+  jwk: JWK,
+): Promise<MintedWit> {
+  const t = Math.floor(state.now());
+  let exp = t + state.workloads.lifetime;
+  if (auth.expiresAt !== undefined) exp = Math.min(exp, Math.floor(auth.expiresAt));
+  if (exp <= t) throw new Oidc2Error('access_token_expired', 'the credential expires now');
+  const key = await state.keys.active(state.now());
+  const payload = { iss: state.issuer, sub: subject, iat: t, exp, jti: randomBytes(16).toString('base64url'), cnf: { jwk } };
+  const token = await new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: WIT_TYP }).sign(key.key);
   return { token, expiresIn: exp - t };
 }
 

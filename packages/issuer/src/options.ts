@@ -5,6 +5,7 @@ import { argumentError, assertOptions } from '@oidc2/core/adapter';
 import type { JWK } from 'jose';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
 import type { ClientAuthenticator } from './types.js';
+import { resolveWorkloads, type ResolvedWorkloads, type WorkloadIdentityOptions } from './workloads.js';
 
 /** Release policy for one OAuth client acting for end-users. */
 export interface ClientPolicy {
@@ -32,6 +33,8 @@ export interface IssuerPaths {
   ict?: string;
   /** The RFC 8693 token endpoint. Default `/token`. */
   token?: string;
+  /** The WIT endpoint; only with `workloads` (else `ERR_INVALID_ARG_VALUE`). Default `/wit`. */
+  wit?: string;
 }
 
 /** Options of {@link createIssuer}. Unknown keys, at any depth, are refused (`ERR_UNKNOWN_OPTION`). */
@@ -89,6 +92,13 @@ export interface IssuerOptions {
   paths?: IssuerPaths;
   /** Extra discovery members (e.g. the OP's `authorization_endpoint`); the issuer's own members win. Default none. */
   metadata?: Record<string, unknown>;
+  /**
+   * Issue Workload Identity Tokens (PROFILE 1.2, draft-ietf-wimse-workload-creds) to authenticated
+   * workloads: at the WIT endpoint (`paths.wit`, published as `wit_endpoint`) and by RFC 8693 token
+   * exchange with `requested_token_type` `WIT_TOKEN_TYPE`. WITs are signed with the same keys as
+   * ICTs. Default: no WITs.
+   */
+  workloads?: WorkloadIdentityOptions;
 }
 
 const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
@@ -111,8 +121,9 @@ const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
   'basePath',
   'paths',
   'metadata',
+  'workloads',
 ];
-const PATH_OPTIONS: readonly (keyof IssuerPaths)[] = ['discovery', 'jwks', 'ict', 'token'];
+const PATH_OPTIONS: readonly (keyof IssuerPaths)[] = ['discovery', 'jwks', 'ict', 'token', 'wit'];
 const CLIENT_POLICY_OPTIONS: readonly (keyof ClientPolicy)[] = ['contexts', 'claims'];
 const SUBJECT_POLICY_OPTIONS: readonly (keyof SubjectPolicy)[] = ['claims', 'contexts'];
 const DPOP_NONCE_OPTIONS: readonly (keyof DpopNonceOptions)[] = ['secret', 'lifetime'];
@@ -146,8 +157,10 @@ export interface ResolvedIssuerOptions {
   maxBodyBytes: number;
   jwksMaxAge: number;
   metadata: Record<string, unknown> | undefined;
-  /** Absolute endpoint URLs. */
-  endpoints: Record<EndpointName, string>;
+  /** WIT issuance; undefined when the issuer issues no WITs. */
+  workloads: ResolvedWorkloads | undefined;
+  /** Absolute endpoint URLs; `wit` only with `workloads`. */
+  endpoints: Record<Exclude<EndpointName, 'wit'>, string> & { wit?: string };
   /** Full request path -> endpoint. */
   routes: ReadonlyMap<string, EndpointName>;
 }
@@ -244,21 +257,26 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
     contextList(options.contextsSupported, 'options.contextsSupported') ??
     [...new Set([...[...(clients?.values() ?? [])].flatMap((p) => p.contexts ?? []), ...[...subjects.values()].flatMap((p) => p.contexts ?? [])])];
 
+  const workloads = resolveWorkloads(options.workloads, maxIctLifetime);
+
   if (options.paths !== undefined) assertOptions(options.paths, PATH_OPTIONS, 'options.paths');
-  const paths: Record<EndpointName, string> = {
+  if (options.paths?.wit !== undefined && workloads === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.paths.wit needs options.workloads');
+  const paths: Partial<Record<EndpointName, string>> = {
     discovery: checkPath(options.paths?.discovery, 'discovery', '/.well-known/openid-configuration'),
     jwks: checkPath(options.paths?.jwks, 'jwks', '/jwks'),
     ict: checkPath(options.paths?.ict, 'ict', '/ict'),
     token: checkPath(options.paths?.token, 'token', '/token'),
+    ...(workloads ? { wit: checkPath(options.paths?.wit, 'wit', '/wit') } : {}),
   };
-  if (new Set(Object.values(paths)).size !== 4) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.paths must be distinct');
+  if (new Set(Object.values(paths)).size !== Object.keys(paths).length) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.paths must be distinct');
   const basePath = (options.basePath ?? issuerUrl.pathname).replace(/\/$/, '');
   if (basePath !== '' && !basePath.startsWith('/')) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.basePath must start with /');
-  const endpoints: Record<EndpointName, string> = {
+  const endpoints: ResolvedIssuerOptions['endpoints'] = {
     discovery: base + paths.discovery,
     jwks: base + paths.jwks,
     ict: base + paths.ict,
     token: base + paths.token,
+    ...(paths.wit !== undefined ? { wit: base + paths.wit } : {}),
   };
   const routes = new Map<string, EndpointName>(Object.entries(paths).map(([k, p]) => [basePath + p, k as EndpointName]));
 
@@ -285,6 +303,7 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
     maxBodyBytes,
     jwksMaxAge,
     metadata: options.metadata,
+    workloads,
     endpoints,
     routes,
   };

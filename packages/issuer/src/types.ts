@@ -8,8 +8,11 @@ import type { JWK } from 'jose';
 /** Who an ICT is issued to: an end-user acting through an OAuth client, or a workload. */
 export type CallerKind = 'user' | 'workload';
 
-/** The endpoint that received a request. */
-export type IssuanceEndpoint = 'ict' | 'token';
+/**
+ * The endpoint that received a request: the ICT endpoint, the RFC 8693 token endpoint, or the WIT
+ * endpoint (only served when the issuer has `workloads` configured).
+ */
+export type IssuanceEndpoint = 'ict' | 'token' | 'wit';
 
 /**
  * What a {@link ClientAuthenticator} established about the caller. The issuer never copies anything
@@ -41,7 +44,13 @@ export interface Authentication {
    * access token). When set, the certified key must have this thumbprint. Default none.
    */
   keyThumbprint?: string;
-  /** Unix seconds when the credential expires; the ICT never outlives it. Default: no bound. */
+  /**
+   * The JWS algorithm the proof of possession must use, e.g. the `cnf.jwk.alg` of a WIT presented as
+   * credential (draft-ietf-wimse-workload-creds: the `alg` fixes the proof algorithm). Default: any
+   * algorithm that fits the key.
+   */
+  keyAlgorithm?: string;
+  /** Unix seconds when the credential expires; the ICT or WIT never outlives it. Default: no bound. */
   expiresAt?: number;
 }
 
@@ -75,6 +84,12 @@ export interface AuthenticationContext {
    * `subject_token` of type `urn:ietf:params:oauth:token-type:jwt` at the token endpoint.
    */
   clientAssertion?: string;
+  /**
+   * A Workload Identity Token: the `Workload-Identity-Token` field at the ICT endpoint, or the
+   * `subject_token` of type `urn:ietf:params:oauth:token-type:wit` (`WIT_TOKEN_TYPE`) at the token
+   * endpoint. Never at the WIT endpoint: a WIT is not exchanged for a WIT.
+   */
+  workloadIdentityToken?: string;
   /**
    * Records a one-time identifier (e.g. an assertion `jti`) until `expiresAt` (unix seconds) in the
    * issuer's replay store; rejects with `replay_detected` when it was seen before.
@@ -143,8 +158,8 @@ export interface KoaContextLike {
 export interface Issuer {
   /** The issuer identifier. */
   readonly issuer: string;
-  /** Absolute endpoint URLs. */
-  readonly endpoints: { discovery: string; jwks: string; ict: string; token: string };
+  /** Absolute endpoint URLs; `wit` only when the issuer has `workloads` configured. */
+  readonly endpoints: { discovery: string; jwks: string; ict: string; token: string; wit?: string };
   /**
    * Serves one request (framework-free). Never throws: failures are OAuth error responses. A path
    * the issuer does not serve gets 404 `{ "error": "not_found" }`.

@@ -43,8 +43,34 @@ describe('options are validated once, at construction', () => {
     ['colliding paths', { paths: { ict: '/x', token: '/x' } }],
     ['a reserved claim in subject claims', { subjects: { s: { claims: { iss: 'x' } } } }],
     ['a bad context name', { clients: { c: { contexts: ['has space'] } } }],
+    ['workloads without a trust domain', { workloads: {} as never }],
+    ['an upper-case trust domain', { workloads: { trustDomain: 'Example.org' } }],
+    ['a trust domain with a port', { workloads: { trustDomain: 'example.org:8443' } }],
+    ['a trust domain that is a URI', { workloads: { trustDomain: 'spiffe://example.org' } }],
+    ['an unknown scheme', { workloads: { trustDomain: 'example.org', scheme: 'https' as never } }],
+    ['a WIT lifetime above maxIctLifetime', { workloads: { trustDomain: 'example.org', lifetime: 7200 } }],
+    ['a zero WIT lifetime', { workloads: { trustDomain: 'example.org', lifetime: 0 } }],
+    ['exchange that is not a boolean', { workloads: { trustDomain: 'example.org', exchange: 'yes' as never } }],
+    ['a subject template in another trust domain', { workloads: { trustDomain: 'example.org', subject: 'spiffe://other.org/{subject}' } }],
+    ['a subject template with the other scheme', { workloads: { trustDomain: 'example.org', subject: 'wimse://example.org/{subject}' } }],
+    ['a placeholder in the authority', { workloads: { trustDomain: 'example.org', subject: 'spiffe://{subject}/x' } }],
+    ['a placeholder inside a segment with a slash', { workloads: { trustDomain: 'example.org', subject: '/a/{subject}/' } }],
+    ['an unknown placeholder', { workloads: { trustDomain: 'example.org', subject: '/{namespace}' } }],
+    ['an unmatched brace', { workloads: { trustDomain: 'example.org', subject: '/{subject' } }],
+    ['a subject rule that is neither', { workloads: { trustDomain: 'example.org', subject: 42 as never } }],
+    ['a wit path without workloads', { paths: { wit: '/wit' } }],
+    ['a wit path colliding with another', { paths: { wit: '/ict' }, workloads: { trustDomain: 'example.org' } }],
   ])('%s', async (_name, extra) => {
     await expect(make(extra)).rejects.toThrow(TypeError);
+  });
+
+  test('workloads: defaults and the wit path', async () => {
+    const issuer = await make({ workloads: { trustDomain: 'example.org' }, paths: { wit: '/workload-token' } });
+    expect(issuer.endpoints.wit).toBe(`${ISSUER}/workload-token`);
+    expect(issuer.serves('/workload-token')).toBe(true);
+    expect(await issuer.metadata()).toMatchObject({ wit_endpoint: `${ISSUER}/workload-token`, workload_identifier_origin: 'spiffe://example.org' });
+    const short = await make({ maxIctLifetime: 600, workloads: { trustDomain: 'example.org', scheme: 'wimse', subject: 'wimse://example.org/{claims.team}/{subject}' } });
+    expect(await short.metadata()).toMatchObject({ workload_identifier_origin: 'wimse://example.org' });
   });
 
   test('http on loopback is allowed for development', async () => {
@@ -61,6 +87,9 @@ describe('unknown option keys are refused with their path (ERR_UNKNOWN_OPTION)',
     ['options.clients.app.context', { clients: { app: { context: ['email'] } } }],
     ['options.subjects.alice.claim', { subjects: { alice: { claim: { name: 'Alice' } } } }],
     ['options.dpopNonces.lifeTime', { dpopNonces: { lifeTime: 60 } }],
+    ['options.workloads.trustdomain', { workloads: { trustDomain: 'example.org', trustdomain: 'example.org' } }],
+    ['options.workloads.lifeTime', { workloads: { trustDomain: 'example.org', lifeTime: 60 } }],
+    ['options.paths.witPath', { paths: { witPath: '/wit' }, workloads: { trustDomain: 'example.org' } }],
   ])('%s', async (path, extra) => {
     const err = await make(extra as Partial<IssuerOptions>).then(
       () => undefined,

@@ -44,6 +44,8 @@ const CLIENT_OPTIONS: readonly (keyof AssertionClient)[] = ['jwks', 'jwksUri', '
  * Workloads authenticating with an RFC 7523 JWT client assertion: `iss` = `sub` = client id,
  * `aud` = the receiving endpoint's URL or the issuer, `exp` required and at most `maxLifetime`
  * ahead, `jti` required and accepted once. Signed with a key from the client's registered JWKS.
+ * An assertion whose `iss` is no registered client is left to the next authenticator (and refused
+ * as `client_invalid` when none takes it).
  *
  * @example
  * ```ts
@@ -82,10 +84,12 @@ export function clientAssertions(options: ClientAssertionOptions): ClientAuthent
     try {
       clientId = decodeJwt(assertion).iss;
     } catch {
-      throw new Oidc2Error('client_invalid', 'client assertion is not a JWT');
+      return undefined;
     }
     const registered = typeof clientId === 'string' ? clients.get(clientId) : undefined;
-    if (registered === undefined) throw new Oidc2Error('client_invalid', 'unknown client');
+    // Not one of these clients: another authenticator (e.g. kubernetesServiceAccounts) may know
+    // the assertion; if none does, the issuer refuses it as client_invalid.
+    if (registered === undefined) return undefined;
     const id = clientId as string;
     let payload: JWTPayload;
     try {

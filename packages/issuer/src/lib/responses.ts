@@ -3,7 +3,7 @@
 import { ERROR_STATUS, isOidc2Error, type Fields, type HttpResponse, type Oidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
 
 /** The endpoint that answered: it decides which standard's error table applies. */
-export type Endpoint = 'ict' | 'token' | 'metadata';
+export type Endpoint = 'ict' | 'token' | 'wit' | 'metadata';
 
 interface Mapping {
   error: string;
@@ -79,7 +79,8 @@ export function errorResponse(err: unknown, endpoint: Endpoint, realm: string): 
   }
   let mapping: Mapping | undefined;
   if (endpoint === 'token' && dpopFailures.has(err) && err.code !== 'dpop_nonce_required') mapping = { error: 'invalid_dpop_proof', status: 400 };
-  mapping ??= (endpoint === 'ict' ? ICT : endpoint === 'token' ? TOKEN : {})[err.code] ?? COMMON[err.code];
+  // The WIT endpoint takes the ICT endpoint's request, so it answers by the same table.
+  mapping ??= (endpoint === 'ict' || endpoint === 'wit' ? ICT : endpoint === 'token' ? TOKEN : {})[err.code] ?? COMMON[err.code];
   const status = mapping?.status ?? ERROR_STATUS[err.code];
   const error = mapping?.error ?? (status === 401 ? 'invalid_token' : 'invalid_request');
   const description = quotable(err.message);
