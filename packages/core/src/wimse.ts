@@ -162,10 +162,14 @@ const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const MAX_TOKEN_BYTES = 8192;
 const MAX_JTI_LENGTH = 256;
-// A Workload Identifier: spiffe or wimse scheme, an authority without userinfo, an optional path,
-// no query or fragment (SPIFFE ID rules; draft-ietf-wimse-workload-creds).
-const WORKLOAD_ID = /^(spiffe|wimse):\/\/([^/?#@\s]+)(\/[^?#\s]*)?$/i;
-const DOMAIN = /^[a-z0-9.-]+(:[0-9]{1,5})?$/;
+// A Workload Identifier as the SPIFFE ID rules spell it (draft-ietf-wimse-identifier): lower-case
+// scheme and trust domain (letters, digits, '.', '-', '_'; no port, no userinfo), and a path of one
+// or more non-empty segments of [A-Za-z0-9._-], none of them '.' or '..'; no trailing '/', no
+// percent-encoding, no query or fragment. Anything else is refused, not normalised, so that a
+// policy comparing identifiers as strings sees exactly one spelling of each.
+const WORKLOAD_ID = /^(spiffe|wimse):\/\/([a-z0-9._-]+)((?:\/[A-Za-z0-9._-]+)+)$/;
+const DOT_SEGMENT = /\/\.{1,2}(?=\/|$)/;
+const DOMAIN = /^[a-z0-9._-]+$/;
 
 function fail(code: Oidc2ErrorCode, message: string): never {
   throw new Oidc2Error(code, message);
@@ -255,7 +259,7 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
   // sub names the trust domain, whose keys verify the WIT; iss, when both are set, must be its issuer.
   function domainOf(claims: JWTPayload): DomainEntry {
     const sub = claims.sub;
-    const id = typeof sub === 'string' ? WORKLOAD_ID.exec(sub) : null;
+    const id = typeof sub === 'string' && !DOT_SEGMENT.test(sub) ? WORKLOAD_ID.exec(sub) : null;
     if (!id) fail('wit_invalid', 'the WIT sub is not a spiffe or wimse Workload Identifier');
     const domain = domains.get(id[2]!.toLowerCase());
     if (!domain) fail('wit_untrusted', 'the WIT trust domain is not trusted');

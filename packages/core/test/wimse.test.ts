@@ -153,6 +153,27 @@ describe('WIT rejections', () => {
     await expectCode(verifier().verify('a'.repeat(9000)), 'wit_invalid');
   });
 
+  it('wit_invalid for a sub that is not exactly one spelling of a Workload Identifier', async () => {
+    const bad = [
+      'spiffe://example.com',
+      'spiffe://example.com/',
+      'spiffe://example.com/x/',
+      'spiffe://example.com//x',
+      'spiffe://example.com/a/../admin',
+      'spiffe://example.com/./x',
+      'spiffe://example.com/%2e%2e',
+      'spiffe://example.com:8443/x',
+      'spiffe://EXAMPLE.com/x',
+      'SPIFFE://example.com/x',
+      'spiffe://user@example.com/x',
+      'spiffe://example.com/x?y',
+      'https://example.com/x',
+    ];
+    for (const sub of bad) await expectCode(verifier().verify(await mintWit({ claims: { sub } })), 'wit_invalid');
+    await expect(verifier().verify(await mintWit({ claims: { sub: 'spiffe://example.com/ns/a.b_c-d/sa/x' } }))).resolves.toMatchObject({ subject: 'spiffe://example.com/ns/a.b_c-d/sa/x' });
+    expect(() => createWitVerifier({ trustDomains: [{ trustDomain: 'example.com:8443', jwks: ISSUER_JWKS }] })).toThrow(TypeError);
+  });
+
   it('checks typ case-insensitively and refuses any other typ', async () => {
     await expect(verifier().verify(await mintWit({ header: { typ: 'WIT+JWT' } }))).resolves.toMatchObject({ subject: V.subject });
     await expectCode(verifier().verify(await mintWit({ header: { typ: 'jwt' } })), 'wit_invalid');
@@ -193,7 +214,8 @@ describe('WIT rejections', () => {
 
   it('accepts spiffe and wimse Workload Identifiers only', async () => {
     await expect(verifier().verify(await mintWit({ claims: { sub: 'spiffe://example.com/ns/prod/sa/api' } }))).resolves.toMatchObject({ trustDomain: 'example.com' });
-    await expect(verifier().verify(await mintWit({ claims: { sub: 'WIMSE://Example.COM/w' } }))).resolves.toMatchObject({ trustDomain: 'example.com' });
+    await expect(verifier().verify(await mintWit({ claims: { sub: 'wimse://example.com/w' } }))).resolves.toMatchObject({ trustDomain: 'example.com' });
+    await expectCode(verifier().verify(await mintWit({ claims: { sub: 'WIMSE://Example.COM/w' } })), 'wit_invalid');
     for (const sub of ['https://example.com/w', 'spiffe:example.com/w', 'wimse://user@example.com/w', 'spiffe://example.com/w?x=1', 'spiffe://example.com/w#f', '', 42]) {
       await expectCode(verifier().verify(await mintWit({ claims: { sub } })), 'wit_invalid');
     }
