@@ -8,6 +8,9 @@ import {
   StaticSessionKeyStore,
   createDpopProof,
   createIctVerifier,
+  createNonce,
+  importKey,
+  signMessageFields,
   fieldLines,
   requestBinding,
   signRequest,
@@ -16,7 +19,7 @@ import {
   type HttpResponse,
   type IctVerifier,
 } from '@oidc2/core';
-import { requestKey, serializeRequestKeyShare, hpkeSuite } from '@oidc2/core/adapter';
+import { hpkeSuite, macKeys, requestKey, serializeRequestKeyShare } from '@oidc2/core/adapter';
 import { encryptBody } from '../../packages/core/src/e2ee/aes128gcm';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../support/credentials';
 import { FRAMEWORKS, RANGED_RESOURCE, startFramework, type FrameworkService } from '../support/frameworks';
@@ -109,7 +112,9 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     expect({ status: res.status, code: problemOf(res)?.code }).toEqual({ status, code });
     expect(store.snapshot()).toEqual(before);
     expect(fieldLines(res.headers, 'content-encoding')).toBeUndefined();
-    await verifyResponse(res, { request, binding: requestBinding(request)!, ictVerifier: verifier, now: clock });
+    // Bound to the request's signature when it has one the service could read (as the service does).
+    const binding = requestBinding(request) ?? { proof: 'http-signature' as const, signResponse: false };
+    await verifyResponse(res, { request, binding, ictVerifier: verifier, now: clock });
     return res;
   }
 
@@ -336,6 +341,23 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
 
     it('a token minted for A and sent by B: 401 session_binding_mismatch', async () => {
       await refused((await whoami(await mint(), bob)).request, 401, 'session_binding_mismatch');
+    });
+
+    // PROFILE 5.10 is opt-in on both sides; this service has not opted in, so an HMAC under K_c2s
+    // in place of the ICT and its signature is no proof at all, even with a `mac: true` token.
+    it('a symmetric-mode request (HMAC under K_c2s, no ICT) with a minted mac token: 401 signature_missing', async () => {
+      const s = await mint({ claims: { mac: true, ctx: [], ctyp: 'ict' } });
+      const { c2s } = await macKeys(s.rk, s.sid);
+      const key = await importKey(c2s, 'hmac-sha256', 'sign');
+      const url = `${main.url}/whoami`;
+      const message = { method: 'GET', url, headers: { 'oidc2-session': [s.token] } };
+      const t = Math.floor(now);
+      const fields = await signMessageFields(message, {
+        components: ['@method', '@path', '@query', 'oidc2-session'],
+        params: { created: t, expires: t + 60, nonce: createNonce(), tag: 'oidc2-session', 'oidc2-aud': url },
+        key,
+      });
+      await refused({ ...message, headers: { ...message.headers, ...fields } }, 401, 'signature_missing');
     });
 
     const flip = (token: string, part: number, at = 5) => {
