@@ -203,6 +203,46 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     });
   });
 
+  describe('fields and codings', () => {
+    const sign = (method: string, path: string, headers: Record<string, string>, body?: Uint8Array) =>
+      signRequest({ method, url: `${main.url}${path}`, headers, ...(body ? { body } : {}) }, { ict: alice.ict, key: alice.key.signer, now: clock });
+
+    it('aes128gcm with another coding: 400 e2ee_encoding_invalid', async () => {
+      const s = await session();
+      const p = await post(s, '{"n":1}');
+      await refused(await sign('POST', '/echo', { ...json, 'oidc2-session': s.token, 'content-encoding': 'aes128gcm, gzip' }, p.request.body), 400, 'e2ee_encoding_invalid');
+    });
+
+    it('Content-Encoding on an empty body in a session: 400 e2ee_encoding_invalid', async () => {
+      const s = await session();
+      await refused(await sign('POST', '/echo', { 'oidc2-session': s.token, 'content-encoding': 'aes128gcm' }), 400, 'e2ee_encoding_invalid');
+    });
+
+    it('an encrypted session body without Content-Digest (no route takes streamed bodies): 401 digest_missing', async () => {
+      const s = await session();
+      const p = await post(s, '{"n":1}');
+      const bare = await signRequest({ method: 'POST', url: `${main.url}/echo`, headers: { ...json, 'oidc2-session': s.token, 'content-encoding': 'aes128gcm' } }, { ict: alice.ict, key: alice.key.signer, now: clock, nonce: p.nonce });
+      await refused({ ...bare, body: p.request.body }, 401, 'digest_missing');
+    });
+
+    it('Oidc2-Session with parameters in a request: 401 session_invalid', async () => {
+      const s = await session();
+      await refused(await sign('GET', '/whoami', { 'oidc2-session': `${s.token};exp=5` }), 401, 'session_invalid');
+    });
+
+    it.each([
+      ['a suite twice', (x: string) => `x25519=:${x}:, x25519=:${x}:`],
+      ['an unknown suite', (x: string) => `x448=:${x}:`],
+      ['a member with parameters', (x: string) => `x25519=:${x}:;a=1`],
+      ['four members', (x: string) => `x25519=:${x}:, p256=:${x}:, xwing=:${x}:, foo=:${x}:`],
+      ['a token instead of a byte sequence', () => 'x25519=abc'],
+      ['not a dictionary', () => '(x25519)'],
+    ])('Oidc2-Key-Share with %s: 400 e2ee_key_share_invalid', async (_name, value) => {
+      const share = Buffer.from((await hpkeSuite('x25519').serializePublicKey((await hpkeSuite('x25519').generateKeyPair()).publicKey))).toString('base64');
+      await refused(await sign('GET', '/whoami', { 'oidc2-key-share': value(share) }), 400, 'e2ee_key_share_invalid');
+    });
+  });
+
   describe('key shares', () => {
     async function handshake(who: Caller = alice) {
       return prepareE2ee(who, { method: 'GET', url: `${main.url}/whoami`, now: clock });

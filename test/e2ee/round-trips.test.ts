@@ -133,6 +133,52 @@ describe.each(FRAMEWORKS)('%s: round trips through a recording proxy', (framewor
   });
 });
 
+describe.each(FRAMEWORKS)("%s: what the framework answers itself is end-to-end too", (framework) => {
+  let svc: FrameworkService;
+  let session: E2eeSession;
+  beforeAll(async () => {
+    svc = await startFramework(framework, (url) => options([url]));
+    session = await openSession(alice, svc.url, verifier);
+  });
+  afterAll(() => svc?.close());
+
+  const roundTrip = async (method: string, path: string, extra: { body?: string; headers?: Record<string, string>; offer?: SuiteName[] } = {}) => {
+    const p = await prepareE2ee(alice, { method, url: `${svc.url}${path}`, session, ...extra });
+    const res = await sendE2ee(svc.url, p.request);
+    return { res, opened: await openE2ee(p, res, verifier, alice) };
+  };
+
+  it("the framework's own 404 is encrypted and signed (PROFILE 5.7: whatever its status)", async () => {
+    const { res, opened } = await roundTrip('GET', '/no-such-route');
+    expect(res.status).toBe(404);
+    expect(fieldLines(res.headers, 'content-encoding')).toEqual(['aes128gcm']);
+    expect(opened.plaintext.length).toBeGreaterThan(0);
+  });
+
+  it("the body parser's own 400 on a decrypted body that is not JSON is encrypted and signed", async () => {
+    const { res, opened } = await roundTrip('POST', '/echo', { body: '{not json', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(400);
+    expect(fieldLines(res.headers, 'content-encoding')).toEqual(['aes128gcm']);
+    expect(opened.plaintext.length).toBeGreaterThan(0);
+  });
+
+  it('HEAD in a session: no body and no coding, signed', async () => {
+    const { res, opened } = await roundTrip('HEAD', '/whoami');
+    expect(res.status).toBe(200);
+    expect(fieldLines(res.headers, 'content-encoding')).toBeUndefined();
+    expect(opened.plaintext.length).toBe(0);
+  });
+
+  it('a rekey at the session endpoint: a signed 204 with the successor', async () => {
+    const { res, opened } = await roundTrip('POST', '/.well-known/oidc2-session', { offer: ['p256'] });
+    expect(res.status).toBe(204);
+    expect(opened.mode).toBe('rekey');
+    expect(opened.session!.suite).toBe('p256');
+    session = opened.session!;
+    expect((await roundTrip('GET', '/whoami')).res.status).toBe(200);
+  });
+});
+
 // The instance a session continues on: the next framework, so every adapter pair is exercised.
 const nextOf = (fw: Framework): Framework => FRAMEWORKS[(FRAMEWORKS.indexOf(fw) + 1) % FRAMEWORKS.length]!;
 
