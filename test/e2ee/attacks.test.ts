@@ -47,6 +47,7 @@ const TWO_FULL_RECORDS = jsonOfLength(2 * PER);
 type Caller = E2eeCaller & { key: TestKey; ict: string; jkt: string; sub: string };
 
 let callers: TestIssuer;
+let otherCallers: TestIssuer; // a second trusted issuer of caller ICTs
 let services: TestIssuer;
 let serviceKey: TestKey;
 let serviceIct: string;
@@ -55,6 +56,7 @@ let bob: Caller;
 
 beforeAll(async () => {
   callers = await newIssuer('https://op.example.test', 'Ed25519');
+  otherCallers = await newIssuer('https://op2.example.test', 'Ed25519');
   services = await newIssuer('https://attest.example.test', 'Ed25519');
   serviceKey = await newKey('Ed25519');
   serviceIct = await services.mint(serviceKey, { subject: 'svc', lifetime: 3600, now: T });
@@ -80,8 +82,12 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
   let short: FrameworkService;
   let verifier: IctVerifier;
 
-  const options = (url: string, e2ee: object) => ({
-    issuers: [{ issuer: callers.issuer, jwks: callers.jwks }],
+  let plain: FrameworkService; // the same service without end-to-end encryption
+  const options = (url: string, e2ee: object | false) => ({
+    issuers: [
+      { issuer: callers.issuer, jwks: callers.jwks },
+      { issuer: otherCallers.issuer, jwks: otherCallers.jwks },
+    ],
     audiences: [url],
     credential: { ict: serviceIct, privateKey: serviceKey.privateJwk },
     replayStore: store,
@@ -94,10 +100,11 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     main = await startFramework(framework, (url) => options(url, { sessionKeys: sharedKeys }));
     other = await startFramework(framework, (url) => options(url, { sessionKeys: sharedKeys, suites: ['p256'] }));
     short = await startFramework(framework, (url) => options(url, { sessionKeys: shortKeys }));
+    plain = await startFramework(framework, (url) => options(url, false));
   });
   afterAll(async () => {
     shortKeys.close();
-    await Promise.all([main?.close(), other?.close(), short?.close()]);
+    await Promise.all([main?.close(), other?.close(), short?.close(), plain?.close()]);
   });
   afterEach(() => {
     now = T;
@@ -112,6 +119,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     expect({ status: res.status, code: problemOf(res)?.code }).toEqual({ status, code });
     expect(store.snapshot()).toEqual(before);
     expect(fieldLines(res.headers, 'content-encoding')).toBeUndefined();
+    expect([fieldLines(res.headers, 'oidc2-session'), fieldLines(res.headers, 'oidc2-key-share')]).toEqual([undefined, undefined]);
     // Bound to the request's signature when it has one the service could read (as the service does).
     const binding = requestBinding(request) ?? { proof: 'http-signature' as const, signResponse: false };
     await verifyResponse(res, { request, binding, ictVerifier: verifier, now: clock });
@@ -350,6 +358,33 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       await refused((await whoami(s, bob)).request, 401, 'session_binding_mismatch');
     });
 
+    it("B rekeys with A's token: 401 session_binding_mismatch, and no successor is issued", async () => {
+      const s = await session(alice);
+      await refused((await prepareE2ee(bob, { method: 'GET', url: `${main.url}/whoami`, session: s, offer: ['x25519'], now: clock })).request, 401, 'session_binding_mismatch');
+    });
+
+    it('A with a renewed ICT for the same key keeps the session (control)', async () => {
+      const s = await session(alice);
+      const renewed = { ...alice, ict: await callers.mint(alice.key, { subject: 'alice', lifetime: 3000, now: T + 1 }) };
+      expect(renewed.ict).not.toBe(alice.ict);
+      const p = await prepareE2ee(renewed, { method: 'GET', url: `${main.url}/whoami`, session: s, now: clock });
+      expect((await sendE2ee(main.url, p.request)).status).toBe(200);
+    });
+
+    it.each([
+      ['the same key certified for another subject', async () => ({ ...alice, ict: await callers.mint(alice.key, { subject: 'mallory', lifetime: 3000, now: T }) })],
+      ['the same key and subject from another trusted issuer', async () => ({ ...alice, ict: await otherCallers.mint(alice.key, { subject: 'alice', lifetime: 3000, now: T }) })],
+    ])("A's token with %s: 401 session_binding_mismatch", async (_name, make) => {
+      const s = await session(alice);
+      const impostor = await make();
+      await refused((await prepareE2ee(impostor, { method: 'GET', url: `${main.url}/whoami`, session: s, now: clock })).request, 401, 'session_binding_mismatch');
+    });
+
+    it('an Oidc2-Session longer than 4 KiB: 401 session_invalid', async () => {
+      const request = await signRequest({ method: 'GET', url: `${main.url}/whoami`, headers: { 'oidc2-session': `a.${'b'.repeat(4100)}.c.d.e` } }, { ict: alice.ict, key: alice.key.signer, now: clock });
+      await refused(request, 401, 'session_invalid');
+    });
+
     it('a token at another service that shares the STEKs: 401 session_invalid', async () => {
       const s = await session(alice);
       await refused((await whoami(s, alice, other.url)).request, 401, 'session_invalid', other.url);
@@ -546,6 +581,11 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       const res = await sendE2ee(main.url, request);
       expect(res.status).toBe(200);
       expect((JSON.parse(dec.decode(res.body)) as { caller: string }).caller).toBe('alice');
+    });
+
+    it('a required route at a service without end-to-end encryption: 401 e2ee_required', async () => {
+      const request = await signRequest({ method: 'POST', url: `${plain.url}/secret`, headers: json, body: enc.encode('{"n":1}') }, { ict: alice.ict, key: alice.key.signer, now: clock });
+      await refused(request, 401, 'e2ee_required', plain.url);
     });
 
     it('no shared suite (service p256 only, caller x25519 only): 400 e2ee_kem_unsupported naming kems', async () => {
