@@ -277,6 +277,16 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       await refused({ ...p.request, headers }, 401, 'component_missing');
     });
 
+    // A proxy adds a field of its own to a request signed without it: a key share it holds the
+    // private half of, a session token it recorded, or a coding. The signature must cover each.
+    it.each(['oidc2-key-share', 'oidc2-session', 'content-encoding'] as const)('%s added by a proxy to a request signed without it: 401 component_not_covered', async (field) => {
+      const s = await session();
+      const share = (await handshake()).keyShare!;
+      const value = { 'oidc2-key-share': share, 'oidc2-session': s.token, 'content-encoding': 'aes128gcm' }[field];
+      const signed = await signRequest({ method: 'POST', url: `${main.url}/echo`, headers: json, body: enc.encode('{"n":1}') }, { ict: alice.ict, key: alice.key.signer, now: clock });
+      await refused({ ...signed, headers: { ...signed.headers, [field]: [value] } }, 401, 'component_not_covered');
+    });
+
     it('a key share or session with a DPoP proof: 400 e2ee_proof_unsupported', async () => {
       const s = await session();
       const pair = await hpkeSuite('x25519').generateKeyPair();
