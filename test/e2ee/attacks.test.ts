@@ -604,6 +604,29 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       expect(problemOf(res)?.kems).toEqual(['p256']);
     });
 
+    it('only xwing offered (not enabled here): 400 e2ee_kem_unsupported naming kems', async () => {
+      const url = `${main.url}/whoami`;
+      const request = await signRequest({ method: 'GET', url, headers: { 'oidc2-key-share': `xwing=:${Buffer.alloc(1216, 1).toString('base64')}:` } }, { ict: alice.ict, key: alice.key.signer, now: clock });
+      const res = await refused(request, 400, 'e2ee_kem_unsupported');
+      expect(problemOf(res)?.kems).toEqual(['x25519', 'p256']);
+    });
+
+    it('a rekey offering no suite the service has: 400 e2ee_kem_unsupported, and no successor', async () => {
+      const s = await openSession(alice, other.url, verifier, { now: clock, offer: ['p256'] });
+      const p = await prepareE2ee(alice, { method: 'GET', url: `${other.url}/whoami`, session: s, offer: ['x25519'], now: clock });
+      const res = await refused(p.request, 400, 'e2ee_kem_unsupported', other.url);
+      expect(problemOf(res)?.kems).toEqual(['p256']);
+    });
+
+    it('a rekey with an all-zero X25519 share: 400 e2ee_key_share_invalid', async () => {
+      const s = await session();
+      const request = await signRequest(
+        { method: 'GET', url: `${main.url}/whoami`, headers: { 'oidc2-session': s.token, 'oidc2-key-share': `x25519=:${Buffer.alloc(32).toString('base64')}:` } },
+        { ict: alice.ict, key: alice.key.signer, now: clock },
+      );
+      await refused(request, 400, 'e2ee_key_share_invalid');
+    });
+
     it('an encrypted body in a handshake: 400 e2ee_key_missing', async () => {
       const body = await encryptBody(new Uint8Array(32).fill(1), enc.encode('{"n":1}'));
       const url = `${main.url}/echo`;
