@@ -164,7 +164,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       ['append a non-final record after the final record', TWO_FULL_RECORDS, ({ header, records, key, salt }) => Buffer.concat([header, ...records, sealRecord(key, salt, 2, recordPlain(new Uint8Array(PER), 1))])],
       ['a record of zeros only', THREE_RECORDS, ({ key, salt }) => Buffer.concat([encodeHeader(salt, RS), sealRecord(key, salt, 0, new Uint8Array(100))])],
       ['a full-size record of zeros only before the final one', TWO_FULL_RECORDS, ({ header, records, key, salt }) => Buffer.concat([header, sealRecord(key, salt, 0, new Uint8Array(RS - 16)), records[1]!])],
-      ['the final delimiter on a non-final record', TWO_FULL_RECORDS, ({ header, records, key, salt, }) => Buffer.concat([header, sealRecord(key, salt, 0, recordPlain(new Uint8Array(PER).fill(0x20), 2)), records[1]!])],
+      ['the final delimiter on a non-final record', TWO_FULL_RECORDS, ({ header, records, key, salt }) => Buffer.concat([header, sealRecord(key, salt, 0, recordPlain(new Uint8Array(PER).fill(0x20), 2)), records[1]!])],
       ['an unknown delimiter on a non-final record', TWO_FULL_RECORDS, ({ header, records, key, salt }) => Buffer.concat([header, sealRecord(key, salt, 0, recordPlain(new Uint8Array(PER).fill(0x20), 3)), records[1]!])],
       ['delimiter 0x01 on the final record', THREE_RECORDS, ({ key, salt }) => Buffer.concat([encodeHeader(salt, RS), sealRecord(key, salt, 0, recordPlain(enc.encode('{"a":1}'), 1, 5))])],
       ['a tag that does not verify', THREE_RECORDS, ({ header, records }) => {
@@ -172,6 +172,9 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
         last[last.length - 1]! ^= 1;
         return Buffer.concat([header, records[0]!, records[1]!, last]);
       }],
+      // E2EE-NOTES lists "change rs" under e2ee_encoding_invalid; an rs within 1024..65536 is a
+      // usable header (RFC 8188 authenticates no header field), so the records just fail to open.
+      // Out-of-bounds rs values are in 'header tampering' below.
       ['rs changed within bounds (1024 to 2048)', THREE_RECORDS, ({ header, records }) => {
         const h = Buffer.from(header);
         h.writeUInt32BE(2048, 16);
