@@ -3,6 +3,7 @@
 // signed and unencrypted problem, and for having left the replay store untouched: a rejected request
 // must not burn its nonce (PROFILE 5.9: the nonce is recorded last).
 import { randomBytes } from 'node:crypto';
+import { SignJWT, importJWK } from 'jose';
 import {
   MemorySessionKeyStore,
   StaticSessionKeyStore,
@@ -15,6 +16,7 @@ import {
   requestBinding,
   signRequest,
   verifyResponse,
+  wimseTokenHash,
   type HttpRequest,
   type HttpResponse,
   type IctVerifier,
@@ -53,6 +55,11 @@ let serviceKey: TestKey;
 let serviceIct: string;
 let alice: Caller;
 let bob: Caller;
+// A WIMSE workload: its trust domain's issuer key, its own key and its WIT.
+const TRUST_DOMAIN = 'workloads.example.test';
+let witIssuer: TestKey;
+let workloadKey: TestKey;
+let wit: string;
 
 beforeAll(async () => {
   callers = await newIssuer('https://op.example.test', 'Ed25519');
@@ -66,6 +73,13 @@ beforeAll(async () => {
   };
   alice = await caller('alice');
   bob = await caller('bob');
+  witIssuer = await newKey('Ed25519');
+  workloadKey = await newKey('Ed25519');
+  wit = await new SignJWT({ sub: `spiffe://${TRUST_DOMAIN}/batch`, cnf: { jwk: { ...workloadKey.publicJwk, alg: 'EdDSA' } }, jti: 'wit-1' })
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'wd', typ: 'wit+jwt' })
+    .setIssuedAt(T)
+    .setExpirationTime(T + 3600)
+    .sign(await importJWK(witIssuer.privateJwk, 'EdDSA'));
 });
 
 describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) => {
@@ -90,6 +104,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     ],
     audiences: [url],
     credential: { ict: serviceIct, privateKey: serviceKey.privateJwk },
+    workloads: { trustDomains: [{ trustDomain: TRUST_DOMAIN, jwks: { keys: [{ ...witIssuer.publicJwk, kid: 'wd', alg: 'EdDSA' }] } }] },
     replayStore: store,
     now: clock,
     e2ee,
@@ -301,6 +316,26 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
         const request: HttpRequest = { method: 'GET', url, headers: { authorization: [`DPoP ${alice.ict}`], dpop: [proof], ...field } };
         await refused(request, 400, 'e2ee_proof_unsupported');
       }
+    });
+
+    const wptRequest = async (fields: Record<string, string[]>): Promise<HttpRequest> => {
+      const url = `${main.url}/whoami`;
+      const wpt = await new SignJWT({ aud: url, exp: Math.floor(now) + 60, jti: randomBytes(12).toString('base64url'), wth: await wimseTokenHash(wit) })
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'wpt+jwt' })
+        .sign(await importJWK(workloadKey.privateJwk, 'EdDSA'));
+      return { method: 'GET', url, headers: { 'workload-identity-token': [wit], authorization: [`WPT ${wpt}`], ...fields } };
+    };
+
+    it('a key share or session with a WPT: 400 e2ee_proof_unsupported', async () => {
+      const s = await session();
+      const share = (await handshake()).keyShare!;
+      await refused(await wptRequest({ 'oidc2-key-share': [share] }), 400, 'e2ee_proof_unsupported');
+      await refused(await wptRequest({ 'oidc2-session': [s.token] }), 400, 'e2ee_proof_unsupported');
+    });
+
+    it('the same WPT request without e2ee fields is accepted (control)', async () => {
+      const res = await sendE2ee(main.url, await wptRequest({}));
+      expect({ status: res.status, caller: (JSON.parse(dec.decode(res.body)) as { caller: string }).caller }).toEqual({ status: 200, caller: `spiffe://${TRUST_DOMAIN}/batch` });
     });
 
     it('the same DPoP request without e2ee fields is accepted (control)', async () => {
