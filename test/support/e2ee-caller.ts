@@ -59,6 +59,11 @@ export interface PrepareOptions {
   offer?: SuiteName[];
   /** Send the body in clear even in a session. */
   plaintextBody?: boolean;
+  /**
+   * Replaces the encrypted body before it is signed (so its `Content-Digest` covers the result):
+   * gets the ciphertext, the plaintext, the key `K_req` it was encrypted with and that key's inputs.
+   */
+  mutateBody?: (encrypted: Uint8Array, context: { plaintext: Uint8Array; key: Uint8Array; nonce: string; audience: string; session: E2eeSession }) => Uint8Array | Promise<Uint8Array>;
   now?: () => number;
 }
 
@@ -71,6 +76,8 @@ export interface Prepared {
   session: E2eeSession | undefined;
   nonce: string;
   audience: string;
+  /** `K_req`, the IKM of the request body, when it was encrypted. */
+  bodyKey?: Uint8Array;
 }
 
 function bytes(body: Uint8Array | string | undefined): Uint8Array | undefined {
@@ -108,11 +115,15 @@ export async function prepareE2ee(who: E2eeCaller, options: PrepareOptions): Pro
   const nonce = createNonce();
   const audience = audienceOf(options.url);
   let body = bytes(options.body);
+  let bodyKey: Uint8Array | undefined;
   if (options.session) {
     headers['oidc2-session'] = serializeSession(options.session.token);
     if (body && body.length > 0 && !options.plaintextBody) {
       const { rk, sid } = options.session;
-      body = await encryptBody(await requestKey({ rk, sid, nonce, method: options.method, audience }), body);
+      const plaintext = body;
+      bodyKey = await requestKey({ rk, sid, nonce, method: options.method, audience });
+      body = await encryptBody(bodyKey, plaintext);
+      if (options.mutateBody) body = await options.mutateBody(body, { plaintext, key: bodyKey, nonce, audience, session: options.session });
       headers['content-encoding'] = 'aes128gcm';
     }
   }
@@ -120,7 +131,7 @@ export async function prepareE2ee(who: E2eeCaller, options: PrepareOptions): Pro
     { method: options.method, url: options.url, headers, ...(body && body.length > 0 ? { body } : {}) },
     { ict: who.ict, key: who.key.signer, nonce, audience, ...(options.now ? { now: options.now } : {}) },
   );
-  return { request, keyPairs, keyShare, session: options.session, nonce, audience };
+  return { request, keyPairs, keyShare, session: options.session, nonce, audience, ...(bodyKey ? { bodyKey } : {}) };
 }
 
 export interface Opened {
@@ -130,6 +141,8 @@ export interface Opened {
   plaintext: Uint8Array;
   /** The session after this response (new after a handshake or rekey). */
   session: E2eeSession | undefined;
+  /** The IKM the response body was encrypted with, when it was. */
+  bodyKey?: Uint8Array;
 }
 
 /** Verifies an e2ee response as PROFILE 5.9 says a caller must, and decrypts it. */
@@ -157,12 +170,13 @@ export async function openE2ee(prepared: Prepared, response: HttpResponse, verif
     const field = parseResponseSession(fieldLines(response.headers, 'oidc2-session'));
     const session: E2eeSession = { token: field.token, exp: field.exp, rekey: field.rekey, rk: keys.rk, sid: keys.sid, suite: keys.suite };
     const plaintext = encoded ? await decryptBody(keys.responseKey, body) : body;
-    return { service, mode: prepared.session ? 'rekey' : 'handshake', plaintext, session };
+    return { service, mode: prepared.session ? 'rekey' : 'handshake', plaintext, session, ...(encoded ? { bodyKey: keys.responseKey } : {}) };
   }
   if (prepared.session && encoded) {
     const { rk, sid } = prepared.session;
-    const plaintext = await decryptBody(await responseKey({ rk, sid, nonce: prepared.nonce, status: response.status }), body);
-    return { service, mode: 'session', plaintext, session: prepared.session };
+    const bodyKey = await responseKey({ rk, sid, nonce: prepared.nonce, status: response.status });
+    const plaintext = await decryptBody(bodyKey, body);
+    return { service, mode: 'session', plaintext, session: prepared.session, bodyKey };
   }
   return { service, mode: prepared.session ? 'session' : 'clear', plaintext: body, session: prepared.session };
 }
@@ -179,4 +193,19 @@ export async function sendE2ee(origin: string, message: { method: string; url: s
     redirect: 'manual',
   });
   return { status: res.status, headers: normalizeFields(res.headers), body: new Uint8Array(await res.arrayBuffer()) };
+}
+
+/** The RFC 9457 problem of a response, or undefined when it is not `application/problem+json`. */
+export function problemOf(response: HttpResponse): Record<string, unknown> | undefined {
+  if (!/^application\/problem\+json/.test(fieldLines(response.headers, 'content-type')?.[0] ?? '')) return undefined;
+  return JSON.parse(new TextDecoder().decode(response.body ?? new Uint8Array(0))) as Record<string, unknown>;
+}
+
+/** Opens a session on `POST <origin>/.well-known/oidc2-session` (a signed 204 handshake). */
+export async function openSession(who: E2eeCaller, base: string, verifier: IctVerifier, options: { origin?: string; offer?: SuiteName[]; now?: () => number } = {}): Promise<E2eeSession> {
+  const hs = await prepareE2ee(who, { method: 'POST', url: `${base}/.well-known/oidc2-session`, ...(options.offer ? { offer: options.offer } : {}), ...(options.now ? { now: options.now } : {}) });
+  const response = await sendE2ee(options.origin ?? base, hs.request);
+  if (response.status !== 204) throw new Error(`the session endpoint answered ${response.status}: ${new TextDecoder().decode(response.body)}`);
+  const opened = await openE2ee(hs, response, verifier, who, options.now);
+  return opened.session!;
 }
