@@ -203,6 +203,8 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     if (fieldLines(response.headers, 'content-encoding') !== undefined && !bodyless && bytes !== undefined && bytes.length > 0) {
       throw new Oidc2Error('response_signing_unavailable', 'the route answered with a content coding: an encrypted response carries no other coding');
     }
+    // Never a partial answer to an e2ee request (PROFILE 5.7); the route was not shown a range.
+    if (response.status === 206) throw new Oidc2Error('response_signing_unavailable', 'an end-to-end encrypted request is never answered with 206');
     const { headers: fields, body } = await e2ee.seal(sealed, response.status, bodyless ? undefined : bytes);
     const headers = { ...response.headers, ...fields };
     const signed = await host.signResponse({ status: response.status, headers, body }, request, currentBinding(), sealed.credential);

@@ -64,6 +64,7 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
     if (options.rawBody !== undefined) throw new Error('an encrypted request body reached a body parser that ran before oidc2: register oidc2 before body parsers on routes that take encrypted bodies (see the adapter guide)');
     handBack(req, admission);
   }
+  applyHeaderChanges(req, admission);
   if (service.signsResponses) interceptResponse(exchange, res);
   return admission;
 }
@@ -125,12 +126,16 @@ async function* heldBackChunks(req: IncomingMessage): AsyncGenerator<Uint8Array>
 }
 
 // Swaps a replaced body in for the bytes held back: taken out and put back in the same tick, so
-// 'end' is still not emitted; the route sees the replacement's length and no content coding.
+// 'end' is still not emitted.
 function handBack(req: IncomingMessage, admission: Admitted): void {
   const body = admission.body;
   if (body !== undefined && !(body instanceof Uint8Array)) throw new Error('a streamed replacement body cannot be handed to node:http parsers');
   while (req.read() !== null);
   if (body && body.length > 0) req.unshift(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+}
+
+// The fields the route must see changed: a replaced body's length and coding, an e2ee request's range.
+function applyHeaderChanges(req: IncomingMessage, admission: Admitted): void {
   for (const [name, value] of Object.entries(admission.headerChanges)) {
     if (value === undefined) delete req.headers[name];
     else req.headers[name] = value;

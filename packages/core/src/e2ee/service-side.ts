@@ -10,7 +10,7 @@ import { Oidc2Error } from '../errors.js';
 import { fieldLines, type Fields, type HttpRequest } from '../message.js';
 import type { Identity } from '../authenticator.js';
 import type { ServiceCredential } from '../response-signature.js';
-import { audienceMatcher } from '../lib/audience.js';
+import { audienceMatcher, requestPath } from '../lib/audience.js';
 import { decodeBase64Url } from '../lib/base64.js';
 import { jwkThumbprint } from '../lib/jwk.js';
 import { argumentError, assertOptions, integerOption } from '../lib/validate.js';
@@ -103,7 +103,7 @@ export interface E2eeService {
    * e2ee fields due, `Content-Encoding` and `Cache-Control`.
    */
   seal(opened: OpenedE2ee, status: number, body: Uint8Array | undefined): Promise<{ headers: Fields; body: Uint8Array | undefined }>;
-  /** Whether a request is the handshake endpoint's (`POST <base>/.well-known/oidc2-session`). */
+  /** Whether a request is the handshake endpoint's (`POST <base>/.well-known/oidc2-session`: its path is exactly `/.well-known/oidc2-session`). */
   isSessionEndpoint(request: HttpRequest): boolean;
 }
 
@@ -188,12 +188,9 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
 
   return {
     suites,
-    isSessionEndpoint(request) {
-      if (request.method !== 'POST') return false;
-      const q = request.url.search(/[?#]/);
-      const target = q < 0 ? request.url : request.url.slice(0, q);
-      return target.endsWith(SESSION_ENDPOINT_PATH);
-    },
+    // The request path is relative to the base URL the caller addressed (as for the audience), so
+    // the endpoint is that path exactly: an application route that merely ends in it is not.
+    isSessionEndpoint: (request) => request.method === 'POST' && requestPath(request.url) === SESSION_ENDPOINT_PATH,
 
     inspect(request) {
       const shareLines = fieldLines(request.headers, KEY_SHARE_FIELD);

@@ -167,7 +167,7 @@ describe('handshake', () => {
 
   it('answers the session endpoint itself with a signed 204', async () => {
     const svc = service();
-    const prepared = await prepareE2ee(alice, { method: 'POST', url: `${BASE}/api/.well-known/oidc2-session`, now });
+    const prepared = await prepareE2ee(alice, { method: 'POST', url: `${BASE}/.well-known/oidc2-session`, now });
     const exchange = svc.exchange(head(prepared));
     const admission = await exchange.admit(undefined);
     expect(admission.answered).toBe(true);
@@ -307,6 +307,10 @@ describe('session requests', () => {
     const { response } = await run(svc, prepared, { status: 200, headers: { 'content-encoding': ['gzip'] }, body: utf8('zipped') });
     expect(response.headers['content-encoding']).toBeUndefined();
     expect(JSON.parse(new TextDecoder().decode(response.body))).toMatchObject({ code: 'response_signing_unavailable' });
+    const ranged = await prepareE2ee(alice, { method: 'GET', url: `${BASE}/orders`, session, now });
+    const partial = await run(svc, ranged, { status: 206, headers: { 'content-range': ['bytes 0-3/10'] }, body: utf8('part') });
+    expect(partial.response.status).not.toBe(206);
+    expect(JSON.parse(new TextDecoder().decode(partial.response.body))).toMatchObject({ code: 'response_signing_unavailable' });
   });
 });
 
