@@ -73,7 +73,7 @@ describeRedis('RedisSessionKeyStore', () => {
   });
 
   it('lets exactly one of many concurrent creators win, and every loser uses the winner', async () => {
-    const stores = Array.from({ length: 20 }, (_, i) => new RedisSessionKeyStore({ client: i % 2 ? a : b, now: clock }));
+    const stores = Array.from({ length: 20 }, (_, i) => new RedisSessionKeyStore({ client: i % 2 ? a : b, now: clock, timeoutMs: 10_000 }));
     const keys = await Promise.all(stores.map((store) => store.current()));
     expect(new Set(keys.map((k) => k.kid)).size).toBe(1);
     expect(new Set(keys.map((k) => Buffer.from(k.key).toString('hex'))).size).toBe(1);
