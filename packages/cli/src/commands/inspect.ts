@@ -54,8 +54,9 @@ printed), 2 usage (also: --trust for a token kind it cannot verify).`,
 
     const decoded = decode(token);
     if (!decoded) {
-      if (json) printJson({ error: { code: 'token_malformed', message: 'not a compact JWT (three base64url parts, JSON header and claims)' } });
-      else note('oidc2 inspect: not a compact JWT (three base64url parts, JSON header and claims)');
+      const error = { code: 'token_malformed', message: 'not a compact JWT (three base64url parts, JSON header and claims)' };
+      if (json) printJson({ error });
+      else note(`oidc2 inspect: ${error.code}: ${error.message}`);
       return EXIT.failure;
     }
     const { header, claims } = decoded;
