@@ -1,6 +1,6 @@
 // oidc2 fetch: one request through @oidc2/client, curl-style: signed with the caller's key and ICT,
 // answered only by a verified response, with a report of what was verified.
-import { createClient, type VerifiedResponse } from '@oidc2/client';
+import { createClient, type ClientAlgorithm, type VerifiedResponse } from '@oidc2/client';
 import { publicJwk, type TrustedIssuer } from '@oidc2/core';
 import { EXIT, UsageError, integerOption, note, printJson, requiredOption, stringOption, table, type Command, type OptionValues } from '../lib/command.js';
 import { inlineOrFile } from '../lib/files.js';
@@ -10,8 +10,6 @@ import { readKeySet, readPrivateKey } from '../lib/keys.js';
 const REDACTED_FIELDS = new Set(['identity-certification-token', 'workload-identity-token', 'txn-token', 'authorization', 'dpop', 'oidc2-session', 'set-cookie']);
 const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-type ClientAlgorithm = 'ES256' | 'Ed25519';
 
 export const fetchCommand: Command = {
   path: ['fetch'],
