@@ -7,6 +7,7 @@
  * `Workload-Identity-Token`; {@link WIMSE_06_PROFILE} is its -06 form). They differ only in these
  * values and in the verifier of their token kind.
  */
+import { decodeBase64Url } from './lib/base64.js';
 
 /** Which verifier checks the token a profile carries in {@link SignatureProfile.tokenHeader}. */
 export type TokenKind = 'ict' | 'wit';
@@ -51,7 +52,11 @@ export interface SignatureProfile {
 export const WIT_HEADER = 'workload-identity-token';
 
 const ICT_HEADER = 'identity-certification-token';
-const E2EE_FIELDS = ['oidc2-key-share', 'oidc2-session'] as const;
+// What both profiles cover when present: the draft's fields, `content-encoding` and the e2ee fields.
+const COVERED_WHEN_PRESENT = Object.freeze(['content-type', 'content-encoding', 'content-digest', 'authorization', 'txn-token', 'oidc2-key-share', 'oidc2-session']);
+const RESPONSE_COVERED_WHEN_PRESENT = Object.freeze(['content-type', 'content-encoding', 'oidc2-key-share', 'oidc2-session']);
+const PATH_AND_QUERY = Object.freeze(['@method', '@path', '@query']);
+const MAX_NONCE_LENGTH = 256;
 
 /** The OIDC² HTTP-signature profile: ICT-bound RFC 9421 signatures (PROFILE.md 2.1 and 3). */
 export const OIDC2_PROFILE: SignatureProfile = Object.freeze({
@@ -62,10 +67,10 @@ export const OIDC2_PROFILE: SignatureProfile = Object.freeze({
   requestNonceParam: 'oidc2-req-nonce',
   tokenHeader: ICT_HEADER,
   token: 'ict',
-  requiredComponents: Object.freeze(['@method', '@path', '@query', ICT_HEADER]),
-  coveredWhenPresent: Object.freeze(['content-type', 'content-encoding', 'content-digest', 'authorization', 'txn-token', ...E2EE_FIELDS]),
-  responseCoveredWhenPresent: Object.freeze(['content-type', 'content-encoding', ...E2EE_FIELDS]),
-  responseRequestComponents: Object.freeze(['@method', '@path', '@query']),
+  requiredComponents: Object.freeze([...PATH_AND_QUERY, ICT_HEADER]),
+  coveredWhenPresent: COVERED_WHEN_PRESENT,
+  responseCoveredWhenPresent: RESPONSE_COVERED_WHEN_PRESENT,
+  responseRequestComponents: PATH_AND_QUERY,
   responseDigest: 'always',
   minNonceBits: 128,
 } as const);
@@ -84,10 +89,10 @@ export const WIMSE_PROFILE: SignatureProfile = Object.freeze({
   requestNonceParam: 'wimse-req-nonce',
   tokenHeader: WIT_HEADER,
   token: 'wit',
-  requiredComponents: Object.freeze(['@method', '@path', '@query', WIT_HEADER]),
-  coveredWhenPresent: Object.freeze(['content-type', 'content-encoding', 'content-digest', 'authorization', 'txn-token', ...E2EE_FIELDS]),
-  responseCoveredWhenPresent: Object.freeze(['content-type', 'content-encoding', ...E2EE_FIELDS]),
-  responseRequestComponents: Object.freeze(['@method', '@path', '@query']),
+  requiredComponents: Object.freeze([...PATH_AND_QUERY, WIT_HEADER]),
+  coveredWhenPresent: COVERED_WHEN_PRESENT,
+  responseCoveredWhenPresent: RESPONSE_COVERED_WHEN_PRESENT,
+  responseRequestComponents: PATH_AND_QUERY,
   responseDigest: 'with-body',
   minNonceBits: 0,
 } as const);
@@ -102,6 +107,21 @@ export const WIMSE_06_PROFILE: SignatureProfile = Object.freeze({
   requiredComponents: Object.freeze(['@method', '@request-target', WIT_HEADER]),
   responseRequestComponents: Object.freeze(['@method', '@request-target']),
 } as const);
+
+/**
+ * Whether `nonce` satisfies the nonce rule of `profile` ({@link SignatureProfile.minNonceBits}):
+ * base64url of at least that many random bits (22 to 128 characters), or with `0` any string of 1
+ * to 256 characters.
+ */
+export function nonceAccepted(profile: SignatureProfile, nonce: string): boolean {
+  if (profile.minNonceBits === 0) return nonce.length > 0 && nonce.length <= MAX_NONCE_LENGTH;
+  return /^[A-Za-z0-9_-]{22,128}$/.test(nonce) && (decodeBase64Url(nonce)?.length ?? 0) * 8 >= profile.minNonceBits;
+}
+
+/** What {@link nonceAccepted} takes under `profile`, for error messages. */
+export function nonceRule(profile: SignatureProfile): string {
+  return profile.minNonceBits === 0 ? `1 to ${MAX_NONCE_LENGTH} characters` : `at least ${profile.minNonceBits} random bits, base64url`;
+}
 
 /** The HTTP-signature profiles this implementation verifies, in the order they are looked for. */
 export const SIGNATURE_PROFILES: readonly SignatureProfile[] = Object.freeze([OIDC2_PROFILE, WIMSE_PROFILE, WIMSE_06_PROFILE]);

@@ -8,7 +8,7 @@ import { fieldLines, normalizeFields, type Fields, type FieldsInit, type HttpReq
 import { parseSignatureInput, signMessage } from './rfc9421/index.js';
 import { encodeBase64Url } from './lib/base64.js';
 import { randomBytes, type KeyHandle } from './lib/crypto.js';
-import { OIDC2_PROFILE, WIMSE_PROFILE, type SignatureProfile } from './profile.js';
+import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from './profile.js';
 import { normalizeTarget } from './lib/audience.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 import { signatureBinding, type RequestBinding } from './binding.js';
@@ -80,8 +80,6 @@ export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
   'now',
 ] as const satisfies ReadonlyArray<keyof SignRequestOptions>);
 
-const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
-const ANY_NONCE = /^[\x20-\x7e]{1,256}$/;
 
 /** A fresh 128-bit nonce, base64url. */
 export function createNonce(): string {
@@ -153,9 +151,7 @@ export async function signRequest(request: SignableRequest, options: SignRequest
 
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const nonce = options.nonce ?? createNonce();
-  if (typeof nonce !== 'string' || !(profile.minNonceBits === 0 ? ANY_NONCE : NONCE_PATTERN).test(nonce)) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', profile.minNonceBits === 0 ? 'options.nonce must be 1 to 256 printable characters' : 'options.nonce must be at least 128 bits, base64url');
-  }
+  if (typeof nonce !== 'string' || !nonceAccepted(profile, nonce)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.nonce must be ${nonceRule(profile)}`);
   const params: Record<string, string | number | boolean> = {
     created,
     expires: created + expiresIn,

@@ -6,17 +6,13 @@
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from '../errors.js';
 import { fieldLines, type HttpRequest } from '../message.js';
 import { parseSignature, parseSignatureInput, verifyMessageSignature, type SignatureInputEntry } from '../rfc9421/index.js';
-import { decodeBase64Url } from '../lib/base64.js';
 import type { KeyHandle } from '../lib/crypto.js';
-import type { SignatureProfile } from '../profile.js';
+import { nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import { signatureBinding, type RequestBinding } from '../binding.js';
 import type { Identity } from '../authenticator.js';
 import type { TransactionContext } from '../txn-token.js';
 import { covers } from './detect.js';
 import { ictIdentity, singleField, witIdentity, type ProofContext, type ProofHooks } from './context.js';
-
-const RANDOM_NONCE = /^[A-Za-z0-9_-]{22,128}$/;
-const MAX_NONCE_LENGTH = 256;
 
 /**
  * The failures of a WIMSE request signature, which draft-ietf-wimse-http-signature answers with
@@ -39,12 +35,6 @@ const WIMSE_SIGNATURE_FAILURES: ReadonlySet<Oidc2ErrorCode> = new Set<Oidc2Error
 function asWimseFailure(error: unknown): unknown {
   if (!isOidc2Error(error) || !WIMSE_SIGNATURE_FAILURES.has(error.code)) return error;
   return new Oidc2Error('wimse_signature_invalid', error.message, { cause: error, extensions: { reason: error.code } });
-}
-
-/** Whether `nonce` satisfies the profile's nonce rule. */
-function nonceAccepted(nonce: string, profile: SignatureProfile): boolean {
-  if (profile.minNonceBits === 0) return nonce.length > 0 && nonce.length <= MAX_NONCE_LENGTH;
-  return RANDOM_NONCE.test(nonce) && (decodeBase64Url(nonce)?.length ?? 0) * 8 >= profile.minNonceBits;
 }
 
 /** The caller's verified token: the key it certifies and the identity it establishes. */
@@ -146,10 +136,7 @@ async function checkSignature(request: HttpRequest, profile: SignatureProfile, c
   if (expires <= created || expires - created > ctx.maxSignatureAge) {
     throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${ctx.maxSignatureAge} seconds`);
   }
-  if (typeof nonce !== 'string' || !nonceAccepted(nonce, profile)) {
-    const rule = profile.minNonceBits === 0 ? `1 to ${MAX_NONCE_LENGTH} characters` : `at least ${profile.minNonceBits} random bits, base64url`;
-    throw new Oidc2Error('signature_params_invalid', `nonce must be ${rule}`);
-  }
+  if (typeof nonce !== 'string' || !nonceAccepted(profile, nonce)) throw new Oidc2Error('signature_params_invalid', `nonce must be ${nonceRule(profile)}`);
   if (typeof aud !== 'string') throw new Oidc2Error('signature_params_invalid', `${profile.audienceParam} is required`);
   if (signResponse !== undefined && typeof signResponse !== 'boolean') {
     throw new Oidc2Error('signature_params_invalid', `${profile.signResponseParam} must be a boolean`);
