@@ -282,6 +282,20 @@ describe('answers to workloads', () => {
     await expect(verifyResponse({ ...response, headers: { ...response.headers, 'workload-identity-token': undefined as never } }, { request: signed, binding: signed.binding, witVerifier: witVerifier(), now })).rejects.toMatchObject({ code: 'response_unsigned' });
   });
 
+  it('accepts a bodyless answer of a peer without Content-Digest (the draft asks for one only with a body), never a body without one', async () => {
+    const signed = await sign();
+    const headers = { 'workload-identity-token': [svcWit] };
+    const components = ['@status', 'workload-identity-token', '"@method";req', '"@path";req', '"@query";req'];
+    const params = { created: T, expires: T + 60, nonce: 'r-1', tag: WIMSE_PROFILE.tag, 'wimse-req-nonce': signed.nonce };
+    const peer = async (status: number, body?: Uint8Array) => {
+      const message = { status, headers, ...(body ? { body } : {}) };
+      const sig = await signMessage(message, { label: 'sig1', components, params, key: svcWitKey.signer, request: signed });
+      return { ...message, headers: { ...headers, 'signature-input': [sig.signatureInput], signature: [sig.signature] } };
+    };
+    await expect(verifyResponse(await peer(204), { request: signed, binding: signed.binding, witVerifier: witVerifier(), now })).resolves.toMatchObject({ subject: 'spiffe://workloads.example/inventory' });
+    await expect(verifyResponse(await peer(200, utf8('cones')), { request: signed, binding: signed.binding, witVerifier: witVerifier(), now })).rejects.toMatchObject({ code: 'response_signature_invalid' });
+  });
+
   it('answers users with the ICT and workloads with the WIT from one service', async () => {
     const svc = service();
     const user = await signRequest({ method: 'GET', url: `${BASE}/cones` }, { ict, key: userKey.signer, now });
