@@ -69,11 +69,12 @@ export interface Oidc2Service {
   exchange(request: HttpRequest, policy?: RoutePolicy): Exchange;
   /**
    * Authenticates and applies the policy; throws an `Oidc2Error` unless the policy is optional. A
-   * caller asking for a signed response from a service without a credential gets
-   * `response_signing_unavailable` (501) here, before any route could answer unsigned.
+   * caller asking for a signed response from a service without a credential of its profile (an ICT
+   * for users, a WIT for workloads) gets `response_signing_unavailable` (501) here, before any
+   * route could answer unsigned.
    */
   authenticate(request: HttpRequest, policy?: RoutePolicy, options?: AuthenticateOptions): Promise<AuthResult>;
-  /** Whether responses can be signed (a credential is configured). */
+  /** Whether responses can be signed (a credential, ICT or WIT, is configured). */
   readonly signsResponses: boolean;
   /**
    * Fields to add to a response (token, digest, signature), or undefined without a credential of
