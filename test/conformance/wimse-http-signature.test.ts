@@ -19,7 +19,6 @@ import {
   createAuthenticator,
   createWitVerifier,
   importKey,
-  isOidc2Error,
   normalizeFields,
   parseSignature,
   parseSignatureInput,
@@ -35,6 +34,7 @@ import {
 } from '@oidc2/core';
 import v07 from '../fixtures/wimse-http-signature/a6.json';
 import v06 from '../fixtures/wimse-http-signature/a6-06.json';
+import { outcome } from '../../packages/core/test/support/outcome';
 
 // The stand-in WIT issuer key (see above): the real verifier checks a copy re-signed with it.
 jest.mock('../../packages/core/src/wimse', () => {
@@ -71,16 +71,6 @@ function responseOf(vector: Vector): HttpResponse {
 function only<T>(map: Map<string, T>): T {
   expect(map.size).toBe(1);
   return [...map.values()][0]!;
-}
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    if (!isOidc2Error(error)) throw error;
-    const reason = error.extensions.reason;
-    return `${error.code}/${error.status}${typeof reason === 'string' ? `:${reason}` : ''}`;
-  }
-  return 'accepted';
 }
 const publicOf = ({ d: _d, ...jwk }: JWK): JWK => jwk;
 

@@ -6,9 +6,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, importJWK, type JWK } from 'jose';
-import { createAuthenticator, createWitVerifier, isOidc2Error, signRequest } from '../src/index';
+import { createAuthenticator, createWitVerifier, signRequest } from '../src/index';
 import { createSpiffeBundleResolver } from '../src/issuer-keys';
 import { newKey, type TestKey } from '../../../test/support/credentials';
+import { outcome } from './support/outcome';
 
 const fixture = <T = JWK>(name: string): T => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'wimse', name), 'utf8')) as T;
 const SPIRE_BUNDLE = fixture<{ keys: JWK[]; spiffe_sequence: number; spiffe_refresh_hint: number }>('spire-bundle.json');
@@ -66,15 +67,6 @@ beforeEach(() => {
 afterEach(() => jest.restoreAllMocks());
 
 const verifier = (url: string) => createWitVerifier({ trustDomains: [{ trustDomain: TD, spiffeBundleUrl: url }], now: () => T });
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    if (isOidc2Error(error)) return `${error.code}/${error.status}`;
-    throw error;
-  }
-  return 'accepted';
-}
 
 /** The bundle with its jwt-svid key replaced by `authority` (a rotation), at `sequence`. */
 function rotated(authority: JWK, sequence: number, hint?: number): unknown {

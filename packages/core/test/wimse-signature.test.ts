@@ -27,6 +27,7 @@ import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../test/
 import { newTrustDomain, type TestTrustDomain } from './support/wit';
 import { CountingStore } from './proofs/support';
 import { SignJWT, importJWK } from 'jose';
+import { outcome } from './support/outcome';
 
 const T = 1_790_000_000;
 const now = () => T;
@@ -74,16 +75,6 @@ function sign(request: Partial<SignableRequest> = {}, init: Partial<SignRequestO
   return signRequest({ method: 'GET', url: `${BASE}/cones`, ...request }, { wit, key: caller.signer, now, ...init } as SignRequestOptions);
 }
 
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    if (!isOidc2Error(error)) throw error;
-    const reason = error.extensions.reason;
-    return `${error.code}/${error.status}${typeof reason === 'string' ? `:${reason}` : ''}`;
-  }
-  return 'accepted';
-}
 
 /** Re-signs a request's Signature-Input entry with changed components or parameters. */
 async function resigned(message: HttpRequest, components: string[], params: Record<string, string | number | boolean>, key = caller.signer): Promise<HttpRequest> {
