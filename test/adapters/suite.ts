@@ -188,6 +188,27 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
       );
     }
 
+    // Verifies a response with http-message-signatures (an independent RFC 9421 implementation) and
+    // the public key of the service token in `tokenField`; returns the signature's parameters too.
+    async function verifiedIndependently(sent: Sent, key: TestKey, tokenField: string, status = sent.status) {
+      const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
+      const publicKey = createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' });
+      const params: Array<Record<string, unknown>> = [];
+      const ok = await httpbis.verifyMessage(
+        {
+          keyLookup: async (p) => {
+            params.push(p);
+            return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
+          },
+          requiredFields: ['@status', tokenField, 'content-digest', 'content-type'],
+          tolerance: 5,
+        },
+        { status, headers: join(sent.headers) },
+        { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
+      );
+      return { ok, params: params[0] };
+    }
+
     function expectProblem(sent: Sent, status: number, code: string): void {
       expect(sent.status).toBe(status);
       expect(sent.headers['content-type']?.[0]).toMatch(/^application\/problem\+json/);
@@ -382,24 +403,7 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
       });
 
       // http-message-signatures (an independent RFC 9421 implementation) with the service's public key.
-      async function independentlyVerified(sent: Sent, status = sent.status) {
-        const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
-        const publicKey = createPublicKey({ key: serviceKey.publicJwk as JsonWebKey, format: 'jwk' });
-        const params: Array<Record<string, unknown>> = [];
-        const ok = await httpbis.verifyMessage(
-          {
-            keyLookup: async (p) => {
-              params.push(p);
-              return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
-            },
-            requiredFields: ['@status', 'identity-certification-token', 'content-digest', 'content-type'],
-            tolerance: 5,
-          },
-          { status, headers: join(sent.headers) },
-          { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
-        );
-        return { ok, params: params[0] };
-      }
+      const independentlyVerified = (sent: Sent, status = sent.status) => verifiedIndependently(sent, serviceKey, 'identity-certification-token', status);
 
       it('verifies with an independent RFC 9421 implementation and an independent digest', async () => {
         const sent = await signed(server, await caller(), 'GET', '/me?x=1');
@@ -578,24 +582,7 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         return verifyResponse({ status: sent.status, headers: sent.headers, body: sent.body }, { request: sent.request, binding, witVerifier, expectedSubject: 'spiffe://workloads.example.test/api-service' });
       }
       // http-message-signatures with the public key of the service's WIT.
-      async function independentlyVerified(sent: Sent) {
-        const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
-        const publicKey = createPublicKey({ key: serviceWitKey.publicJwk as JsonWebKey, format: 'jwk' });
-        const params: Array<Record<string, unknown>> = [];
-        const ok = await httpbis.verifyMessage(
-          {
-            keyLookup: async (p) => {
-              params.push(p);
-              return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
-            },
-            requiredFields: ['@status', 'workload-identity-token', 'content-digest', 'content-type'],
-            tolerance: 5,
-          },
-          { status: sent.status, headers: join(sent.headers) },
-          { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
-        );
-        return { ok, params: params[0] };
-      }
+      const independentlyVerified = (sent: Sent) => verifiedIndependently(sent, serviceWitKey, 'workload-identity-token');
       function expectWorkloadProblem(sent: Sent, code: string, reason?: string): void {
         expect(sent.status).toBe(400);
         expect(sent.headers['content-type']?.[0]).toMatch(/^application\/problem\+json/);

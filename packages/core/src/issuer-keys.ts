@@ -197,6 +197,11 @@ async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestI
   return readBoundedBody(response, maxBytes, () => new Error(`response larger than ${maxBytes} bytes`));
 }
 
+/** GETs a JSON document (discovery, SPIFFE bundle) within the options' time and size bounds, never following redirects. */
+function fetchDocument(o: ResolvedOptions, url: string): Promise<Uint8Array> {
+  return fetchBounded(o.fetch, url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) }, o.maxResponseBytes);
+}
+
 function unavailable(issuer: string, cause?: unknown): Oidc2Error {
   return new Oidc2Error('issuer_unavailable', `the keys of issuer ${issuer} cannot be fetched`, cause === undefined ? undefined : { cause });
 }
@@ -297,12 +302,7 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   let pending: Promise<void> | undefined;
 
   const discover = async (): Promise<void> => {
-    const body = await fetchBounded(
-      o.fetch,
-      discoveryUrl,
-      { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) },
-      o.maxResponseBytes,
-    );
+    const body = await fetchDocument(o, discoveryUrl);
     const doc: unknown = JSON.parse(fromUtf8(body));
     if (typeof doc !== 'object' || doc === null || (doc as { issuer?: unknown }).issuer !== issuer) {
       throw new Error('the discovery document names a different issuer');
@@ -398,13 +398,7 @@ export function createSpiffeBundleResolver(trustDomain: string, url: string, opt
   let failedAt = -Infinity;
 
   const fetchBundle = async (): Promise<HeldBundle> => {
-    const body = await fetchBounded(
-      o.fetch,
-      url,
-      { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) },
-      o.maxResponseBytes,
-    );
-    const bundle = readSpiffeBundle(body);
+    const bundle = readSpiffeBundle(await fetchDocument(o, url));
     if (held?.sequence !== undefined && bundle.sequence !== undefined && bundle.sequence < held.sequence) {
       throw new Error('the bundle is older than the one held (spiffe_sequence went back)');
     }
