@@ -19,7 +19,7 @@ const createApp: AppFactory = async (options, { parser }) => {
   router.post('/echo', parser === 'after' ? [auth, json] : [auth], (req: express.Request, res: express.Response) => {
     res.json({ subject: req.identity?.subject, body: req.body as unknown });
   });
-  for (const route of ['mfa', 'admin', 'partner'] as const) {
+  for (const route of ['mfa', 'admin', 'partner', 'workloads'] as const) {
     router.get(`/${route}`, auth.with(ROUTE_POLICIES[route]), (req, res) => {
       res.json({ subject: req.identity?.subject });
     });

@@ -11,7 +11,7 @@ const createApp: AppFactory = async (options) => {
   await app.register(oidc2, options);
   app.get('/me', async (request) => ({ subject: request.identity?.subject, issuer: request.identity?.issuer, proof: request.identity?.proof }));
   app.post('/echo', async (request) => ({ subject: request.identity?.subject, body: request.body }));
-  for (const route of ['mfa', 'admin', 'partner'] as const) {
+  for (const route of ['mfa', 'admin', 'partner', 'workloads'] as const) {
     app.get(`/${route}`, { config: { oidc2: ROUTE_POLICIES[route] } }, async (request) => ({ subject: request.identity?.subject }));
   }
   app.get('/optional', { config: { oidc2: ROUTE_POLICIES.optional } }, async (request) => ({

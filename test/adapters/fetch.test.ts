@@ -44,7 +44,7 @@ const createApp: AppFactory = async (options) => {
     }) as Handler),
     'GET /public': async () => json({ public: true }),
   };
-  for (const route of ['mfa', 'admin', 'partner'] as const) {
+  for (const route of ['mfa', 'admin', 'partner', 'workloads'] as const) {
     routes[`GET /${route}`] = protect((_r, { identity }) => json({ subject: identity?.subject }), ROUTE_POLICIES[route]);
   }
   const server: Server = createServer((req, res) => {

@@ -28,7 +28,7 @@ const createApp: AppFactory = async (options, { parser }) => {
   };
   if (parser === 'after') router.post('/echo', auth, bodyParser(), echo);
   else router.post('/echo', auth, echo);
-  for (const route of ['mfa', 'admin', 'partner'] as const) {
+  for (const route of ['mfa', 'admin', 'partner', 'workloads'] as const) {
     router.get(`/${route}`, auth.with(ROUTE_POLICIES[route]), (ctx) => {
       ctx.body = { subject: ctx.state.identity?.subject };
     });

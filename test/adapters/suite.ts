@@ -7,6 +7,7 @@
 //   GET  /mfa       -> 200 { subject }        ROUTE_POLICIES.mfa
 //   GET  /admin     -> 200 { subject }        ROUTE_POLICIES.admin
 //   GET  /partner   -> 200 { subject }        ROUTE_POLICIES.partner
+//   GET  /workloads -> 200 { subject }        ROUTE_POLICIES.workloads
 //   GET  /optional  -> 200 { subject, reason } ROUTE_POLICIES.optional (subject null, reason = error code)
 //   GET  /stream?n= -> 200 text/plain, n KiB written as a stream in 1 KiB chunks (default 8)
 //   GET  /boom      -> the handler throws an Error: the framework renders its own 500
@@ -16,13 +17,17 @@ import type { AddressInfo } from 'node:net';
 import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import request from 'supertest';
 import { httpbis, createVerifier } from 'http-message-signatures';
+import { SignJWT, importJWK } from 'jose';
 import {
   createDpopProof,
   createIctVerifier,
+  createWitVerifier,
   normalizeFields,
   signRequest,
   verifyResponse,
   dpopBinding,
+  wimseTokenHash,
+  wptBinding,
   type RequestBinding,
   type Fields,
   type HttpRequest,
@@ -30,8 +35,10 @@ import {
   type Oidc2Options,
   type RoutePolicy,
   type SignRequestOptions,
+  WIMSE_PROFILE,
 } from '@oidc2/core';
 import { newIssuer, newKey, type KeyAlg, type MintOptions, type TestIssuer, type TestKey } from '../support/credentials';
+import { newTrustDomain, type TestTrustDomain } from '../../packages/core/test/support/wit';
 
 export const BASE = 'https://api.example.test';
 
@@ -39,6 +46,7 @@ export const ROUTE_POLICIES = {
   mfa: { contexts: ['mfa'] },
   admin: { claims: { role: 'admin' } },
   partner: { allow: (identity: Identity) => identity.subject.startsWith('partner-') },
+  workloads: { workloads: { trustDomains: ['workloads.example.test'] } },
   optional: { optional: true },
 } satisfies Record<string, RoutePolicy>;
 
@@ -178,6 +186,27 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         { status: sent.status, headers: sent.headers, body: sent.body },
         { request: sent.request, binding, ictVerifier: verifier, expectedSubject: 'api-service', now },
       );
+    }
+
+    // Verifies a response with http-message-signatures (an independent RFC 9421 implementation) and
+    // the public key of the service token in `tokenField`; returns the signature's parameters too.
+    async function verifiedIndependently(sent: Sent, key: TestKey, tokenField: string, status = sent.status) {
+      const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
+      const publicKey = createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' });
+      const params: Array<Record<string, unknown>> = [];
+      const ok = await httpbis.verifyMessage(
+        {
+          keyLookup: async (p) => {
+            params.push(p);
+            return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
+          },
+          requiredFields: ['@status', tokenField, 'content-digest', 'content-type'],
+          tolerance: 5,
+        },
+        { status, headers: join(sent.headers) },
+        { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
+      );
+      return { ok, params: params[0] };
     }
 
     function expectProblem(sent: Sent, status: number, code: string): void {
@@ -374,24 +403,7 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
       });
 
       // http-message-signatures (an independent RFC 9421 implementation) with the service's public key.
-      async function independentlyVerified(sent: Sent, status = sent.status) {
-        const join = (fields: Fields) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.join(', ')]));
-        const publicKey = createPublicKey({ key: serviceKey.publicJwk as JsonWebKey, format: 'jwk' });
-        const params: Array<Record<string, unknown>> = [];
-        const ok = await httpbis.verifyMessage(
-          {
-            keyLookup: async (p) => {
-              params.push(p);
-              return { verify: createVerifier(publicKey, 'ecdsa-p256-sha256') };
-            },
-            requiredFields: ['@status', 'identity-certification-token', 'content-digest', 'content-type'],
-            tolerance: 5,
-          },
-          { status, headers: join(sent.headers) },
-          { method: sent.request.method, url: sent.request.url, headers: join(sent.request.headers) },
-        );
-        return { ok, params: params[0] };
-      }
+      const independentlyVerified = (sent: Sent, status = sent.status) => verifiedIndependently(sent, serviceKey, 'identity-certification-token', status);
 
       it('verifies with an independent RFC 9421 implementation and an independent digest', async () => {
         const sent = await signed(server, await caller(), 'GET', '/me?x=1');
@@ -525,6 +537,122 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         expect(minted).toHaveLength(2);
         expect(second).toBe(minted[1]);
         expect(second).not.toBe(first);
+      });
+    });
+
+    describe('workloads (WIMSE)', () => {
+      let domain: TestTrustDomain;
+      let foreign: TestTrustDomain;
+      let serviceWitKey: TestKey;
+      let serviceWit: string;
+      let server: Server;
+      beforeAll(async () => {
+        domain = await newTrustDomain('workloads.example.test', { issuer: 'https://wit-issuer.workloads.example.test' });
+        foreign = await newTrustDomain('foreign.example.test');
+        serviceWitKey = await newKey('ES256');
+        serviceWit = await domain.mint(serviceWitKey, { subject: 'spiffe://workloads.example.test/api-service', lifetime: 3600 });
+        server = await app({
+          credential: undefined,
+          credentials: { ict: { ict: serviceIct, privateKey: serviceKey.privateJwk }, wit: { wit: serviceWit, privateKey: serviceWitKey.privateJwk } },
+          workloads: { trustDomains: [{ trustDomain: domain.trustDomain, issuer: domain.issuer, jwks: domain.jwks }, { trustDomain: foreign.trustDomain, jwks: foreign.jwks }] },
+        });
+      });
+
+      async function workload(alg: KeyAlg = 'ES256', subject = 'spiffe://workloads.example.test/billing', trust = domain) {
+        const key = await newKey(alg);
+        return { key, wit: await trust.mint(key, { subject }), subject };
+      }
+      async function signedByWorkload(who: { key: TestKey; wit: string }, method: string, path: string, init: { body?: string; sendBody?: string } = {}): Promise<Sent> {
+        const body = init.body === undefined ? undefined : Buffer.from(init.body);
+        const message = await signRequest({ method, url: BASE + path, headers: body ? { 'content-type': 'application/json' } : {}, body }, { wit: who.wit, key: who.key.signer });
+        const wire = init.sendBody === undefined ? message : { ...message, body: Buffer.from(init.sendBody) };
+        return { ...(await send(server, wire)), request: message, nonce: message.nonce };
+      }
+      async function withWpt(who: { key: TestKey; wit: string }, method: string, path: string): Promise<Sent> {
+        const wpt = await new SignJWT({ aud: BASE + path, exp: Math.floor(Date.now() / 1000) + 60, jti: `wpt-${Math.random()}`, wth: await wimseTokenHash(who.wit) })
+          .setProtectedHeader({ alg: who.key.alg, typ: 'wpt+jwt' })
+          .sign(await importJWK(who.key.privateJwk, who.key.alg));
+        const message: HttpRequest = { method, url: BASE + path, headers: { 'workload-identity-token': [who.wit], authorization: [`WPT ${wpt}`] } };
+        return { ...(await send(server, message)), request: message };
+      }
+      // Our own verifier, under the WIMSE profile, with the service's trust domain.
+      async function verifiedWorkloadAnswer(sent: Sent) {
+        const binding: RequestBinding = sent.request.headers.authorization ? wptBinding() : { proof: 'http-signature', signResponse: true, nonce: sent.nonce, profile: WIMSE_PROFILE };
+        const witVerifier = createWitVerifier({ trustDomains: [{ trustDomain: domain.trustDomain, jwks: domain.jwks }] });
+        return verifyResponse({ status: sent.status, headers: sent.headers, body: sent.body }, { request: sent.request, binding, witVerifier, expectedSubject: 'spiffe://workloads.example.test/api-service' });
+      }
+      // http-message-signatures with the public key of the service's WIT.
+      const independentlyVerified = (sent: Sent) => verifiedIndependently(sent, serviceWitKey, 'workload-identity-token');
+      function expectWorkloadProblem(sent: Sent, code: string, reason?: string): void {
+        expect(sent.status).toBe(400);
+        expect(sent.headers['content-type']?.[0]).toMatch(/^application\/problem\+json/);
+        expect(sent.json.code).toBe(code);
+        if (reason) expect(sent.json.reason).toBe(reason);
+        expect(sent.headers['www-authenticate']).toBeUndefined();
+        expect(sent.body.toString()).not.toContain(sent.request.headers['workload-identity-token']?.[0] ?? '\u0000');
+      }
+
+      it.each(['ES256', 'Ed25519'] as const)('authenticates a %s workload signature and answers with the service WIT', async (alg) => {
+        const who = await workload(alg);
+        const sent = await signedByWorkload(who, 'GET', '/me?x=1');
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ subject: who.subject, issuer: domain.issuer, proof: 'http-signature' });
+        expect(sent.headers['workload-identity-token']?.[0]).toBe(serviceWit);
+        expect(sent.headers['identity-certification-token']).toBeUndefined();
+        expect(sent.headers['signature-input']?.[0]).toContain('"@query";req');
+        expect(await independentlyVerified(sent)).toEqual({ ok: true, params: expect.objectContaining({ tag: 'wimse-workload-to-workload', 'wimse-req-nonce': sent.nonce }) });
+        expect((await verifiedWorkloadAnswer(sent)).subject).toBe('spiffe://workloads.example.test/api-service');
+      });
+
+      it('verifies a workload body over the raw bytes; a tampered body is 400 wimse_signature_invalid, answered signed', async () => {
+        const who = await workload();
+        const ok = await signedByWorkload(who, 'POST', '/echo', { body: '{ "cones" : 2 }' });
+        expect(ok.json).toEqual({ subject: who.subject, body: { cones: 2 } });
+        await verifiedWorkloadAnswer(ok);
+        const tampered = await signedByWorkload(who, 'POST', '/echo', { body: '{"cones":2}', sendBody: '{"cones":9}' });
+        expectWorkloadProblem(tampered, 'wimse_signature_invalid', 'digest_mismatch');
+        expect((await independentlyVerified(tampered)).ok).toBe(true);
+        await verifiedWorkloadAnswer(tampered);
+      });
+
+      it('refuses a replay, a foreign audience and an untrusted trust domain with 400', async () => {
+        const who = await workload();
+        const message = await signRequest({ method: 'GET', url: `${BASE}/me` }, { wit: who.wit, key: who.key.signer });
+        expect((await send(server, message)).status).toBe(200);
+        const again = { ...(await send(server, message)), request: message, nonce: message.nonce };
+        expectWorkloadProblem(again, 'wimse_signature_invalid', 'replay_detected');
+        await verifiedWorkloadAnswer(again);
+        const elsewhere = await signRequest({ method: 'GET', url: `${BASE}/me` }, { wit: who.wit, key: who.key.signer, audience: 'https://other.example.test/me' });
+        expectWorkloadProblem({ ...(await send(server, elsewhere)), request: elsewhere }, 'wimse_signature_invalid', 'audience_mismatch');
+        const rogue = await newTrustDomain('rogue.example.test');
+        const outsider = await workload('ES256', 'spiffe://rogue.example.test/x', rogue);
+        expectWorkloadProblem(await signedByWorkload(outsider, 'GET', '/me'), 'wit_untrusted');
+      });
+
+      it('admits workloads of a trust domain on a workloads route, and refuses users and other domains with 403', async () => {
+        const ok = await signedByWorkload(await workload(), 'GET', '/workloads');
+        expect(ok.json).toEqual({ subject: 'spiffe://workloads.example.test/billing' });
+        const other = await signedByWorkload(await workload('ES256', 'spiffe://foreign.example.test/x', foreign), 'GET', '/workloads');
+        expect(other.status).toBe(403);
+        expect(other.json.code).toBe('access_denied');
+        const user = await signed(server, await caller(), 'GET', '/workloads');
+        expectProblem(user, 403, 'access_denied');
+        // The user is answered with the ICT, as before.
+        expect((await verified(user)).subject).toBe('api-service');
+      });
+
+      it('authenticates a WPT and answers with the WIT, bound through "authorization";req', async () => {
+        const who = await workload('Ed25519');
+        const sent = await withWpt(who, 'GET', '/me');
+        expect(sent.status).toBe(200);
+        expect(sent.json).toEqual({ subject: who.subject, issuer: domain.issuer, proof: 'wpt' });
+        expect(sent.headers['signature-input']?.[0]).toContain('"authorization";req');
+        const { ok, params } = await independentlyVerified(sent);
+        expect(ok).toBe(true);
+        expect(params).not.toHaveProperty('wimse-req-nonce');
+        const otherProof = { ...sent, request: { ...sent.request, headers: { ...sent.request.headers, authorization: ['WPT x.y.z'] } } };
+        expect((await independentlyVerified(otherProof)).ok).toBe(false);
+        expect((await verifiedWorkloadAnswer(sent)).subject).toBe('spiffe://workloads.example.test/api-service');
       });
     });
 

@@ -1,5 +1,5 @@
 /**
- * Request authentication (PROFILE sections 2.1, 2.2 and 4): one call turns an HTTP request into the
+ * Request authentication (PROFILE sections 2 and 4): one call turns an HTTP request into the
  * caller's verified identity or a coded error with status and challenge headers. The proof is
  * named by {@link detectProof}, and each proof is verified by its own module under `proofs/`.
  */
@@ -13,18 +13,18 @@ import { MemoryReplayStore, type ReplayStore } from './replay-store.js';
 import { verifyContentDigest } from './content-digest.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
 import { argumentError, assertOptions, numberOption } from './lib/validate.js';
-import { OIDC2_PROFILE, SIGNATURE_PROFILES } from './profile.js';
+import { OIDC2_PROFILE, WIMSE_06_PROFILE, WIMSE_PROFILE, type SignatureProfile } from './profile.js';
 import { WIMSE_TRUST_DOMAIN_KEYS, createWitVerifier, type WimseTrustDomain } from './wimse.js';
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 import { audienceMatcher } from './lib/audience.js';
-import type { ProofType, RequestBinding } from './binding.js';
+import type { AcceptedProof, ProofType, RequestBinding } from './binding.js';
 import { detectProof } from './proofs/detect.js';
 import type { ProofContext, ProofHooks } from './proofs/context.js';
 import { verifyHttpSignatureProof } from './proofs/http-signature.js';
 import { verifyDpopRequest } from './proofs/dpop.js';
 import { verifyWptRequest } from './proofs/wpt.js';
 
-export type { ProofType, RequestBinding } from './binding.js';
+export type { AcceptedProof, ProofType, RequestBinding } from './binding.js';
 
 /** Options of {@link createAuthenticator}. */
 export interface AuthenticatorOptions {
@@ -36,13 +36,17 @@ export interface AuthenticatorOptions {
    * request path. Required, at least one.
    */
   audiences: string[];
-  /** Accepted proofs. Default `['http-signature', 'dpop']`, plus `'wpt'` when `workloads` is set. */
-  proofs?: ProofType[];
+  /**
+   * Accepted proofs: `'http-signature'` (OIDC² profile, an ICT), `'dpop'`, and with `workloads`
+   * `'wpt'` and `'wimse-signature'` (the WIMSE HTTP-signature profile, a WIT). Default
+   * `['http-signature', 'dpop']`, plus `'wpt'` and `'wimse-signature'` when `workloads` is set.
+   */
+  proofs?: AcceptedProof[];
   /** Replay store for signature nonces and DPoP `jti`s. Default: a {@link MemoryReplayStore}. */
   replayStore?: ReplayStore;
   /** Allowed clock skew in seconds for ICTs, signatures and proofs. Default 60. */
   clockTolerance?: number;
-  /** Largest accepted `expires - created` of a request signature, in seconds. Default 300. */
+  /** Largest accepted `expires - created` of a request signature (and WPT lifetime), in seconds. Default 300. */
   maxSignatureAge?: number;
   /** Largest accepted ICT lifetime (`exp - iat`) in seconds. Default 3600. */
   maxTokenAge?: number;
@@ -72,12 +76,16 @@ export interface AuthenticatorOptions {
   transactionTokens?: TransactionTokenOptions;
   /**
    * Accept WIMSE workloads: a Workload Identity Token (`Workload-Identity-Token`) from one of these
-   * trust domains with a Workload Proof Token (`Authorization: WPT <jwt>`). Default none.
+   * trust domains with a Workload Proof Token (`Authorization: WPT <jwt>`) or an HTTP message
+   * signature of the WIMSE profile (`tag="wimse-workload-to-workload"`). Default none.
    */
   workloads?: WorkloadOptions;
 }
 
-/** WIMSE workload authentication (draft-ietf-wimse-workload-creds, -wpt). */
+/** A version of draft-ietf-wimse-http-signature whose request signatures are accepted. */
+export type WimseSignatureDraft = '07' | '06';
+
+/** WIMSE workload authentication (draft-ietf-wimse-workload-creds, -wpt, -http-signature). */
 export interface WorkloadOptions {
   /** Trust domains whose WITs are accepted, with their keys. Required, at least one. */
   trustDomains: WimseTrustDomain[];
@@ -85,17 +93,27 @@ export interface WorkloadOptions {
   maxTokenAge?: number;
   /** Also accept the WPT in the legacy `Workload-Proof-Token` header (wpt-01). Default false. */
   legacyProofHeader?: boolean;
+  /**
+   * The forms of WIMSE request signatures accepted, in order of preference: `'07'` covers `@path`
+   * and `@query`, `'06'` covers `@request-target` instead (a compatibility option for callers of
+   * draft -06). Responses are signed in the form of the request. Default `['07']`.
+   */
+  httpSignatureDrafts?: WimseSignatureDraft[];
 }
 
-/** The authenticated caller. */
+/** The authenticated caller: a user (an ICT) or a workload (a WIT). */
 export interface Identity {
-  /** `sub` of the ICT. */
+  /** `'user'` for a caller with an ICT, `'workload'` for a caller with a WIT. */
+  kind: 'user' | 'workload';
+  /** `sub` of the ICT or WIT (for a workload, its Workload Identifier URI). */
   subject: string;
-  /** `iss` of the ICT. */
+  /** `iss` of the ICT or WIT; the empty string for a WIT without `iss`. */
   issuer: string;
-  /** All ICT claims. */
+  /** The trust domain of a workload's identifier (lower case, as configured); absent for users. */
+  trustDomain?: string;
+  /** All claims of the ICT or WIT. */
   claims: JWTPayload;
-  /** OIDC² authentication contexts (`ctx`), empty when absent. */
+  /** OIDC² authentication contexts (`ctx`), empty when absent (always for workloads). */
   contexts: string[];
   /** The caller's public key (public members only). */
   publicKey: JWK;
@@ -141,7 +159,10 @@ export const AUTHENTICATOR_OPTION_KEYS = Object.freeze([
 ] as const satisfies ReadonlyArray<keyof AuthenticatorOptions>);
 
 /** Every key of {@link WorkloadOptions}. */
-export const WORKLOAD_OPTION_KEYS = Object.freeze(['trustDomains', 'maxTokenAge', 'legacyProofHeader'] as const satisfies ReadonlyArray<keyof WorkloadOptions>);
+export const WORKLOAD_OPTION_KEYS = Object.freeze(['trustDomains', 'maxTokenAge', 'legacyProofHeader', 'httpSignatureDrafts'] as const satisfies ReadonlyArray<keyof WorkloadOptions>);
+
+const ACCEPTED_PROOFS: readonly AcceptedProof[] = ['http-signature', 'wimse-signature', 'dpop', 'wpt'];
+const WIMSE_DRAFT_PROFILES: Record<WimseSignatureDraft, SignatureProfile> = { '07': WIMSE_PROFILE, '06': WIMSE_06_PROFILE };
 
 /** An authenticator created by {@link createAuthenticator}. */
 export interface Authenticator {
@@ -153,8 +174,8 @@ export interface Authenticator {
   authenticate(request: HttpRequest, options?: AuthenticateOptions): Promise<Identity>;
   /** The challenge headers for a 401 with the given error code (also set on thrown errors). */
   challenge(code?: string): Record<string, string>;
-  /** Normalised options. */
-  readonly proofs: readonly ProofType[];
+  /** The accepted proofs (normalised option). */
+  readonly proofs: readonly AcceptedProof[];
 }
 
 /**
@@ -177,11 +198,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   if (!Array.isArray(options.audiences) || options.audiences.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audiences must list at least one public base URL');
   }
-  const proofs: ProofType[] = options.proofs ?? ['http-signature', 'dpop', ...(options.workloads ? (['wpt'] as const) : [])];
-  if (!Array.isArray(proofs) || proofs.length === 0 || proofs.some((p) => p !== 'http-signature' && p !== 'dpop' && p !== 'wpt')) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', "options.proofs must be a non-empty list of 'http-signature', 'dpop' and 'wpt'");
+  const proofs: AcceptedProof[] = options.proofs ?? ['http-signature', 'dpop', ...(options.workloads ? (['wpt', 'wimse-signature'] as const) : [])];
+  if (!Array.isArray(proofs) || proofs.length === 0 || proofs.some((p) => !ACCEPTED_PROOFS.includes(p))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.proofs must be a non-empty list of 'http-signature', 'wimse-signature', 'dpop' and 'wpt'");
   }
-  if (proofs.includes('wpt') && !options.workloads) throw argumentError('ERR_INVALID_ARG_VALUE', "options.proofs includes 'wpt' but options.workloads is not set");
+  for (const workloadProof of ['wpt', 'wimse-signature'] as const) {
+    if (proofs.includes(workloadProof) && !options.workloads) throw argumentError('ERR_INVALID_ARG_VALUE', `options.proofs includes '${workloadProof}' but options.workloads is not set`);
+  }
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
   const maxSignatureAge = numberOption('options.maxSignatureAge', options.maxSignatureAge, 300);
   const maxHeaderBytes = numberOption('options.maxHeaderBytes', options.maxHeaderBytes, 8192);
@@ -212,6 +235,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       options.workloads.trustDomains.forEach((domain, i) => assertOptions(domain as unknown, WIMSE_TRUST_DOMAIN_KEYS, `options.workloads.trustDomains[${i}]`));
     }
   }
+  const drafts = options.workloads?.httpSignatureDrafts ?? ['07'];
+  if (!Array.isArray(drafts) || drafts.length === 0 || new Set(drafts).size !== drafts.length || drafts.some((d) => !Object.hasOwn(WIMSE_DRAFT_PROFILES, d))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.workloads.httpSignatureDrafts must list distinct drafts among '07' and '06'");
+  }
+  // The signature profiles this service verifies, in the order a signature's tag is matched.
+  const profiles: SignatureProfile[] = [...(proofs.includes('http-signature') ? [OIDC2_PROFILE] : []), ...(proofs.includes('wimse-signature') ? drafts.map((d) => WIMSE_DRAFT_PROFILES[d]) : [])];
   const dpopNonces =
     options.dpopNonces === undefined || options.dpopNonces === false
       ? undefined
@@ -224,15 +253,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const acceptsWpt = proofs.includes('wpt');
   const acceptsSignature = proofs.includes('http-signature');
   const acceptsDpop = proofs.includes('dpop');
+  // RFC 9421 section 5: what each accepted signature profile must cover (the preferred WIMSE form only).
+  const acceptSignature = profiles
+    .filter((p, i) => profiles.findIndex((q) => q.tag === p.tag) === i)
+    .map((p) => `${p.label}=(${[...p.requiredComponents, ...extraComponents].map((c) => `"${c}"`).join(' ')});tag="${p.tag}"`)
+    .join(', ');
 
   function challenge(code?: string, dpopError?: string): Record<string, string> {
     const challenges: string[] = [];
     const headers: Record<string, string> = {};
-    if (acceptsSignature) {
-      challenges.push(code ? `Oidc2 error="${code}"` : 'Oidc2');
-      headers['accept-signature'] =
-        `sig=(${[...OIDC2_PROFILE.requiredComponents, ...extraComponents].map((c) => `"${c}"`).join(' ')});tag="${OIDC2_PROFILE.tag}"`;
-    }
+    if (acceptsSignature) challenges.push(code ? `Oidc2 error="${code}"` : 'Oidc2');
+    if (acceptSignature) headers['accept-signature'] = acceptSignature;
     if (acceptsDpop) {
       const err = dpopError ? ` error="${dpopError}",` : '';
       challenges.push(`DPoP${err} algs="${ASYMMETRIC_JWA.join(' ')}"`);
@@ -282,8 +313,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     },
   };
 
-  const NOT_ACCEPTED: Record<ProofType, string> = {
+  const NOT_ACCEPTED: Record<AcceptedProof, string> = {
     'http-signature': 'HTTP message signatures are not accepted by this service',
+    'wimse-signature': 'WIMSE workload signatures are not accepted by this service',
     dpop: 'DPoP proofs are not accepted by this service',
     wpt: 'Workload Proof Tokens are not accepted by this service',
   };
@@ -296,7 +328,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const hooks: ProofHooks = callOptions.beforeRecord ? { beforeRecord: callOptions.beforeRecord } : {};
     let dpop = false;
     try {
-      const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles: SIGNATURE_PROFILES });
+      const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles, maxHeaderBytes });
       switch (detected.proof) {
         case 'wpt':
           return await verifyWptRequest(request, detected.wpt, detected.bearer, context, hooks);
@@ -304,7 +336,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           dpop = true;
           return await verifyDpopRequest(request, detected.token, context, hooks);
         case 'http-signature':
-          return await verifyHttpSignatureProof(request, detected.profile, context, hooks);
+          return await verifyHttpSignatureProof(request, detected.profile, context, hooks, detected.inputs);
         case 'malformed':
           throw new Oidc2Error('request_malformed', detected.message);
         case 'not-accepted':

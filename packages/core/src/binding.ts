@@ -3,12 +3,26 @@
  * request is authenticated or sent, and handed to response signing and response verification, so
  * neither has to read the request's fields again to learn which proof it used.
  */
-import { OIDC2_PROFILE, type SignatureProfile } from './profile.js';
+import { OIDC2_PROFILE, WIMSE_PROFILE, type SignatureProfile } from './profile.js';
 import { fieldLines, type Fields } from './message.js';
 import { KEY_SHARE_FIELD, SESSION_FIELD } from './e2ee/fields.js';
 
-/** The proof a caller used. */
+/**
+ * The proof a caller used. An HTTP message signature is `'http-signature'` under either profile
+ * (OIDC² or WIMSE): its binding's `profile` says which.
+ */
 export type ProofType = 'http-signature' | 'dpop' | 'wpt';
+
+/**
+ * A proof a service may accept: the proof types, with HTTP message signatures named by profile:
+ * `'http-signature'` for the OIDC² profile (an ICT), `'wimse-signature'` for the WIMSE profile (a WIT).
+ */
+export type AcceptedProof = ProofType | 'wimse-signature';
+
+/** The accepted-proof name of a signature profile. */
+export function profileProof(profile: SignatureProfile): AcceptedProof {
+  return profile.token === 'wit' ? 'wimse-signature' : 'http-signature';
+}
 
 /** What the response signature binds to: taken from the request. */
 export interface RequestBinding {
@@ -88,9 +102,13 @@ export function dpopBinding(): RequestBinding {
   return { proof: 'dpop', signResponse: false, requestFields: DPOP_FIELDS };
 }
 
-/** The binding of a request authenticated with a Workload Proof Token: the response covers `"authorization";req`. */
-export function wptBinding(): RequestBinding {
-  return { proof: 'wpt', signResponse: false, requestFields: WPT_FIELDS };
+/**
+ * The binding of a request authenticated with a Workload Proof Token: the response covers
+ * `"authorization";req`, under the WIMSE profile (the service answers with its WIT). A service
+ * without a WIT answers WPT callers under the OIDC² profile with its ICT: pass `OIDC2_PROFILE`.
+ */
+export function wptBinding(profile: SignatureProfile = WIMSE_PROFILE): RequestBinding {
+  return { proof: 'wpt', signResponse: false, requestFields: WPT_FIELDS, profile };
 }
 
 /** The request fields a response bound by `binding` covers with `;req` (see {@link RequestBinding.requestFields}). */

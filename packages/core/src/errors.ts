@@ -52,6 +52,9 @@ export const ERROR_STATUS = {
   wit_expired: 400,
   wit_untrusted: 400,
   wpt_invalid: 400,
+  // every failure of a WIMSE request signature (draft-ietf-wimse-http-signature: 400, not 401);
+  // the problem's `reason` member names the failure with its OIDC² code
+  wimse_signature_invalid: 400,
   // end-to-end encryption (PROFILE section 5.11)
   e2ee_key_share_invalid: 400,
   e2ee_kem_unsupported: 400,

@@ -96,7 +96,8 @@ export interface ExchangeHost {
   bindingOf(request: HttpRequest): RequestBinding | undefined;
   /** End-to-end encryption, when the service has it. */
   readonly e2ee: E2eeService | undefined;
-  credential(): Promise<ServiceCredential>;
+  /** The service's credential for a caller bound by `binding` (the one of its profile). */
+  credential(binding?: RequestBinding): Promise<ServiceCredential>;
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
 }
 
@@ -193,7 +194,9 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         if (request.body !== undefined && request.body.length > 0) throw new Oidc2Error('request_malformed', 'the session endpoint takes no body');
         if (fields?.keyShare === undefined && fields?.session !== undefined) throw new Oidc2Error('e2ee_key_missing', 'the session endpoint needs an Oidc2-Key-Share');
       }
-      opened = await e2ee.open(request, identity, fields, mode, host.credential);
+      // The response of an e2ee exchange is signed with the credential of the caller's profile: the
+      // key exchange binds that credential's identity, id(S).
+      opened = await e2ee.open(request, identity, fields, mode, () => host.credential(identity.binding));
     };
   }
 

@@ -67,7 +67,7 @@ export interface VerifiedIct {
   payload: JWTPayload;
   issuer: string;
   subject: string;
-  /** OIDC² authentication contexts (`ctx`), `[]` when absent. */
+  /** OIDC² authentication contexts (`ctx`), `[]` when absent or null. */
   contexts: string[];
   /** `cnf.jwk` (public members only), or undefined when the ICT uses `cnf.jkt`. */
   jwk?: JWK;
@@ -195,13 +195,14 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
       if (!Array.isArray(values) || values.some((a) => typeof a !== 'string')) fail('ict_invalid', 'the ICT aud must be a string or a list of strings');
       if (issuer.audiences && !values.some((a) => issuer.audiences!.includes(a))) fail('ict_audience_mismatch', 'the ICT audience does not name this service');
     }
-    if (ctx !== undefined && (!Array.isArray(ctx) || ctx.some((c) => typeof c !== 'string'))) fail('ict_invalid', 'the ICT ctx must be a list of strings');
+    // The reference OP writes "ctx": null when no context was granted (a Go nil slice): no contexts.
+    if (ctx !== undefined && ctx !== null && (!Array.isArray(ctx) || ctx.some((c) => typeof c !== 'string'))) fail('ict_invalid', 'the ICT ctx must be a list of strings');
     const result: VerifiedIct = {
       header: header as JWSHeaderParameters,
       payload,
       issuer: payload.iss as string,
       subject: sub,
-      contexts: (ctx as string[] | undefined) ?? [],
+      contexts: (ctx as string[] | null | undefined) ?? [],
       thumbprint: '',
       expiresAt: exp,
     };

@@ -7,8 +7,8 @@
  */
 export { ERROR_STATUS, Oidc2Error, PROBLEM_CONTENT_TYPE, isOidc2Error, type Oidc2ErrorCode, type ProblemDetails } from './errors.js';
 export { fieldLines, fieldValue, normalizeFields, type Fields, type FieldsInit, type HttpRequest, type HttpResponse } from './message.js';
-export { OIDC2_PROFILE, SIGNATURE_PROFILES, WIT_HEADER, type SignatureProfile, type TokenKind } from './profile.js';
-export { dpopBinding, wptBinding, type ProofType, type RequestBinding } from './binding.js';
+export { OIDC2_PROFILE, SIGNATURE_PROFILES, WIMSE_06_PROFILE, WIMSE_PROFILE, WIT_HEADER, type SignatureProfile, type TokenKind } from './profile.js';
+export { dpopBinding, wptBinding, type AcceptedProof, type ProofType, type RequestBinding } from './binding.js';
 export { detectProof, requestBinding, type DetectedProof, type DetectProofOptions, type RequestBindingOptions } from './proofs/detect.js';
 export {
   AUTHENTICATOR_OPTION_KEYS,
@@ -17,12 +17,13 @@ export {
   type Authenticator,
   type AuthenticatorOptions,
   type Identity,
+  type WimseSignatureDraft,
   type WorkloadOptions,
 } from './authenticator.js';
 export { createOidc2Service, type AuthResult, type Oidc2Options, type Oidc2Service } from './service.js';
-export { assertRoutePolicy, applyRoutePolicy, type RoutePolicy } from './policy.js';
+export { assertRoutePolicy, applyRoutePolicy, type RoutePolicy, type WorkloadPolicy } from './policy.js';
 export { problemResponse } from './problem.js';
-export type { CredentialInput, CredentialSource } from './service-credential.js';
+export type { CredentialInput, CredentialSource, ServiceCredentials, WitCredentialInput, WitCredentialSource } from './service-credential.js';
 export type { Admission, Admitted, Exchange, ExchangeResponse, Answered } from './exchange.js';
 export { createNonce, signRequest, type SignableRequest, type SignedRequest, type SignRequestOptions } from './request-signing.js';
 export {

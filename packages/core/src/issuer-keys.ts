@@ -197,6 +197,11 @@ async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestI
   return readBoundedBody(response, maxBytes, () => new Error(`response larger than ${maxBytes} bytes`));
 }
 
+/** GETs a JSON document (discovery, SPIFFE bundle) within the options' time and size bounds, never following redirects. */
+function fetchDocument(o: ResolvedOptions, url: string): Promise<Uint8Array> {
+  return fetchBounded(o.fetch, url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) }, o.maxResponseBytes);
+}
+
 function unavailable(issuer: string, cause?: unknown): Oidc2Error {
   return new Oidc2Error('issuer_unavailable', `the keys of issuer ${issuer} cannot be fetched`, cause === undefined ? undefined : { cause });
 }
@@ -297,12 +302,7 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   let pending: Promise<void> | undefined;
 
   const discover = async (): Promise<void> => {
-    const body = await fetchBounded(
-      o.fetch,
-      discoveryUrl,
-      { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) },
-      o.maxResponseBytes,
-    );
+    const body = await fetchDocument(o, discoveryUrl);
     const doc: unknown = JSON.parse(fromUtf8(body));
     if (typeof doc !== 'object' || doc === null || (doc as { issuer?: unknown }).issuer !== issuer) {
       throw new Error('the discovery document names a different issuer');
@@ -337,6 +337,121 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   };
 
   return async (header, token) => keyFrom(await current(), header, token);
+}
+
+/** A SPIFFE bundle's keys as held: the `jwt-svid` keys, when to fetch again, and the sequence. */
+interface HeldBundle {
+  set: ReturnType<typeof createLocalJWKSet>;
+  fetchedAt: number;
+  refreshAt: number;
+  sequence: number | undefined;
+}
+
+const MAX_REFRESH_HINT = 86_400_000;
+
+/**
+ * Reads a SPIFFE trust bundle (SPIFFE Trust Domain and Bundle, section 4): a JWK Set whose keys
+ * each carry `use` (`x509-svid` or `jwt-svid`), with optional `spiffe_sequence` and
+ * `spiffe_refresh_hint` members. Returns the `jwt-svid` keys (without `use`, which jose would read
+ * as a use other than `sig`), the hint in seconds and the sequence. Throws for anything else.
+ */
+function readSpiffeBundle(body: Uint8Array): { keys: JWK[]; hint: number | undefined; sequence: number | undefined } {
+  const doc: unknown = JSON.parse(fromUtf8(body));
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('the bundle is not a JSON object');
+  const { keys, spiffe_refresh_hint: hint, spiffe_sequence: sequence } = doc as Record<string, unknown>;
+  // SPIRE serves an empty bundle as "keys": null.
+  if (keys !== null && !Array.isArray(keys)) throw new Error('the bundle has no keys array');
+  if (hint !== undefined && (typeof hint !== 'number' || !Number.isInteger(hint) || hint < 0)) throw new Error('spiffe_refresh_hint is not a number of seconds');
+  if (sequence !== undefined && (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 0)) throw new Error('spiffe_sequence is not a non-negative integer');
+  const jwtKeys: JWK[] = [];
+  for (const [i, key] of (keys ?? []).entries()) {
+    if (typeof key !== 'object' || key === null || (key as JWK).use !== 'jwt-svid') continue;
+    assertIssuerKey(key, `bundle keys[${i}]`);
+    const { use: _use, ...rest } = key as JWK;
+    jwtKeys.push(rest);
+  }
+  return { keys: jwtKeys, hint, sequence };
+}
+
+/**
+ * Creates the key lookup for a trust domain whose keys come from its SPIFFE bundle endpoint (an
+ * https URL configured for the trust domain, or http on a loopback host). Only keys with `use`
+ * `jwt-svid` verify tokens; `x509-svid` keys (X.509 CA certificates) are ignored. The bundle is
+ * fetched again after its `spiffe_refresh_hint` (bounded below by `cooldown` and above by one
+ * day; `cacheMaxAge` without a hint), single-flight, bounded in size and time like any key set;
+ * an unknown `kid` fetches again at most once per `cooldown`. A failed fetch, or a bundle whose
+ * `spiffe_sequence` is lower than the one held (a rollback), keeps the held keys for
+ * `staleIfError` past their refresh time. Errors as {@link createIssuerKeyResolver}'s, naming `trustDomain`.
+ *
+ * @example
+ * ```ts
+ * const getKey = createSpiffeBundleResolver('example.org', 'https://spire.example.org/bundle')
+ * await compactVerify(wit, getKey)
+ * ```
+ */
+export function createSpiffeBundleResolver(trustDomain: string, url: string, options: IssuerKeyOptions = {}, where = 'spiffeBundleUrl'): IssuerKeyResolver {
+  if (!fetchableUrl(url, true)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be an https URL (http only on a loopback host)`);
+  const o = resolveOptions(options, 'options.');
+  const name = `spiffe://${trustDomain}`;
+  let held: HeldBundle | undefined;
+  let pending: Promise<HeldBundle> | undefined;
+  let failedAt = -Infinity;
+
+  const fetchBundle = async (): Promise<HeldBundle> => {
+    const bundle = readSpiffeBundle(await fetchDocument(o, url));
+    if (held?.sequence !== undefined && bundle.sequence !== undefined && bundle.sequence < held.sequence) {
+      throw new Error('the bundle is older than the one held (spiffe_sequence went back)');
+    }
+    const fetchedAt = Date.now();
+    const refreshIn = bundle.hint === undefined ? o.cacheMaxAge : Math.min(Math.max(bundle.hint * 1000, o.cooldown, 1000), MAX_REFRESH_HINT);
+    return { set: createLocalJWKSet({ keys: bundle.keys }), fetchedAt, refreshAt: fetchedAt + refreshIn, sequence: bundle.sequence };
+  };
+
+  const refresh = (): Promise<HeldBundle> =>
+    (pending ??= fetchBundle()
+      .then((bundle) => (held = bundle))
+      .catch((err: unknown) => {
+        failedAt = Date.now();
+        throw err;
+      })
+      .finally(() => {
+        pending = undefined;
+      }));
+
+  // The held bundle while fresh; otherwise a new one, or the held one within staleIfError.
+  const current = async (): Promise<HeldBundle> => {
+    const t = Date.now();
+    if (held && t < held.refreshAt) return held;
+    const stale = held && t <= held.refreshAt + o.staleIfError ? held : undefined;
+    if (t - failedAt < o.cooldown) {
+      if (stale) return stale;
+      throw unavailable(name);
+    }
+    try {
+      return await refresh();
+    } catch (err) {
+      if (stale) return stale;
+      throw unavailable(name, err);
+    }
+  };
+
+  return async (header, token) => {
+    const bundle = await current();
+    try {
+      return await bundle.set(header, token);
+    } catch (err) {
+      // A kid we do not know may be a key added since: fetch once more, at most once per cool-down.
+      const t = Date.now();
+      if (errorCode(err) !== 'ERR_JWKS_NO_MATCHING_KEY' || t - bundle.fetchedAt < o.cooldown || t - failedAt < o.cooldown) throw err;
+      let fresh: HeldBundle;
+      try {
+        fresh = await refresh();
+      } catch {
+        throw err;
+      }
+      return fresh.set(header, token);
+    }
+  };
 }
 
 /** The option names of {@link IssuerKeyOptions}. */

@@ -1,18 +1,35 @@
 /**
  * Route policies (PROFILE section 4, 403): what a route requires of an authenticated caller beyond
- * a valid credential and proof.
+ * a valid credential and proof, users and workloads alike.
  */
 import { Oidc2Error } from './errors.js';
 import type { Identity } from './authenticator.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 import { assertEncryptionPolicy, type EncryptionPolicy } from './e2ee/service-side.js';
 
+/**
+ * Which workloads a route admits. A route with this policy admits workloads only: a user (an ICT
+ * caller) is refused with `access_denied`. Both members, when given, must hold.
+ */
+export interface WorkloadPolicy {
+  /** Trust domains the workload's identifier must belong to (compared case-insensitively). Default: any configured trust domain. */
+  trustDomains?: string[];
+  /**
+   * Workload identifiers admitted: a string must equal the caller's identifier (`sub` of its WIT)
+   * exactly; a RegExp must match it (anchor it, e.g. `/^spiffe:\/\/example\.com\/billing\//`;
+   * `g` and `y` flags are refused). Default: any identifier.
+   */
+  identifiers?: (string | RegExp)[];
+}
+
 /** Per-route access policy, applied after authentication. */
 export interface RoutePolicy {
   /** Contexts (`ctx`) the ICT must all carry. Default none. */
   contexts?: string[];
-  /** Claims the ICT must carry with these values (an array claim must include the value). Default none. */
+  /** Claims the ICT or WIT must carry with these values (an array claim must include the value). Default none. */
   claims?: Record<string, unknown>;
+  /** Admit only workloads, of these trust domains and identifiers. Default: users and workloads alike. */
+  workloads?: WorkloadPolicy;
   /** A predicate that must return true. Default none. */
   allow?: (identity: Identity) => boolean | Promise<boolean>;
   /** Let unauthenticated requests through with `identity` null and the failure reason exposed. Default false. */
@@ -26,7 +43,22 @@ export interface RoutePolicy {
   encryption?: EncryptionPolicy;
 }
 
-const POLICY_KEYS = ['contexts', 'claims', 'allow', 'optional', 'encryption'] as const;
+const POLICY_KEYS = ['contexts', 'claims', 'workloads', 'allow', 'optional', 'encryption'] as const;
+const WORKLOAD_POLICY_KEYS = ['trustDomains', 'identifiers'] as const;
+
+function assertWorkloadPolicy(policy: WorkloadPolicy | undefined, name: string): void {
+  if (policy === undefined) return;
+  assertOptions(policy, WORKLOAD_POLICY_KEYS, name);
+  if (policy.trustDomains !== undefined && (!Array.isArray(policy.trustDomains) || policy.trustDomains.some((d) => typeof d !== 'string' || d.length === 0))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${name}.trustDomains must be an array of trust domain names`);
+  }
+  if (policy.identifiers !== undefined) {
+    const valid = (p: unknown) => (typeof p === 'string' && p.length > 0) || (p instanceof RegExp && !p.global && !p.sticky);
+    if (!Array.isArray(policy.identifiers) || !policy.identifiers.every(valid)) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', `${name}.identifiers must be an array of strings and RegExps without the g or y flag`);
+    }
+  }
+}
 
 /**
  * Checks a route policy once, where it is declared (adapters call it for per-route policies).
@@ -42,6 +74,7 @@ export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'polic
   if (policy.claims !== undefined && (typeof policy.claims !== 'object' || policy.claims === null)) {
     throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.claims must be an object`);
   }
+  assertWorkloadPolicy(policy.workloads, `${name}.workloads`);
   if (policy.allow !== undefined && typeof policy.allow !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.allow must be a function`);
   if (policy.optional !== undefined && typeof policy.optional !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.optional must be a boolean`);
   assertEncryptionPolicy(policy.encryption, `${name}.encryption`);
@@ -53,14 +86,25 @@ function claimMatches(actual: unknown, expected: unknown): boolean {
   return JSON.stringify(actual) === JSON.stringify(expected);
 }
 
+function workloadAdmitted(identity: Identity, policy: WorkloadPolicy): boolean {
+  if (identity.kind !== 'workload') return false;
+  const domain = identity.trustDomain ?? '';
+  if (policy.trustDomains && !policy.trustDomains.some((d) => d.toLowerCase() === domain)) return false;
+  if (policy.identifiers && !policy.identifiers.some((p) => (typeof p === 'string' ? p === identity.subject : p.test(identity.subject)))) return false;
+  return true;
+}
+
 /** Applies `policy` to an authenticated caller; throws `context_required` or `access_denied` (403). */
 export async function applyRoutePolicy(identity: Identity, policy: RoutePolicy | undefined): Promise<void> {
   if (!policy) return;
+  if (policy.workloads && !workloadAdmitted(identity, policy.workloads)) {
+    throw new Oidc2Error('access_denied', identity.kind === 'workload' ? "the workload is not admitted by this route's policy" : 'this route admits workloads only');
+  }
   for (const ctx of policy.contexts ?? []) {
     if (!identity.contexts.includes(ctx)) throw new Oidc2Error('context_required', `this route requires the authentication context ${ctx}`);
   }
   for (const [claim, value] of Object.entries(policy.claims ?? {})) {
-    if (!claimMatches(identity.claims[claim], value)) throw new Oidc2Error('access_denied', `the ICT claim ${claim} does not satisfy this route's policy`);
+    if (!claimMatches(identity.claims[claim], value)) throw new Oidc2Error('access_denied', `the claim ${claim} does not satisfy this route's policy`);
   }
   if (policy.allow && (await policy.allow(identity)) !== true) throw new Oidc2Error('access_denied', "the caller is not allowed by this route's policy");
 }

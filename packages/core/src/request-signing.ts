@@ -1,14 +1,14 @@
 /**
- * The caller's side of PROFILE section 2.1: sign a request with the key its token certifies
- * (RFC 9421), under a signature profile. Runs in browsers and Node alike. DPoP proofs are made in
- * `dpop.ts`, beside their verification.
+ * The caller's side of PROFILE sections 2.1 and 2.3: sign a request with the key its token
+ * certifies (RFC 9421), under a signature profile: OIDC² with an ICT, WIMSE with a WIT. Runs in
+ * browsers and Node alike. DPoP proofs are made in `dpop.ts`, beside their verification.
  */
 import { createContentDigest } from './content-digest.js';
 import { fieldLines, normalizeFields, type Fields, type FieldsInit, type HttpRequest } from './message.js';
 import { parseSignatureInput, signMessage } from './rfc9421/index.js';
 import { encodeBase64Url } from './lib/base64.js';
 import { randomBytes, type KeyHandle } from './lib/crypto.js';
-import { OIDC2_PROFILE } from './profile.js';
+import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from './profile.js';
 import { normalizeTarget } from './lib/audience.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 import { signatureBinding, type RequestBinding } from './binding.js';
@@ -32,9 +32,17 @@ export interface SignedRequest extends HttpRequest {
 
 /** Options of {@link signRequest}. */
 export interface SignRequestOptions {
-  /** The caller's ICT (compact JWT). */
-  ict: string;
-  /** The private key certified by the ICT, as a handle from `importKey(jwk, alg, 'sign')`. */
+  /** The caller's ICT (compact JWT): signs under the OIDC² profile. Exactly one of `ict` and `wit` is required. */
+  ict?: string;
+  /** The caller's WIT (compact JWT): signs under the WIMSE profile. Exactly one of `ict` and `wit` is required. */
+  wit?: string;
+  /**
+   * The signature profile. Default {@link OIDC2_PROFILE} with `ict`, {@link WIMSE_PROFILE} (draft
+   * -07) with `wit`; `WIMSE_06_PROFILE` signs in the form of draft -06. Its token kind must be
+   * that of the token given.
+   */
+  profile?: SignatureProfile;
+  /** The private key certified by the token, as a handle from `importKey(jwk, alg, 'sign')`. */
   key: KeyHandle;
   /** The profile's audience parameter: the target URI without query or fragment as the caller knows it. Default: from `url`. */
   audience?: string;
@@ -47,9 +55,10 @@ export interface SignRequestOptions {
   /** Digest algorithm for `Content-Digest`. Default `sha-256`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
   /**
-   * The signature's `nonce`: at least 128 random bits, base64url, never used twice. Set it only when
-   * something must be derived from the nonce before signing (an end-to-end encrypted body's key,
-   * PROFILE 5.5). Default: a fresh {@link createNonce}.
+   * The signature's `nonce`, never used twice: at least 128 random bits, base64url (any string of 1
+   * to 256 printable characters under the WIMSE profile). Set it only when something must be
+   * derived from the nonce before signing (an end-to-end encrypted body's key, PROFILE 5.5).
+   * Default: a fresh {@link createNonce}.
    */
   nonce?: string;
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
@@ -59,6 +68,8 @@ export interface SignRequestOptions {
 /** Every key of {@link SignRequestOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
   'ict',
+  'wit',
+  'profile',
   'key',
   'audience',
   'signResponse',
@@ -69,7 +80,6 @@ export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
   'now',
 ] as const satisfies ReadonlyArray<keyof SignRequestOptions>);
 
-const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 
 /** A fresh 128-bit nonce, base64url. */
 export function createNonce(): string {
@@ -87,10 +97,25 @@ export function createNonce(): string {
 let noncePool: Uint8Array = new Uint8Array(0);
 let poolOffset = 0;
 
+/** The profile and token of a signRequest call, checked. */
+function profileAndToken(options: SignRequestOptions): { profile: SignatureProfile; token: string } {
+  const { ict, wit } = options;
+  if ((ict === undefined) === (wit === undefined)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options takes exactly one of ict and wit');
+  const token = (ict ?? wit)!;
+  const kind = ict !== undefined ? 'ict' : 'wit';
+  if (typeof token !== 'string' || token.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', `options.${kind} must be a compact JWT`);
+  const profile = options.profile ?? (kind === 'ict' ? OIDC2_PROFILE : WIMSE_PROFILE);
+  if (typeof profile !== 'object' || profile === null || profile.token !== kind) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.profile must be a signature profile whose token is the ${kind} given`);
+  }
+  return { profile, token };
+}
+
 /**
- * Signs a request as PROFILE section 2.1 requires: adds the profile's token field (the ICT),
- * `Content-Digest` (when there is a body), `Signature-Input` and `Signature` tagged with the
- * profile's tag ({@link OIDC2_PROFILE}). The result carries the `binding` to verify the response with.
+ * Signs a request as PROFILE sections 2.1 and 2.3 require: adds the profile's token field (the
+ * ICT, or the WIT under the WIMSE profile), `Content-Digest` (when there is a body),
+ * `Signature-Input` and `Signature` tagged with the profile's tag. The result carries the
+ * `binding` to verify the response with.
  *
  * @example
  * ```ts
@@ -99,11 +124,15 @@ let poolOffset = 0;
  * const res = await fetch(signed.url, { method: signed.method, headers: toHeaders(signed.headers) })
  * await verifyResponse(await toMessage(res), { request: signed, binding: signed.binding, ictVerifier })
  * ```
+ * @example A workload with a WIT (draft-ietf-wimse-http-signature)
+ * ```ts
+ * const signed = await signRequest({ method: 'POST', url, headers, body }, { wit, key: witKey })
+ * await verifyResponse(response, { request: signed, binding: signed.binding, witVerifier })
+ * ```
  */
 export async function signRequest(request: SignableRequest, options: SignRequestOptions): Promise<SignedRequest> {
   assertOptions(options as unknown, SIGN_REQUEST_OPTION_KEYS, 'options');
-  const profile = OIDC2_PROFILE;
-  if (typeof options?.ict !== 'string' || options.ict.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.ict must be a compact JWT');
+  const { profile, token } = profileAndToken(options);
   if (!options.key || options.key.usage !== 'sign') throw argumentError('ERR_INVALID_ARG_VALUE', 'options.key must be a signing key handle');
   const expiresIn = options.expiresIn ?? 60;
   if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 300) {
@@ -112,7 +141,7 @@ export async function signRequest(request: SignableRequest, options: SignRequest
   const audience = normalizeTarget((options.audience ?? request.url).split(/[?#]/, 1)[0]!);
   if (audience === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'the request URL (or options.audience) must be an absolute http(s) URL');
   const headers: Fields = normalizeFields(request.headers);
-  headers[profile.tokenHeader] = [options.ict];
+  headers[profile.tokenHeader] = [token];
   const body = request.body && request.body.length > 0 ? request.body : undefined;
   if (body) headers['content-digest'] = [await createContentDigest(body, options.digestAlgorithm ?? 'sha-256')];
 
@@ -122,7 +151,7 @@ export async function signRequest(request: SignableRequest, options: SignRequest
 
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const nonce = options.nonce ?? createNonce();
-  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.nonce must be at least 128 bits, base64url');
+  if (typeof nonce !== 'string' || !nonceAccepted(profile, nonce)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.nonce must be ${nonceRule(profile)}`);
   const params: Record<string, string | number | boolean> = {
     created,
     expires: created + expiresIn,
@@ -135,8 +164,8 @@ export async function signRequest(request: SignableRequest, options: SignRequest
 
   const message: HttpRequest = { method: request.method.toUpperCase(), url: request.url, headers, body };
   const taken = parseSignatureInput(fieldLines(headers, 'signature-input'));
-  let label = 'sig';
-  for (let i = 2; taken.has(label); i++) label = `sig${i}`;
+  let label = profile.label;
+  for (let i = 2; taken.has(label); i++) label = `${profile.label}${i}`;
   const signed = await signMessage(message, { label, components, params, key: options.key });
   (headers['signature-input'] ??= []).push(signed.signatureInput);
   (headers['signature'] ??= []).push(signed.signature);

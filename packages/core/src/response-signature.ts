@@ -1,6 +1,7 @@
 /**
- * The service's answer (PROFILE section 3): its own ICT, `Content-Digest` over the body as sent and
- * an RFC 9421 signature bound to the request; and the caller's verification of that answer.
+ * The service's answer (PROFILE section 3): its own token (its ICT, or its WIT under the WIMSE
+ * profile), `Content-Digest` over the body as sent and an RFC 9421 signature bound to the request;
+ * and the caller's verification of that answer.
  */
 import type { JWK } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
@@ -9,16 +10,23 @@ import { createContentDigest, verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
 import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
+import type { WitVerifier } from './wimse.js';
+import type { TokenKind } from './profile.js';
 import type { KeyHandle } from './lib/crypto.js';
 import { createNonce } from './request-signing.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 
-/** The service's credential: its ICT and the private key the ICT certifies. */
+/** The service's credential: its token and the private key the token certifies. */
 export interface ServiceCredential {
-  /** The service's ICT (compact JWT). */
+  /**
+   * The service's token (compact JWT) as its responses carry it: its ICT, or its WIT when `kind`
+   * is `'wit'` (the member keeps the name it had when services signed with ICTs only).
+   */
   ict: string;
-  /** Signing key handle for the key in the ICT's `cnf.jwk` (`importKey(jwk, alg, 'sign')`). */
+  /** Signing key handle for the key in the token's `cnf.jwk` (`importKey(jwk, alg, 'sign')`). */
   key: KeyHandle;
+  /** Which token {@link ict} holds, and so which profile's responses it signs. Default `'ict'`. */
+  kind?: TokenKind;
 }
 
 /** Options of {@link signResponse}. */
@@ -36,10 +44,12 @@ export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'dig
 
 /**
  * Signs a response to an authenticated (or at least parsed) request, under the binding's signature
- * profile. Returns the fields to set on the response: the profile's token field (the service's
- * ICT), `Content-Digest`, `Signature-Input`, `Signature`. The signature covers the request's
- * `@method`, `@path`, `@query` and the binding's request fields (`"dpop";req`, `"authorization";req`),
- * and repeats the binding's nonce. The body must be the bytes exactly as sent (after any content coding).
+ * profile, with a credential of that profile's token kind. Returns the fields to set on the
+ * response: the profile's token field (the service's ICT or WIT), `Content-Digest`,
+ * `Signature-Input`, `Signature`. The signature covers the profile's request components with
+ * `;req` (`@method`, `@path`, `@query`; `@request-target` for WIMSE -06) and the binding's request
+ * fields (`"dpop";req`, `"authorization";req`), and repeats the binding's nonce. The body must be
+ * the bytes exactly as sent (after any content coding).
  */
 export async function signResponse(
   response: HttpResponse,
@@ -50,6 +60,9 @@ export async function signResponse(
 ): Promise<Fields> {
   assertOptions(options as unknown, SIGN_RESPONSE_OPTION_KEYS, 'options');
   const profile = bindingProfile(binding);
+  if ((credential.kind ?? 'ict') !== profile.token) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `credential must be a ${profile.token.toUpperCase()} credential: the binding's profile answers with its ${profile.tokenHeader}`);
+  }
   const added: Fields = {
     [profile.tokenHeader]: [credential.ict],
     'content-digest': [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')],
@@ -59,7 +72,8 @@ export async function signResponse(
   delete headers['signature'];
   const components = ['@status', profile.tokenHeader];
   for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
-  components.push('content-digest', '"@method";req', '"@path";req', '"@query";req');
+  components.push('content-digest');
+  for (const component of profile.responseRequestComponents) components.push(`"${component}";req`);
   for (const field of boundRequestFields(binding)) components.push(`"${field}";req`);
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const params: Record<string, string | number | boolean> = {
@@ -69,7 +83,7 @@ export async function signResponse(
     tag: profile.tag,
   };
   if (binding.nonce !== undefined) params[profile.requestNonceParam] = binding.nonce;
-  const signed = await signMessage({ ...response, headers }, { label: 'sig', components, params, key: credential.key, request });
+  const signed = await signMessage({ ...response, headers }, { label: profile.label, components, params, key: credential.key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
   return added;
@@ -77,9 +91,14 @@ export async function signResponse(
 
 /** The verified identity of the service that answered. */
 export interface ServiceIdentity {
+  /** `sub` of its ICT or WIT. */
   subject: string;
+  /** `iss` of its ICT or WIT; the empty string for a WIT without `iss`. */
   issuer: string;
+  /** The trust domain of a service that answered with a WIT. */
+  trustDomain?: string;
   claims: Record<string, unknown>;
+  /** Its ICT's contexts; empty for a WIT. */
   contexts: string[];
   publicKey: JWK;
   thumbprint: string;
@@ -96,8 +115,16 @@ export interface VerifyResponseOptions {
    * only when one is given); its request fields must be covered with `;req`.
    */
   binding: RequestBinding;
-  /** Verifier for the service's ICT, configured with the issuers trusted for services. */
-  ictVerifier: IctVerifier;
+  /**
+   * Verifier for the service's ICT, configured with the issuers trusted for services. Required
+   * when the binding's profile is OIDC² (the default).
+   */
+  ictVerifier?: IctVerifier;
+  /**
+   * Verifier for the service's WIT, configured with the trust domains trusted for services.
+   * Required when the binding's profile is the WIMSE profile (a WIMSE signature or a WPT binding).
+   */
+  witVerifier?: WitVerifier;
   /** The service subject(s) expected to answer. Default: any subject of a trusted issuer. */
   expectedSubject?: string | string[];
   /** Allowed clock skew in seconds. Default 60. */
@@ -111,6 +138,7 @@ export const VERIFY_RESPONSE_OPTION_KEYS = Object.freeze([
   'request',
   'binding',
   'ictVerifier',
+  'witVerifier',
   'expectedSubject',
   'clockTolerance',
   'now',
@@ -120,10 +148,32 @@ function coversReq(components: ComponentIdentifier[], name: string, req: boolean
   return components.some((c) => c.name === name && (c.params.req === true) === req && c.params.key === undefined && c.params.name === undefined);
 }
 
+/** The answering service's verified token. */
+interface VerifiedService {
+  readonly key: KeyHandle;
+  readonly identity: ServiceIdentity;
+}
+
+async function verifyServiceToken(token: string, options: VerifyResponseOptions, kind: TokenKind): Promise<VerifiedService> {
+  const name = kind.toUpperCase();
+  try {
+    if (kind === 'wit') {
+      const wit = await options.witVerifier!.verify(token);
+      const issuer = typeof wit.claims.iss === 'string' ? wit.claims.iss : '';
+      return { key: wit.key, identity: { subject: wit.subject, issuer, trustDomain: wit.trustDomain, claims: wit.claims, contexts: [], publicKey: wit.jwk, thumbprint: wit.thumbprint } };
+    }
+    const ict = await options.ictVerifier!.verify(token);
+    return { key: ict.key!, identity: { subject: ict.subject, issuer: ict.issuer, claims: ict.payload, contexts: ict.contexts, publicKey: ict.jwk!, thumbprint: ict.thumbprint } };
+  } catch (error) {
+    throw new Oidc2Error('response_untrusted', `the service ${name} was rejected (${isOidc2Error(error) ? error.code : 'invalid'})`, { cause: error });
+  }
+}
+
 /**
- * Verifies a service's response: its ICT (from a trusted issuer), the signature over status,
- * token, digest and the request components, the binding to this request, and the body digest.
- * Throws `response_unsigned`, `response_untrusted` or `response_signature_invalid`.
+ * Verifies a service's response under the binding's profile: its token (an ICT from a trusted
+ * issuer, or under the WIMSE profile a WIT from a trusted trust domain), the signature over
+ * status, token, digest and the request components, the binding to this request, and the body
+ * digest. Throws `response_unsigned`, `response_untrusted` or `response_signature_invalid`.
  */
 export async function verifyResponse(response: HttpResponse, options: VerifyResponseOptions): Promise<ServiceIdentity> {
   assertOptions(options as unknown, VERIFY_RESPONSE_OPTION_KEYS, 'options');
@@ -132,6 +182,10 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
     throw argumentError('ERR_INVALID_ARG_TYPE', 'options.binding must be the RequestBinding of the request sent');
   }
   const profile = bindingProfile(binding);
+  const verifier = profile.token === 'wit' ? 'witVerifier' : 'ictVerifier';
+  if (typeof options[verifier]?.verify !== 'function') {
+    throw argumentError('ERR_INVALID_ARG_TYPE', `options.${verifier} is required to verify a response under the ${profile.tag} profile`);
+  }
   const tolerance = options.clockTolerance ?? 60;
   const now = (options.now ?? (() => Date.now() / 1000))();
   const tokenLines = fieldLines(response.headers, profile.tokenHeader);
@@ -148,28 +202,24 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
     if (isOidc2Error(error) && error.code.startsWith('response_')) throw error;
     throw new Oidc2Error('response_signature_invalid', 'the response signature fields are malformed', { cause: error });
   }
-  if (!tokenLines || !entry || !signature) throw new Oidc2Error('response_unsigned', 'the response carries no ICT-bound signature');
+  if (!tokenLines || !entry || !signature) throw new Oidc2Error('response_unsigned', `the response carries no signature bound to a ${profile.tokenHeader}`);
   if (tokenLines.length !== 1) throw new Oidc2Error('response_signature_invalid', `exactly one ${profile.tokenHeader} field is allowed`);
 
-  let ict;
-  try {
-    ict = await options.ictVerifier.verify(tokenLines[0]!.trim());
-  } catch (error) {
-    throw new Oidc2Error('response_untrusted', `the service ICT was rejected (${isOidc2Error(error) ? error.code : 'invalid'})`, { cause: error });
-  }
+  const service = await verifyServiceToken(tokenLines[0]!.trim(), options, profile.token);
   const expected = options.expectedSubject === undefined ? undefined : ([] as string[]).concat(options.expectedSubject);
-  if (expected && !expected.includes(ict.subject)) throw new Oidc2Error('response_untrusted', 'the response was signed by an unexpected service');
-  if (!ict.key || !ict.jwk) throw new Oidc2Error('response_untrusted', 'the service ICT carries no cnf.jwk');
+  if (expected && !expected.includes(service.identity.subject)) throw new Oidc2Error('response_untrusted', 'the response was signed by an unexpected service');
 
   const c = entry.components;
+  const digestLines = fieldLines(response.headers, 'content-digest');
+  const body = response.body ?? new Uint8Array(0);
+  // Under the WIMSE profile a response without a body need not carry a digest (draft-ietf-wimse-http-signature).
+  const checksDigest = profile.responseDigest === 'always' || body.length > 0 || digestLines !== undefined;
   const required: Array<[string, boolean]> = [
     ['@status', false],
     [profile.tokenHeader, false],
-    ['content-digest', false],
-    ['@method', true],
-    ['@path', true],
-    ['@query', true],
   ];
+  if (checksDigest) required.push(['content-digest', false]);
+  for (const component of profile.responseRequestComponents) required.push([component, true]);
   for (const field of profile.responseCoveredWhenPresent) if (fieldLines(response.headers, field)) required.push([field, false]);
   for (const field of boundRequestFields(binding)) required.push([field, true]);
   for (const [name, req] of required) {
@@ -184,13 +234,15 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
     throw new Oidc2Error('response_signature_invalid', 'created, expires and nonce are required');
   }
   if (p.created > now + tolerance || p.expires < now - tolerance) throw new Oidc2Error('response_signature_invalid', 'the response signature is outside its time window');
-  if (!(await verifyMessageSignature(response, entry, signature, ict.key, { request: options.request }))) {
-    throw new Oidc2Error('response_signature_invalid', 'the response signature does not verify with the service ICT key');
+  if (!(await verifyMessageSignature(response, entry, signature, service.key, { request: options.request }))) {
+    throw new Oidc2Error('response_signature_invalid', `the response signature does not verify with the key of the service ${profile.tokenHeader}`);
   }
-  try {
-    await verifyContentDigest(fieldLines(response.headers, 'content-digest'), response.body ?? new Uint8Array(0), { required: true });
-  } catch (error) {
-    throw new Oidc2Error('response_signature_invalid', `the response body does not match its digest (${isOidc2Error(error) ? error.code : 'invalid'})`, { cause: error });
+  if (checksDigest) {
+    try {
+      await verifyContentDigest(digestLines, body, { required: true });
+    } catch (error) {
+      throw new Oidc2Error('response_signature_invalid', `the response body does not match its digest (${isOidc2Error(error) ? error.code : 'invalid'})`, { cause: error });
+    }
   }
-  return { subject: ict.subject, issuer: ict.issuer, claims: ict.payload, contexts: ict.contexts, publicKey: ict.jwk, thumbprint: ict.thumbprint };
+  return service.identity;
 }

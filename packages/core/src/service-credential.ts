@@ -1,15 +1,17 @@
 /**
- * The service's own credential (PROFILE section 3): an ICT and the private key it certifies, fixed
- * or from a provider that is called again before the ICT expires.
+ * The service's own credentials (PROFILE section 3): its ICT, its WIT, or both, each with the
+ * private key it certifies, fixed or from a provider that is called again before the token
+ * expires. A response is signed with the credential of the caller's profile.
  */
 import { decodeJwt, type JWK } from 'jose';
 import { Oidc2Error } from './errors.js';
 import type { ServiceCredential } from './response-signature.js';
+import type { TokenKind } from './profile.js';
 import { importKey, keyHandleFrom, type KeyHandle } from './lib/crypto.js';
 import { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 
-/** The service's credential as configured: its ICT and the private key it certifies. */
+/** The service's ICT credential as configured: its ICT and the private key it certifies. */
 export interface CredentialInput {
   /** The service's ICT (compact JWT) whose `cnf.jwk` is the public half of `privateKey`. */
   ict: string;
@@ -19,32 +21,63 @@ export interface CredentialInput {
   alg?: string;
 }
 
-/** A fixed credential, or a provider called again before the current ICT expires. */
-export type CredentialSource = CredentialInput | (() => CredentialInput | Promise<CredentialInput>);
-
-const CREDENTIAL_KEYS = ['ict', 'privateKey', 'alg'] as const;
-const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'Ed25519' };
-
-/** Checks a configured credential source once, at construction. */
-export function assertCredentialSource(source: unknown, name: string): asserts source is CredentialSource | undefined {
-  if (source === undefined || typeof source === 'function') return;
-  if (typeof source !== 'object' || source === null || typeof (source as CredentialInput).ict !== 'string') {
-    throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be { ict, privateKey } or a function returning it`);
-  }
-  assertOptions(source, CREDENTIAL_KEYS, name);
+/** The service's WIT credential as configured: its WIT and the private key it certifies. */
+export interface WitCredentialInput {
+  /** The service's WIT (compact JWT, `typ` `wit+jwt`) whose `cnf.jwk` is the public half of `privateKey`. */
+  wit: string;
+  /** The private key: a private JWK, a CryptoKey / KeyObject, or a handle from `importKey`. */
+  privateKey: JWK | CryptoKey | KeyHandle | object;
+  /** JWA algorithm of the key. Default: `cnf.jwk.alg` of the WIT (which a WIT must carry). */
+  alg?: string;
 }
 
-async function toServiceCredential(input: CredentialInput, now: number, margin: number, renews: boolean): Promise<ServiceCredential & Renewable> {
-  assertCredentialSource(input, 'credential');
+/** A fixed ICT credential, or a provider called again before the current ICT expires. */
+export type CredentialSource = CredentialInput | (() => CredentialInput | Promise<CredentialInput>);
+
+/** A fixed WIT credential, or a provider called again before the current WIT expires. */
+export type WitCredentialSource = WitCredentialInput | (() => WitCredentialInput | Promise<WitCredentialInput>);
+
+/**
+ * The service's credentials, one per token kind: users (ICT callers) are answered with the ICT,
+ * workloads (WIT callers: WIMSE signatures and WPTs) with the WIT. At least one is required.
+ */
+export interface ServiceCredentials {
+  /** The ICT credential: signs responses to OIDC² (ICT) callers. Default none. */
+  ict?: CredentialSource;
+  /** The WIT credential: signs responses to WIMSE (WIT) callers. Default none. */
+  wit?: WitCredentialSource;
+}
+
+/** Every key of {@link ServiceCredentials}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const SERVICE_CREDENTIALS_KEYS = Object.freeze(['ict', 'wit'] as const satisfies ReadonlyArray<keyof ServiceCredentials>);
+
+type AnyInput = CredentialInput | WitCredentialInput;
+const KEYS: Record<TokenKind, readonly string[]> = { ict: ['ict', 'privateKey', 'alg'], wit: ['wit', 'privateKey', 'alg'] };
+const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512', Ed25519: 'Ed25519' };
+
+/** Checks a configured credential source of `kind` once, at construction. */
+export function assertCredentialSource(source: unknown, name: string, kind: TokenKind = 'ict'): asserts source is CredentialSource | WitCredentialSource | undefined {
+  if (source === undefined || typeof source === 'function') return;
+  if (typeof source !== 'object' || source === null || typeof (source as Record<string, unknown>)[kind] !== 'string') {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${name} must be { ${kind}, privateKey } or a function returning it`);
+  }
+  assertOptions(source, KEYS[kind], name);
+}
+
+async function toServiceCredential(input: AnyInput, kind: TokenKind, now: number, margin: number, renews: boolean): Promise<ServiceCredential & Renewable> {
+  assertCredentialSource(input, 'credential', kind);
+  const token = (input as unknown as Record<TokenKind, string>)[kind];
   let claims;
   try {
-    claims = decodeJwt(input.ict);
+    claims = decodeJwt(token);
   } catch {
-    throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.ict is not a JWT');
+    throw argumentError('ERR_INVALID_ARG_VALUE', `credential.${kind} is not a JWT`);
   }
   const cnf = (claims.cnf as { jwk?: JWK } | undefined)?.jwk;
-  const alg = input.alg ?? cnf?.alg ?? (cnf?.crv ? CURVE_ALG[cnf.crv] : undefined);
-  if (!alg) throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.alg is required when the ICT key names no algorithm');
+  // A WIT's cnf.jwk.alg fixes the algorithm of every signature it backs; an ICT's may be implied by the curve.
+  const alg = input.alg ?? cnf?.alg ?? (kind === 'ict' && cnf?.crv ? CURVE_ALG[cnf.crv] : undefined);
+  if (!alg) throw argumentError('ERR_INVALID_ARG_VALUE', `credential.alg is required when the ${kind.toUpperCase()} key names no algorithm`);
+  if (kind === 'wit' && cnf?.alg !== undefined && alg !== cnf.alg) throw argumentError('ERR_INVALID_ARG_VALUE', 'credential.alg must be the WIT cnf.jwk.alg');
   const pk = input.privateKey as Partial<KeyHandle> & JWK;
   let key: KeyHandle;
   if (pk === null || typeof pk !== 'object') throw argumentError('ERR_INVALID_ARG_TYPE', 'credential.privateKey must be a JWK, a CryptoKey, a KeyObject or a key handle');
@@ -53,22 +86,53 @@ async function toServiceCredential(input: CredentialInput, now: number, margin: 
   else key = keyHandleFrom(pk as unknown as CryptoKey, alg, 'sign');
   const expiresAt = typeof claims.exp === 'number' ? claims.exp : Infinity;
   // A fixed credential is never renewed; a provider's is renewed `margin` before expiry, or half-way
-  // for credentials shorter-lived than twice the margin, so a provider handing out short ICTs is
+  // for credentials shorter-lived than twice the margin, so a provider handing out short tokens is
   // not called on every response.
   const renewAt = renews && Number.isFinite(expiresAt) ? renewalTime(expiresAt, typeof claims.iat === 'number' ? claims.iat : undefined, now, margin) : Infinity;
-  return { ict: input.ict, key, expiresAt, renewAt };
+  return { ict: token, key, kind, expiresAt, renewAt };
 }
 
 /**
- * The service credential as a function returning the current one, renewed single-flight; a failed
- * renewal keeps the old credential until it expires, then fails with `response_signing_unavailable`.
+ * A service credential of `kind` as a function returning the current one, renewed single-flight; a
+ * failed renewal keeps the old credential until it expires, then fails with `response_signing_unavailable`.
  */
-export function serviceCredentialProvider(source: CredentialSource, margin: number, now: () => number): () => Promise<ServiceCredential> {
+export function serviceCredentialProvider(
+  source: CredentialSource | WitCredentialSource,
+  margin: number,
+  now: () => number,
+  kind: TokenKind = 'ict',
+): () => Promise<ServiceCredential> {
   const renews = typeof source === 'function';
   const refresher = new CredentialRefresher(
-    async () => toServiceCredential(typeof source === 'function' ? await source() : source, now(), margin, renews),
+    async () => toServiceCredential(typeof source === 'function' ? await source() : source, kind, now(), margin, renews),
     now,
-    (cause) => new Oidc2Error('response_signing_unavailable', 'the service credential is unavailable', { cause }),
+    (cause) => new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} credential is unavailable`, { cause }),
   );
   return () => refresher.get();
+}
+
+/** The service's credential providers by token kind. */
+export type CredentialProviders = Partial<Record<TokenKind, () => Promise<ServiceCredential>>>;
+
+/**
+ * Checks the `credential` and `credentials` options once and makes a provider per credential.
+ * `credential` is the ICT credential alone (the form services had before they could hold a WIT);
+ * the two options exclude each other.
+ */
+export function credentialProviders(credential: unknown, credentials: unknown, margin: number, now: () => number): CredentialProviders {
+  if (credentials === undefined) {
+    assertCredentialSource(credential, 'options.credential');
+    return credential === undefined ? {} : { ict: serviceCredentialProvider(credential as CredentialSource, margin, now) };
+  }
+  if (credential !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.credential and options.credentials exclude each other: name the ICT as options.credentials.ict');
+  assertOptions(credentials, SERVICE_CREDENTIALS_KEYS, 'options.credentials');
+  const set = credentials as ServiceCredentials;
+  if (set.ict === undefined && set.wit === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.credentials must name an ict, a wit or both');
+  const providers: CredentialProviders = {};
+  for (const kind of SERVICE_CREDENTIALS_KEYS) {
+    const source = set[kind];
+    assertCredentialSource(source, `options.credentials.${kind}`, kind);
+    if (source !== undefined) providers[kind] = serviceCredentialProvider(source, margin, now, kind);
+  }
+  return providers;
 }

@@ -7,31 +7,45 @@ import { Oidc2Error, isOidc2Error } from './errors.js';
 import type { Fields, HttpRequest, HttpResponse } from './message.js';
 import { createAuthenticator, type AuthenticateOptions, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
 import { signResponse, type ServiceCredential } from './response-signature.js';
+import { bindingProfile } from './binding.js';
+import { OIDC2_PROFILE, WIMSE_PROFILE } from './profile.js';
 import { requestBinding } from './proofs/detect.js';
 import { applyRoutePolicy, assertRoutePolicy, type RoutePolicy } from './policy.js';
 import { problemResponse } from './problem.js';
-import { assertCredentialSource, serviceCredentialProvider, type CredentialSource } from './service-credential.js';
+import { credentialProviders, type CredentialSource, type ServiceCredentials } from './service-credential.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { argumentError, integerOption } from './lib/validate.js';
 import { createE2eeService, hasE2eeFields, type E2eeOptions, type E2eeService, type EncryptionPolicy } from './e2ee/service-side.js';
 
 /** Options shared by every adapter. */
 export interface Oidc2Options extends AuthenticatorOptions {
-  /** The service's own credential used to sign responses. Default none: responses are not signed. */
+  /**
+   * The service's own ICT credential, used to sign responses: shorthand for `credentials: { ict }`,
+   * which it excludes. Default none.
+   */
   credential?: CredentialSource;
+  /**
+   * The service's own credentials, used to sign responses: an ICT for OIDC² callers, a WIT for
+   * WIMSE callers (WIMSE signatures and WPTs), or both. A caller is answered with the credential of
+   * its profile; a service without one leaves the response unsigned, and refuses a caller who asked
+   * for a signed response with `response_signing_unavailable`. (A WPT caller of a service without a
+   * WIT is answered under the OIDC² profile with its ICT.) Default none: responses are not signed.
+   */
+  credentials?: ServiceCredentials;
   /** The default policy of every route. Default: authentication required, nothing more. */
   policy?: RoutePolicy;
   /** Largest request body in bytes read for `Content-Digest`. Default 1 MiB. */
   maxBodyBytes?: number;
   /** Largest response body in bytes buffered for signing. Default 4 MiB. */
   maxResponseBytes?: number;
-  /** Seconds before the credential's ICT expires at which the provider is called again. Default 60. */
+  /** Seconds before a credential's token expires at which its provider is called again. Default 60. */
   credentialRefreshMargin?: number;
   /**
    * End-to-end encryption (PROFILE section 5): HPKE key exchange, session tokens and encrypted
-   * bodies, negotiated per request and governed per route by `policy.encryption`. It needs
-   * `credential`, because every e2ee response is signed. `false` turns it off. Default: on with the
-   * defaults of {@link E2eeOptions} when `credential` is set, else off.
+   * bodies, negotiated per request and governed per route by `policy.encryption`. It needs a
+   * credential, because every e2ee response is signed (with the credential of the caller's profile).
+   * `false` turns it off. Default: on with the defaults of {@link E2eeOptions} when the service
+   * has a credential, else off.
    */
   e2ee?: false | E2eeOptions;
 }
@@ -55,15 +69,17 @@ export interface Oidc2Service {
   exchange(request: HttpRequest, policy?: RoutePolicy): Exchange;
   /**
    * Authenticates and applies the policy; throws an `Oidc2Error` unless the policy is optional. A
-   * caller asking for a signed response from a service without a credential gets
-   * `response_signing_unavailable` (501) here, before any route could answer unsigned.
+   * caller asking for a signed response from a service without a credential of its profile (an ICT
+   * for users, a WIT for workloads) gets `response_signing_unavailable` (501) here, before any
+   * route could answer unsigned.
    */
   authenticate(request: HttpRequest, policy?: RoutePolicy, options?: AuthenticateOptions): Promise<AuthResult>;
-  /** Whether responses can be signed (a credential is configured). */
+  /** Whether responses can be signed (a credential, ICT or WIT, is configured). */
   readonly signsResponses: boolean;
   /**
-   * Fields to add to a response (token, digest, signature), or undefined without a credential.
-   * `credential` pins the one to sign with (the one an e2ee handshake was bound to). Default: the current one.
+   * Fields to add to a response (token, digest, signature), or undefined without a credential of
+   * the binding's profile. `credential` pins the one to sign with (the one an e2ee handshake was
+   * bound to). Default: the current one of the binding's profile.
    */
   signResponse(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential): Promise<Fields | undefined>;
   /** The problem+json response for an error, signed when a credential is configured. */
@@ -76,14 +92,17 @@ export interface Oidc2Service {
   readonly maxResponseBytes: number;
   /** End-to-end encryption, when the service has it. */
   readonly e2ee: E2eeService | undefined;
-  /** The service's current credential (`response_signing_unavailable` without one). */
-  credential(): Promise<ServiceCredential>;
+  /**
+   * The service's current credential for a caller bound by `binding` (its profile's token kind;
+   * default the OIDC² profile), or `response_signing_unavailable` without one.
+   */
+  credential(binding?: RequestBinding): Promise<ServiceCredential>;
   /** The encryption policy in force for a route policy. */
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
 }
 
 /** The keys of {@link Oidc2Options} beyond the authenticator's. */
-const SERVICE_OPTION_KEYS = ['credential', 'policy', 'maxBodyBytes', 'maxResponseBytes', 'credentialRefreshMargin', 'e2ee'] as const;
+const SERVICE_OPTION_KEYS = ['credential', 'credentials', 'policy', 'maxBodyBytes', 'maxResponseBytes', 'credentialRefreshMargin', 'e2ee'] as const;
 
 /**
  * Creates the framework-free service: validates every option once and returns what adapters call.
@@ -96,31 +115,44 @@ const SERVICE_OPTION_KEYS = ['credential', 'policy', 'maxBodyBytes', 'maxRespons
  */
 export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
-  const { credential: source, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, e2ee: e2eeOptions, ...authenticatorOptions } = options;
+  const { credential: source, credentials: sources, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, e2ee: e2eeOptions, ...authenticatorOptions } = options;
   const authenticator = createAuthenticator(authenticatorOptions);
   assertRoutePolicy(policy, 'options.policy');
   const now = options.now ?? (() => Date.now() / 1000);
   const maxBodyBytes = integerOption('options.maxBodyBytes', maxBody, 1024 * 1024);
   const maxResponseBytes = integerOption('options.maxResponseBytes', maxResponse, 4 * 1024 * 1024);
   const margin = integerOption('options.credentialRefreshMargin', credentialRefreshMargin, 60);
-  assertCredentialSource(source, 'options.credential');
-  const credential = source === undefined ? undefined : serviceCredentialProvider(source, margin, now);
-  const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential');
+  const providers = credentialProviders(source, sources, margin, now);
+  const signs = providers.ict !== undefined || providers.wit !== undefined;
+  const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential for its profile');
   if (e2eeOptions !== undefined && e2eeOptions !== false) {
     if (typeof e2eeOptions !== 'object' || e2eeOptions === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee must be an object or false');
-    if (!credential) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.e2ee needs options.credential: every end-to-end encrypted response is signed');
+    if (!signs) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.e2ee needs options.credential or options.credentials: every end-to-end encrypted response is signed');
   }
   const e2ee =
-    credential && e2eeOptions !== false
+    signs && e2eeOptions !== false
       ? createE2eeService(e2eeOptions ?? {}, authenticatorOptions.audiences, now, typeof authenticatorOptions.clockTolerance === 'number' ? authenticatorOptions.clockTolerance : 60)
       : undefined;
 
+  // A response bound to nothing (a request that named no proof) is signed with the ICT, else the WIT.
+  const unbound: RequestBinding = providers.ict ? { proof: 'http-signature', signResponse: false } : { proof: 'http-signature', signResponse: false, profile: WIMSE_PROFILE };
+
+  // The binding a response is signed under and the credential that signs it: the one of the binding's
+  // profile, or for a WPT caller of a service without a WIT the ICT under the OIDC² profile.
+  function signer(binding: RequestBinding): { binding: RequestBinding; credential: () => Promise<ServiceCredential> } | undefined {
+    const own = providers[bindingProfile(binding).token];
+    if (own) return { binding, credential: own };
+    if (binding.proof === 'wpt' && providers.ict) return { binding: { ...binding, profile: OIDC2_PROFILE }, credential: providers.ict };
+    return undefined;
+  }
+
   async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, pinned?: ServiceCredential): Promise<Fields | undefined> {
-    if (!credential) {
+    const chosen = signer(binding ?? unbound);
+    if (!chosen) {
       if (binding?.signResponse) throw noCredential();
       return undefined;
     }
-    return signResponse(response, request, binding ?? { proof: 'http-signature', signResponse: false }, pinned ?? (await credential()), { now });
+    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { now });
   }
 
   async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
@@ -138,7 +170,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       result = { identity: null, error, binding: requestBinding(request) };
     }
     // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
-    if (!credential && result.binding?.signResponse) throw noCredential();
+    if (result.binding?.signResponse && !signer(result.binding)) throw noCredential();
     return result;
   }
 
@@ -154,12 +186,15 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   }
 
   const service: Oidc2Service = {
-    signsResponses: credential !== undefined,
+    signsResponses: signs,
     maxBodyBytes,
     maxResponseBytes,
     bindingOf: (request) => requestBinding(request),
     e2ee,
-    credential: () => (credential ? credential() : Promise.reject(noCredential())),
+    credential: (binding) => {
+      const own = providers[bindingProfile(binding ?? unbound).token];
+      return own ? own() : Promise.reject(noCredential());
+    },
     encryptionPolicy: (routePolicy) => (routePolicy ?? policy)?.encryption ?? (e2ee ? 'optional' : 'off'),
     authenticate,
     signResponse: sign,

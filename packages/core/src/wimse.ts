@@ -7,7 +7,7 @@
 import type { JWK, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
-import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
+import { assertTrustedIssuer, createIssuerKeyResolver, createSpiffeBundleResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, digest, digestSync, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
@@ -28,14 +28,19 @@ export interface WimseTrustDomain {
    * `sub`, e.g. `example.com`. Compared case-insensitively. Required.
    */
   trustDomain: string;
-  /** The issuer's public keys, inline. Mutually exclusive with `jwksUri`. */
+  /** The issuer's public keys, inline. Exactly one of `jwks`, `jwksUri` and `spiffeBundleUrl` (or `issuer` alone). */
   jwks?: { keys: JWK[] };
-  /** The issuer's JWKS URL (configured, never taken from a token). Mutually exclusive with `jwks`. */
+  /** The issuer's JWKS URL (configured, never taken from a token). */
   jwksUri?: string;
   /**
-   * The issuer's identifier. When set and a WIT carries `iss`, the two must be equal. With neither
-   * `jwks` nor `jwksUri`, keys come from OIDC discovery under this https URL. Default
-   * `wimse://<trustDomain>` (then `jwks` or `jwksUri` is required) and `iss` is not checked.
+   * The trust domain's SPIFFE bundle endpoint (an https URL; http only on a loopback host): its
+   * `jwt-svid` keys verify the WITs, refreshed as its `spiffe_refresh_hint` says.
+   */
+  spiffeBundleUrl?: string;
+  /**
+   * The issuer's identifier. When set and a WIT carries `iss`, the two must be equal. Without
+   * `jwks`, `jwksUri` or `spiffeBundleUrl`, keys come from OIDC discovery under this https URL.
+   * Default `wimse://<trustDomain>` (then a key source is required) and `iss` is not checked.
    */
   issuer?: string;
 }
@@ -123,7 +128,7 @@ export interface WptVerifyOptions {
 }
 
 /** Every key of {@link WimseTrustDomain}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
-export const WIMSE_TRUST_DOMAIN_KEYS = Object.freeze(['trustDomain', 'jwks', 'jwksUri', 'issuer'] as const satisfies ReadonlyArray<keyof WimseTrustDomain>);
+export const WIMSE_TRUST_DOMAIN_KEYS = Object.freeze(['trustDomain', 'jwks', 'jwksUri', 'spiffeBundleUrl', 'issuer'] as const satisfies ReadonlyArray<keyof WimseTrustDomain>);
 
 /** Every key of {@link WitVerifierOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const WIT_VERIFIER_OPTION_KEYS = Object.freeze([
@@ -232,13 +237,17 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
     const name = typeof config.trustDomain === 'string' ? config.trustDomain.toLowerCase() : '';
     if (!DOMAIN.test(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.trustDomain must be a host name such as example.com`);
     if (domains.has(name)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} repeats a trust domain`);
-    const issuerConfig = { issuer: config.issuer ?? `wimse://${name}`, jwks: config.jwks, jwksUri: config.jwksUri };
-    assertTrustedIssuer(issuerConfig, where);
-    domains.set(name, {
-      trustDomain: name,
-      ...(config.issuer !== undefined ? { issuer: config.issuer } : {}),
-      resolver: createIssuerKeyResolver(issuerConfig, { fetch: options.fetch }),
-    });
+    let resolver: IssuerKeyResolver;
+    if (config.spiffeBundleUrl !== undefined) {
+      if (config.jwks !== undefined || config.jwksUri !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} takes one of jwks, jwksUri and spiffeBundleUrl`);
+      if (config.issuer !== undefined && (typeof config.issuer !== 'string' || config.issuer.length === 0)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.issuer must be a non-empty string`);
+      resolver = createSpiffeBundleResolver(name, config.spiffeBundleUrl, { fetch: options.fetch }, `${where}.spiffeBundleUrl`);
+    } else {
+      const issuerConfig = { issuer: config.issuer ?? `wimse://${name}`, jwks: config.jwks, jwksUri: config.jwksUri };
+      assertTrustedIssuer(issuerConfig, where);
+      resolver = createIssuerKeyResolver(issuerConfig, { fetch: options.fetch });
+    }
+    domains.set(name, { trustDomain: name, ...(config.issuer !== undefined ? { issuer: config.issuer } : {}), resolver });
   });
 
   const invalid = (message: string) => new Oidc2Error('wit_invalid', message);

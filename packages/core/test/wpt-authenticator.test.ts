@@ -1,6 +1,6 @@
 // WIMSE workloads through the request authenticator: the draft's WIT and WPT vectors authenticate a
 // request, and the failures come back as the WIMSE drafts say (400), with nothing recorded first.
-import { createAuthenticator, createOidc2Service, isOidc2Error, MemoryReplayStore, normalizeFields, verifyResponse, wptBinding, createIctVerifier, type AuthenticatorOptions, type HttpRequest } from '../src/index';
+import { OIDC2_PROFILE, createAuthenticator, createOidc2Service, isOidc2Error, MemoryReplayStore, normalizeFields, verifyResponse, wptBinding, createIctVerifier, type AuthenticatorOptions, type HttpRequest } from '../src/index';
 import { utf8 } from '../src/lib/base64';
 import { newIssuer, newKey } from '../../../test/support/credentials';
 import vectors from './fixtures/wimse/vectors.json';
@@ -41,7 +41,8 @@ async function code(p: Promise<unknown>): Promise<string> {
 describe('WIMSE workload proof through the authenticator', () => {
   it('authenticates the draft example (wpt-02 form, Authorization: WPT)', async () => {
     const identity = await createAuthenticator(options()).authenticate(wptRequest({ authorization: `WPT ${vectors.wpt}` }));
-    expect(identity).toMatchObject({ subject: vectors.subject, issuer: 'wimse://example.com', proof: 'wpt', contexts: [] });
+    // The vector's WIT has no iss: the issuer is empty (as end-to-end encryption binds it), the trust domain says where it is from.
+    expect(identity).toMatchObject({ kind: 'workload', subject: vectors.subject, issuer: '', trustDomain: 'example.com', proof: 'wpt', contexts: [] });
     expect(identity.publicKey.x).toBe(vectors.workloadKey.x);
   });
 
@@ -49,7 +50,9 @@ describe('WIMSE workload proof through the authenticator', () => {
     const legacy = wptRequest({ authorization: `Bearer ${vectors.bearerToken}`, 'workload-proof-token': vectors.wptWithAth });
     const workloads = { trustDomains: [{ trustDomain: 'example.com', jwks: { keys: [issuerPublic] } }], legacyProofHeader: true };
     await expect(createAuthenticator(options({ workloads })).authenticate(legacy)).resolves.toMatchObject({ subject: vectors.subject });
-    expect(await code(createAuthenticator(options()).authenticate(legacy))).toBe('ict_missing/401');
+    // Without the option the WIT names a WIMSE signature, which the request does not carry.
+    expect(await code(createAuthenticator(options()).authenticate(legacy))).toBe('wimse_signature_invalid/400');
+    expect(await code(createAuthenticator(options({ proofs: ['http-signature', 'wpt'] })).authenticate(legacy))).toBe('ict_missing/401');
     const otherBearer = wptRequest({ authorization: 'Bearer another-token', 'workload-proof-token': vectors.wptWithAth });
     expect(await code(createAuthenticator(options({ workloads })).authenticate(otherBearer))).toBe('wpt_invalid/400');
   });
@@ -88,8 +91,10 @@ describe('WIMSE workload proof through the authenticator', () => {
     const response = { status: 200, headers: {}, body: utf8('ok') };
     const added = await service.signResponse(response, request, identity!.binding);
     expect(added!['signature-input']![0]).toContain('"authorization";req');
+    // A service without a WIT answers a WPT caller under the OIDC² profile, with its ICT.
+    expect(added!['identity-certification-token']).toEqual([svcIct]);
     const ictVerifier = createIctVerifier({ issuers: [{ issuer: op.issuer, jwks: op.jwks }], now: () => NOW });
-    await expect(verifyResponse({ ...response, headers: added! }, { request, binding: wptBinding(), ictVerifier, now: () => NOW })).resolves.toMatchObject({ subject: 'inventory' });
+    await expect(verifyResponse({ ...response, headers: added! }, { request, binding: wptBinding(OIDC2_PROFILE), ictVerifier, now: () => NOW })).resolves.toMatchObject({ subject: 'inventory' });
   });
 });
 

@@ -7,7 +7,7 @@ import type { JWK } from 'jose';
 import { Oidc2Error } from '../errors.js';
 import { fieldLines, type HttpRequest } from '../message.js';
 import type { IctVerifier, VerifiedIct } from '../ict.js';
-import type { WitVerifier } from '../wimse.js';
+import type { VerifiedWit, WitVerifier } from '../wimse.js';
 import type { DpopNonces } from '../dpop.js';
 import type { ReplayStore } from '../replay-store.js';
 import type { AudienceMatcher } from '../lib/audience.js';
@@ -68,15 +68,36 @@ export function singleField(request: HttpRequest, name: string, maxHeaderBytes: 
   return value;
 }
 
-/** The identity an ICT-based proof establishes. */
+/** The identity an ICT-based proof establishes: a user. */
 export function ictIdentity(ict: VerifiedIct, publicKey: JWK, proof: ProofType, binding: RequestBinding, transaction?: TransactionContext): Identity {
   return {
+    kind: 'user',
     subject: ict.subject,
     issuer: ict.issuer,
     claims: ict.payload,
     contexts: ict.contexts,
     publicKey,
     thumbprint: ict.thumbprint,
+    proof,
+    binding,
+    ...(transaction ? { transaction } : {}),
+  };
+}
+
+/**
+ * The identity a WIT-based proof establishes: a workload, whose issuer is the WIT's `iss` or the
+ * empty string when it has none (the `iss` that end-to-end encryption binds, PROFILE 5.1).
+ */
+export function witIdentity(wit: VerifiedWit, proof: ProofType, binding: RequestBinding, transaction?: TransactionContext): Identity {
+  return {
+    kind: 'workload',
+    subject: wit.subject,
+    issuer: typeof wit.claims.iss === 'string' ? wit.claims.iss : '',
+    trustDomain: wit.trustDomain,
+    claims: wit.claims,
+    contexts: [],
+    publicKey: wit.jwk,
+    thumbprint: wit.thumbprint,
     proof,
     binding,
     ...(transaction ? { transaction } : {}),

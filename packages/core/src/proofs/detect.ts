@@ -5,16 +5,20 @@
  */
 import { fieldLines, type HttpRequest } from '../message.js';
 import { SIGNATURE_PROFILES, type SignatureProfile } from '../profile.js';
-import { parseSignatureInput } from '../rfc9421/index.js';
-import { dpopBinding, signatureBinding, wptBinding, type ProofType, type RequestBinding } from '../binding.js';
+import { parseSignatureInput, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
+import { dpopBinding, profileProof, signatureBinding, wptBinding, type AcceptedProof, type RequestBinding } from '../binding.js';
 
 /** The legacy (wpt-01) field carrying a Workload Proof Token. */
 export const LEGACY_WPT_HEADER = 'workload-proof-token';
 
 /** What {@link detectProof} decides from a request's fields. */
 export type DetectedProof =
-  /** An HTTP message signature of `profile` (its signature input or its token field is present). */
-  | { readonly proof: 'http-signature'; readonly profile: SignatureProfile }
+  /**
+   * An HTTP message signature of `profile`: the first signature tagged with an accepted profile's
+   * tag (or, without `Signature-Input`, the profile whose token field is present). `inputs` is the
+   * request's `Signature-Input` as parsed, when it parsed.
+   */
+  | { readonly proof: 'http-signature'; readonly profile: SignatureProfile; readonly inputs?: ReadonlyMap<string, SignatureInputEntry> }
   /** `Authorization: DPoP <token>`; `token` is what follows the scheme, trimmed (possibly empty). */
   | { readonly proof: 'dpop'; readonly token: string }
   /**
@@ -22,8 +26,8 @@ export type DetectedProof =
    * `Workload-Proof-Token` field, then with the `Authorization: Bearer` token it binds, if any.
    */
   | { readonly proof: 'wpt'; readonly wpt: string; readonly legacy: boolean; readonly bearer?: string }
-  /** A proof of this type was presented, and the options do not accept it. */
-  | { readonly proof: 'not-accepted'; readonly presented: ProofType }
+  /** A proof of this kind was presented, and the options do not accept it. */
+  | { readonly proof: 'not-accepted'; readonly presented: AcceptedProof }
   /** The request names a proof but its fields are malformed (e.g. a repeated proof field). */
   | { readonly proof: 'malformed'; readonly message: string }
   /** No proof at all. */
@@ -31,21 +35,56 @@ export type DetectedProof =
 
 /** Options of {@link detectProof}. */
 export interface DetectProofOptions {
-  /** The accepted proofs. Default all: `http-signature`, `dpop` and `wpt`. */
-  proofs?: readonly ProofType[];
+  /** The accepted proofs. Default all: `http-signature`, `wimse-signature`, `dpop` and `wpt`. */
+  proofs?: readonly AcceptedProof[];
   /** Also look for a WPT in the legacy `Workload-Proof-Token` field. Default false. */
   legacyProofHeader?: boolean;
-  /** The accepted HTTP-signature profiles, in the order they are looked for. Default: {@link SIGNATURE_PROFILES}. */
+  /**
+   * The HTTP-signature profiles looked for, in this order; those whose proof (see `proofs`) is
+   * accepted are accepted. Default: {@link SIGNATURE_PROFILES}.
+   */
   profiles?: readonly SignatureProfile[];
+  /** Largest `Signature-Input` parsed, in bytes. Default 8192. */
+  maxHeaderBytes?: number;
 }
 
-const ALL_PROOFS: readonly ProofType[] = Object.freeze(['http-signature', 'dpop', 'wpt']);
+const ALL_PROOFS: readonly AcceptedProof[] = Object.freeze(['http-signature', 'wimse-signature', 'dpop', 'wpt']);
+
+/**
+ * Whether `components` cover `name` plainly: no `key`, `req`, `name` or `tr` parameter (a
+ * component with a parameter is another value than the one a profile requires).
+ */
+export function covers(components: readonly ComponentIdentifier[], name: string): boolean {
+  return components.some((c) => c.name === name && c.params.key === undefined && c.params.req !== true && c.params.name === undefined && c.params.tr !== true);
+}
+
+/**
+ * The profile of the first signature in `inputs` tagged with one of `profiles`' tags. Profiles
+ * sharing a tag (the -07 and -06 forms of the WIMSE profile) are told apart by what the signature
+ * covers: the first whose required components it covers, else the first with that tag.
+ */
+export function signatureProfile(inputs: ReadonlyMap<string, SignatureInputEntry>, profiles: readonly SignatureProfile[]): SignatureProfile | undefined {
+  for (const entry of inputs.values()) {
+    const tagged = profiles.filter((p) => p.tag === entry.params.tag);
+    if (tagged.length > 0) return tagged.find((p) => p.requiredComponents.every((c) => covers(entry.components, c))) ?? tagged[0];
+  }
+  return undefined;
+}
+
+function parsedInputs(lines: readonly string[], maxBytes: number): Map<string, SignatureInputEntry> | undefined {
+  try {
+    return parseSignatureInput(lines, { maxBytes });
+  } catch {
+    // The verifier parses again and reports what is wrong.
+    return undefined;
+  }
+}
 
 /**
  * Says which proof `request` uses, among those `options` accept, without verifying anything. The
  * order is fixed: `Authorization: WPT`, the legacy WPT field (when enabled), `Authorization: DPoP`,
- * then an HTTP signature (its `Signature-Input` or the profile's token field); a proof that is
- * present but not accepted is named as such.
+ * then an HTTP signature (its `Signature-Input`, whose tag names the profile, or a profile's token
+ * field); a proof that is present but not accepted is named as such.
  *
  * @example
  * ```ts
@@ -55,7 +94,9 @@ const ALL_PROOFS: readonly ProofType[] = Object.freeze(['http-signature', 'dpop'
  */
 export function detectProof(request: Pick<HttpRequest, 'headers'>, options: DetectProofOptions = {}): DetectedProof {
   const proofs = options.proofs ?? ALL_PROOFS;
-  const profiles = options.profiles ?? SIGNATURE_PROFILES;
+  const accepted = (options.profiles ?? SIGNATURE_PROFILES).filter((p) => proofs.includes(profileProof(p)));
+  // Any profile this implementation knows names the proof a request presents, accepted or not.
+  const known = [...accepted, ...SIGNATURE_PROFILES];
   const acceptsWpt = proofs.includes('wpt');
   const headers = request.headers;
   const authorization = fieldLines(headers, 'authorization');
@@ -69,13 +110,24 @@ export function detectProof(request: Pick<HttpRequest, 'headers'>, options: Dete
   }
   if (proofs.includes('dpop') && single !== undefined && /^dpop /i.test(single)) return { proof: 'dpop', token: single.slice(5).trim() };
   const signatureInput = fieldLines(headers, 'signature-input');
-  if (proofs.includes('http-signature')) {
-    const profile = signatureInput ? profiles[0] : profiles.find((p) => fieldLines(headers, p.tokenHeader));
+  const inputs = signatureInput ? parsedInputs(signatureInput, options.maxHeaderBytes ?? 8192) : undefined;
+  if (accepted.length > 0) {
+    if (signatureInput) {
+      const profile = inputs && signatureProfile(inputs, accepted);
+      if (profile) return { proof: 'http-signature', profile, inputs: inputs! };
+      const other = inputs && signatureProfile(inputs, known);
+      if (other) return { proof: 'not-accepted', presented: profileProof(other) };
+      return { proof: 'http-signature', profile: accepted[0]!, ...(inputs ? { inputs } : {}) };
+    }
+    const profile = accepted.find((p) => fieldLines(headers, p.tokenHeader));
     if (profile) return { proof: 'http-signature', profile };
   }
   const first = authorization?.[0]?.trim() ?? '';
   if (authorization && /^dpop /i.test(first)) return { proof: 'not-accepted', presented: 'dpop' };
-  if (signatureInput) return { proof: 'not-accepted', presented: 'http-signature' };
+  if (signatureInput) {
+    const other = inputs && signatureProfile(inputs, known);
+    return { proof: 'not-accepted', presented: other ? profileProof(other) : 'http-signature' };
+  }
   if (authorization && /^wpt /i.test(first)) return { proof: 'not-accepted', presented: 'wpt' };
   return { proof: 'none' };
 }
@@ -90,9 +142,8 @@ export interface RequestBindingOptions {
  * The binding a request asks for, read from its fields without trusting them: for signing the
  * response to a request that was not authenticated (an error, or an optional route). A DPoP
  * binding needs the `DPoP` field, a WPT binding `Authorization: WPT`; otherwise the first
- * signature tagged with an accepted profile's tag gives its nonce and whether a signed response
- * was asked for. Undefined when the request names none of these, or its signature fields are
- * malformed.
+ * signature tagged with a profile's tag gives its nonce and whether a signed response was asked
+ * for. Undefined when the request names none of these, or its signature fields are malformed.
  *
  * @example
  * ```ts
@@ -105,20 +156,16 @@ export function requestBinding(request: Pick<HttpRequest, 'headers'>, options: R
   const detected = detectProof(request, { proofs: ALL_PROOFS, profiles });
   if (detected.proof === 'dpop' && fieldLines(request.headers, 'dpop')) return dpopBinding();
   if (detected.proof === 'wpt') return wptBinding();
-  try {
-    for (const entry of parseSignatureInput(fieldLines(request.headers, 'signature-input')).values()) {
-      const profile = profiles.find((p) => p.tag === entry.params.tag);
-      if (!profile) continue;
-      const { nonce, [profile.audienceParam]: audience } = entry.params;
-      return signatureBinding(profile, {
-        nonce: typeof nonce === 'string' ? nonce : undefined,
-        audience: typeof audience === 'string' ? audience : undefined,
-        signResponse: entry.params[profile.signResponseParam] === true,
-        headers: request.headers,
-      });
-    }
-  } catch {
-    return undefined;
-  }
-  return undefined;
+  const lines = fieldLines(request.headers, 'signature-input');
+  const inputs = detected.proof === 'http-signature' ? detected.inputs : lines ? parsedInputs(lines, 8192) : undefined;
+  const profile = inputs && signatureProfile(inputs, profiles);
+  if (!profile) return undefined;
+  const entry = [...inputs.values()].find((e) => e.params.tag === profile.tag)!;
+  const { nonce, [profile.audienceParam]: audience } = entry.params;
+  return signatureBinding(profile, {
+    nonce: typeof nonce === 'string' ? nonce : undefined,
+    audience: typeof audience === 'string' ? audience : undefined,
+    signResponse: entry.params[profile.signResponseParam] === true,
+    headers: request.headers,
+  });
 }

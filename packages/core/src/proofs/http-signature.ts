@@ -1,20 +1,60 @@
 /**
- * The HTTP-signature proof (PROFILE 2.1): an RFC 9421 signature tagged with a signature profile's
- * tag, made with the key the profile's token certifies.
+ * The HTTP-signature proof (PROFILE 2.1 and 2.3): an RFC 9421 signature tagged with a signature
+ * profile's tag, made with the key the profile's token certifies: an ICT under the OIDC² profile,
+ * a WIT under the WIMSE profile.
  */
-import { Oidc2Error } from '../errors.js';
+import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from '../errors.js';
 import { fieldLines, type HttpRequest } from '../message.js';
-import { parseSignature, parseSignatureInput, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
-import { decodeBase64Url } from '../lib/base64.js';
-import type { SignatureProfile } from '../profile.js';
-import { signatureBinding } from '../binding.js';
+import { parseSignature, parseSignatureInput, verifyMessageSignature, type SignatureInputEntry } from '../rfc9421/index.js';
+import type { KeyHandle } from '../lib/crypto.js';
+import { nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
+import { signatureBinding, type RequestBinding } from '../binding.js';
 import type { Identity } from '../authenticator.js';
-import { ictIdentity, singleField, type ProofContext, type ProofHooks } from './context.js';
+import type { TransactionContext } from '../txn-token.js';
+import { covers } from './detect.js';
+import { ictIdentity, singleField, witIdentity, type ProofContext, type ProofHooks } from './context.js';
 
-const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+/**
+ * The failures of a WIMSE request signature, which draft-ietf-wimse-http-signature answers with
+ * 400 instead of 401: each becomes `wimse_signature_invalid` with the OIDC² code as its `reason`.
+ */
+const WIMSE_SIGNATURE_FAILURES: ReadonlySet<Oidc2ErrorCode> = new Set<Oidc2ErrorCode>([
+  'signature_missing',
+  'signature_invalid',
+  'signature_params_invalid',
+  'signature_expired',
+  'signature_not_yet_valid',
+  'component_not_covered',
+  'component_missing',
+  'digest_missing',
+  'digest_mismatch',
+  'audience_mismatch',
+  'replay_detected',
+]);
 
-function covers(components: ComponentIdentifier[], name: string): boolean {
-  return components.some((c) => c.name === name && c.params.key === undefined && c.params.req !== true && c.params.name === undefined && c.params.tr !== true);
+function asWimseFailure(error: unknown): unknown {
+  if (!isOidc2Error(error) || !WIMSE_SIGNATURE_FAILURES.has(error.code)) return error;
+  return new Oidc2Error('wimse_signature_invalid', error.message, { cause: error, extensions: { reason: error.code } });
+}
+
+/** The caller's verified token: the key it certifies and the identity it establishes. */
+interface Credential {
+  readonly key: KeyHandle;
+  /** The replay-store scope of the caller's nonces. */
+  readonly nonceScope: string;
+  identity(binding: RequestBinding, transaction: TransactionContext | undefined): Identity;
+}
+
+async function verifyToken(profile: SignatureProfile, token: string, ctx: ProofContext): Promise<Credential> {
+  if (profile.token === 'ict') {
+    const ict = await ctx.ictVerifier.verify(token);
+    // An ICT verified without allowJkt always carries cnf.jwk.
+    return { key: ict.key!, nonceScope: 'sig:', identity: (binding, transaction) => ictIdentity(ict, ict.jwk!, 'http-signature', binding, transaction) };
+  }
+  if (!ctx.witVerifier) throw new Oidc2Error('proof_not_accepted', `signatures tagged ${profile.tag} are not accepted by this service`);
+  const wit = await ctx.witVerifier.verify(token);
+  // A WIMSE nonce need only be unique per sender: recorded per WIT key, so senders cannot collide.
+  return { key: wit.key, nonceScope: `wimse:${wit.thumbprint}:`, identity: (binding, transaction) => witIdentity(wit, 'http-signature', binding, transaction) };
 }
 
 /**
@@ -22,18 +62,43 @@ function covers(components: ComponentIdentifier[], name: string): boolean {
  * the one signature tagged with the profile's tag and its token (sizes bounded); the token; the
  * covered components and parameters; the signature with the token's key; time window, audience,
  * Content-Digest, Txn-Token; `hooks.beforeRecord`; and last the nonce, recorded in the replay store.
- * Throws `Oidc2Error` (`signature_*`, `component_not_covered`, `ict_*`, `audience_mismatch`,
- * `digest_*`, `replay_detected`, ...).
+ * `inputs` is the request's `Signature-Input` when the caller parsed it already.
+ * Throws `Oidc2Error`: under the OIDC² profile `signature_*`, `component_not_covered`, `ict_*`,
+ * `audience_mismatch`, `digest_*`, `replay_detected`, ...; under the WIMSE profile `wit_*` and
+ * `wimse_signature_invalid` (400, its `reason` the OIDC² code) for every signature failure.
  *
  * @example
  * ```ts
  * const identity = await verifyHttpSignatureProof(request, OIDC2_PROFILE, context)
  * ```
  */
-export async function verifyHttpSignatureProof(request: HttpRequest, profile: SignatureProfile, ctx: ProofContext, hooks: ProofHooks = {}): Promise<Identity> {
+export async function verifyHttpSignatureProof(
+  request: HttpRequest,
+  profile: SignatureProfile,
+  ctx: ProofContext,
+  hooks: ProofHooks = {},
+  inputs?: ReadonlyMap<string, SignatureInputEntry>,
+): Promise<Identity> {
+  const wimse = profile.token === 'wit';
+  let checked: { identity: Identity; replayKey: string; until: number; t: number };
+  try {
+    checked = await checkSignature(request, profile, ctx, inputs);
+  } catch (error) {
+    throw wimse ? asWimseFailure(error) : error;
+  }
+  // 5. Only now record the nonce.
+  await hooks.beforeRecord?.(checked.identity);
+  if (!(await ctx.replayStore.checkAndRecord(checked.replayKey, checked.until, checked.t))) {
+    const replayed = new Oidc2Error('replay_detected', 'this signature nonce was seen before');
+    throw wimse ? asWimseFailure(replayed) : replayed;
+  }
+  return checked.identity;
+}
+
+async function checkSignature(request: HttpRequest, profile: SignatureProfile, ctx: ProofContext, parsed: ReadonlyMap<string, SignatureInputEntry> | undefined) {
   const { maxHeaderBytes } = ctx;
   // 1. Parse and bound sizes.
-  const inputs = parseSignatureInput(fieldLines(request.headers, 'signature-input'), { maxBytes: maxHeaderBytes });
+  const inputs = parsed ?? parseSignatureInput(fieldLines(request.headers, 'signature-input'), { maxBytes: maxHeaderBytes });
   let entry: SignatureInputEntry | undefined;
   for (const candidate of inputs.values()) {
     if (candidate.params.tag !== profile.tag) continue;
@@ -44,11 +109,11 @@ export async function verifyHttpSignatureProof(request: HttpRequest, profile: Si
   const signatures = parseSignature(fieldLines(request.headers, 'signature'), { maxBytes: maxHeaderBytes });
   const signature = signatures.get(entry.label);
   if (!signature) throw new Oidc2Error('signature_missing', `no Signature member for label ${entry.label}`);
-  const token = singleField(request, profile.tokenHeader, maxHeaderBytes, () => new Oidc2Error('ict_missing', `the ${profile.tokenHeader} field is missing`));
+  const missing = () => new Oidc2Error(profile.token === 'ict' ? 'ict_missing' : 'wit_missing', `the ${profile.tokenHeader} field is missing`);
+  const token = singleField(request, profile.tokenHeader, maxHeaderBytes, missing);
 
   // 2. Verify the token.
-  if (profile.token !== 'ict') throw new Oidc2Error('proof_not_accepted', `signatures tagged ${profile.tag} are not accepted by this service`);
-  const ict = await ctx.ictVerifier.verify(token);
+  const credential = await verifyToken(profile, token, ctx);
 
   // 3. Verify the signature with cnf.jwk: first what it must cover and which parameters it may carry.
   const params = entry.params;
@@ -71,16 +136,13 @@ export async function verifyHttpSignatureProof(request: HttpRequest, profile: Si
   if (expires <= created || expires - created > ctx.maxSignatureAge) {
     throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${ctx.maxSignatureAge} seconds`);
   }
-  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce) || (decodeBase64Url(nonce)?.length ?? 0) < 16) {
-    throw new Oidc2Error('signature_params_invalid', 'nonce must be at least 128 random bits, base64url');
-  }
+  if (typeof nonce !== 'string' || !nonceAccepted(profile, nonce)) throw new Oidc2Error('signature_params_invalid', `nonce must be ${nonceRule(profile)}`);
   if (typeof aud !== 'string') throw new Oidc2Error('signature_params_invalid', `${profile.audienceParam} is required`);
   if (signResponse !== undefined && typeof signResponse !== 'boolean') {
     throw new Oidc2Error('signature_params_invalid', `${profile.signResponseParam} must be a boolean`);
   }
-  if (!ict.key) throw new Oidc2Error('ict_cnf_invalid', 'the ICT must carry cnf.jwk for HTTP message signatures');
-  if (!(await verifyMessageSignature(request, entry, signature, ict.key))) {
-    throw new Oidc2Error('signature_invalid', 'the request signature does not verify with the ICT key');
+  if (!(await verifyMessageSignature(request, entry, signature, credential.key))) {
+    throw new Oidc2Error('signature_invalid', `the request signature does not verify with the key of the ${profile.tokenHeader}`);
   }
 
   // 4. Time window, audience, digest.
@@ -91,12 +153,6 @@ export async function verifyHttpSignatureProof(request: HttpRequest, profile: Si
   if (!ctx.audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', `${profile.audienceParam} does not name this service and path`);
   await ctx.checkDigest(request, true);
   const transaction = await ctx.transaction(request);
-  const identity = ictIdentity(ict, ict.jwk!, 'http-signature', signatureBinding(profile, { nonce, audience: aud, signResponse: signResponse === true, headers: request.headers }), transaction);
-
-  // 5. Only now record the nonce.
-  await hooks.beforeRecord?.(identity);
-  if (!(await ctx.replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
-    throw new Oidc2Error('replay_detected', 'this signature nonce was seen before');
-  }
-  return identity;
+  const binding = signatureBinding(profile, { nonce, audience: aud, signResponse: signResponse === true, headers: request.headers });
+  return { identity: credential.identity(binding, transaction), replayKey: credential.nonceScope + nonce, until: expires + tolerance, t };
 }

@@ -9,7 +9,7 @@ import { verifyWpt } from '../wimse.js';
 import { TXN_TOKEN_HEADER } from '../txn-token.js';
 import { wptBinding } from '../binding.js';
 import type { Identity } from '../authenticator.js';
-import { singleField, type ProofContext, type ProofHooks } from './context.js';
+import { singleField, witIdentity, type ProofContext, type ProofHooks } from './context.js';
 
 /**
  * Verifies the WPT `wpt` of `request` with the WIT in its {@link WIT_HEADER} field and returns the
@@ -30,17 +30,7 @@ export async function verifyWptRequest(request: HttpRequest, wpt: string, bearer
   const transaction = await ctx.transaction(request);
   await ctx.checkDigest(request, false);
   const txn = fieldLines(request.headers, TXN_TOKEN_HEADER);
-  const identity: Identity = {
-    subject: wit.subject,
-    issuer: typeof wit.claims.iss === 'string' ? wit.claims.iss : `wimse://${wit.trustDomain}`,
-    claims: wit.claims,
-    contexts: [],
-    publicKey: wit.jwk,
-    thumbprint: wit.thumbprint,
-    proof: 'wpt',
-    binding: wptBinding(),
-    ...(transaction ? { transaction } : {}),
-  };
+  const identity = witIdentity(wit, 'wpt', wptBinding(), transaction);
   await verifyWpt(wpt, {
     wit,
     witToken,

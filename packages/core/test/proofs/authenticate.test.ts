@@ -134,7 +134,7 @@ describe('verifyResponse binds through the binding', () => {
     expect(asDpop.headers['signature-input']![0]).toContain('"dpop";req');
     expect(await code(verifyResponse(asDpop, { request, binding: dpopBinding(), ictVerifier: verifier(), now: () => T }))).toBe('accepted');
     expect(await code(verifyResponse(unbound, { request, binding: dpopBinding(), ictVerifier: verifier(), now: () => T }))).toBe('response_signature_invalid');
-    expect(await code(verifyResponse(asDpop, { request, binding: wptBinding(), ictVerifier: verifier(), now: () => T }))).toBe('response_signature_invalid');
+    expect(await code(verifyResponse(asDpop, { request, binding: wptBinding(OIDC2_PROFILE), ictVerifier: verifier(), now: () => T }))).toBe('response_signature_invalid');
   });
 
   it('a signature binding requires its nonce in the profile parameter', async () => {
