@@ -327,16 +327,16 @@ export async function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: numb
   return out;
 }
 
-function assertGcmInputs(key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array, minData: number): void {
-  assertBytes(key, 'key', 16, 16);
+function assertGcmInputs(key: Uint8Array, keyLength: 16 | 32, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array): void {
+  assertBytes(key, 'key', keyLength, keyLength);
   assertBytes(nonce, 'nonce', 12, 12);
-  assertBytes(data, 'data', minData, GCM_MAX_INPUT);
+  assertBytes(data, 'data', 0, GCM_MAX_INPUT);
   assertBytes(aad, 'aad', 0, HKDF_MAX_INPUT);
 }
 
 /** AES-128-GCM encryption under a 16-octet key and an explicit 12-octet nonce: `ciphertext || tag`. */
 export async function aes128GcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
-  assertGcmInputs(key, nonce, plaintext, aad, 0);
+  assertGcmInputs(key, 16, nonce, plaintext, aad);
   const n = node();
   if (n) {
     const cipher = n.createCipheriv('aes-128-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
@@ -353,17 +353,13 @@ export async function aes128GcmSeal(key: Uint8Array, nonce: Uint8Array, plaintex
   return new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: nonce as BufferSource, additionalData: aad as BufferSource, tagLength: 128 }, k, plaintext as BufferSource));
 }
 
-/**
- * AES-128-GCM decryption of `ciphertext || tag`. Undefined when authentication fails (never throws
- * for a bad ciphertext, so callers map every failure to one error).
- */
-export async function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array | undefined> {
-  assertGcmInputs(key, nonce, sealed, aad, 0);
+async function gcmOpen(keyLength: 16 | 32, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
+  assertGcmInputs(key, keyLength, nonce, sealed, aad);
   if (sealed.length < GCM_TAG_LENGTH) return undefined;
   const n = node();
   if (n) {
     try {
-      const decipher = n.createDecipheriv('aes-128-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
+      const decipher = n.createDecipheriv(keyLength === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
       decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_LENGTH));
       if (aad.length) decipher.setAAD(aad);
       const body = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_LENGTH));
@@ -379,4 +375,17 @@ export async function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * AES-128-GCM decryption of `ciphertext || tag`. Undefined when authentication fails (never throws
+ * for a bad ciphertext, so callers map every failure to one error).
+ */
+export function aes128GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array | undefined> {
+  return gcmOpen(16, key, nonce, sealed, aad);
+}
+
+/** AES-256-GCM decryption of `ciphertext || tag` under a 32-octet key; undefined when authentication fails. */
+export function aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array = new Uint8Array(0)): Promise<Uint8Array | undefined> {
+  return gcmOpen(32, key, nonce, sealed, aad);
 }
