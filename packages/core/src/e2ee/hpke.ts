@@ -181,7 +181,8 @@ const MLKEM768_T_OCTETS = 1152;
 /**
  * The encapsulation key check of FIPS 203 section 7.2 (`ByteEncode12(ByteDecode12(ek)) == ek`: every
  * 12-bit coefficient of t is below q) on the ML-KEM-768 part of an X-Wing public key, its first
- * 1184 octets. draft-ietf-hpke-pq makes a failure an `EncapError`; the engine's ML-KEM does not check.
+ * 1184 octets. draft-ietf-hpke-pq makes a failure an `EncapError`. The engine's ML-KEM (noble 0.5.x)
+ * compares without reducing modulo q, so its own check never fails (docs/e2ee-engineering.md, gap 7).
  */
 function mlkemEncapsulationKeyOk(publicKey: Uint8Array): boolean {
   for (let i = 0; i < MLKEM768_T_OCTETS; i += 3) {
