@@ -222,10 +222,15 @@ function exporterOf(ctx: { Export(context: Uint8Array, length: number): Promise<
 
 /** How a suite is built; the options exist only for tests (see `testing` below). */
 interface Build {
-  /** Sender ephemeral derived from this ikm instead of generated (the worked example, RFC 9180 vectors). */
+  /**
+   * A fixed sender ephemeral (the worked example, vectors): DHKEM derives it from this ikm; X-Wing
+   * takes it as its 64 octets of encapsulation randomness.
+   */
   readonly ikmE?: Uint8Array;
   /** The AEAD of the key schedule; export-only except for RFC 9180 vectors of other suites. */
   readonly aead?: AEADFactory;
+  /** ChaCha20Poly1305 from the xwing engine in the key schedule (draft-ietf-hpke-pq vectors); xwing only. */
+  readonly chacha20poly1305?: boolean;
   /** Derived key pairs get an extractable private key (so a test can compare it with a vector). */
   readonly extractable?: boolean;
 }
@@ -284,7 +289,7 @@ function derandomizedKemFactory(base: KEMFactory, randomness: Uint8Array): KEMFa
  * The `hpke` CipherSuite of a suite: made at once for the DHKEM suites, after the engine is loaded
  * for `xwing`. The AEAD is export-only unless a vector needs another in its `suite_id`.
  */
-function cipherSuiteOf(name: E2eeSuiteName, options: Build & { readonly chacha20poly1305?: boolean } = {}): { ready?: CipherSuite; load: () => Promise<CipherSuite> } {
+function cipherSuiteOf(name: E2eeSuiteName, options: Build = {}): { ready?: CipherSuite; load: () => Promise<CipherSuite> } {
   if (name === 'x25519' || name === 'p256') {
     const ready = new CipherSuite(kemFactory(KEMS[name], options.ikmE), KDF_HKDF_SHA256, options.aead ?? AEAD_EXPORT_ONLY);
     return { ready, load: async () => ready };
@@ -301,11 +306,11 @@ function cipherSuiteOf(name: E2eeSuiteName, options: Build & { readonly chacha20
   };
 }
 
-function build(name: E2eeSuiteName, options: Build & { readonly chacha20poly1305?: boolean } = {}): HpkeSuite {
+function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   const { ready, load } = cipherSuiteOf(name, options);
   const info = E2EE_SUITES[name];
-  // The DHKEM suites run on a CipherSuite made here; xwing's waits for its engine (once) and then
-  // loses nothing either: `ready` is set, and the loaded suite is reused.
+  // The DHKEM suites run on the CipherSuite made at once; xwing's is made when its engine has loaded
+  // (once), and from then on `suite` is set and no operation waits for anything.
   let suite = ready;
   const cipherSuite = async (): Promise<CipherSuite> => (suite ??= await load());
   const extractable = options.extractable === true;
