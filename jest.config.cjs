@@ -7,7 +7,10 @@ module.exports = {
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.jest.json' }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|@noble|hpke|cookie)[@/])'],
+  // ESM-only packages that ts-jest must transform. pnpm stores scoped packages as `.pnpm/@scope+name@x`,
+  // so a scope is matched with `+` as well as `/`: @panva/hpke-noble and the @noble packages under it
+  // are the optional engine of the `xwing` suite (docs/e2ee-engineering.md).
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|hpke|cookie|@noble[+/][a-z0-9-]+|@panva[+/]hpke-noble)[@/])'],
   moduleNameMapper: {
     '^@oidc2/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
     '^@oidc2/([a-z-]+)/([a-z-]+)$': '<rootDir>/packages/$1/src/$2.ts',

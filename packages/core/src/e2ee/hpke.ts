@@ -1,8 +1,10 @@
 // The one door to HPKE (RFC 9180). Everything of HPKE that the end-to-end encryption profile uses,
-// and nothing else: DHKEM(X25519) and DHKEM(P-256) with HKDF-SHA256 and the export-only AEAD, Base
-// and PSK modes, and an exporter. No Seal/Open, no Auth modes: message keys come from the exporter
-// (docs/e2ee-engineering.md). The engine is the `hpke` package (pinned exactly); it runs on
-// WebCrypto, so this module has no Node import and bundles for browsers.
+// and nothing else: DHKEM(X25519), DHKEM(P-256) and MLKEM768-X25519 with HKDF-SHA256 and the
+// export-only AEAD, Base and PSK modes, and an exporter. No Seal/Open, no Auth modes: message keys
+// come from the exporter (docs/e2ee-engineering.md). The engine is the `hpke` package (pinned
+// exactly); it runs on WebCrypto, so this module has no Node import and bundles for browsers. The
+// X-Wing KEM comes from the optional peer dependency `@panva/hpke-noble`, imported only when an
+// `xwing` suite is first used.
 import {
   AEAD_AES_128_GCM,
   AEAD_EXPORT_ONLY,
@@ -12,6 +14,7 @@ import {
   KEM_DHKEM_X25519_HKDF_SHA256,
   NotSupportedError,
   type AEADFactory,
+  type KEM,
   type Key,
   type KeyPair,
   type KEMFactory,
@@ -31,7 +34,10 @@ export interface E2eeSuiteInfo {
   readonly publicKeyLength: number;
   /** Octets of the encapsulation (the response's key share). */
   readonly encLength: number;
-  /** False for a suite the profile names but this build does not run. */
+  /**
+   * False for a suite the profile names but this build does not run. `xwing` is implemented, but
+   * its engine is an optional peer dependency loaded on first use ({@link loadHpkeSuite}).
+   */
   readonly implemented: boolean;
 }
 
@@ -39,9 +45,10 @@ export interface E2eeSuiteInfo {
 export const E2EE_SUITES: Readonly<Record<E2eeSuiteName, E2eeSuiteInfo>> = Object.freeze({
   x25519: Object.freeze({ name: 'x25519', kemId: 0x0020, publicKeyLength: 32, encLength: 32, implemented: true }),
   p256: Object.freeze({ name: 'p256', kemId: 0x0010, publicKeyLength: 65, encLength: 65, implemented: true }),
-  // MLKEM768-X25519 (draft-ietf-hpke-pq). Kept in the table so that parsing and policy know its
-  // sizes; selecting it fails until an engine for it is configured and its vectors pass.
-  xwing: Object.freeze({ name: 'xwing', kemId: 0x647a, publicKeyLength: 1216, encLength: 1120, implemented: false }),
+  // MLKEM768-X25519 (draft-ietf-hpke-pq), the X-Wing KEM. Its engine, `@panva/hpke-noble`, is an
+  // optional peer dependency imported when the suite is first used; the draft's vectors for 0x647a
+  // pass through this facade (packages/core/test/hpke-pq.test.ts).
+  xwing: Object.freeze({ name: 'xwing', kemId: 0x647a, publicKeyLength: 1216, encLength: 1120, implemented: true }),
 } satisfies Record<E2eeSuiteName, E2eeSuiteInfo>);
 
 /** A public key of one suite, as deserialised (and validated) from its octets or generated. */
@@ -70,11 +77,12 @@ export interface HpkeSuite {
   generateKeyPair(): Promise<HpkeKeyPair>;
   /** RFC 9180 `DeriveKeyPair(ikm)`: for vectors and the worked example, never for live keys. */
   deriveKeyPair(ikm: Uint8Array): Promise<HpkeKeyPair>;
-  /** RFC 9180 `SerializePublicKey`: 32 octets (X25519) or 65 uncompressed octets (P-256). */
+  /** RFC 9180 `SerializePublicKey`: 32 octets (X25519), 65 uncompressed octets (P-256) or 1216 (X-Wing). */
   serializePublicKey(key: HpkePublicKey): Promise<Uint8Array>;
   /**
    * RFC 9180 `DeserializePublicKey` with the checks of its section 7.1.4: exact length, P-256 only
-   * uncompressed and on the curve. An X25519 key whose DH result is all zero fails at setup.
+   * uncompressed and on the curve, X-Wing's ML-KEM part through the FIPS 203 encapsulation key check.
+   * An X25519 key (or X25519 part) whose DH result is all zero fails at setup.
    * Failure: `e2ee_key_share_invalid`.
    */
   deserializePublicKey(bytes: Uint8Array): Promise<HpkePublicKey>;
@@ -102,6 +110,89 @@ const KEMS: Record<'x25519' | 'p256', KEMFactory> = {
   x25519: KEM_DHKEM_X25519_HKDF_SHA256,
   p256: KEM_DHKEM_P256_HKDF_SHA256,
 };
+
+/** The optional peer dependency that gives `hpke` the X-Wing KEM, and the version it is pinned to. */
+const XWING_ENGINE = '@panva/hpke-noble';
+const XWING_ENGINE_VERSION = '1.0.3';
+/** X-Wing's encapsulation randomness: 32 octets of ML-KEM coins, 32 of X25519 ephemeral seed. */
+const XWING_ENCAP_RANDOMNESS = 64;
+
+/** What the facade takes from the engine module. */
+interface XwingEngine {
+  readonly kem: KEMFactory;
+  /** ChaCha20Poly1305, only for the draft's vectors: their key schedule names AEAD 0x0003. */
+  readonly chacha20poly1305?: AEADFactory;
+}
+
+// The specifier is a variable on purpose. Bundlers resolve a literal `import('@panva/hpke-noble')`
+// at build time: every browser build that has not installed the optional package would fail, and
+// every build that has would carry ML-KEM whether or not it configures xwing. A computed specifier
+// is left to the runtime (Node resolves it from this package; a browser needs an import map or a
+// bundler alias); the comments keep webpack and Vite from trying to rewrite it.
+function importEngine(): Promise<unknown> {
+  const specifier: string = XWING_ENGINE;
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ specifier);
+}
+
+let engineImport: () => Promise<unknown> = importEngine;
+let engine: Promise<XwingEngine> | undefined;
+
+function engineUnavailable(cause?: unknown): TypeError {
+  return argumentError(
+    'ERR_INVALID_ARG_VALUE',
+    `the e2ee suite 'xwing' needs its engine, the optional peer dependency ${XWING_ENGINE}@${XWING_ENGINE_VERSION}: install it beside @oidc2/core, or leave 'xwing' out of the suites`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * The X-Wing engine, imported once per process on first use. A failure (the package is missing, or
+ * is not a KEM with the profile's code point and sizes) is kept, so every later use fails the same
+ * way without importing again.
+ */
+function xwingEngine(): Promise<XwingEngine> {
+  engine ??= engineImport().then(
+    (namespace) => {
+      const members = (typeof namespace === 'object' && namespace !== null ? namespace : {}) as { KEM_MLKEM768_X25519?: unknown; AEAD_ChaCha20Poly1305?: unknown };
+      const factory = members.KEM_MLKEM768_X25519;
+      if (typeof factory !== 'function') throw engineUnavailable();
+      let kem: Readonly<KEM>;
+      try {
+        kem = (factory as KEMFactory)();
+      } catch (cause) {
+        throw engineUnavailable(cause);
+      }
+      const xwing = E2EE_SUITES.xwing;
+      if (kem.id !== xwing.kemId || kem.Npk !== xwing.publicKeyLength || kem.Nenc !== xwing.encLength || kem.Nsecret !== 32) throw engineUnavailable();
+      const aead = members.AEAD_ChaCha20Poly1305;
+      return { kem: factory as KEMFactory, ...(typeof aead === 'function' ? { chacha20poly1305: aead as AEADFactory } : {}) };
+    },
+    (cause: unknown) => {
+      throw engineUnavailable(cause);
+    },
+  );
+  return engine;
+}
+
+/** FIPS 203: q, and the octets of ByteEncode12(t) in an ML-KEM-768 encapsulation key (384 * k, k = 3). */
+const MLKEM_Q = 3329;
+const MLKEM768_T_OCTETS = 1152;
+
+/**
+ * The encapsulation key check of FIPS 203 section 7.2 (`ByteEncode12(ByteDecode12(ek)) == ek`: every
+ * 12-bit coefficient of t is below q) on the ML-KEM-768 part of an X-Wing public key, its first
+ * 1184 octets. draft-ietf-hpke-pq makes a failure an `EncapError`. The engine's ML-KEM (noble 0.5.x)
+ * compares without reducing modulo q, so its own check never fails (docs/e2ee-engineering.md, gap 7).
+ */
+function mlkemEncapsulationKeyOk(publicKey: Uint8Array): boolean {
+  for (let i = 0; i < MLKEM768_T_OCTETS; i += 3) {
+    const b0 = publicKey[i]!;
+    const b1 = publicKey[i + 1]!;
+    const b2 = publicKey[i + 2]!;
+    if ((b0 | ((b1 & 0x0f) << 8)) >= MLKEM_Q || ((b1 >> 4) | (b2 << 4)) >= MLKEM_Q) return false;
+  }
+  return true;
+}
 
 function keyShareInvalid(cause?: unknown): Oidc2Error {
   return new Oidc2Error('e2ee_key_share_invalid', 'the key share is not a valid public key of its suite', cause === undefined ? undefined : { cause });
@@ -131,10 +222,15 @@ function exporterOf(ctx: { Export(context: Uint8Array, length: number): Promise<
 
 /** How a suite is built; the options exist only for tests (see `testing` below). */
 interface Build {
-  /** Sender ephemeral derived from this ikm instead of generated (the worked example, RFC 9180 vectors). */
+  /**
+   * A fixed sender ephemeral (the worked example, vectors): DHKEM derives it from this ikm; X-Wing
+   * takes it as its 64 octets of encapsulation randomness.
+   */
   readonly ikmE?: Uint8Array;
   /** The AEAD of the key schedule; export-only except for RFC 9180 vectors of other suites. */
   readonly aead?: AEADFactory;
+  /** ChaCha20Poly1305 from the xwing engine in the key schedule (draft-ietf-hpke-pq vectors); xwing only. */
+  readonly chacha20poly1305?: boolean;
   /** Derived key pairs get an extractable private key (so a test can compare it with a vector). */
   readonly extractable?: boolean;
 }
@@ -150,13 +246,73 @@ function kemFactory(base: KEMFactory, ikmE: Uint8Array | undefined): KEMFactory 
   };
 }
 
-function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
-  if (name !== 'x25519' && name !== 'p256') {
-    if (name === 'xwing') throw new Oidc2Error('e2ee_kem_unsupported', 'the xwing suite is not enabled in this build');
-    throw argumentError('ERR_INVALID_ARG_VALUE', `unknown e2ee suite ${String(name)}`);
+/**
+ * Test only: an X-Wing KEM whose Encap uses `randomness` (the draft's `ikmE`, EncapsDerand's 64
+ * octets) instead of fresh random octets. The engine's Encap draws them with one synchronous
+ * `crypto.getRandomValues` call before its first `await`; for exactly that call the draw is answered
+ * with `randomness`, so the vectors check the production Encap itself. Any other draw, or none,
+ * fails rather than produce a value that is not the vector's.
+ */
+function derandomizedKemFactory(base: KEMFactory, randomness: Uint8Array): KEMFactory {
+  const fixed = own(randomness);
+  return () => {
+    const kem = base();
+    return {
+      ...kem,
+      Encap(pkR: Key) {
+        const crypto = globalThis.crypto;
+        const shadowed = Object.hasOwn(crypto, 'getRandomValues');
+        const previous = crypto.getRandomValues;
+        let draws = 0;
+        const answer = <T extends ArrayBufferView | null>(array: T): T => {
+          draws++;
+          if (draws !== 1 || !(array instanceof Uint8Array) || array.length !== fixed.length) throw new Error('unexpected randomness draw in a derandomized Encap');
+          array.set(fixed);
+          return array;
+        };
+        Object.defineProperty(crypto, 'getRandomValues', { value: answer, configurable: true, writable: true });
+        let encapsulated: ReturnType<KEM['Encap']>;
+        try {
+          encapsulated = kem.Encap(pkR);
+        } finally {
+          if (shadowed) Object.defineProperty(crypto, 'getRandomValues', { value: previous, configurable: true, writable: true });
+          else delete (crypto as { getRandomValues?: unknown }).getRandomValues;
+        }
+        if (draws !== 1) return encapsulated.then(() => Promise.reject(new Error('the engine did not draw its encapsulation randomness once')));
+        return encapsulated;
+      },
+    };
+  };
+}
+
+/**
+ * The `hpke` CipherSuite of a suite: made at once for the DHKEM suites, after the engine is loaded
+ * for `xwing`. The AEAD is export-only unless a vector needs another in its `suite_id`.
+ */
+function cipherSuiteOf(name: E2eeSuiteName, options: Build = {}): { ready?: CipherSuite; load: () => Promise<CipherSuite> } {
+  if (name === 'x25519' || name === 'p256') {
+    const ready = new CipherSuite(kemFactory(KEMS[name], options.ikmE), KDF_HKDF_SHA256, options.aead ?? AEAD_EXPORT_ONLY);
+    return { ready, load: async () => ready };
   }
+  if (name !== 'xwing') throw argumentError('ERR_INVALID_ARG_VALUE', `unknown e2ee suite ${String(name)}`);
+  let loaded: Promise<CipherSuite> | undefined;
+  return {
+    load: () =>
+      (loaded ??= xwingEngine().then((e) => {
+        if (options.chacha20poly1305 && !e.chacha20poly1305) throw engineUnavailable();
+        const kem = options.ikmE ? derandomizedKemFactory(e.kem, options.ikmE) : e.kem;
+        return new CipherSuite(kem, KDF_HKDF_SHA256, options.chacha20poly1305 ? e.chacha20poly1305! : (options.aead ?? AEAD_EXPORT_ONLY));
+      })),
+  };
+}
+
+function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
+  const { ready, load } = cipherSuiteOf(name, options);
   const info = E2EE_SUITES[name];
-  const suite = new CipherSuite(kemFactory(KEMS[name], options.ikmE), KDF_HKDF_SHA256, options.aead ?? AEAD_EXPORT_ONLY);
+  // The DHKEM suites run on the CipherSuite made at once; xwing's is made when its engine has loaded
+  // (once), and from then on `suite` is set and no operation waits for anything.
+  let suite = ready;
+  const cipherSuite = async (): Promise<CipherSuite> => (suite ??= await load());
   const extractable = options.extractable === true;
 
   function pairOf(pair: KeyPair): HpkeKeyPair {
@@ -181,8 +337,9 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   async function send(pkR: HpkePublicKey, infoBytes: Uint8Array, psk?: Uint8Array, pskId?: Uint8Array) {
     assertOwn(pkR, 'pkR');
     assertSetupInputs(infoBytes, psk, pskId);
+    const engine = suite ?? (await cipherSuite());
     try {
-      const { encapsulatedSecret, ctx } = await suite.SetupSender(pkR.key, setupOptions(infoBytes, psk, pskId));
+      const { encapsulatedSecret, ctx } = await engine.SetupSender(pkR.key, setupOptions(infoBytes, psk, pskId));
       return { enc: encapsulatedSecret, exporter: exporterOf(ctx) };
     } catch (cause) {
       // EncapError: the DH with the peer's key failed, i.e. its result was all zero (RFC 9180 7.1.4).
@@ -196,8 +353,9 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
     assertSetupInputs(infoBytes, psk, pskId);
     if (enc.length !== info.encLength) throw keyShareInvalid();
     if (name === 'p256' && enc[0] !== 0x04) throw keyShareInvalid();
+    const engine = suite ?? (await cipherSuite());
     try {
-      return exporterOf(await suite.SetupRecipient(keyPair.pair, own(enc), setupOptions(infoBytes, psk, pskId)));
+      return exporterOf(await engine.SetupRecipient(keyPair.pair, own(enc), setupOptions(infoBytes, psk, pskId)));
     } catch (cause) {
       if (cause instanceof NotSupportedError) throw cause;
       throw keyShareInvalid(cause);
@@ -207,15 +365,16 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   return Object.freeze({
     info,
     async generateKeyPair() {
-      return pairOf(await suite.GenerateKeyPair(false));
+      return pairOf(await (suite ?? (await cipherSuite())).GenerateKeyPair(false));
     },
     async deriveKeyPair(ikm: Uint8Array) {
       // RFC 9180 section 7.1.3 asks for ikm of at least Nsk (32) octets of entropy.
       assertBytes(ikm, 'ikm', 32, 1024);
-      return pairOf(await suite.DeriveKeyPair(own(ikm), extractable));
+      return pairOf(await (suite ?? (await cipherSuite())).DeriveKeyPair(own(ikm), extractable));
     },
     async serializePublicKey(key: HpkePublicKey) {
-      return suite.SerializePublicKey(assertOwn(key, 'key').key);
+      assertOwn(key, 'key');
+      return (suite ?? (await cipherSuite())).SerializePublicKey(key.key);
     },
     async deserializePublicKey(bytes: Uint8Array) {
       if (!(bytes instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'a key share must be a Uint8Array');
@@ -223,8 +382,11 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
       // SerializePublicKey of P-256 is the uncompressed point (SEC1 0x04 || x || y). WebCrypto's raw
       // import also takes the hybrid forms 0x06/0x07 of the same length, so the prefix is ours to check.
       if (name === 'p256' && bytes[0] !== 0x04) throw keyShareInvalid();
+      // X-Wing's DeserializePublicKey is the identity: the ML-KEM key check is ours to run.
+      if (name === 'xwing' && !mlkemEncapsulationKeyOk(bytes)) throw keyShareInvalid();
+      const engine = suite ?? (await cipherSuite());
       try {
-        return Object.freeze({ suite: name, key: await suite.DeserializePublicKey(own(bytes)) });
+        return Object.freeze({ suite: name, key: await engine.DeserializePublicKey(own(bytes)) });
       } catch (cause) {
         if (cause instanceof NotSupportedError) throw cause;
         throw keyShareInvalid(cause);
@@ -246,8 +408,10 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
 const cache = new Map<E2eeSuiteName, HpkeSuite>();
 
 /**
- * The HPKE suite of the profile with this name. `xwing` throws `e2ee_kem_unsupported` (it is not
- * enabled in this build); an unknown name throws a `TypeError` (`ERR_INVALID_ARG_VALUE`).
+ * The HPKE suite of the profile with this name; an unknown name throws a `TypeError`
+ * (`ERR_INVALID_ARG_VALUE`). For `xwing` the engine is imported on the suite's first operation, so
+ * without `@panva/hpke-noble` every operation rejects with a `TypeError` (`ERR_INVALID_ARG_VALUE`)
+ * that names the package; {@link loadHpkeSuite} surfaces that before any key is used.
  */
 export function hpkeSuite(name: E2eeSuiteName): HpkeSuite {
   let suite = cache.get(name);
@@ -259,19 +423,61 @@ export function hpkeSuite(name: E2eeSuiteName): HpkeSuite {
 }
 
 /**
- * Test hooks, not part of any public entry point: a suite whose sender ephemeral is derived from a
- * fixed `ikmE` (for reproducible examples), with extractable derived keys, and, for
- * the RFC 9180 vectors of suites other than export-only, with AES-128-GCM in the key schedule.
+ * The suite once it can run: resolves at once for `x25519` and `p256`; for `xwing` after its engine
+ * is imported.
+ * @throws TypeError `ERR_INVALID_ARG_VALUE` naming the package to install when the `xwing` engine
+ *   cannot be imported (or is not the expected KEM).
+ */
+export async function loadHpkeSuite(name: E2eeSuiteName): Promise<HpkeSuite> {
+  const suite = hpkeSuite(name);
+  if (name === 'xwing') await xwingEngine();
+  return suite;
+}
+
+/**
+ * Starts importing the engines of these suites, so that the first handshake does not wait for it:
+ * nothing for `x25519` and `p256`. A failure is not thrown here (nothing awaits it); the first
+ * operation of the suite reports it.
+ */
+export function preloadHpkeSuites(names: readonly E2eeSuiteName[]): void {
+  if (names.includes('xwing')) xwingEngine().catch(() => undefined);
+}
+
+/**
+ * Test hooks, not part of any public entry point: a suite whose sender ephemeral is fixed (for
+ * reproducible examples and vectors: derived from `ikmE` for the DHKEM suites, `ikmE` as X-Wing's
+ * 64 octets of encapsulation randomness), with extractable derived keys, and, for vectors of suites
+ * other than export-only, with AES-128-GCM (RFC 9180) or ChaCha20Poly1305 (draft-ietf-hpke-pq, from
+ * the xwing engine) in the key schedule; and a replaceable import of the xwing engine.
  * @internal
  */
 export const testing = Object.freeze({
-  suite(name: E2eeSuiteName, options: { ikmE?: Uint8Array; aead?: 'export-only' | 'aes-128-gcm' } = {}): HpkeSuite {
-    if (options.ikmE !== undefined) assertBytes(options.ikmE, 'ikmE', 32, 1024);
-    return build(name, { ikmE: options.ikmE, aead: options.aead === 'aes-128-gcm' ? AEAD_AES_128_GCM : AEAD_EXPORT_ONLY, extractable: true });
+  suite(name: E2eeSuiteName, options: { ikmE?: Uint8Array; aead?: 'export-only' | 'aes-128-gcm' | 'chacha20-poly1305' } = {}): HpkeSuite {
+    if (options.ikmE !== undefined) {
+      if (name === 'xwing') assertBytes(options.ikmE, 'ikmE', XWING_ENCAP_RANDOMNESS, XWING_ENCAP_RANDOMNESS);
+      else assertBytes(options.ikmE, 'ikmE', 32, 1024);
+    }
+    if (options.aead === 'chacha20-poly1305' && name !== 'xwing') throw argumentError('ERR_INVALID_ARG_VALUE', 'chacha20-poly1305 comes with the xwing engine');
+    return build(name, {
+      ikmE: options.ikmE,
+      aead: options.aead === 'aes-128-gcm' ? AEAD_AES_128_GCM : AEAD_EXPORT_ONLY,
+      chacha20poly1305: options.aead === 'chacha20-poly1305',
+      extractable: true,
+    });
+  },
+  /**
+   * Replaces the import of the xwing engine (`undefined`: the real one) and forgets what was
+   * loaded, so a test can run as if `@panva/hpke-noble` were missing, or count imports.
+   */
+  xwingEngineImport(load: (() => Promise<unknown>) | undefined): void {
+    engineImport = load ?? importEngine;
+    engine = undefined;
+    cache.delete('xwing');
   },
   /** A key pair from a serialised private key (RFC 9180 `DeserializePrivateKey`), for published examples. */
   async keyPairFromPrivateKey(name: E2eeSuiteName, privateKey: Uint8Array): Promise<HpkeKeyPair> {
-    const suite = new CipherSuite(KEMS[name as 'x25519' | 'p256'], KDF_HKDF_SHA256, AEAD_EXPORT_ONLY);
+    if (name !== 'x25519' && name !== 'p256') throw argumentError('ERR_INVALID_ARG_VALUE', 'keyPairFromPrivateKey takes x25519 and p256 keys');
+    const suite = new CipherSuite(KEMS[name], KDF_HKDF_SHA256, AEAD_EXPORT_ONLY);
     const sk = (await suite.DeserializePrivateKey(own(privateKey), true)) as CryptoKey;
     const subtle = globalThis.crypto.subtle;
     const { kty, crv, x, y } = await subtle.exportKey('jwk', sk);
@@ -280,7 +486,7 @@ export const testing = Object.freeze({
   },
   /** The private key of a pair made by a `testing.suite`, serialised (RFC 9180 `SerializePrivateKey`). */
   async serializePrivateKey(name: E2eeSuiteName, keyPair: HpkeKeyPair): Promise<Uint8Array> {
-    const suite = new CipherSuite(KEMS[name as 'x25519' | 'p256'], KDF_HKDF_SHA256, AEAD_EXPORT_ONLY);
-    return suite.SerializePrivateKey(keyPair.pair.privateKey);
+    const { ready, load } = cipherSuiteOf(name);
+    return (ready ?? (await load())).SerializePrivateKey(keyPair.pair.privateKey);
   },
 });

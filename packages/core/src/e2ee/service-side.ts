@@ -14,7 +14,7 @@ import { audienceMatcher, requestPath } from '../lib/audience.js';
 import { decodeBase64Url } from '../lib/base64.js';
 import { jwkThumbprint } from '../lib/jwk.js';
 import { argumentError, assertOptions, integerOption } from '../lib/validate.js';
-import { E2EE_SUITES } from './hpke.js';
+import { E2EE_SUITES, preloadHpkeSuites } from './hpke.js';
 import {
   KEY_SHARE_FIELD,
   SESSION_FIELD,
@@ -36,7 +36,13 @@ export type EncryptionPolicy = 'off' | 'optional' | 'required';
 
 /** End-to-end encryption options of a service (PROFILE section 5). */
 export interface E2eeOptions {
-  /** The suites accepted, in the service's preference order. Default `['x25519', 'p256']`. */
+  /**
+   * The suites accepted, in the service's preference order. Default `['x25519', 'p256']`.
+   * `'xwing'` (MLKEM768-X25519, post-quantum hybrid; e.g. `['xwing', 'x25519', 'p256']`) needs the
+   * optional peer dependency `@panva/hpke-noble` (exactly 1.0.3): its import starts when the service
+   * is created, and if it fails, every handshake or rekey that chooses xwing throws a `TypeError`
+   * (`ERR_INVALID_ARG_VALUE`) naming the package (see docs/e2ee.md).
+   */
   suites?: SuiteName[];
   /**
    * Where session-token encryption keys (STEKs) come from. Default: a {@link MemorySessionKeyStore}
@@ -154,8 +160,9 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
   assertOptions(options as unknown, E2EE_OPTION_KEYS, 'options.e2ee');
   const suites = options.suites ?? DEFAULT_SUITES;
   if (!Array.isArray(suites) || suites.length === 0 || new Set(suites).size !== suites.length || suites.some((s: unknown) => typeof s !== 'string' || !Object.hasOwn(E2EE_SUITES, s) || !E2EE_SUITES[s as SuiteName].implemented)) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', "options.e2ee.suites must list distinct implemented suites ('x25519', 'p256')");
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.e2ee.suites must list distinct implemented suites ('x25519', 'p256', 'xwing')");
   }
+  preloadHpkeSuites(suites);
   const tokens: SessionTokens = createSessionTokens({
     keys: options.sessionKeys ?? new MemorySessionKeyStore({ now }),
     epochSeconds: integerOption('options.e2ee.epochSeconds', options.epochSeconds, 600),
