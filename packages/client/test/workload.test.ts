@@ -293,8 +293,8 @@ describe('end-to-end encryption with WIMSE signatures (PROFILE 5.8)', () => {
 });
 
 describe('options', () => {
-  const wimse = { proof: 'wimse-signature', serviceTrustDomains: [{ trustDomain: 'workloads.test', jwksUri: 'https://keys.workloads.test/jwks' }], getWit: async () => '' };
-  const ict = { serviceIssuers: [{ issuer: 'https://a.example', jwksUri: 'https://keys.workloads.test/jwks' }], getIct: async () => '' };
+  const wimse = { proof: 'wimse-signature', serviceTrustDomains: [{ trustDomain: 'workloads.test', jwksUri: 'https://keys.workloads.test/jwks' }], getWit: async (): Promise<string> => '' };
+  const ict = { serviceIssuers: [{ issuer: 'https://a.example', jwksUri: 'https://keys.workloads.test/jwks' }], getIct: async (): Promise<string> => '' };
   const code = (options: object) => {
     try {
       createClient(options as ClientOptions);
@@ -326,8 +326,8 @@ describe('options', () => {
     ['wimseDraft with wpt', { ...wimse, proof: 'wpt', wimseDraft: '07' }, 'ERR_INVALID_ARG_VALUE'],
     ['wimseDraft with an ICT proof', { ...ict, wimseDraft: '07' }, 'ERR_INVALID_ARG_VALUE'],
     ['an unknown wimseDraft', { ...wimse, wimseDraft: '05' }, 'ERR_INVALID_ARG_VALUE'],
-    ['getIct with a workload proof', { ...wimse, getWit: undefined, getIct: async () => '' }, 'ERR_INVALID_ARG_VALUE'],
-    ['getWit with an ICT proof', { ...ict, getWit: async () => '' }, 'ERR_INVALID_ARG_VALUE'],
+    ['getIct with a workload proof', { ...wimse, getWit: undefined, getIct: async (): Promise<string> => '' }, 'ERR_INVALID_ARG_VALUE'],
+    ['getWit with an ICT proof', { ...ict, getWit: async (): Promise<string> => '' }, 'ERR_INVALID_ARG_VALUE'],
     ['neither issuer nor getWit', { ...wimse, getWit: undefined }, 'ERR_INVALID_ARG_VALUE'],
     ['both issuer and getWit', { ...wimse, issuer: { issuer: 'https://wit.example', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
     ['a getWit that is no function', { ...wimse, getWit: 'token' }, 'ERR_INVALID_ARG_TYPE'],
