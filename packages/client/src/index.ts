@@ -278,7 +278,12 @@ export class VerifiedResponse extends Response {
  * `e2ee_response_key_share_missing`, `e2ee_response_suite_mismatch`, `e2ee_response_not_encrypted`
  * and `e2ee_response_decrypt_failed`, and with the code of a signed e2ee refusal it cannot get past
  * (e.g. `e2ee_unavailable` when encryption is required, `session_expired` after its one new
- * handshake, `session_binding_mismatch`).
+ * handshake, `session_binding_mismatch`). Before sending, it rejects when it has no usable
+ * credential: `issuer_unavailable` (the issuer or the `getIct` / `getWit` provider failed), the
+ * issuer's own refusal code (e.g. `client_invalid`, `pop_invalid`, `access_denied`), or the code of
+ * a credential that does not fit (`ict_*`, `wit_invalid`, `wit_expired`); and with a `TypeError`
+ * for a request it will not send (a `txn-token` that is not one compact JWT, an `Authorization`
+ * it sets itself).
  */
 export interface Oidc2Fetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse>;
