@@ -280,6 +280,18 @@ describe('end-to-end encryption with WIMSE signatures (PROFILE 5.8)', () => {
     expect(svc.seen.map((s) => s.headers['content-encoding']?.[0] ?? null)).toEqual(['aes128gcm', null]);
   });
 
+  it('a renewed WIT for the same key keeps the session (the service binds iss, sub and key)', async () => {
+    const svc = service();
+    let issued = 0;
+    const api = client(svc, { encryption: 'required', getWit: (jwk) => (issued++, mintWit(jwk, 120)) });
+    expect((await api(`${SERVICE_URL}/a`)).encryption?.mode).toBe('handshake');
+    clock += 61;
+    const renewed = await api(`${SERVICE_URL}/b`, { method: 'POST', body: '{"n":1}' });
+    expect(issued).toBe(2);
+    expect(renewed.encryption).toMatchObject({ mode: 'session', epoch: 0, bodyEncrypted: true });
+    expect((await renewed.json()).echo).toBe('{"n":1}');
+  });
+
   it('an encrypted answer signed by a WIT of an untrusted trust domain is response_untrusted', async () => {
     const rogueKey = await newKey('ES256');
     const svc = service({}, await foreign.mint(rogueKey, { subject: 'spiffe://elsewhere.test/inventory', now: clock }), rogueKey);
