@@ -280,6 +280,15 @@ describe('end-to-end encryption with WIMSE signatures (PROFILE 5.8)', () => {
     expect(svc.seen.map((s) => s.headers['content-encoding']?.[0] ?? null)).toEqual(['aes128gcm', null]);
   });
 
+  it("draft -06 signatures encrypt the same way", async () => {
+    const svc = service();
+    const api = client(svc, { encryption: 'required', wimseDraft: '06' });
+    const response = await api(`${SERVICE_URL}/vault?x=1`, { method: 'PUT', body: 'sealed' });
+    expect(response.encryption).toMatchObject({ mode: 'session', bodyEncrypted: true });
+    expect((await response.json()).echo).toBe('sealed');
+    expect(signatureInput(svc)).toMatch(/^wimse=\("@method" "@request-target" "workload-identity-token"/);
+  });
+
   it('a renewed WIT for the same key keeps the session (the service binds iss, sub and key)', async () => {
     const svc = service();
     let issued = 0;
