@@ -275,11 +275,6 @@ export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: I
   }
 }
 
-/** Obtains an ICT for `key` from the configured issuer. */
-export function issueIct(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment): Promise<string> {
-  return issueCredential(o, key, env, 'ict');
-}
-
 function tokenFrom(value: unknown, kind: CredentialKind): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw kind === 'ict' ? new Oidc2Error('ict_malformed', 'the issuer answered without an ICT') : new Oidc2Error('wit_invalid', 'the issuer answered without a WIT');
