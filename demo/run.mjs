@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `pnpm demo`: the whole of oidc2 on loopback, with no configuration. A tiny login OP, the ICT
-// issuer, one service per framework (Express, Fastify, Koa), a user client and a workload client;
-// then the flows, with a trace of what each side sent, verified and proved. Tokens and keys are
-// never printed: only header names, sizes and short SHA-256 fingerprints.
+// `pnpm demo`: the whole of oidc2 on loopback, with no configuration. A tiny login OP, a tiny
+// Kubernetes cluster issuer and Transaction Token Service, the ICT and WIT issuer, one service per
+// framework (Express, Fastify, Koa), a user client and workload clients; then the flows, with a
+// trace of what each side sent, verified and proved. Tokens and keys are never printed: only
+// header names, sizes and short SHA-256 fingerprints.
 //
 // It imports the BUILT packages (packages/*/dist), so it shows what a consumer gets.
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
@@ -13,13 +14,14 @@ import Fastify from 'fastify';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import { createClient } from '../packages/client/dist/esm/index.js';
-import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens } from '../packages/issuer/dist/esm/index.js';
+import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, kubernetesServiceAccounts } from '../packages/issuer/dist/esm/index.js';
 import { oidc2 as expressOidc2, oidc2ErrorHandler } from '../packages/express/dist/esm/index.js';
 import { oidc2 as fastifyOidc2 } from '../packages/fastify/dist/esm/index.js';
 import { oidc2 as koaOidc2 } from '../packages/koa/dist/esm/index.js';
 
 const FRAMEWORKS = ['express', 'fastify', 'koa'];
 const LOGIN_ISSUER = 'https://login.demo.local';
+const TRUST_DOMAIN = 'demo.local';
 
 /** `#` + the first 8 hex digits of SHA-256: enough to follow a value through the trace, useless to an attacker. */
 const fingerprint = (value) => `#${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
@@ -30,11 +32,23 @@ const describeIct = (ict) => {
   const key = c.cnf.jwk;
   return `${fingerprint(ict)} sub=${c.sub} ctx=[${c.ctx}] valid ${c.exp - c.iat}s, certifies ${key.kty}/${key.crv} key ${fingerprint(key.x)}`;
 };
+const describeWit = (wit) => {
+  const c = claimsOf(wit);
+  const key = c.cnf.jwk;
+  return `${fingerprint(wit)} sub=${c.sub} valid ${c.exp - c.iat}s, certifies ${key.kty}/${key.crv} key ${fingerprint(key.x)} for ${key.alg}`;
+};
+/** A compact ES256 JWS made with node:crypto: the demo's tiny token services sign this way. */
+const es256 = (header, claims, privateKey) => {
+  const input = `${b64url(header)}.${b64url(claims)}`;
+  return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+};
 
 // How a field is shown: structure where it is not secret, a fingerprint where it is a credential.
 function describeField(name, value) {
   switch (name) {
     case 'identity-certification-token':
+    case 'workload-identity-token':
+    case 'txn-token':
     case 'dpop':
     case 'signature':
       return `${fingerprint(value)} (${value.length} bytes)`;
@@ -45,7 +59,7 @@ function describeField(name, value) {
     case 'signature-input': {
       const components = /\(([^)]*)\)/.exec(value)?.[1] ?? '';
       const tag = /;tag="([^"]*)"/.exec(value)?.[1];
-      const reqNonce = /;oidc2-req-nonce="([^"]{0,8})/.exec(value)?.[1];
+      const reqNonce = /;(?:oidc2|wimse)-req-nonce="([^"]{0,8})/.exec(value)?.[1];
       return `covers ${components.replace(/"/g, '')}; tag=${tag}${reqNonce ? `; bound to request nonce ${reqNonce}…` : ''}`;
     }
     case 'content-digest':
@@ -55,7 +69,7 @@ function describeField(name, value) {
   }
 }
 
-const SHOWN = ['authorization', 'content-type', 'content-digest', 'dpop', 'dpop-nonce', 'identity-certification-token', 'signature-input', 'signature'];
+const SHOWN = ['authorization', 'content-type', 'content-digest', 'dpop', 'dpop-nonce', 'identity-certification-token', 'workload-identity-token', 'txn-token', 'signature-input', 'signature'];
 
 /** A fetch that prints what goes over the wire (names and fingerprints only). */
 function tracingFetch(trace, who) {
@@ -125,8 +139,52 @@ function tinyLoginOp() {
     jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' }] },
     accessToken({ subject, audience, scope, clientId }) {
       const now = Math.floor(Date.now() / 1000);
-      const input = `${b64url({ alg: 'ES256', kid, typ: 'at+jwt' })}.${b64url({ iss: LOGIN_ISSUER, sub: subject, aud: audience, client_id: clientId, scope, iat: now, exp: now + 600, jti: randomBytes(12).toString('base64url') })}`;
-      return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+      return es256({ alg: 'ES256', kid, typ: 'at+jwt' }, { iss: LOGIN_ISSUER, sub: subject, aud: audience, client_id: clientId, scope, iat: now, exp: now + 600, jti: randomBytes(12).toString('base64url') }, privateKey);
+    },
+  };
+}
+
+// The demo's Kubernetes cluster, reduced to its service-account issuer: OIDC discovery and JWKS on
+// loopback, as kube-apiserver serves them, and the projected tokens it signs for pods.
+async function tinyCluster() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'k8s-1';
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/.well-known/openid-configuration') {
+      res.end(JSON.stringify({ issuer: url, jwks_uri: `${url}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] }));
+    } else if (req.url === '/openid/v1/jwks') {
+      res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' }] }));
+    } else {
+      res.statusCode = 404;
+      res.end('{}');
+    }
+  });
+  const url = await listen(server);
+  return {
+    url,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    /** The token the kubelet projects into a pod of `namespace`/`serviceAccount`, for `audience`. */
+    serviceAccountToken({ namespace, serviceAccount, audience }) {
+      const now = Math.floor(Date.now() / 1000);
+      const uid = () => randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5');
+      return es256({ alg: 'ES256', kid }, {
+        iss: url, sub: `system:serviceaccount:${namespace}:${serviceAccount}`, aud: [audience], iat: now, nbf: now, exp: now + 3600, jti: uid(),
+        'kubernetes.io': { namespace, serviceaccount: { name: serviceAccount, uid: uid() }, pod: { name: `${serviceAccount}-5f7d8-abcde`, uid: uid() } },
+      }, privateKey);
+    },
+  };
+}
+
+// The demo's Transaction Token Service: it signs the Txn-Token that carries a transaction through a call chain.
+function tinyTransactionTokenService() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'tts-1';
+  return {
+    jwks: { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256' }] },
+    txnToken({ txn, subject }) {
+      const now = Math.floor(Date.now() / 1000);
+      return es256({ alg: 'ES256', kid, typ: 'txntoken+jwt' }, { txn, sub: subject, aud: TRUST_DOMAIN, iat: now, exp: now + 120, tctx: { action: 'ship' } }, privateKey);
     },
   };
 }
@@ -139,10 +197,16 @@ const answer = (framework, identity, body) => ({
   contexts: identity?.contexts ?? [],
   proof: identity?.proof ?? null,
   keyThumbprint: identity ? `${identity.thumbprint.slice(0, 8)}…` : null,
+  ...(identity?.transaction ? { transaction: identity.transaction.transactionId } : {}),
   received: body ?? null,
 });
 
-async function startService(framework, options) {
+/**
+ * Starts `framework` with `options(url)`. `route(identity, request)`, when given, answers every
+ * request in place of {@link answer} (the request is `{ headers, body }`, as the framework parsed it).
+ */
+async function startService(framework, options, route) {
+  const respond = async (identity, headers, body) => (route ? route(identity, { headers, body }) : answer(framework, identity, body));
   const server = createServer();
   const url = await listen(server);
   const config = options(url);
@@ -150,18 +214,18 @@ async function startService(framework, options) {
   if (framework === 'express') {
     const app = express();
     app.use(expressOidc2(config), express.json());
-    app.all('/{*path}', (req, res) => { res.json(answer(framework, req.identity, req.body)); });
+    app.all('/{*path}', async (req, res) => { res.json(await respond(req.identity, req.headers, req.body)); });
     app.use(oidc2ErrorHandler());
     server.on('request', app);
   } else if (framework === 'koa') {
     const app = new Koa();
     app.use(koaOidc2(config)).use(bodyParser());
-    app.use((ctx) => { ctx.body = answer(framework, ctx.state.identity, ctx.request.body); });
+    app.use(async (ctx) => { ctx.body = await respond(ctx.state.identity, ctx.headers, ctx.request.body); });
     server.on('request', app.callback());
   } else {
     const app = Fastify({ serverFactory: (handler) => server.on('request', handler) });
     await app.register(fastifyOidc2, config);
-    app.all('/*', async (request) => answer(framework, request.identity, request.body));
+    app.all('/*', async (request) => respond(request.identity, request.headers, request.body));
     await app.ready();
     const closeServer = close;
     close = async () => { await app.close(); await closeServer(); };
@@ -195,8 +259,11 @@ export async function main({ print = (line) => console.log(line) } = {}) {
   };
 
   try {
-    print('oidc2 demo: an ICT issuer, three services and two callers on 127.0.0.1, no configuration');
+    print('oidc2 demo: an ICT and WIT issuer, three services, users and workloads on 127.0.0.1, no configuration');
     const login = tinyLoginOp();
+    const cluster = await tinyCluster();
+    closers.push(() => cluster.close());
+    const tts = tinyTransactionTokenService();
 
     // The issuer must know its own URL, so its port is reserved first.
     const probe = createServer();
@@ -214,12 +281,17 @@ export async function main({ print = (line) => console.log(line) } = {}) {
             ...FRAMEWORKS.map((fw) => ({ hash: hashApiKey(serviceKeys[fw]), subject: `spiffe://demo.local/${fw}`, contexts: ['service'] })),
           ],
         }),
+        // Pods attest with the service-account token their cluster projects for this issuer.
+        kubernetesServiceAccounts({ issuer: cluster.url, audience: issuerUrl, trustDomain: TRUST_DOMAIN }),
       ],
+      workloads: { trustDomain: TRUST_DOMAIN },
     });
     const listening = await issuer.listen({ port: Number(new URL(issuerUrl).port) });
     closers.push(() => listening.close());
     print(`[setup] login OP ${login.issuer}: signs users' access tokens (ES256, kid login-1)`);
     print(`[setup] ICT issuer ${issuerUrl}: discovery, JWKS, ${new URL(issuer.endpoints.ict).pathname} (OIDC² PoP request), ${new URL(issuer.endpoints.token).pathname} (RFC 8693 + DPoP)`);
+    print(`[setup] it also issues WITs for trust domain ${TRUST_DOMAIN} at ${new URL(issuer.endpoints.wit).pathname}, attesting pods of the cluster ${cluster.url} (discovery, JWKS; ES256 service-account tokens)`);
+    print('[setup] a Transaction Token Service signs Txn-Tokens for the trust domain (ES256, kid tts-1)');
 
     const services = {};
     for (const fw of FRAMEWORKS) {
@@ -339,6 +411,75 @@ export async function main({ print = (line) => console.log(line) } = {}) {
       expect((await again.json()).caller === 'alice' && again.encryption?.mode === 'session', 'a second request reused the session');
       const seen = proxy.seen().toString('latin1');
       expect(!seen.includes(secret.memo) && !seen.includes(secret.to) && !seen.includes('"caller"'), 'the proxy never saw a byte of either plaintext body');
+    });
+
+    await flow('workload call chain: pod checkout -> express -> fastify (Kubernetes attestation, WIT + WIMSE signatures, Txn-Token)', async () => {
+      // A workload client of a pod: its WIT comes from the issuer's WIT endpoint, for the pod's
+      // service-account token; its calls are WIMSE-signed; answers must be WIT-signed by the trust domain.
+      const pod = (namespace, serviceAccount, extra = {}) =>
+        createClient({
+          proof: 'wimse-signature',
+          serviceTrustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: issuerUrl }],
+          issuer: {
+            issuer: issuerUrl,
+            grant: 'wit',
+            subject: `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`,
+            credential: { clientAssertion: () => cluster.serviceAccountToken({ namespace, serviceAccount, audience: issuerUrl }) },
+          },
+          ...extra,
+        });
+      const ORDERS = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`;
+      const LEDGER = `spiffe://${TRUST_DOMAIN}/ns/finance/sa/ledger`;
+      // Each service takes workloads and Txn-Tokens, and answers workloads with its own WIT, held by its own workload client.
+      const workloadService = async (framework, self, keys, route) => {
+        const service = await startService(
+          framework,
+          (url) => ({
+            issuers: [{ issuer: issuerUrl }],
+            audiences: [url],
+            workloads: { trustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: issuerUrl }] },
+            transactionTokens: { trustDomain: TRUST_DOMAIN, jwks: tts.jwks },
+            credentials: { wit: async () => ({ wit: await self.wit(), privateKey: keys.privateKey }) },
+          }),
+          route,
+        );
+        closers.push(() => service.close());
+        return service;
+      };
+      const ledgerKeys = await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
+      const ledgerSelf = pod('finance', 'ledger', { algorithm: 'Ed25519', keyPair: ledgerKeys });
+      const ledger = await workloadService('fastify', ledgerSelf, ledgerKeys);
+      trace(`    fastify (ledger) holds WIT ${describeWit(await ledgerSelf.wit())}`);
+      const ordersKeys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+      const ordersSelf = pod('shop', 'orders', { keyPair: ordersKeys, expectedService: LEDGER, fetch: tracingFetch(trace, 'orders') });
+      // The route of orders calls ledger with its own workload client, forwarding the Txn-Token it received.
+      const orders = await workloadService('express', ordersSelf, ordersKeys, async (identity, { headers, body }) => {
+        const entry = await ordersSelf(`${ledger.url}/entries`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(headers['txn-token'] ? { 'txn-token': headers['txn-token'] } : {}) },
+          body: JSON.stringify({ order: body?.order, amount: body?.amount }),
+        });
+        trace(`    orders verified ledger's answer: WIT sub=${entry.service.subject} of trust domain ${entry.service.trustDomain}`);
+        return { ...answer('express', identity, body), ledger: { service: entry.service.subject, ...(await entry.json()) } };
+      });
+      trace(`    express (orders) holds WIT ${describeWit(await ordersSelf.wit())}`);
+
+      trace('    the pod checkout presents its service-account token (signed by the cluster) to the issuer:');
+      const checkout = pod('shop', 'checkout', { expectedService: ORDERS, fetch: tracingFetch(trace, 'checkout') });
+      trace(`    checkout holds WIT ${describeWit(await checkout.wit())}`);
+      const txnToken = tts.txnToken({ txn: 'txn-demo-1', subject: 'alice' });
+      trace(`    the Transaction Token Service issued Txn-Token ${fingerprint(txnToken)} for transaction txn-demo-1`);
+      const response = await checkout(`${orders.url}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'txn-token': txnToken },
+        body: JSON.stringify({ order: 'o-17', amount: 42 }),
+      });
+      const body = await response.json();
+      trace(`    express proved: WIT sub=${response.service.subject}, response signature (tag wimse-workload-to-workload) and body digest verified`);
+      expect(response.status === 200 && response.service.subject === ORDERS, 'the answer was signed with the WIT of spiffe://demo.local/ns/shop/sa/orders');
+      expect(body.caller === `spiffe://${TRUST_DOMAIN}/ns/shop/sa/checkout` && body.proof === 'http-signature', 'express saw the pod checkout, proven by a WIMSE signature');
+      expect(body.ledger.service === LEDGER && body.ledger.caller === ORDERS, 'fastify saw orders as its caller, and orders verified the WIT-signed answer of ledger');
+      expect(body.transaction === 'txn-demo-1' && body.ledger.transaction === 'txn-demo-1', 'both services saw the same transaction txn-demo-1 from the forwarded Txn-Token');
     });
   } catch (error) {
     results.push(['setup', false]);

@@ -24,14 +24,17 @@ describe('pnpm demo', () => {
       'workload spiffe://demo.local/reports -> fastify',
       'tampered request',
       'replayed request',
+      'end-to-end encrypted: alice -> express',
+      'workload call chain: pod checkout -> express -> fastify',
     ]) {
       expect(trace).toContain(`== ${flow}`);
       expect(trace).toMatch(new RegExp(`ok: ${flow.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     }
     expect(trace).toContain('koa rejected the request: 401 digest_mismatch');
     expect(trace).toContain('express rejected the replay: 401 replay_detected');
-    expect(trace).toContain('all 7 flows behaved as expected');
-    // No JWT (ICT, access token, DPoP proof) and no signature value appears in full.
+    expect(trace).toContain('both services saw the same transaction txn-demo-1 from the forwarded Txn-Token');
+    expect(trace).toContain('all 8 flows behaved as expected');
+    // No JWT (ICT, WIT, Txn-Token, service-account token, access token, DPoP proof) and no signature value appears in full.
     expect(trace).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
     expect(trace).not.toMatch(/sig=:[A-Za-z0-9+/=]{40,}:/);
   }, 90_000);

@@ -1,35 +1,50 @@
 /**
  * `@oidc2/client`: a `fetch` for Node and browsers that authenticates every request with the
- * client's Identity Certification Token (PROFILE sections 2.1 and 2.2) and accepts only responses
- * signed by a trusted service (section 3).
+ * client's Identity Certification Token (PROFILE sections 2.1 and 2.2), or as a workload with its
+ * Workload Identity Token (section 2.3), and accepts only responses signed by a trusted service
+ * (section 3).
  *
  * @packageDocumentation
  */
 import {
+  OIDC2_PROFILE,
   Oidc2Error,
+  TXN_TOKEN_HEADER,
+  WIMSE_06_PROFILE,
+  WIMSE_PROFILE,
+  WIT_HEADER,
   createContentDigest,
   createDpopProof,
   createIctVerifier,
+  createWitVerifier,
+  createWpt,
   dpopBinding,
   fieldLines,
   isOidc2Error,
   normalizeFields,
   signRequest,
   verifyResponse,
+  wptBinding,
   type HttpRequest,
   type HttpResponse,
+  type IctVerifier,
   type RequestBinding,
   type ServiceIdentity,
+  type SignatureProfile,
   type TrustedIssuer,
+  type WimseTrustDomain,
+  type WitVerifier,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { CredentialRefresher, argumentError, assertOptions, readBoundedBody } from '@oidc2/core/adapter';
+import { CredentialRefresher, argumentError, assertOptions, isArgumentError, readBoundedBody } from '@oidc2/core/adapter';
 import { NULL_BODY_STATUS } from './lib/null-body-status.js';
-import { inspectIct } from './lib/ict-holder.js';
+import { inspectIct, type HeldIct } from './lib/ict-holder.js';
+import { inspectWit } from './lib/wit-holder.js';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
-import { issueIct, validateIssuerOptions, type IssuanceOptions } from './lib/issuance.js';
+import { issueCredential, validateIssuerOptions, type CredentialKind, type IssuanceOptions } from './lib/issuance.js';
 import {
   E2eeClient,
+  audienceOf,
   e2eeConfig,
   rawThumbprint,
   type E2eeOptions,
@@ -40,13 +55,21 @@ import {
   type SendParams,
 } from './lib/e2ee.js';
 
-export type { ServiceIdentity, TrustedIssuer } from '@oidc2/core';
+export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
 export type { IssuanceOptions, IssuerCredential } from './lib/issuance.js';
 export type { E2eeOptions, E2eeSuite, EncryptionMode, ResponseEncryption } from './lib/e2ee.js';
 
-/** How the client proves its identity to a service. */
-export type ProofMode = 'http-signature' | 'dpop';
+/**
+ * How the client proves its identity to a service:
+ * - with an ICT: `'http-signature'` (PROFILE 2.1) or `'dpop'` (2.2);
+ * - as a workload, with a WIT (2.3): `'wimse-signature'` (an RFC 9421 signature of
+ *   draft-ietf-wimse-http-signature) or `'wpt'` (a Workload Proof Token, draft-ietf-wimse-wpt).
+ */
+export type ProofMode = 'http-signature' | 'dpop' | 'wimse-signature' | 'wpt';
+
+/** The form of WIMSE request signatures: draft-ietf-wimse-http-signature-07, or its -06 form. */
+export type WimseDraft = '07' | '06';
 
 /**
  * Supplies an ICT for the client's public key, e.g. from an issuer this package does not speak
@@ -54,25 +77,56 @@ export type ProofMode = 'http-signature' | 'dpop';
  */
 export type IctProvider = (publicJwk: JWK) => Promise<string>;
 
+/**
+ * Supplies a WIT (`typ` `wit+jwt`) for the client's public key, e.g. from a SPIFFE agent or an
+ * issuer this package does not speak to. `publicJwk` carries `alg`, the algorithm of the client's
+ * proofs, which the WIT's `cnf.jwk` must carry too. Called again shortly before the current WIT
+ * expires.
+ */
+export type WitProvider = (publicJwk: JWK) => Promise<string>;
+
 /** Options of {@link createClient}. */
 export interface ClientOptions {
   /**
    * The issuers trusted to certify services: a response counts only when it is signed with the
-   * key of an ICT from one of these. Required, at least one.
+   * key of an ICT from one of these. Required, at least one, with an ICT proof (`'http-signature'`,
+   * `'dpop'`). With `'wpt'` optional: then a service without a WIT, which answers WPT callers under
+   * the OIDC² profile with its ICT, is verified against these. Refused with `'wimse-signature'`
+   * (services answer it with their WIT only).
    */
-  serviceIssuers: TrustedIssuer[];
+  serviceIssuers?: TrustedIssuer[];
   /**
-   * The service subject (`sub` of its ICT) that must have signed the response: one value, a list,
-   * or a function of the request URL returning either (or `undefined` for any subject of a trusted
-   * issuer). Default: any subject of a trusted issuer.
+   * The WIMSE trust domains trusted for services, with where their WIT issuers' keys come from
+   * (inline `jwks`, `jwksUri`, `spiffeBundleUrl`, or discovery under `issuer`): a response to a
+   * workload proof counts only when it is signed with the key of a WIT from one of these.
+   * Required, at least one, with a workload proof (`'wimse-signature'`, `'wpt'`); refused with an
+   * ICT proof.
+   */
+  serviceTrustDomains?: WimseTrustDomain[];
+  /**
+   * The service subject (`sub` of its ICT, or of its WIT: its Workload Identifier) that must have
+   * signed the response: one value, a list, or a function of the request URL returning either (or
+   * `undefined` for any subject of a trusted issuer or trust domain). Default: any such subject.
    */
   expectedService?: string | string[] | ((url: URL) => string | string[] | undefined);
   /**
-   * The request proof: `'http-signature'` (an RFC 9421 signature over method, path, query, token,
-   * content type and digest; PROFILE 2.1) or `'dpop'` (`Authorization: DPoP <ICT>` with an RFC 9449
-   * proof; PROFILE 2.2, which does not protect the body or the query). Default `'http-signature'`.
+   * The request proof. With an ICT: `'http-signature'` (an RFC 9421 signature over method, path,
+   * query, token, content type and digest; PROFILE 2.1) or `'dpop'` (`Authorization: DPoP <ICT>`
+   * with an RFC 9449 proof; PROFILE 2.2, which does not protect the body or the query). As a
+   * workload, with a WIT (PROFILE 2.3): `'wimse-signature'` (`Workload-Identity-Token` and an RFC
+   * 9421 signature tagged `wimse-workload-to-workload`, covering what `'http-signature'` covers)
+   * or `'wpt'` (`Workload-Identity-Token` and `Authorization: WPT <proof>`, which binds the WIT and
+   * any `Txn-Token` but, like DPoP, neither the body nor the query). A workload proof needs a WIT
+   * (`getWit`, or `issuer` with grant `'wit'` or `'token-exchange'`) and `serviceTrustDomains`.
+   * Default `'http-signature'`.
    */
   proof?: ProofMode;
+  /**
+   * The form of WIMSE request signatures (`proof: 'wimse-signature'` only): `'07'`
+   * (draft-ietf-wimse-http-signature-07, covering `@path` and `@query`) or `'06'` (covering
+   * `@request-target`, for services that accept only the -06 form). Default `'07'`.
+   */
+  wimseDraft?: WimseDraft;
   /** Algorithm of the generated key pair. Default `'ES256'`. */
   algorithm?: ClientAlgorithm;
   /**
@@ -83,18 +137,22 @@ export interface ClientOptions {
   /** Generate an extractable private key. Default `false` (the private key never leaves WebCrypto). */
   extractable?: boolean;
   /**
-   * Where ICTs come from: an issuer this package speaks to. Exactly one of `issuer` and `getIct`
-   * is required.
+   * Where the client's credential comes from: an issuer this package speaks to, for an ICT (grant
+   * `'ict'` or `'token-exchange'`) or, with a workload proof, a WIT (grant `'wit'` or
+   * `'token-exchange'`). Exactly one of `issuer` and `getIct` (ICT proofs) or `getWit` (workload
+   * proofs) is required.
    */
   issuer?: IssuanceOptions;
-  /** Where ICTs come from: your own provider. Exactly one of `issuer` and `getIct` is required. */
+  /** Where ICTs come from: your own provider. With an ICT proof, exactly one of `issuer` and `getIct` is required. */
   getIct?: IctProvider;
+  /** Where WITs come from: your own provider. With a workload proof, exactly one of `issuer` and `getWit` is required. */
+  getWit?: WitProvider;
   /**
-   * Seconds before the ICT expires at which a new one is obtained (at most half the ICT's
+   * Seconds before the ICT or WIT expires at which a new one is obtained (at most half its
    * lifetime). Default `60`.
    */
   refreshMargin?: number;
-  /** Lifetime of request signatures, `expires - created`, in seconds (1 to 300). Default `60`. */
+  /** Lifetime of request signatures (`expires - created`) and WPTs (`exp - now`), in seconds (1 to 300). Default `60`. */
   signatureLifetime?: number;
   /** Components every request signature covers beyond the profile's, e.g. `['@authority']`. Default none. */
   components?: string[];
@@ -102,9 +160,12 @@ export interface ClientOptions {
   digestAlgorithm?: 'sha-256' | 'sha-512';
   /** Largest response body, in bytes, read for verification; a larger one is rejected. Default 16 MiB. */
   maxResponseBytes?: number;
-  /** Allowed clock skew in seconds when checking the service's ICT and signature. Default `60`. */
+  /** Allowed clock skew in seconds when checking the service's ICT or WIT and signature. Default `60`. */
   clockTolerance?: number;
-  /** Largest accepted lifetime (`exp - iat`) of a service ICT, in seconds. Default `3600`. */
+  /**
+   * Largest accepted lifetime (`exp - iat`) of a service ICT or WIT, in seconds. Default `3600` for
+   * an ICT, `86400` for a WIT.
+   */
   maxServiceTokenAge?: number;
   /** The `fetch` used for services, the issuer and issuer keys. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
@@ -127,8 +188,10 @@ export interface ClientOptions {
    * `session_invalid`) costs one new handshake and one resend. An unsigned answer to an e2ee request
    * is `e2ee_response_unsigned` in both modes.
    *
-   * Only with `proof: 'http-signature'` (a DPoP proof covers neither e2ee field); anything else with
-   * `'dpop'` is a `TypeError`. Headers, URL, status and lengths stay visible. Default `'off'`.
+   * Only with `proof: 'http-signature'` or `'wimse-signature'` (a DPoP proof or a WPT covers
+   * neither e2ee field); anything else with `'dpop'` or `'wpt'` is a `TypeError`. A workload's
+   * sessions are bound to its WIT's `iss` (empty when absent), `sub` and key, as the service binds
+   * them. Headers, URL, status and lengths stay visible. Default `'off'`.
    */
   encryption?: EncryptionMode;
   /** Suites, ratchet, session endpoint and session cache of end-to-end encryption. Default: see {@link E2eeOptions}. */
@@ -138,13 +201,16 @@ export interface ClientOptions {
 /** Every key of {@link ClientOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 const CLIENT_OPTION_KEYS = [
   'serviceIssuers',
+  'serviceTrustDomains',
   'expectedService',
   'proof',
+  'wimseDraft',
   'algorithm',
   'keyPair',
   'extractable',
   'issuer',
   'getIct',
+  'getWit',
   'refreshMargin',
   'signatureLifetime',
   'components',
@@ -164,13 +230,18 @@ const E2EE_REQUEST_FIELDS = ['content-encoding', 'oidc2-key-share', 'oidc2-sessi
 /** Fields the client derives from the exchange and removes from the decrypted response it hands over. */
 const E2EE_RESPONSE_FIELDS = ['content-encoding', 'content-digest', 'oidc2-key-share', 'oidc2-session'];
 
+const PROOFS: readonly ProofMode[] = ['http-signature', 'dpop', 'wimse-signature', 'wpt'];
+const WIMSE_DRAFTS: Record<WimseDraft, SignatureProfile> = { '07': WIMSE_PROFILE, '06': WIMSE_06_PROFILE };
+const ICT_HEADER = OIDC2_PROFILE.tokenHeader;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 /**
- * A response whose signature, service ICT, binding to its request and body digest were verified.
+ * A response whose signature, service ICT (or WIT), binding to its request and body digest were verified.
  * The body is the verified bytes (the decrypted plaintext of an end-to-end encrypted response),
  * readable once as with any `Response`.
  */
 export class VerifiedResponse extends Response {
-  /** Who answered: the verified identity from the service's ICT. */
+  /** Who answered: the verified identity from the service's ICT, or its WIT (then with `trustDomain`). */
   readonly service: ServiceIdentity;
   /**
    * How the exchange was end-to-end encrypted, or `null` when it ran in clear (encryption off, a
@@ -207,14 +278,27 @@ export class VerifiedResponse extends Response {
  * `e2ee_response_key_share_missing`, `e2ee_response_suite_mismatch`, `e2ee_response_not_encrypted`
  * and `e2ee_response_decrypt_failed`, and with the code of a signed e2ee refusal it cannot get past
  * (e.g. `e2ee_unavailable` when encryption is required, `session_expired` after its one new
- * handshake, `session_binding_mismatch`).
+ * handshake, `session_binding_mismatch`). Before sending, it rejects when it has no usable
+ * credential: `issuer_unavailable` (the issuer or the `getIct` / `getWit` provider failed), the
+ * issuer's own refusal code (e.g. `client_invalid`, `pop_invalid`, `access_denied`), or the code of
+ * a credential that does not fit (`ict_*`, `wit_invalid`, `wit_expired`); and with a `TypeError`
+ * for a request it will not send (a `txn-token` that is not one compact JWT, an `Authorization`
+ * it sets itself).
  */
 export interface Oidc2Fetch {
   (input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse>;
   /** The client's public key (public members only), generating the key pair if needed. */
   publicKey(): Promise<JWK>;
-  /** The current ICT, obtaining or renewing it if needed. It is a credential: never log it. */
+  /**
+   * The current ICT, obtaining or renewing it if needed. It is a credential: never log it. A
+   * client with a workload proof holds a WIT instead: then it rejects with a `TypeError`.
+   */
   ict(): Promise<string>;
+  /**
+   * The current WIT of a client with a workload proof, obtaining or renewing it if needed. It is a
+   * credential: never log it. A client with an ICT proof rejects with a `TypeError`.
+   */
+  wit(): Promise<string>;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number, integer = false): number {
@@ -238,18 +322,23 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
 }
 
 /**
- * Creates a `fetch` that authenticates as the holder of an ICT and verifies who answered.
+ * Creates a `fetch` that authenticates as the holder of an ICT (or, as a workload, of a WIT) and
+ * verifies who answered.
  *
  * Each request gets `Identity-Certification-Token`, `Content-Digest` (for a body) and an RFC 9421
  * signature tagged with `OIDC2_PROFILE.tag` asking for a signed response, or in `dpop` mode
- * `Authorization: DPoP <ICT>` and a `DPoP` proof. The response must carry the service's ICT from
- * one of `serviceIssuers` and a signature bound to this request, covering status, body digest and
- * the request's method, path and query. Redirects are never followed: a 3xx is verified and
- * returned like any other response.
+ * `Authorization: DPoP <ICT>` and a `DPoP` proof. A workload sends `Workload-Identity-Token` and
+ * either a signature tagged `wimse-workload-to-workload` (`'wimse-signature'`) or `Authorization:
+ * WPT <proof>` (`'wpt'`). A `Txn-Token` field given with a request is sent unchanged, covered by
+ * the signature or bound by the WPT's `tth`, so a service forwards its call chain's transaction
+ * context by passing on the one it received. The response must carry the service's ICT from one
+ * of `serviceIssuers` (or its WIT from one of `serviceTrustDomains`) and a signature bound to this
+ * request, covering status, body digest and the request's method, path and query. Redirects are
+ * never followed: a 3xx is verified and returned like any other response.
  *
  * The key pair is generated on first use (ES256 by default, private key non-extractable); the ICT
- * is obtained from `issuer` or `getIct` and renewed before it expires, once for any number of
- * concurrent requests.
+ * or WIT is obtained from `issuer`, `getIct` or `getWit` and renewed before it expires, once for
+ * any number of concurrent requests.
  *
  * @example
  * ```ts
@@ -269,22 +358,61 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const transfer = await sealed('https://payments.example.com/v1/transfers', { method: 'POST', body: JSON.stringify({ amount: 120 }) })
  * console.log(transfer.encryption) // { suite: 'x25519', mode: 'session', epoch: 0, bodyEncrypted: true }
  * ```
+ * @example A workload attested by its Kubernetes service-account token, calling with WIMSE signatures
+ * ```ts
+ * const ledger = createClient({
+ *   proof: 'wimse-signature',
+ *   serviceTrustDomains: [{ trustDomain: 'bank.example', issuer: 'https://wit.bank.example' }],
+ *   expectedService: 'spiffe://bank.example/ns/payments/sa/ledger',
+ *   issuer: {
+ *     issuer: 'https://wit.bank.example',
+ *     grant: 'wit',
+ *     subject: 'spiffe://bank.example/ns/payments/sa/billing',
+ *     credential: { clientAssertion: () => readFile('/var/run/secrets/tokens/wit', 'utf8') },
+ *   },
+ * })
+ * // Forward the Txn-Token this service received: it goes on unchanged, covered by the signature.
+ * const entry = await ledger('https://ledger.bank.example/entries', { method: 'POST', headers: { 'txn-token': received }, body })
+ * ```
  */
 export function createClient(options: ClientOptions): Oidc2Fetch {
   assertOptions(options, CLIENT_OPTION_KEYS, 'options');
-  if (!Array.isArray(options.serviceIssuers) || options.serviceIssuers.length === 0) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.serviceIssuers must list at least one trusted issuer');
-  }
   const proof: ProofMode = options.proof ?? 'http-signature';
-  if (proof !== 'http-signature' && proof !== 'dpop') throw argumentError('ERR_INVALID_ARG_VALUE', "options.proof must be 'http-signature' or 'dpop'");
+  if (!PROOFS.includes(proof)) throw argumentError('ERR_INVALID_ARG_VALUE', "options.proof must be 'http-signature', 'dpop', 'wimse-signature' or 'wpt'");
+  // Which credential the client holds: an ICT, or a WIT for the workload proofs.
+  const kind: CredentialKind = proof === 'wimse-signature' || proof === 'wpt' ? 'wit' : 'ict';
+  const nonEmpty = (value: unknown) => Array.isArray(value) && value.length > 0;
+  if (kind === 'ict') {
+    if (!nonEmpty(options.serviceIssuers)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.serviceIssuers must list at least one trusted issuer');
+    if (options.serviceTrustDomains !== undefined) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', `options.serviceTrustDomains applies to the workload proofs 'wimse-signature' and 'wpt': services answer proof '${proof}' with their ICT`);
+    }
+  } else {
+    if (!nonEmpty(options.serviceTrustDomains)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.serviceTrustDomains must list at least one trust domain trusted for services (proof '${proof}')`);
+    if (options.serviceIssuers !== undefined && (proof === 'wimse-signature' || !nonEmpty(options.serviceIssuers))) {
+      throw argumentError(
+        'ERR_INVALID_ARG_VALUE',
+        proof === 'wimse-signature' ? "options.serviceIssuers does not apply to proof 'wimse-signature': services answer it with their WIT" : 'options.serviceIssuers must list at least one trusted issuer',
+      );
+    }
+  }
+  if (options.wimseDraft !== undefined && (proof !== 'wimse-signature' || !Object.hasOwn(WIMSE_DRAFTS, options.wimseDraft))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', proof === 'wimse-signature' ? "options.wimseDraft must be '07' or '06'" : "options.wimseDraft applies to proof 'wimse-signature' only");
+  }
+  const wimseProfile = WIMSE_DRAFTS[options.wimseDraft ?? '07'];
   const algorithm: ClientAlgorithm = options.algorithm ?? 'ES256';
   if (algorithm !== 'ES256' && algorithm !== 'Ed25519') throw argumentError('ERR_INVALID_ARG_VALUE', "options.algorithm must be 'ES256' or 'Ed25519'");
   if (options.keyPair !== undefined) assertKeyPair(options.keyPair, algorithm);
-  if ((options.issuer === undefined) === (options.getIct === undefined)) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', 'exactly one of options.issuer and options.getIct is required');
+  const provider = kind === 'ict' ? 'getIct' : 'getWit';
+  const foreign = kind === 'ict' ? 'getWit' : 'getIct';
+  if (options[foreign] !== undefined) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.${foreign} supplies ${kind === 'ict' ? 'a WIT' : 'an ICT'}, and proof '${proof}' needs ${kind === 'ict' ? 'an ICT' : 'a WIT'}: use options.${provider}`);
   }
-  if (options.getIct !== undefined && typeof options.getIct !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.getIct must be a function');
-  if (options.issuer !== undefined) validateIssuerOptions(options.issuer);
+  if ((options.issuer === undefined) === (options[provider] === undefined)) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `exactly one of options.issuer and options.${provider} is required`);
+  }
+  if (options[provider] !== undefined && typeof options[provider] !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `options.${provider} must be a function`);
+  if (options.issuer !== undefined) validateIssuerOptions(options.issuer, kind);
   const expected = options.expectedService;
   if (
     expected !== undefined &&
@@ -308,21 +436,40 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
   const e2eeOptions = e2eeConfig(options.encryption ?? 'off', options.e2ee);
-  if (e2eeOptions && proof !== 'http-signature') {
-    throw argumentError('ERR_INVALID_ARG_VALUE', "options.encryption needs proof 'http-signature': a DPoP proof covers no e2ee field");
+  if (e2eeOptions && proof !== 'http-signature' && proof !== 'wimse-signature') {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.encryption needs proof 'http-signature' or 'wimse-signature': a ${proof === 'dpop' ? 'DPoP proof' : 'WPT'} covers no e2ee field`);
   }
   const e2ee = e2eeOptions && new E2eeClient(e2eeOptions, now);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.fetch must be a function');
   // Looked up at each call and called as a plain function: a browser's fetch needs its own `this`.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
-  const verifier = createIctVerifier({
-    issuers: options.serviceIssuers,
-    clockTolerance,
-    now,
-    fetch: fetchImpl,
-    ...(options.maxServiceTokenAge !== undefined ? { maxTokenAge: options.maxServiceTokenAge } : {}),
-  });
+  const ictVerifier: IctVerifier | undefined =
+    options.serviceIssuers === undefined
+      ? undefined
+      : createIctVerifier({
+          issuers: options.serviceIssuers,
+          clockTolerance,
+          now,
+          fetch: fetchImpl,
+          ...(options.maxServiceTokenAge !== undefined ? { maxTokenAge: options.maxServiceTokenAge } : {}),
+        });
+  let witVerifier: WitVerifier | undefined;
+  if (options.serviceTrustDomains !== undefined) {
+    try {
+      witVerifier = createWitVerifier({
+        trustDomains: options.serviceTrustDomains,
+        clockTolerance,
+        now,
+        fetch: fetchImpl,
+        ...(options.maxServiceTokenAge !== undefined ? { maxTokenAge: options.maxServiceTokenAge } : {}),
+      });
+    } catch (error) {
+      // The verifier names its own option; the caller wrote serviceTrustDomains.
+      if (isArgumentError(error)) throw argumentError(error.code, error.message.replace(/options\.trustDomains/g, 'options.serviceTrustDomains'));
+      throw error;
+    }
+  }
 
   let keyPromise: Promise<ClientKey> | undefined;
   const key = (): Promise<ClientKey> =>
@@ -333,17 +480,27 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
 
   const issuerOptions = options.issuer;
   const getIct = options.getIct;
+  const getWit = options.getWit;
   const issuance = { fetch: fetchImpl, now, discovery: {} };
-  const holder = new CredentialRefresher(
+  const holder = new CredentialRefresher<HeldIct>(
     async () => {
       const k = await key();
-      const token = issuerOptions ? await issueIct(issuerOptions, k, issuance) : await getIct!({ ...k.publicJwk });
+      if (kind === 'wit') {
+        const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'wit') : await getWit!({ ...k.publicJwk, alg: k.alg });
+        return inspectWit(token, k.thumbprint, algorithm, now(), margin);
+      }
+      const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'ict') : await getIct!({ ...k.publicJwk });
       return inspectIct(token, k.thumbprint, now(), margin);
     },
     now,
-    (cause) => (isOidc2Error(cause) ? cause : new Oidc2Error('issuer_unavailable', 'no ICT could be obtained', { cause })),
+    (cause) => (isOidc2Error(cause) ? cause : new Oidc2Error('issuer_unavailable', `no ${kind.toUpperCase()} could be obtained`, { cause })),
   );
-  const currentIct = async () => (await holder.get()).token;
+  const credential = (wanted: CredentialKind) => async (): Promise<string> => {
+    if (wanted !== kind) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', `this client holds ${kind === 'ict' ? 'an ICT' : 'a WIT'} (proof '${proof}'): call ${kind}() instead of ${wanted}()`);
+    }
+    return (await holder.get()).token;
+  };
 
   // The latest DPoP-Nonce each origin sent (RFC 9449 section 8).
   const dpopNonces = new Map<string, string>();
@@ -355,16 +512,16 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   async function prepare(
     out: Outgoing,
     k: ClientKey,
-    ict: string,
+    token: string,
     e2eeParams: SendParams | undefined,
   ): Promise<{ sent: HttpRequest; binding: RequestBinding; dpopNonce: string | undefined }> {
     const { method, url, body } = out;
     const headers = { ...out.headers };
-    if (proof === 'http-signature') {
+    if (proof === 'http-signature' || proof === 'wimse-signature') {
       const signed = await signRequest(
         { method, url, headers, ...(body ? { body } : {}) },
         {
-          ict,
+          ...(kind === 'ict' ? { ict: token } : { wit: token, profile: wimseProfile }),
           key: k.signer,
           signResponse: true,
           expiresIn: signatureLifetime,
@@ -376,23 +533,44 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       );
       return { sent: signed, binding: signed.binding, dpopNonce: undefined };
     }
-    if (headers['authorization']) throw argumentError('ERR_INVALID_ARG_VALUE', 'in dpop mode the client sets Authorization itself');
+    if (headers['authorization']) throw argumentError('ERR_INVALID_ARG_VALUE', `in ${proof} mode the client sets Authorization itself`);
+    if (proof === 'wpt') {
+      // The WPT binds the WIT (wth) and the Txn-Token sent beside it (tth); the service refuses a
+      // Txn-Token the proof does not bind.
+      const txn = fieldLines(headers, TXN_TOKEN_HEADER);
+      headers[WIT_HEADER] = [token];
+      headers['authorization'] = [
+        `WPT ${await createWpt({ wit: token, key: k.signer, audience: audienceOf(new URL(url)), expiresIn: signatureLifetime, now, ...(txn ? { transactionToken: txn[0]!.trim() } : {}) })}`,
+      ];
+      if (body) headers['content-digest'] = [await createContentDigest(body, digestAlgorithm)];
+      return { sent: { method, url, headers, body }, binding: wptBinding(), dpopNonce: undefined };
+    }
     const origin = new URL(url).origin;
     const dpopNonce = dpopNonces.get(origin);
-    headers['authorization'] = [`DPoP ${ict}`];
+    headers['authorization'] = [`DPoP ${token}`];
     headers['dpop'] = [
       await createDpopProof({
         method,
         url,
         key: k.signer,
         jwk: k.publicJwk,
-        accessToken: ict,
+        accessToken: token,
         now,
         ...(dpopNonce !== undefined ? { nonce: dpopNonce } : {}),
       }),
     ];
     if (body) headers['content-digest'] = [await createContentDigest(body, digestAlgorithm)];
     return { sent: { method, url, headers, body }, binding: dpopBinding(), dpopNonce };
+  }
+
+  /**
+   * The binding a response is verified under: the request's, except that a service without a WIT
+   * answers a WPT caller under the OIDC² profile with its ICT (PROFILE 3), which counts only when
+   * `serviceIssuers` trusts it.
+   */
+  function responseBinding(binding: RequestBinding, message: HttpResponse): RequestBinding {
+    if (binding.proof !== 'wpt' || !ictVerifier) return binding;
+    return !fieldLines(message.headers, WIT_HEADER) && fieldLines(message.headers, ICT_HEADER) ? wptBinding(OIDC2_PROFILE) : binding;
   }
 
   async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string): Promise<Exchanged> {
@@ -407,8 +585,9 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     try {
       service = await verifyResponse(message, {
         request: sent,
-        binding,
-        ictVerifier: verifier,
+        binding: responseBinding(binding, message),
+        ...(ictVerifier ? { ictVerifier } : {}),
+        ...(witVerifier ? { witVerifier } : {}),
         clockTolerance,
         now,
         ...(expectedSubject !== undefined ? { expectedSubject } : {}),
@@ -423,9 +602,9 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   }
 
   /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
-  async function exchange(request: Request, out: Outgoing, k: ClientKey, ict: string, e2eeParams?: SendParams): Promise<Exchanged> {
+  async function exchange(request: Request, out: Outgoing, k: ClientKey, token: string, e2eeParams?: SendParams): Promise<Exchanged> {
     for (let attempt = 0; ; attempt++) {
-      const { sent, binding, dpopNonce } = await prepare(out, k, ict, e2eeParams);
+      const { sent, binding, dpopNonce } = await prepare(out, k, token, e2eeParams);
       const response = await fetchImpl(sent.url, {
         method: sent.method,
         headers: toHeaders(sent.headers),
@@ -457,6 +636,12 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const request = new Request(input, init);
     const bytes = new Uint8Array(await request.arrayBuffer());
     const out: Outgoing = { method: request.method, url: request.url, headers: normalizeFields(request.headers), body: bytes.length > 0 ? bytes : undefined };
+    // A Txn-Token travels unchanged down the call chain: one compact JWT (PROFILE 1.3), checked
+    // here so a mangled one is the caller's error, not the service's refusal.
+    const txn = fieldLines(out.headers, TXN_TOKEN_HEADER);
+    if (txn && (txn.length !== 1 || !COMPACT_JWS.test(txn[0]!.trim()))) {
+      throw argumentError('ERR_INVALID_ARG_VALUE', 'the txn-token header must hold exactly one Transaction Token (a compact JWT)');
+    }
     const k = await key();
     const held = await holder.get();
     const send = (message: Outgoing, params?: SendParams) => exchange(request, message, k, held.token, params);
@@ -467,6 +652,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     for (const field of E2EE_REQUEST_FIELDS) {
       if (fieldLines(out.headers, field)) throw argumentError('ERR_INVALID_ARG_VALUE', `with options.encryption the client sets ${field} itself`);
     }
+    // id(C) of the e2ee transcripts: the credential's iss ('' for a WIT without one), sub and key, as the service computes it.
     const caller = { iss: held.issuer, sub: held.subject, jkt: rawThumbprint(k.thumbprint) };
     const { exchanged, body, encryption } = await e2ee.fetch(out, send, caller);
     const { response, service } = exchanged;
@@ -475,6 +661,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
 
   return Object.assign(oidc2Fetch, {
     publicKey: async () => ({ ...(await key()).publicJwk }),
-    ict: currentIct,
+    ict: credential('ict'),
+    wit: credential('wit'),
   });
 }

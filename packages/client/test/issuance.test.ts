@@ -2,10 +2,11 @@
 // with each kind of credential the issuer accepts.
 import { createClient, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
 import { apiKeys, clientAssertions, createIssuer, hashApiKey, jwtAccessTokens, type IssuerOptions, type ListeningIssuer } from '@oidc2/issuer';
-import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { newIssuer, newKey, type TestIssuer } from '../../../test/support/credentials';
 import { listen, startNodeService, type RunningServer } from '../../../test/support/node-service';
 import { settledCode as codeOf } from '../../../test/support/error-code';
+import { SERVICE_URL, workloadService } from './support/workload-service';
 
 const API_KEY = 'k'.repeat(43);
 let login: TestIssuer; // the OAuth authorization server that issues users' access tokens
@@ -196,5 +197,67 @@ describe('client ICT issuance from @oidc2/issuer', () => {
     ['a bad timeout', { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a' }, timeout: 0 }],
   ])('throws TypeError for %s', (_name, issuer) => {
     expect(() => client(issuer as unknown as IssuanceOptions)).toThrow(TypeError);
+  });
+});
+
+describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
+  const WORKLOADS = { trustDomain: 'test.example' };
+  const trustDomains = (issuer: string) => [{ trustDomain: 'test.example', issuer, jwksUri: `${issuer}/jwks` }];
+  function workload(issuer: IssuanceOptions, extra: Partial<ClientOptions> = {}) {
+    return createClient({ proof: 'wimse-signature', serviceTrustDomains: trustDomains(issuer.issuer), issuer, ...extra } as ClientOptions);
+  }
+
+  it.each([
+    ['wit', 'ES256'],
+    ['wit', 'Ed25519'],
+    ['token-exchange', 'ES256'],
+    ['token-exchange', 'Ed25519'],
+  ] as const)('%s with %s: a workload with an API key gets a WIT for its key', async (grant, algorithm) => {
+    const { issuer } = await startIssuer({ workloads: WORKLOADS });
+    const api = workload({ issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
+    const wit = await api.wit();
+    expect(decodeProtectedHeader(wit).typ).toBe('wit+jwt');
+    const claims = decodeJwt(wit);
+    expect(claims).toMatchObject({ iss: issuer, sub: 'spiffe://test.example/batch', cnf: { jwk: { ...(await api.publicKey()), alg: algorithm } } });
+    expect(claims.ctx).toBeUndefined();
+  });
+
+  it("grant 'wit' is the default for a workload proof; services verify its WITs by the issuer's keys, and answer with their own", async () => {
+    const { issuer } = await startIssuer({ workloads: WORKLOADS });
+    // The service holds a key of its own and its WIT from the same issuer.
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const serviceWit = await workload({ issuer, credential: { clientAssertion: () => assertion(issuer) }, subject: 'spiffe://test.example/billing', clientId: 'billing' }, { keyPair: pair }).wit();
+    expect(decodeJwt(serviceWit).sub).toBe('spiffe://test.example/billing');
+    const svc = workloadService({
+      issuers: [{ issuer }],
+      workloads: { trustDomains: trustDomains(issuer) },
+      credentials: { wit: { wit: serviceWit, privateKey: pair.privateKey } },
+    });
+    // The service runs in process; the issuer on loopback.
+    const route: typeof fetch = (input, init) => (String(input instanceof Request ? input.url : input).startsWith(SERVICE_URL) ? svc.fetch(input, init) : fetch(input, init));
+    for (const proof of ['wimse-signature', 'wpt'] as const) {
+      const api = workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { proof, expectedService: 'spiffe://test.example/billing', fetch: route });
+      const response = await api(`${SERVICE_URL}/entries`, { method: 'POST', body: '{}' });
+      expect(await response.json()).toMatchObject({ caller: 'spiffe://test.example/batch', kind: 'workload', issuer, proof: proof === 'wpt' ? 'wpt' : 'http-signature' });
+      expect(response.service).toMatchObject({ subject: 'spiffe://test.example/billing', issuer, trustDomain: 'test.example' });
+    }
+  });
+
+  it('keeps the issuer’s error code when it refuses a WIT', async () => {
+    const { issuer } = await startIssuer({ workloads: WORKLOADS });
+    expect(await codeOf(workload({ issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).wit())).toBe('client_invalid');
+    expect(await codeOf(workload({ issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).wit())).toBe('client_invalid');
+    // The PoP token names someone else than the workload.
+    expect(await codeOf(workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/other' }).wit())).toBe('pop_invalid');
+    // A user is no workload.
+    const user = workload({ issuer, credential: { accessToken: await accessToken(issuer) }, subject: 'alice', clientId: 'spa' });
+    expect(await codeOf(user.wit())).toBe('access_denied');
+  });
+
+  it('an issuer without workloads advertises no WIT endpoint: issuer_unavailable', async () => {
+    const { issuer } = await startIssuer();
+    expect(await codeOf(workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }).wit())).toBe('issuer_unavailable');
+    // Token exchange for a WIT at such an issuer is refused with its code.
+    expect(await codeOf(workload({ issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }).wit())).toBe('token_type_unsupported');
   });
 });

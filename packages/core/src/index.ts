@@ -83,6 +83,7 @@ export {
   WIT_TYPE,
   WPT_TYPE,
   createWitVerifier,
+  createWpt,
   verifyWpt,
   wimseTokenHash,
   type VerifiedWit,
@@ -90,6 +91,7 @@ export {
   type WimseTrustDomain,
   type WitVerifier,
   type WitVerifierOptions,
+  type WptCreateOptions,
   type WptVerifyOptions,
 } from './wimse.js';
 // End-to-end encryption (PROFILE section 5): what a service or its operator configures.

@@ -9,7 +9,7 @@ import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, createSpiffeBundleResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
-import { ASYMMETRIC_JWA, digest, digestSync, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
+import { ASYMMETRIC_JWA, algorithmSpec, digest, digestSync, randomBytes, sign as signBytes, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
 import type { ReplayStore } from './replay-store.js';
 import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
@@ -406,4 +406,96 @@ export async function verifyWpt(wpt: string, options: WptVerifyOptions): Promise
 export async function wimseTokenHash(token: string): Promise<string> {
   if (typeof token !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'token must be a string');
   return encodeBase64Url(await tokenHash(token));
+}
+
+/** Options of {@link createWpt}. Times in unix seconds, durations in seconds. */
+export interface WptCreateOptions {
+  /**
+   * The WIT sent with the proof in `Workload-Identity-Token`: `wth` is its hash, and its
+   * `cnf.jwk.alg` is the proof's `alg` (a WIT without one is refused). Required.
+   */
+  wit: string;
+  /** The private key the WIT certifies, as a handle from `importKey(jwk, alg, 'sign')` or `keyHandleFrom`. Required. */
+  key: KeyHandle;
+  /** `aud`: the target URI of the request; a query and fragment are removed. Required. */
+  audience: string;
+  /** Lifetime, `exp - now`: an integer from 1 to 300. Default `60`. */
+  expiresIn?: number;
+  /** The `Txn-Token` sent with the request: bound by `tth`. Default none (no `tth`). */
+  transactionToken?: string;
+  /** An access token sent with the request: bound by `ath`. Default none (no `ath`). */
+  accessToken?: string;
+  /** Other tokens sent with the request, by token type identifier: bound by `oth`. Default none (no `oth`). */
+  otherTokens?: Record<string, string>;
+  /** The proof's `jti`, never used twice: 1 to 256 characters. Default: 128 random bits, base64url. */
+  jti?: string;
+  /** Clock in unix seconds. Default `() => Date.now() / 1000`. */
+  now?: () => number;
+}
+
+/** Every key of {@link WptCreateOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const WPT_CREATE_OPTION_KEYS = Object.freeze([
+  'wit',
+  'key',
+  'audience',
+  'expiresIn',
+  'transactionToken',
+  'accessToken',
+  'otherTokens',
+  'jti',
+  'now',
+] as const satisfies ReadonlyArray<keyof WptCreateOptions>);
+
+/**
+ * Creates a Workload Proof Token (draft-ietf-wimse-wpt-02) for one request, as {@link verifyWpt}
+ * checks it: header `typ` `wpt+jwt` and `alg` = the WIT's `cnf.jwk.alg`; claims `aud`, `exp`,
+ * `jti`, `wth` (the WIT's hash) and, for the tokens given, `tth`, `ath` and `oth`. Send it as
+ * `Authorization: WPT <wpt>` beside `Workload-Identity-Token: <wit>`; the service's answer is
+ * verified with `wptBinding()`.
+ *
+ * @example
+ * ```ts
+ * const wpt = await createWpt({ wit, key: await importKey(witPrivateJwk, 'ES256', 'sign'), audience: 'https://api.example.com/orders', transactionToken })
+ * await fetch('https://api.example.com/orders', { headers: { 'workload-identity-token': wit, authorization: `WPT ${wpt}`, 'txn-token': transactionToken } })
+ * ```
+ */
+export async function createWpt(options: WptCreateOptions): Promise<string> {
+  assertOptions(options as unknown, WPT_CREATE_OPTION_KEYS, 'options');
+  const { wit, key, transactionToken, accessToken, otherTokens } = options;
+  if (typeof wit !== 'string' || wit.length === 0) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.wit must be a compact JWT');
+  const parts = wit.split('.');
+  const claims = parts.length === 3 ? decodeJsonSegment(parts[1]!) : undefined;
+  const cnf = claims?.cnf as { jwk?: { alg?: unknown } } | undefined;
+  const alg = cnf?.jwk?.alg;
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.wit must be a WIT whose cnf.jwk names an asymmetric alg');
+  if (typeof key !== 'object' || key === null || key.usage !== 'sign' || typeof key.spec !== 'object') throw argumentError('ERR_INVALID_ARG_VALUE', 'options.key must be a signing key handle');
+  const spec = algorithmSpec(alg)!;
+  if (spec.kind !== key.spec.kind || spec.hash !== key.spec.hash || spec.curve !== key.spec.curve || spec.saltLength !== key.spec.saltLength) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.key does not sign with ${alg}, the WIT cnf.jwk.alg`);
+  }
+  const audience = typeof options.audience === 'string' ? options.audience.split(/[?#]/, 1)[0]! : '';
+  if (audience.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audience must be the target URI');
+  const expiresIn = options.expiresIn ?? 60;
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 300) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.expiresIn must be an integer from 1 to 300');
+  const now = options.now ?? (() => Date.now() / 1000);
+  if (typeof now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
+  const jti = options.jti ?? encodeBase64Url(randomBytes(16));
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) throw argumentError('ERR_INVALID_ARG_VALUE', `options.jti must be a string of 1 to ${MAX_JTI_LENGTH} characters`);
+  for (const [name, value] of [['transactionToken', transactionToken], ['accessToken', accessToken]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw argumentError('ERR_INVALID_ARG_TYPE', `options.${name} must be a non-empty string`);
+  }
+  if (otherTokens !== undefined && (typeof otherTokens !== 'object' || otherTokens === null || Object.values(otherTokens).some((v) => typeof v !== 'string'))) {
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.otherTokens must map names to token strings');
+  }
+
+  const payload: Record<string, unknown> = { aud: audience, exp: Math.floor(now()) + expiresIn, jti, wth: encodeBase64Url(await tokenHash(wit)) };
+  if (accessToken !== undefined) payload.ath = encodeBase64Url(await tokenHash(accessToken));
+  if (transactionToken !== undefined) payload.tth = encodeBase64Url(await tokenHash(transactionToken));
+  if (otherTokens !== undefined) {
+    const oth: Record<string, string> = {};
+    for (const [name, value] of Object.entries(otherTokens)) oth[name] = encodeBase64Url(await tokenHash(value));
+    payload.oth = oth;
+  }
+  const input = `${encodeBase64Url(utf8(JSON.stringify({ typ: WPT_TYPE, alg })))}.${encodeBase64Url(utf8(JSON.stringify(payload)))}`;
+  return `${input}.${encodeBase64Url(await signBytes(key, utf8(input)))}`;
 }

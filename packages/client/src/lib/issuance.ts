@@ -1,8 +1,10 @@
-// Obtaining an ICT from an issuer, in either of the two forms @oidc2/issuer serves:
-// - the OIDC² draft ICT request (section 4.3): POST to `ict_endpoint`, the credential in
-//   `Authorization` (or a client assertion in the body), a `jwt+pop` PoP token proving the key;
+// Obtaining an ICT or a WIT from an issuer, in either of the two forms @oidc2/issuer serves:
+// - the OIDC² draft ICT request (section 4.3): POST to `ict_endpoint` (for a WIT the same request
+//   to `wit_endpoint`), the credential in `Authorization` (or a client assertion in the body), a
+//   `jwt+pop` PoP token proving the key;
 // - RFC 8693 token exchange at `token_endpoint`, the credential as `subject_token`, the key proven
-//   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce).
+//   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce), the token
+//   kind named by `requested_token_type`.
 import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
 import { readBoundedBody } from '@oidc2/core/adapter';
 import { SignJWT } from 'jose';
@@ -26,31 +28,46 @@ export type IssuerCredential =
   | { apiKey: Supplied<string>; accessToken?: never; clientAssertion?: never }
   | { clientAssertion: () => string | Promise<string>; accessToken?: never; apiKey?: never };
 
-/** Where and how the client obtains its ICT from an issuer (e.g. `@oidc2/issuer`). */
+/**
+ * Where and how the client obtains its credential from an issuer (e.g. `@oidc2/issuer`): an ICT,
+ * or with a workload proof (`proof: 'wimse-signature'` or `'wpt'`) a WIT.
+ */
 export interface IssuanceOptions {
   /**
-   * The issuer identifier (the `iss` of the ICTs it issues, and the PoP token `aud`). Its endpoints
-   * come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given. Required.
+   * The issuer identifier (the `iss` of the ICTs and WITs it issues, and the PoP token `aud`). Its
+   * endpoints come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given.
+   * Required.
    */
   issuer: string;
-  /** The client's credential at the issuer. Required. */
+  /**
+   * The client's credential at the issuer. Required. A Kubernetes workload passes its projected
+   * service-account token as `clientAssertion` (read again at every issuance, as the kubelet
+   * rotates it).
+   */
   credential: IssuerCredential;
   /**
-   * `'ict'` for the OIDC² draft ICT request with a PoP token, `'token-exchange'` for RFC 8693
-   * token exchange with a DPoP proof. Default `'ict'`.
+   * The request form:
+   * - `'ict'`: the OIDC² draft ICT request with a PoP token, at `ict_endpoint` (ICT proofs only);
+   * - `'wit'`: the same request at the issuer's WIT endpoint, `wit_endpoint` (workload proofs only);
+   * - `'token-exchange'`: RFC 8693 token exchange with a DPoP proof at `token_endpoint`, asking for
+   *   an ICT (`requested_token_type` `urn:ietf:params:oauth:token-type:ic_token`) or, with a
+   *   workload proof, a WIT (`urn:ietf:params:oauth:token-type:wit`).
+   *
+   * Default `'ict'`, or `'wit'` with a workload proof.
    */
-  grant?: 'ict' | 'token-exchange';
-  /** The ICT endpoint (`'ict'`) or token endpoint (`'token-exchange'`). Default: from discovery. */
+  grant?: 'ict' | 'wit' | 'token-exchange';
+  /** The ICT, WIT or token endpoint of `grant`. Default: from discovery. */
   endpoint?: string;
   /**
    * The subject the credential belongs to: the PoP token's `sub`, which the issuer compares with
-   * the authenticated subject (the end-user's `sub`, the workload's identifier). Required for
-   * `grant: 'ict'`; unused for token exchange.
+   * the authenticated subject (the end-user's `sub`, the workload's identifier; at the WIT
+   * endpoint also the Workload Identifier the WIT will carry). Required for `grant: 'ict'` and
+   * `'wit'`; unused for token exchange.
    */
   subject?: string;
   /** The OAuth client id: the PoP token's `iss`. Default: `subject`. */
   clientId?: string;
-  /** OIDC² contexts to request (token exchange `scope` `e2e_auth_<ctx>`). Default: all the credential grants. */
+  /** OIDC² contexts to request (token exchange `scope` `e2e_auth_<ctx>`; ICTs only: a WIT has none). Default: all the credential grants. */
   contexts?: string[];
   /** Claims the ICT must carry (PoP `required_claims`; `'ict'` only). Default none. */
   requiredClaims?: string[];
@@ -62,6 +79,10 @@ export interface IssuanceOptions {
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ICT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:ic_token';
+const WIT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:wit';
+
+/** The kind of credential obtained: an ICT, or a WIT for a workload proof. */
+export type CredentialKind = 'ict' | 'wit';
 const SUBJECT_TOKEN_TYPES = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
   apiKey: 'urn:oidc2:params:oauth:token-type:api-key',
@@ -76,8 +97,13 @@ function stringList(value: unknown, name: string): void {
   }
 }
 
-/** Validates `options.issuer` once, at construction. */
-export function validateIssuerOptions(o: IssuanceOptions): void {
+/** The request form of `o` for a credential of `kind`. */
+function grantOf(o: IssuanceOptions, kind: CredentialKind): 'ict' | 'wit' | 'token-exchange' {
+  return o.grant ?? kind;
+}
+
+/** Validates `options.issuer` once, at construction, for a credential of `kind`. */
+export function validateIssuerOptions(o: IssuanceOptions, kind: CredentialKind = 'ict'): void {
   if (typeof o !== 'object' || o === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.issuer must be an object');
   for (const [name, value] of [['issuer', o.issuer], ['endpoint', o.endpoint]] as const) {
     if (value === undefined && name === 'endpoint') continue;
@@ -89,8 +115,11 @@ export function validateIssuerOptions(o: IssuanceOptions): void {
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.${name} must be an absolute http(s) URL`);
   }
-  const grant = o.grant ?? 'ict';
-  if (grant !== 'ict' && grant !== 'token-exchange') throw argumentError('ERR_INVALID_ARG_VALUE', "options.issuer.grant must be 'ict' or 'token-exchange'");
+  const grant = grantOf(o, kind);
+  if (grant !== 'ict' && grant !== 'wit' && grant !== 'token-exchange') throw argumentError('ERR_INVALID_ARG_VALUE', "options.issuer.grant must be 'ict', 'wit' or 'token-exchange'");
+  if (grant !== 'token-exchange' && grant !== kind) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.grant '${grant}' obtains ${grant === 'ict' ? 'an ICT' : 'a WIT'}, and this client's proof needs ${kind === 'ict' ? 'an ICT' : 'a WIT'}`);
+  }
   const c = o.credential as Record<string, unknown> | undefined;
   const kinds = c && typeof c === 'object' ? (['accessToken', 'apiKey', 'clientAssertion'] as const).filter((k) => c[k] !== undefined) : [];
   if (kinds.length !== 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer.credential must have exactly one of accessToken, apiKey, clientAssertion');
@@ -98,8 +127,14 @@ export function validateIssuerOptions(o: IssuanceOptions): void {
   if (typeof supplied !== 'function' && (typeof supplied !== 'string' || supplied.length === 0 || kinds[0] === 'clientAssertion')) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.credential.${kinds[0]} must be ${kinds[0] === 'clientAssertion' ? 'a function' : 'a string or a function'}`);
   }
-  if (grant === 'ict' && (typeof o.subject !== 'string' || o.subject.length === 0)) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', "options.issuer.subject is required for grant 'ict'");
+  if (grant !== 'token-exchange' && (typeof o.subject !== 'string' || o.subject.length === 0)) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.subject is required for grant '${grant}'`);
+  }
+  if (kind === 'wit') {
+    // A WIT carries no contexts and no identity claims: the issuer refuses to be asked for them.
+    for (const name of ['contexts', 'requiredClaims', 'optionalClaims'] as const) {
+      if (o[name] !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuer.${name} does not apply to a WIT`);
+    }
   }
   if (o.clientId !== undefined && (typeof o.clientId !== 'string' || o.clientId.length === 0)) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuer.clientId must be a non-empty string');
   stringList(o.contexts, 'contexts');
@@ -130,17 +165,19 @@ async function readJson(response: Response): Promise<Record<string, unknown> | u
 }
 
 // The issuer's refusal keeps its stable code when it is one of ours; anything else is "unavailable".
-function refusal(status: number, body: Record<string, unknown> | undefined): Oidc2Error {
+function refusal(status: number, body: Record<string, unknown> | undefined, kind: CredentialKind): Oidc2Error {
   const code = body?.code;
   if (status < 500 && typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_STATUS, code)) {
-    return new Oidc2Error(code as Oidc2ErrorCode, `the issuer refused the ICT request (HTTP ${status}, ${typeof body?.error === 'string' ? body.error : code})`);
+    return new Oidc2Error(code as Oidc2ErrorCode, `the issuer refused the ${kind.toUpperCase()} request (HTTP ${status}, ${typeof body?.error === 'string' ? body.error : code})`);
   }
   return new Oidc2Error('issuer_unavailable', `the issuer answered HTTP ${status}`);
 }
 
-async function endpointOf(o: IssuanceOptions, env: IssuanceEnvironment, signal: AbortSignal): Promise<string> {
+const ENDPOINT_MEMBER = { ict: 'ict_endpoint', wit: 'wit_endpoint', 'token-exchange': 'token_endpoint' } as const;
+
+async function endpointOf(o: IssuanceOptions, kind: CredentialKind, env: IssuanceEnvironment, signal: AbortSignal): Promise<string> {
   if (o.endpoint !== undefined) return o.endpoint;
-  const member = (o.grant ?? 'ict') === 'ict' ? 'ict_endpoint' : 'token_endpoint';
+  const member = ENDPOINT_MEMBER[grantOf(o, kind)];
   let document = env.discovery.document;
   if (!document) {
     document = (async () => {
@@ -178,15 +215,15 @@ async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promis
   return new SignJWT(claims).setProtectedHeader({ typ: 'jwt+pop', alg: key.alg, jwk: key.publicJwk }).sign(key.privateKey);
 }
 
-/** Obtains an ICT for `key` from the configured issuer. */
-export async function issueIct(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment): Promise<string> {
+/** Obtains an ICT (or, with `kind` `'wit'`, a WIT) for `key` from the configured issuer. */
+export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment, kind: CredentialKind = 'ict'): Promise<string> {
   const signal = AbortSignal.timeout(o.timeout ?? 10_000);
   let response: Response;
   let body: Record<string, unknown> | undefined;
   try {
-    const endpoint = await endpointOf(o, env, signal);
+    const endpoint = await endpointOf(o, kind, env, signal);
     const c = o.credential;
-    if ((o.grant ?? 'ict') === 'ict') {
+    if (grantOf(o, kind) !== 'token-exchange') {
       const pop = await popToken(o, key, env.now());
       const headers: Record<string, string> = { accept: 'application/json' };
       let requestBody: string;
@@ -200,15 +237,15 @@ export async function issueIct(o: IssuanceOptions, key: ClientKey, env: Issuance
       }
       response = await env.fetch(endpoint, { method: 'POST', headers, body: requestBody, redirect: 'error', signal });
       body = await readJson(response);
-      if (response.status === 201 || response.status === 200) return ictFrom(body?.identity_certification_token);
-      throw refusal(response.status, body);
+      if (response.status === 201 || response.status === 200) return tokenFrom(kind === 'ict' ? body?.identity_certification_token : body?.workload_identity_token, kind);
+      throw refusal(response.status, body, kind);
     }
-    const kind = c.accessToken !== undefined ? 'accessToken' : c.apiKey !== undefined ? 'apiKey' : 'clientAssertion';
+    const presented = c.accessToken !== undefined ? 'accessToken' : c.apiKey !== undefined ? 'apiKey' : 'clientAssertion';
     const params = new URLSearchParams({
       grant_type: TOKEN_EXCHANGE,
-      subject_token: kind === 'clientAssertion' ? await c.clientAssertion!() : await supplied((c.accessToken ?? c.apiKey)!),
-      subject_token_type: SUBJECT_TOKEN_TYPES[kind],
-      requested_token_type: ICT_TOKEN_TYPE,
+      subject_token: presented === 'clientAssertion' ? await c.clientAssertion!() : await supplied((c.accessToken ?? c.apiKey)!),
+      subject_token_type: SUBJECT_TOKEN_TYPES[presented],
+      requested_token_type: kind === 'ict' ? ICT_TOKEN_TYPE : WIT_TOKEN_TYPE,
     });
     if (o.contexts) params.set('scope', o.contexts.map((ctx) => `e2e_auth_${ctx}`).join(' '));
     let nonce: string | undefined;
@@ -228,8 +265,9 @@ export async function issueIct(o: IssuanceOptions, key: ClientKey, env: Issuance
         nonce = fresh;
         continue;
       }
-      if (response.status === 200) return ictFrom(body?.access_token);
-      throw refusal(response.status, body);
+      // What came back is checked as the credential asked for (an ICT, or a WIT by its typ) before use.
+      if (response.status === 200) return tokenFrom(body?.access_token, kind);
+      throw refusal(response.status, body, kind);
     }
   } catch (error) {
     if (isOidc2Error(error)) throw error;
@@ -237,7 +275,9 @@ export async function issueIct(o: IssuanceOptions, key: ClientKey, env: Issuance
   }
 }
 
-function ictFrom(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw new Oidc2Error('ict_malformed', 'the issuer answered without an ICT');
+function tokenFrom(value: unknown, kind: CredentialKind): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw kind === 'ict' ? new Oidc2Error('ict_malformed', 'the issuer answered without an ICT') : new Oidc2Error('wit_invalid', 'the issuer answered without a WIT');
+  }
   return value;
 }
