@@ -70,7 +70,7 @@ describe('options', () => {
     ['an unknown client option', { encryption: 'required', encrypt: true }, 'ERR_UNKNOWN_OPTION'],
     ['e2ee that is no object', { encryption: 'required', e2ee: 'x25519' }, 'ERR_INVALID_ARG_TYPE'],
     ['no suite', { encryption: 'required', e2ee: { suites: [] } }, 'ERR_INVALID_ARG_VALUE'],
-    ['a suite not implemented', { encryption: 'required', e2ee: { suites: ['xwing'] } }, 'ERR_INVALID_ARG_VALUE'],
+    ['a suite not in the profile', { encryption: 'required', e2ee: { suites: ['x448'] } }, 'ERR_INVALID_ARG_VALUE'],
     ['a suite twice', { encryption: 'required', e2ee: { suites: ['p256', 'p256'] } }, 'ERR_INVALID_ARG_VALUE'],
     ['a ratchet that is no boolean', { encryption: 'required', e2ee: { ratchet: 'yes' } }, 'ERR_INVALID_ARG_TYPE'],
     ['a session endpoint that is no function', { encryption: 'required', e2ee: { sessionEndpoint: 'https://a.example/s' } }, 'ERR_INVALID_ARG_TYPE'],
@@ -197,6 +197,15 @@ describe('handshakes and sessions', () => {
     expect(svc.received[0]!.headers[KEY_SHARE_FIELD]![0]).toMatch(/^p256=:/);
     const both = await service({ suites: ['p256', 'x25519'] });
     expect((await client(both)(`${SERVICE_URL}/a`)).encryption?.suite).toBe('p256');
+  });
+
+  it('offers xwing when configured, and a service preferring it chooses it', async () => {
+    const svc = await service({ suites: ['xwing', 'x25519'] });
+    const api = client(svc, { e2ee: { suites: ['xwing', 'x25519'] } });
+    const first = await api(`${SERVICE_URL}/a`, { method: 'POST', body: 'post-quantum' });
+    expect(first.encryption).toMatchObject({ suite: 'xwing', mode: 'session', bodyEncrypted: true });
+    expect(await first.text()).toBeDefined();
+    expect(svc.received[0]!.headers[KEY_SHARE_FIELD]![0]).toMatch(/^xwing=:/);
   });
 
   it('keeps one session per session endpoint, bounded by maxSessions', async () => {

@@ -17,7 +17,7 @@ export {
   type IssuerKeyResolver,
   type TrustedIssuer,
 } from './issuer-keys.js';
-export { E2EE_SUITES, hpkeSuite, type E2eeSuiteInfo, type E2eeSuiteName, type HpkeExporter, type HpkeKeyPair, type HpkePublicKey, type HpkeSuite } from './e2ee/hpke.js';
+export { E2EE_SUITES, hpkeSuite, loadHpkeSuite, preloadHpkeSuites, type E2eeSuiteInfo, type E2eeSuiteName, type HpkeExporter, type HpkeKeyPair, type HpkePublicKey, type HpkeSuite } from './e2ee/hpke.js';
 // End-to-end encryption, session layer (docs/protocol.md, end-to-end encryption): fields, transcript
 // and message keys, session tokens and the stores of their keys.
 export {

@@ -17,6 +17,7 @@ import {
   hpkeSuite,
   integerOption,
   parseResponseKeyShare,
+  preloadHpkeSuites,
   parseResponseSession,
   requestKey,
   responseKey,
@@ -30,7 +31,7 @@ import {
 import { base64url } from 'jose';
 
 /** A key-encapsulation suite the client offers. */
-export type E2eeSuite = 'x25519' | 'p256';
+export type E2eeSuite = 'x25519' | 'p256' | 'xwing';
 
 /**
  * Whether the client encrypts: `'required'` (never a body or response in clear), `'preferred'`
@@ -111,13 +112,15 @@ export function e2eeConfig(encryption: unknown, options: E2eeOptions | undefined
   const o: E2eeOptions = options ?? {};
   assertOptions(o, E2EE_OPTION_KEYS, 'options.e2ee');
   const suites = o.suites ?? DEFAULT_SUITES;
-  if (!Array.isArray(suites) || suites.length === 0 || suites.some((s) => s !== 'x25519' && s !== 'p256') || new Set(suites).size !== suites.length) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', "options.e2ee.suites must list 'x25519' and/or 'p256', each at most once");
+  if (!Array.isArray(suites) || suites.length === 0 || suites.some((s) => s !== 'x25519' && s !== 'p256' && s !== 'xwing') || new Set(suites).size !== suites.length) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', "options.e2ee.suites must list 'x25519', 'p256' and/or 'xwing', each at most once");
   }
   if (o.ratchet !== undefined && typeof o.ratchet !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.ratchet must be a boolean');
   if (o.sessionEndpoint !== undefined && typeof o.sessionEndpoint !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.sessionEndpoint must be a function');
   const maxSessions = integerOption('options.e2ee.maxSessions', o.maxSessions, 100, false);
   if (encryption === 'off') return undefined;
+  // xwing's engine (@panva/hpke-noble, an optional peer) is imported now, not at the first request.
+  preloadHpkeSuites(suites);
   return Object.freeze({
     mode: encryption,
     suites: Object.freeze([...suites]),
