@@ -53,7 +53,7 @@ const PARAMS = {
     http: { reps: 7, duration: 2, warmup: 2, connections: 32 },
     cold: { callers: 1000 },
     replay: { entries: 1_000_000, rate: 5000, pairs: 3 },
-    e2ee: { rounds: 9, bodyBatch: 20, exchangeBatch: 100, sessionBatch: 200, warmup: 1, sizes: [1024, 65536], http: { reps: 7, duration: 2, warmup: 2, connections: 32 } },
+    e2ee: { rounds: 9, bodyBatch: 20, exchangeBatch: 100, sessionBatch: 200, warmup: 1, sizes: [1024, 65536], http: { reps: 7, duration: 2, warmup: 4, connections: 32 } },
   },
   quick: {
     core: { rounds: 2, batch: 20, warmup: 20 },
@@ -79,12 +79,21 @@ function table(head, rows) {
 }
 
 /** The results as Markdown: what `pnpm bench` prints and bench/README.md shows. */
+/**
+ * The results as Markdown: `main` (core, http, cold, replay) and `e2ee`, each opened by the run's
+ * date and machine, so that bench/README.md can hold each in its own block.
+ */
 function render(result) {
-  const out = [];
   const m = result.meta;
-  out.push(
-    `Node ${m.node}, ${m.cpus} cores (${m.cpuModel}), load generator ${m.loadGenerator}, ${m.pinned ? 'server pinned to core 0, load generator and runner to core 1' : 'no core pinning (taskset missing or one core)'}${m.quick ? ', QUICK smoke run: numbers are meaningless' : ''}.`,
-  );
+  const machine = `Run of ${m.date.slice(0, 10)}: Node ${m.node}, ${m.cpus} cores (${m.cpuModel}), load generator ${m.loadGenerator}, ${m.pinned ? 'server pinned to core 0, load generator and runner to core 1' : 'no core pinning (taskset missing or one core)'}${m.quick ? ', QUICK smoke run: numbers are meaningless' : ''}.`;
+  const main = SECTIONS.some((s) => s !== 'e2ee' && result[s]) ? renderMain(result, machine) : undefined;
+  const e2ee = result.e2ee ? [machine, ...renderE2ee(result.e2ee, m.params.e2ee)].join('\n') : undefined;
+  return { main, e2ee, text: [main, e2ee].filter(Boolean).join('\n\n') };
+}
+
+function renderMain(result, machine) {
+  const out = [machine];
+  const m = result.meta;
   if (result.core) {
     out.push('', `**Core, per operation** (µs; warm caches; median of ${m.params.core.rounds} interleaved rounds of ${m.params.core.batch})`, '');
     if (result.core.error) out.push(`failed: ${result.core.error}`);
@@ -140,17 +149,17 @@ function render(result) {
         ),
       );
   }
-  if (result.e2ee) renderE2ee(out, result.e2ee, m.params.e2ee);
   return out.join('\n');
 }
 
 const x = (r, d = 2) => (typeof r === 'number' && Number.isFinite(r) ? `${fmt(r, d)}x` : '—');
 
-function renderE2ee(out, e, p) {
+function renderE2ee(e, p) {
+  const out = [];
   out.push('', '**End-to-end encryption**', '');
   if (e.error) {
     out.push(`failed: ${e.error}`);
-    return;
+    return out;
   }
   const b = e.body;
   out.push(`*Body throughput*: ${b?.bytes ? mib(b.bytes) : '1 MiB'} in records of ${fmt(b?.recordSize)} octets (${fmt(b?.records)} AES-128-GCM operations) against raw \`node:crypto\` AES-128-GCM over the same records (µs per body; MiB/s; median of ${p.rounds} interleaved rounds of ${p.bodyBatch})`, '');
@@ -206,7 +215,7 @@ function renderE2ee(out, e, p) {
     );
 
   const h = p.http;
-  out.push('', `*Session request over HTTP* (POST of a JSON body echoed by the route; req/s; median of ${h.reps} runs of ${h.duration} s, ${h.connections} connections; plaintext mutual auth to \`/echo\`, session requests to \`/sealed\` with \`encryption: 'required'\`, same server)`, '');
+  out.push('', `*Session request over HTTP* (POST of a JSON body echoed by the route; req/s; median of ${h.reps} runs of ${h.duration} s, ${h.connections} connections; plaintext mutual auth to \`/echo\`, session requests to \`/sealed\` with \`encryption: 'required'\`, each variant on its own process of the same server)`, '');
   if (!Array.isArray(e.http)) out.push(`failed: ${e.http?.error ?? 'not run'}`);
   else {
     const rows = [];
@@ -221,6 +230,7 @@ function renderE2ee(out, e, p) {
     }
   }
   out.push('', `Symmetric session authentication (PROFILE 5.10) is not implemented, so its row (target ≥ ${SYMMETRIC_TARGET}x the bearer-JWT middleware) cannot be measured yet.`);
+  return out;
 }
 
 function targets(result) {
@@ -312,12 +322,15 @@ async function main() {
   }
   result.targets = targets(result);
 
-  const text = render(result);
-  process.stdout.write(`\n${text}\n\n`);
+  const rendered = render(result);
+  process.stdout.write(`\n${rendered.text}\n\n`);
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${relative(process.cwd(), args.out) || args.out}`);
-  if (args.full) updateReadme(text);
+  if (args.full) {
+    updateReadme('results', rendered.main);
+    updateReadme('e2ee-results', rendered.e2ee);
+  }
 
   const e2eeFailed = (e) => e && ['body', 'exchange', 'session', 'http'].some((k) => e[k]?.error || (Array.isArray(e[k]) && e[k].some((r) => r.error)));
   const failed = SECTIONS.filter((s) => result[s]?.error || (Array.isArray(result[s]) && result[s].some((r) => r.error)) || (s === 'e2ee' && e2eeFailed(result[s])));
@@ -327,18 +340,18 @@ async function main() {
   }
 }
 
-/** Replaces the results block of bench/README.md with this run's table. */
-function updateReadme(text) {
+/** Replaces a results block of bench/README.md (`<!-- name:start -->` to `<!-- name:end -->`) with this run's tables. */
+function updateReadme(name, text) {
   const path = join(BENCH, 'README.md');
-  if (!existsSync(path)) return;
+  if (!existsSync(path) || !text) return;
   const readme = readFileSync(path, 'utf8');
-  const start = '<!-- results:start -->';
-  const end = '<!-- results:end -->';
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
   const a = readme.indexOf(start);
   const b = readme.indexOf(end);
   if (a < 0 || b < a) return;
   writeFileSync(path, `${readme.slice(0, a + start.length)}\n${text}\n${readme.slice(b)}`);
-  log('updated the results in bench/README.md');
+  log(`updated ${name} in bench/README.md`);
 }
 
 await main();

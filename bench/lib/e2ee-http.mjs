@@ -1,9 +1,13 @@
 // End-to-end encryption over HTTP, per framework, on loopback: requests per second of a session
 // request (public-key mode: the caller's ICT and signature, plus Oidc2-Session and an encrypted
 // body; the response encrypted and signed) against a plaintext mutually authenticated request with
-// the same JSON body, both answered by the same server (bench/servers/<framework>.mjs, mode e2ee)
-// echoing the body it parsed. Requests are signed (and encrypted) before each run and replayed
-// once each by wrk through bench/presigned-body.lua (or by autocannon), as in the HTTP section.
+// the same JSON body, each answered by its own process of the same server
+// (bench/servers/<framework>.mjs, mode e2ee) echoing the body it parsed. One process per variant,
+// as the HTTP section has one per mode: a process that alternates between the two kinds of traffic
+// pays for the switch (in trials on one process, a plaintext run right after a session run was
+// 25-45% slower than the next plaintext run), which would
+// land on whichever variant follows the other. Requests are signed (and encrypted) before each run
+// and replayed once each by wrk through bench/presigned-body.lua (or by autocannon).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { distEntry, loadPackage } from './env.mjs';
@@ -35,10 +39,11 @@ function sender(core, port) {
  * e2ee_required) and replays; and @oidc2/client with `encryption: 'required'` gets the same answer
  * through its own handshake (its fetch goes to the loopback server).
  */
-async function sanityCheck(ctx, send, session, plaintext) {
+async function sanityCheck(ctx, sends, session, plaintext) {
   const { caller, core } = ctx;
   const plain = await caller.plain('POST', ROUTES.plain, plaintext);
-  const r1 = await send(plain);
+  const r1 = await sends.plain(plain);
+  const send = sends.session;
   if (r1.status !== 200) throw new Error(`plaintext POST answered ${r1.status}: ${new TextDecoder().decode(r1.body)}`);
   await core.verifyResponse(r1, { request: plain.signed, binding: plain.binding, ictVerifier: ctx.ictVerifier });
   if (JSON.parse(new TextDecoder().decode(r1.body)).data.length !== plaintext.length - 11) throw new Error('plaintext POST did not echo the body');
@@ -102,11 +107,12 @@ export async function benchE2eeHttp(o) {
       continue;
     }
     const row = { framework, sizes: [], invalidRuns: [] };
-    let server;
+    const servers = {};
     try {
-      server = await startServer(t, framework, 'e2ee', configPath);
-      const send = sender(core, server.port);
-      const ctx = { caller, core, ictVerifier, issuer: o.issuer, issuers: o.issuers, client: await loopbackClient({ issuer: o.issuer, issuers: o.issuers }, server.port) };
+      for (const v of VARIANTS) servers[v] = await startServer(t, framework, 'e2ee', configPath);
+      const sends = { plain: sender(core, servers.plain.port), session: sender(core, servers.session.port) };
+      const send = sends.session;
+      const ctx = { caller, core, ictVerifier, issuer: o.issuer, issuers: o.issuers, client: await loopbackClient({ issuer: o.issuer, issuers: o.issuers }, servers.session.port) };
       let session = await caller.handshake(send);
       row.suite = session.suite;
       row.clientChecked = Boolean(ctx.client);
@@ -116,7 +122,7 @@ export async function benchE2eeHttp(o) {
       };
       for (const size of o.sizes) {
         const plaintext = jsonBody(size);
-        await sanityCheck(ctx, send, await fresh(), plaintext);
+        await sanityCheck(ctx, sends, await fresh(), plaintext);
         // Requests per second expected of each variant, to size each batch of pre-signed requests.
         const expected = { plain: size > 16384 ? 800 : 1500, session: size > 16384 ? 500 : 1000 };
         const one = async (variant, duration) => {
@@ -124,7 +130,7 @@ export async function benchE2eeHttp(o) {
             const s = await fresh();
             const make = variant === 'plain' ? () => caller.plain('POST', ROUTES.plain, plaintext) : () => caller.sealed(s, 'POST', ROUTES.session, plaintext);
             await writePresignedBodies(make, Math.ceil(expected[variant] * duration * 1.5) + 200, file);
-            const r = await measure(t, { port: server.port, connections: o.connections, duration, bodies: file, path: ROUTES[variant] });
+            const r = await measure(t, { port: servers[variant].port, connections: o.connections, duration, bodies: file, path: ROUTES[variant] });
             expected[variant] = Math.max(expected[variant], r.rps);
             if (r.exhausted > 0 && attempt < 2) {
               expected[variant] *= 2;
@@ -167,7 +173,7 @@ export async function benchE2eeHttp(o) {
       log(`  ${framework} failed: ${error?.stack ?? error}`);
       row.error = String(error?.message ?? error).split('\n')[0];
     } finally {
-      await server?.stop();
+      await Promise.all(Object.values(servers).map((s) => s.stop()));
     }
     rows.push(row);
   }
