@@ -2,11 +2,11 @@
 // `pnpm bench`: measures oidc2 side by side with its baselines in one run, prints a table of
 // ratios and writes bench/results/latest.json. See bench/README.md.
 //
-//   node bench/run.mjs                  full run (about 4 minutes on 2 cores)
+//   node bench/run.mjs                  full run (about 11 minutes on 2 cores, 7 of them --only e2ee)
 //   node bench/run.mjs --quick          smoke run with tiny counts (numbers meaningless)
 //   --out FILE                          where to write the JSON (default: results/latest.json,
 //                                       or results/quick.tmp.json with --quick)
-//   --only core,http,cold,replay        run some sections
+//   --only core,http,cold,replay,e2ee   run some sections
 //   --frameworks express,fastify,koa    frameworks of the HTTP section
 //   --autocannon                        generate load with autocannon even when wrk is installed
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -20,8 +20,9 @@ import { benchCold } from './lib/cold.mjs';
 import { signer } from './lib/presign.mjs';
 import { runJson } from './lib/proc.mjs';
 import { RSS_TOLERANCE, benchReplay } from './lib/replay.mjs';
+import { benchE2eeHttp } from './lib/e2ee-http.mjs';
 
-const SECTIONS = ['core', 'http', 'cold', 'replay'];
+const SECTIONS = ['core', 'http', 'cold', 'replay', 'e2ee'];
 
 function parseArgs(argv) {
   const args = { quick: false, out: undefined, only: SECTIONS, frameworks: FRAMEWORKS, autocannon: false };
@@ -52,16 +53,22 @@ const PARAMS = {
     http: { reps: 7, duration: 2, warmup: 2, connections: 32 },
     cold: { callers: 1000 },
     replay: { entries: 1_000_000, rate: 5000, pairs: 3 },
+    e2ee: { rounds: 9, bodyBatch: 20, exchangeBatch: 100, sessionBatch: 200, warmup: 1, sizes: [1024, 65536], http: { reps: 7, duration: 2, warmup: 4, connections: 32 } },
   },
   quick: {
     core: { rounds: 2, batch: 20, warmup: 20 },
     http: { reps: 1, duration: 1, warmup: 0, connections: 4 },
     cold: { callers: 20 },
     replay: { entries: 10_000, rate: 5000, pairs: 1 },
+    e2ee: { rounds: 2, bodyBatch: 2, exchangeBatch: 3, sessionBatch: 4, warmup: 1, sizes: [1024, 65536], http: { reps: 1, duration: 1, warmup: 0, connections: 4 } },
   },
 };
 
 const CORE_TARGET = 1.3;
+/** Encrypted body throughput against raw AES-128-GCM over the same records. */
+const BODY_TARGET = 0.8;
+/** Symmetric session requests against the framework's bearer-JWT middleware (not measurable yet). */
+const SYMMETRIC_TARGET = 1.5;
 const log = (line) => process.stderr.write(`${line}\n`);
 const fmt = (x, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '—');
 const yes = (ok) => (ok === undefined ? '—' : ok ? 'yes' : '**no**');
@@ -72,12 +79,21 @@ function table(head, rows) {
 }
 
 /** The results as Markdown: what `pnpm bench` prints and bench/README.md shows. */
+/**
+ * The results as Markdown: `main` (core, http, cold, replay) and `e2ee`, each opened by the run's
+ * date and machine, so that bench/README.md can hold each in its own block.
+ */
 function render(result) {
-  const out = [];
   const m = result.meta;
-  out.push(
-    `Node ${m.node}, ${m.cpus} cores (${m.cpuModel}), load generator ${m.loadGenerator}, ${m.pinned ? 'server pinned to core 0, load generator and runner to core 1' : 'no core pinning (taskset missing or one core)'}${m.quick ? ', QUICK smoke run: numbers are meaningless' : ''}.`,
-  );
+  const machine = `Run of ${m.date.slice(0, 10)}: Node ${m.node}, ${m.cpus} cores (${m.cpuModel}), load generator ${m.loadGenerator}, ${m.pinned ? 'server pinned to core 0, load generator and runner to core 1' : 'no core pinning (taskset missing or one core)'}${m.quick ? ', QUICK smoke run: numbers are meaningless' : ''}.`;
+  const main = SECTIONS.some((s) => s !== 'e2ee' && result[s]) ? renderMain(result, machine) : undefined;
+  const e2ee = result.e2ee ? [machine, ...renderE2ee(result.e2ee, m.params.e2ee)].join('\n') : undefined;
+  return { main, e2ee, text: [main, e2ee].filter(Boolean).join('\n\n') };
+}
+
+function renderMain(result, machine) {
+  const out = [machine];
+  const m = result.meta;
   if (result.core) {
     out.push('', `**Core, per operation** (µs; warm caches; median of ${m.params.core.rounds} interleaved rounds of ${m.params.core.batch})`, '');
     if (result.core.error) out.push(`failed: ${result.core.error}`);
@@ -136,12 +152,100 @@ function render(result) {
   return out.join('\n');
 }
 
+const x = (r, d = 2) => (typeof r === 'number' && Number.isFinite(r) ? `${fmt(r, d)}x` : '—');
+
+function renderE2ee(e, p) {
+  const out = [];
+  out.push('', '**End-to-end encryption**', '');
+  if (e.error) {
+    out.push(`failed: ${e.error}`);
+    return out;
+  }
+  const b = e.body;
+  out.push(`*Body throughput*: ${b?.bytes ? mib(b.bytes) : '1 MiB'} in records of ${fmt(b?.recordSize)} octets (${fmt(b?.records)} AES-128-GCM operations) against raw \`node:crypto\` AES-128-GCM over the same records (µs per body; MiB/s; median of ${p.rounds} interleaved rounds of ${p.bodyBatch})`, '');
+  if (!b || b.error) out.push(`failed: ${b?.error ?? 'not run'}`);
+  else {
+    const rows = [
+      ['`encryptBody`', b.encryptUs, b.encryptMiBps, b.rawEncryptUs, b.rawEncryptMiBps, b.encryptRatio],
+      ['`decryptBody`', b.decryptUs, b.decryptMiBps, b.rawDecryptUs, b.rawDecryptMiBps, b.decryptRatio],
+    ];
+    if (b.streams) {
+      rows.push([`\`encryptBodyStream\` (${fmt(b.streamChunk / 1024)} KiB chunks)`, b.encryptStreamUs, b.encryptStreamMiBps, b.rawEncryptUs, b.rawEncryptMiBps, b.encryptStreamRatio]);
+      rows.push([`\`decryptBodyStream\` (${fmt(b.streamChunk / 1024)} KiB chunks)`, b.decryptStreamUs, b.decryptStreamMiBps, b.rawDecryptUs, b.rawDecryptMiBps, b.decryptStreamRatio]);
+    }
+    out.push(
+      table(
+        ['operation', 'oidc2', 'MiB/s', 'raw GCM', 'MiB/s', 'oidc2 / raw', `≥ ${BODY_TARGET}x`],
+        rows.map(([name, us, mbs, rawUs, rawMbs, ratio]) => [name, fmt(us, 0), fmt(mbs), fmt(rawUs, 0), fmt(rawMbs), x(ratio), yes(typeof ratio === 'number' ? ratio >= BODY_TARGET : undefined)]),
+      ),
+    );
+  }
+
+  out.push('', `*Handshake and rekey* per suite, in raw signature verifications (\`node:crypto\`, imported key; µs; median of ${p.rounds} interleaved rounds of ${p.exchangeBatch}). Service: \`acceptHandshake\` / \`acceptRekey\` and the new session token; caller: a fresh key pair and its share, then \`completeHandshake\` / \`completeRekey\``, '');
+  if (!Array.isArray(e.exchange)) out.push(`failed: ${e.exchange?.error ?? 'not run'}`);
+  else {
+    const rows = [];
+    for (const r of e.exchange) {
+      if (!r.available) {
+        rows.push([r.suite, '—', `not available (${r.reason})`, '—', '—', '—', '—', '—']);
+        continue;
+      }
+      for (const side of ['service', 'caller']) {
+        const h = `${side}Handshake`;
+        const k = `${side}Rekey`;
+        rows.push([r.suite, side, fmt(r[`${h}Us`], 0), x(r[`${h}VsES256`], 1), x(r[`${h}VsEd25519`], 1), fmt(r[`${k}Us`], 0), x(r[`${k}VsES256`], 1), x(r[`${k}VsEd25519`], 1)]);
+      }
+    }
+    out.push(table(['suite', 'side', 'handshake', '× ES256 verify', '× Ed25519 verify', 'rekey', '× ES256 verify', '× Ed25519 verify'], rows));
+    const first = e.exchange.find((r) => r.available);
+    if (first) {
+      const tv = e.exchange.filter((r) => r.available).map((r) => `${fmt(r.tokenVerifyUs, 0)} µs = ${x(r.tokenVerifyVsES256, 1)} (${r.suite} round)`);
+      out.push('', `One raw verify: ES256 ${fmt(first.verifyES256Us, 1)} µs, Ed25519 ${fmt(first.verifyEd25519Us, 1)} µs (${first.suite} rounds). Reading a session token (every session request): ${tv.join(', ')} an ES256 verify.`);
+    }
+  }
+
+  out.push('', `*Session request in process* (\`createOidc2Service\`: \`exchange(request).admit(body)\` and \`respond\`, the route echoing the body; requests signed beforehand; median of ${p.rounds} interleaved rounds)`, '');
+  if (!Array.isArray(e.session)) out.push(`failed: ${e.session?.error ?? 'not run'}`);
+  else
+    out.push(
+      table(
+        ['JSON body', 'plaintext mutual auth', 'session request', 'session / plaintext', 'added per request'],
+        e.session.map((r) => [`${fmt(r.bytes / 1024)} KiB`, `${fmt(r.plainRps)} req/s`, `${fmt(r.sessionRps)} req/s`, x(r.sessionVsPlain), `${fmt(r.addedUs, 0)} µs`]),
+      ),
+    );
+
+  const h = p.http;
+  out.push('', `*Session request over HTTP* (POST of a JSON body echoed by the route; req/s; median of ${h.reps} runs of ${h.duration} s, ${h.connections} connections; plaintext mutual auth to \`/echo\`, session requests to \`/sealed\` with \`encryption: 'required'\`, each variant on its own process of the same server)`, '');
+  if (!Array.isArray(e.http)) out.push(`failed: ${e.http?.error ?? 'not run'}`);
+  else {
+    const rows = [];
+    for (const r of e.http) {
+      if (r.error && !r.sizes.length) rows.push([r.framework, '—', '—', '—', '—', 'not implemented']);
+      for (const s of r.sizes) rows.push([r.framework, `${fmt(s.bytes / 1024)} KiB`, fmt(s.plainRps), fmt(s.sessionRps), x(s.sessionVsPlain), 'not implemented']);
+    }
+    out.push(table(['framework', 'JSON body', 'plaintext mutual auth', 'session request', 'session / plaintext', `symmetric session / bearer JWT (≥ ${SYMMETRIC_TARGET}x)`], rows));
+    for (const r of e.http) {
+      if (r.error) out.push('', `${r.framework}: ${r.error}`);
+      if (r.invalidRuns?.length) out.push('', `${r.framework}: ${r.invalidRuns.length} run(s) discarded for non-2xx or socket errors: ${JSON.stringify(r.invalidRuns)}`);
+    }
+  }
+  out.push('', `Symmetric session authentication (PROFILE 5.10) is not implemented, so its row (target ≥ ${SYMMETRIC_TARGET}x the bearer-JWT middleware) cannot be measured yet.`);
+  return out;
+}
+
 function targets(result) {
   const t = {};
   if (Array.isArray(result.core)) t.coreAuthenticateWithin1_3x = Object.fromEntries(result.core.map((r) => [r.alg, r.authenticateRatio <= CORE_TARGET]));
   if (Array.isArray(result.http)) t.oidc2AtLeastBearer = Object.fromEntries(result.http.map((r) => [r.framework, r.oidc2VsBearer === undefined ? null : r.oidc2VsBearer >= 1]));
   if (result.cold && !result.cold.error) t.coldSingleJwksFetch = result.cold.jwksFetches === 1 && result.cold.ok === result.cold.callers;
   if (result.replay && !result.replay.error) t.replayUnderBound = result.replay.netRssGrowthBytes <= result.replay.boundBytes * (1 + RSS_TOLERANCE);
+  const body = result.e2ee?.body;
+  if (body && !body.error) {
+    const ok = (r) => (typeof r === 'number' ? r >= BODY_TARGET : null);
+    t.e2eeBodyWithin0_8x = { encrypt: ok(body.encryptRatio), decrypt: ok(body.decryptRatio), ...(body.streams ? { encryptStream: ok(body.encryptStreamRatio), decryptStream: ok(body.decryptStreamRatio) } : {}) };
+  }
+  // Its place in the targets, unmeasurable until symmetric session authentication exists.
+  if (result.e2ee) t.e2eeSymmetricAtLeast1_5xBearer = null;
   return t;
 }
 
@@ -204,37 +308,50 @@ async function main() {
     if (args.only.includes('replay')) {
       result.replay = await section('replay', () => benchReplay(t, P.replay));
     }
+    if (args.only.includes('e2ee')) {
+      result.e2ee = await section('e2ee', async () => {
+        const { http, ...inProcess } = P.e2ee;
+        const e2ee = await runJson(pinned(t, 0, [process.execPath, join(BENCH, 'lib', 'e2ee-bench.mjs'), JSON.stringify(inProcess)]), { timeoutMs: 600_000 });
+        e2ee.http = await benchE2eeHttp({ t, core, issuer, issuers, tmp, frameworks: args.frameworks, sizes: P.e2ee.sizes, log, ...http }).catch((error) => ({ error: String(error?.message ?? error).split('\n')[0] }));
+        e2ee.symmetric = { implemented: false, target: SYMMETRIC_TARGET };
+        return e2ee;
+      });
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   result.targets = targets(result);
 
-  const text = render(result);
-  process.stdout.write(`\n${text}\n\n`);
+  const rendered = render(result);
+  process.stdout.write(`\n${rendered.text}\n\n`);
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${relative(process.cwd(), args.out) || args.out}`);
-  if (args.full) updateReadme(text);
+  if (args.full) {
+    updateReadme('results', rendered.main);
+    updateReadme('e2ee-results', rendered.e2ee);
+  }
 
-  const failed = SECTIONS.filter((s) => result[s]?.error || (Array.isArray(result[s]) && result[s].some((r) => r.error)));
+  const e2eeFailed = (e) => e && ['body', 'exchange', 'session', 'http'].some((k) => e[k]?.error || (Array.isArray(e[k]) && e[k].some((r) => r.error)));
+  const failed = SECTIONS.filter((s) => result[s]?.error || (Array.isArray(result[s]) && result[s].some((r) => r.error)) || (s === 'e2ee' && e2eeFailed(result[s])));
   if (failed.length) {
     log(`sections with errors: ${failed.join(', ')}`);
     process.exitCode = 1;
   }
 }
 
-/** Replaces the results block of bench/README.md with this run's table. */
-function updateReadme(text) {
+/** Replaces a results block of bench/README.md (`<!-- name:start -->` to `<!-- name:end -->`) with this run's tables. */
+function updateReadme(name, text) {
   const path = join(BENCH, 'README.md');
-  if (!existsSync(path)) return;
+  if (!existsSync(path) || !text) return;
   const readme = readFileSync(path, 'utf8');
-  const start = '<!-- results:start -->';
-  const end = '<!-- results:end -->';
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
   const a = readme.indexOf(start);
   const b = readme.indexOf(end);
   if (a < 0 || b < a) return;
   writeFileSync(path, `${readme.slice(0, a + start.length)}\n${text}\n${readme.slice(b)}`);
-  log('updated the results in bench/README.md');
+  log(`updated ${name} in bench/README.md`);
 }
 
 await main();

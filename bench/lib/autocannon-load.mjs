@@ -2,8 +2,10 @@
 // runner), replaying pre-signed requests once each like bench/presigned.lua. Prints one JSON line.
 //
 // Usage: node bench/lib/autocannon-load.mjs '{"url":...,"connections":32,"duration":3,"headers":{},"presigned":"file"}'
+//        ("bodies":"file" instead of "presigned" for requests with bodies, bench/presigned-body.lua's format)
 import { readFileSync } from 'node:fs';
 import { rootRequire } from './env.mjs';
+import { readPresignedBodies } from './presign.mjs';
 
 const autocannon = rootRequire('autocannon');
 const opts = JSON.parse(process.argv[2]);
@@ -28,6 +30,24 @@ if (opts.presigned) {
     },
   ];
   stats = () => ({ loaded: lines.length, used: next, exhausted });
+} else if (opts.bodies) {
+  const file = readPresignedBodies(opts.bodies);
+  let next = 0;
+  let exhausted = 0;
+  requests = [
+    {
+      setupRequest(req) {
+        const r = file.requests[next];
+        if (r === undefined) {
+          exhausted++;
+          return { ...req, method: 'GET', path: '/__exhausted', body: undefined };
+        }
+        next++;
+        return { ...req, method: file.method, path: file.path, headers: { ...req.headers, ...file.headers, ...r.headers, 'Content-Length': String(r.body.length) }, body: r.body };
+      },
+    },
+  ];
+  stats = () => ({ loaded: file.requests.length, used: next, exhausted });
 }
 const result = await autocannon({
   url: opts.url,

@@ -21,6 +21,13 @@ export async function loadPackage(pkg) {
   return import(pathToFileURL(entry).href);
 }
 
+/** `@oidc2/core/adapter`: the key exchange, session and body-encoding layer of end-to-end encryption. */
+export async function loadAdapter() {
+  const entry = join(ROOT, 'packages', 'core', 'dist', 'esm', 'adapter.js');
+  if (!existsSync(entry)) throw new Error(`packages/core is not built (${entry} is missing): run pnpm build`);
+  return import(pathToFileURL(entry).href);
+}
+
 /** jose as @oidc2/core resolves it (the root does not depend on jose directly). */
 export async function loadJose() {
   const require = createRequire(join(ROOT, 'packages', 'core', 'package.json'));

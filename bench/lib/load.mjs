@@ -25,22 +25,24 @@ function parseWrk(out) {
 
 /**
  * @param t tools()
- * @param o { port, connections, duration (s), headers?: Record<string,string>, presigned?: file }
+ * @param o { port, connections, duration (s), headers?: Record<string,string>, presigned?: file,
+ *            bodies?: file (requests with bodies, bench/presigned-body.lua's format), path? }
  */
 export async function measure(t, o) {
-  const url = `http://127.0.0.1:${o.port}/hello`;
+  const url = `http://127.0.0.1:${o.port}${o.path ?? '/hello'}`;
+  const file = o.bodies ?? o.presigned;
   if (t.wrk) {
     const argv = ['-t1', `-c${o.connections}`, `-d${o.duration}s`, '--latency'];
     for (const [k, v] of Object.entries(o.headers ?? {})) argv.push('-H', `${k}: ${v}`);
-    if (o.presigned) argv.push('-s', join(BENCH, 'presigned.lua'));
+    if (file) argv.push('-s', join(BENCH, o.bodies ? 'presigned-body.lua' : 'presigned.lua'));
     argv.push(url);
-    if (o.presigned) argv.push('--', o.presigned, '1');
+    if (file) argv.push('--', file, '1');
     const { code, stdout, stderr } = await run(pinned(t, 1, [t.wrk, ...argv]), { timeoutMs: (o.duration + 60) * 1000 });
     if (code !== 0) throw new Error(`wrk failed (exit ${code}): ${stderr.slice(-2000)}`);
     return parseWrk(stdout);
   }
   const script = join(BENCH, 'lib', 'autocannon-load.mjs');
-  const args = { url, connections: o.connections, duration: o.duration, headers: o.headers, presigned: o.presigned };
+  const args = { url, connections: o.connections, duration: o.duration, headers: o.headers, presigned: o.presigned, bodies: o.bodies };
   const r = await runJson(pinned(t, 1, [process.execPath, script, JSON.stringify(args)]), { timeoutMs: (o.duration + 60) * 1000 });
   return { ...r, exhausted: r.exhausted ?? 0 };
 }

@@ -1,16 +1,25 @@
-// Shared by the bench servers: argv is `<mode> <config.json>`, mode one of hello | bearer | oidc2.
+// Shared by the bench servers: argv is `<mode> <config.json>`, mode one of hello | bearer | oidc2 |
+// e2ee. In mode e2ee a server has oidc2 (end-to-end encryption on, as with any credential) before a
+// JSON body parser, and two routes that answer the JSON body they were sent: `POST /echo` (default
+// policy: plaintext or encrypted) and `POST /sealed` (`encryption: 'required'`), plus the session
+// endpoint the adapter answers itself.
 // A server prints {"port":N} once it listens and exits when its parent closes stdin.
 import { readFileSync } from 'node:fs';
 
 export { loadPackage, rootRequire } from '../lib/env.mjs';
 
 export const mode = process.argv[2];
-if (!['hello', 'bearer', 'oidc2'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+if (!['hello', 'bearer', 'oidc2', 'e2ee'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 /** { oidc2: Oidc2Options, bearer: { publicPem, issuer, audience } } written by the runner. */
 export const config = JSON.parse(readFileSync(process.argv[3], 'utf8'));
 export const BODY = { hello: 'world' };
 /** Listen backlog large enough for the cold-path burst of concurrent connections. */
 export const BACKLOG = 4096;
+/** The e2ee mode's routes, and the body limit of their parsers (the core's own default). */
+export const ECHO = '/echo';
+export const SEALED = '/sealed';
+export const SESSION_ENDPOINT = '/.well-known/oidc2-session';
+export const BODY_LIMIT = 1024 * 1024;
 
 /** The adapter's middleware factory, whatever it is exported as. */
 export function factory(mod) {

@@ -1,5 +1,6 @@
-// Express 5: GET /hello, bare, behind express-jwt, or behind @oidc2/express.
-import { BACKLOG, BODY, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+// Express 5: GET /hello, bare, behind express-jwt, or behind @oidc2/express; in mode e2ee the JSON
+// echo routes behind @oidc2/express (see common.mjs).
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, SESSION_ENDPOINT, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
 
 const express = rootRequire('express');
 const app = express();
@@ -8,11 +9,21 @@ if (mode === 'bearer') {
   const { publicPem, issuer, audience } = config.bearer;
   app.use(expressjwt({ secret: publicPem, algorithms: ['ES256'], issuer, audience }));
 }
-const adapter = mode === 'oidc2' ? await loadPackage('express') : undefined;
-if (adapter) app.use(factory(adapter)(config.oidc2));
-app.get('/hello', (req, res) => {
-  res.json(BODY);
-});
+const adapter = mode === 'oidc2' || mode === 'e2ee' ? await loadPackage('express') : undefined;
+if (mode === 'oidc2') app.use(factory(adapter)(config.oidc2));
+if (mode === 'e2ee') {
+  // One oidc2 middleware per request (express.md): mounted per route, before the body parser.
+  const auth = factory(adapter)(config.oidc2);
+  const json = express.json({ limit: BODY_LIMIT });
+  const echo = (req, res) => res.json(req.body);
+  app.post(SESSION_ENDPOINT, auth);
+  app.post(ECHO, auth, json, echo);
+  app.post(SEALED, auth.with({ encryption: 'required' }), json, echo);
+} else {
+  app.get('/hello', (req, res) => {
+    res.json(BODY);
+  });
+}
 // The adapter's own renderer of signed problem responses, then a generic one.
 if (adapter?.oidc2ErrorHandler) app.use(adapter.oidc2ErrorHandler());
 app.use((err, req, res, next) => {

@@ -1,7 +1,8 @@
-// Fastify 5: GET /hello, bare, behind @fastify/jwt, or behind @oidc2/fastify.
-import { BACKLOG, BODY, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+// Fastify 5: GET /hello, bare, behind @fastify/jwt, or behind @oidc2/fastify; in mode e2ee the JSON
+// echo routes behind @oidc2/fastify (see common.mjs).
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
 
-const app = rootRequire('fastify')({ logger: false });
+const app = rootRequire('fastify')({ logger: false, bodyLimit: BODY_LIMIT });
 if (mode === 'bearer') {
   const { publicPem, issuer, audience } = config.bearer;
   await app.register(rootRequire('@fastify/jwt'), {
@@ -11,9 +12,15 @@ if (mode === 'bearer') {
   app.addHook('onRequest', async (request) => {
     await request.jwtVerify();
   });
-} else if (mode === 'oidc2') {
+} else if (mode === 'oidc2' || mode === 'e2ee') {
   await app.register(factory(await loadPackage('fastify')), config.oidc2);
 }
-app.get('/hello', async () => BODY);
+if (mode === 'e2ee') {
+  // The plugin decrypts in preParsing, so Fastify's own JSON parser sees the plaintext.
+  app.post(ECHO, async (request) => request.body);
+  app.post(SEALED, { config: { oidc2: { encryption: 'required' } } }, async (request) => request.body);
+} else {
+  app.get('/hello', async () => BODY);
+}
 await app.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG });
 announce(app.server.address().port);

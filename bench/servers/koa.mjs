@@ -1,5 +1,6 @@
-// Koa 3: GET /hello, bare, behind koa-jwt, or behind @oidc2/koa.
-import { BACKLOG, BODY, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+// Koa 3: GET /hello, bare, behind koa-jwt, or behind @oidc2/koa; in mode e2ee the JSON echo routes
+// behind @oidc2/koa, before @koa/bodyparser (see common.mjs).
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
 
 const Koa = rootRequire('koa');
 const app = new Koa();
@@ -9,7 +10,18 @@ if (mode === 'bearer') {
 } else if (mode === 'oidc2') {
   app.use(factory(await loadPackage('koa'))(config.oidc2));
 }
-app.use((ctx) => {
-  if (ctx.method === 'GET' && ctx.path === '/hello') ctx.body = BODY;
-});
+if (mode === 'e2ee') {
+  // One oidc2 middleware per request (koa.md): the route's policy picks which.
+  const auth = factory(await loadPackage('koa'))(config.oidc2);
+  const sealed = auth.with({ encryption: 'required' });
+  app.use((ctx, next) => (ctx.path === SEALED ? sealed(ctx, next) : auth(ctx, next)));
+  app.use(rootRequire('@koa/bodyparser').bodyParser({ jsonLimit: BODY_LIMIT }));
+  app.use((ctx) => {
+    if (ctx.method === 'POST' && (ctx.path === ECHO || ctx.path === SEALED)) ctx.body = ctx.request.body;
+  });
+} else {
+  app.use((ctx) => {
+    if (ctx.method === 'GET' && ctx.path === '/hello') ctx.body = BODY;
+  });
+}
 const server = app.listen(0, '127.0.0.1', BACKLOG, () => announce(server.address().port));

@@ -14,6 +14,13 @@ interface QuickResult {
   http: Array<{ framework: string; helloRps: number; bearerRps: number; oidc2Rps: number; invalidRuns: unknown[]; error?: string }>;
   cold: { callers: number; jwksFetches: number; p99Ms: number; ok: number };
   replay: { entries: number; boundBytes: number; rssGrowthBytes: number; heldAtEnd: number; arrayBuffersGrowthBytes: number };
+  e2ee: {
+    body: { bytes: number; records: number; streams: boolean } & Record<'encryptUs' | 'decryptUs' | 'rawEncryptUs' | 'rawDecryptUs' | 'encryptRatio' | 'decryptRatio', number> & Partial<Record<'encryptStreamUs' | 'decryptStreamUs', number>>;
+    exchange: Array<{ suite: string; available: boolean; reason?: string } & Partial<Record<'serviceHandshakeUs' | 'serviceRekeyUs' | 'callerHandshakeUs' | 'callerRekeyUs' | 'verifyES256Us' | 'verifyEd25519Us' | 'serviceHandshakeVsES256' | 'callerRekeyVsEd25519', number>>>;
+    session: Array<{ bytes: number; plainRps: number; sessionRps: number; sessionVsPlain: number }>;
+    http: Array<{ framework: string; error?: string; invalidRuns: unknown[]; clientChecked: boolean; sizes: Array<{ bytes: number; plainRps: number; sessionRps: number; sessionVsPlain: number }> }>;
+    symmetric: { implemented: boolean };
+  };
   targets: Record<string, unknown>;
 }
 
@@ -75,8 +82,48 @@ describe('bench/run.mjs --quick', () => {
     expect(typeof result.replay.rssGrowthBytes).toBe('number');
   });
 
+  test('e2ee: 1 MiB body coding against raw GCM, buffered and streamed', () => {
+    const body = result.e2ee.body;
+    expect(body.bytes).toBe(1024 * 1024);
+    expect(body.records).toBe(65);
+    for (const k of ['encryptUs', 'decryptUs', 'rawEncryptUs', 'rawDecryptUs', 'encryptRatio', 'decryptRatio'] as const) expect(measurement(body[k])).toBe(true);
+    if (body.streams) for (const k of ['encryptStreamUs', 'decryptStreamUs'] as const) expect(measurement(body[k])).toBe(true);
+  });
+
+  test('e2ee: handshake and rekey per suite in raw verifications, xwing in its place', () => {
+    expect(result.e2ee.exchange.map((r) => r.suite)).toEqual(['x25519', 'p256', 'xwing']);
+    for (const row of result.e2ee.exchange.filter((r) => r.suite !== 'xwing')) {
+      expect(row.available).toBe(true);
+      for (const k of ['serviceHandshakeUs', 'serviceRekeyUs', 'callerHandshakeUs', 'callerRekeyUs', 'verifyES256Us', 'verifyEd25519Us', 'serviceHandshakeVsES256', 'callerRekeyVsEd25519'] as const) expect(measurement(row[k])).toBe(true);
+    }
+    const xwing = result.e2ee.exchange.find((r) => r.suite === 'xwing')!;
+    if (!xwing.available) expect(typeof xwing.reason).toBe('string');
+  });
+
+  test('e2ee: session requests against plaintext ones, in process and over HTTP on every framework', () => {
+    expect(result.e2ee.session.map((r) => r.bytes)).toEqual([1024, 65536]);
+    for (const row of result.e2ee.session) for (const k of ['plainRps', 'sessionRps', 'sessionVsPlain'] as const) expect(measurement(row[k])).toBe(true);
+    expect(result.e2ee.http.map((r) => r.framework)).toEqual(['express', 'fastify', 'koa']);
+    for (const row of result.e2ee.http) {
+      expect(row.error).toBeUndefined();
+      expect(row.invalidRuns).toEqual([]);
+      // @oidc2/client with encryption: 'required' got an encrypted answer from the server.
+      expect(row.clientChecked).toBe(true);
+      expect(row.sizes.map((s) => s.bytes)).toEqual([1024, 65536]);
+      for (const size of row.sizes) for (const k of ['plainRps', 'sessionRps', 'sessionVsPlain'] as const) expect(measurement(size[k])).toBe(true);
+    }
+    expect(result.e2ee.symmetric.implemented).toBe(false);
+  });
+
   test('prints the table with ratios and records which targets were met', () => {
-    for (const heading of ['Core, per operation', 'HTTP, GET /hello', 'Cold path', 'Replay store memory']) expect(stdout).toContain(heading);
-    expect(Object.keys(result.targets).sort()).toEqual(['coldSingleJwksFetch', 'coreAuthenticateWithin1_3x', 'oidc2AtLeastBearer', 'replayUnderBound']);
+    for (const heading of ['Core, per operation', 'HTTP, GET /hello', 'Cold path', 'Replay store memory', 'End-to-end encryption', 'not implemented']) expect(stdout).toContain(heading);
+    expect(Object.keys(result.targets).sort()).toEqual([
+      'coldSingleJwksFetch',
+      'coreAuthenticateWithin1_3x',
+      'e2eeBodyWithin0_8x',
+      'e2eeSymmetricAtLeast1_5xBearer',
+      'oidc2AtLeastBearer',
+      'replayUnderBound',
+    ]);
   });
 });
