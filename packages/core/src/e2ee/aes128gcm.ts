@@ -186,11 +186,17 @@ function encodeParams(options: Aes128gcmEncodeOptions | undefined): EncodeParams
   return { salt: salt.slice(), rs, keyid: keyid.slice(), padding };
 }
 
-/** Encrypts one record: `data || delimiter || padding` under SEQ `seq`. */
-async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array, final: boolean, padding: number): Promise<Uint8Array> {
-  const plain = new Uint8Array(data.length + 1 + padding);
-  plain.set(data, 0);
-  plain[data.length] = final ? FINAL_DELIMITER : DELIMITER;
+/** Encrypts one record: `data || delimiter || padding` under SEQ `seq` (`data` given whole or in parts). */
+async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number): Promise<Uint8Array> {
+  const parts = data instanceof Uint8Array ? [data] : data;
+  const length = parts.reduce((n, part) => n + part.length, 0);
+  const plain = new Uint8Array(length + 1 + padding);
+  let offset = 0;
+  for (const part of parts) {
+    plain.set(part, offset);
+    offset += part.length;
+  }
+  plain[length] = final ? FINAL_DELIMITER : DELIMITER;
   return aes128GcmSeal(keys.cek, recordNonce(keys.nonce, seq), plain);
 }
 
@@ -378,18 +384,19 @@ export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncItera
   // it is known whether more follows, so that a body filling its records exactly ends with a full final record.
   const held: Uint8Array[] = [];
   let size = 0;
-  const take = (n: number): Uint8Array => {
-    const out = new Uint8Array(n);
-    for (let filled = 0; filled < n; ) {
+  // The first `n` octets held, as views (sealRecord copies them once).
+  const take = (n: number): Uint8Array[] => {
+    const parts: Uint8Array[] = [];
+    for (let taken = 0; taken < n; ) {
       const first = held[0]!;
-      const part = Math.min(n - filled, first.length);
-      out.set(first.subarray(0, part), filled);
-      filled += part;
+      const part = Math.min(n - taken, first.length);
+      parts.push(first.subarray(0, part));
+      taken += part;
       if (part === first.length) held.shift();
       else held[0] = first.subarray(part);
     }
     size -= n;
-    return out;
+    return parts;
   };
   let pending: Promise<IteratorResult<Uint8Array>> | undefined;
   let seq = 0;
@@ -400,8 +407,8 @@ export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncItera
       const next = size > 0 && flushAfter !== undefined ? await within(pending, flushAfter) : await pending;
       if (next === undefined) {
         // The source paused: what is held goes out now, padded to a whole record.
-        const data = take(size);
-        yield await sealRecord(keys, seq++, data, false, per - data.length);
+        const padding = per - size;
+        yield await sealRecord(keys, seq++, take(size), false, padding);
         continue;
       }
       pending = undefined;
@@ -412,8 +419,9 @@ export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncItera
       size += next.value.length;
       while (size > per) yield await sealRecord(keys, seq++, take(per), false, 0);
     }
+    const fits = size + 1 + p.padding + TAG_LENGTH <= p.rs;
     const data = take(size);
-    if (data.length + 1 + p.padding + TAG_LENGTH > p.rs) {
+    if (!fits) {
       // The padding does not fit beside a full final record: close with an empty one.
       yield await sealRecord(keys, seq, data, false, 0);
       yield await sealRecord(keys, seq + 1, new Uint8Array(0), true, p.padding);

@@ -1,0 +1,197 @@
+// One OIDC² service per framework with routes that stream end-to-end encrypted bodies (PROFILE 5.7),
+// on 127.0.0.1. Bodies are generated and digested on the fly, never held whole, so the same apps run
+// in a child process whose RSS is measured (streaming-child.ts).
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import { oidc2 as expressOidc2, oidc2ErrorHandler } from '@oidc2/express';
+import { oidc2 as fastifyOidc2 } from '@oidc2/fastify';
+import { oidc2 as koaOidc2 } from '@oidc2/koa';
+import type { Oidc2Options, RoutePolicy } from '@oidc2/core';
+import type { Framework } from './frameworks';
+
+/** The policy of the routes that take streamed request bodies. */
+export const STREAMED_UPLOADS: RoutePolicy = Object.freeze({ encryptedStreams: Object.freeze({ requests: true }) });
+
+/** The events `GET /events` sends, one every `?gap=` milliseconds (default 150). */
+export const EVENTS = Object.freeze(['data: one\n\n', 'data: two\n\n', 'data: three\n\n']);
+
+const CHUNK = 64 * 1024;
+// Sixteen fixed pseudo-random blocks, each with its number in its first octet; made once, so that
+// generating a body allocates nothing and the memory measured is the service's own.
+const BLOCKS = Array.from({ length: 16 }, (_, n) => {
+  const block = Buffer.alloc(CHUNK);
+  for (let i = 0; i < CHUNK; i++) block[i] = ((i + n * 7919) * 2654435761) >>> 24;
+  block[0] = n;
+  return block;
+});
+
+/**
+ * `size` octets in chunks of 64 KiB, cycling through sixteen distinct blocks (never changed after
+ * they are made), so a reordered, repeated or lost chunk changes the digest.
+ */
+export async function* patternChunks(size: number): AsyncGenerator<Buffer> {
+  for (let offset = 0, index = 0; offset < size; offset += CHUNK, index++) {
+    const block = BLOCKS[index % BLOCKS.length]!;
+    yield size - offset >= CHUNK ? block : block.subarray(0, size - offset);
+  }
+}
+
+/** Length and SHA-256 (hex) of a stream, read chunk by chunk. */
+export async function digestOf(body: AsyncIterable<Uint8Array | string>): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of body) {
+    hash.update(chunk);
+    bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+const digests = new Map<number, string>();
+/** The SHA-256 of {@link patternChunks}(size), computed once per size. */
+export async function patternDigest(size: number): Promise<string> {
+  let digest = digests.get(size);
+  if (digest === undefined) digests.set(size, (digest = (await digestOf(patternChunks(size))).sha256));
+  return digest;
+}
+
+async function* events(gap: number): AsyncGenerator<string> {
+  for (const [i, event] of EVENTS.entries()) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, gap));
+    yield event;
+  }
+}
+
+export interface StreamingService {
+  framework: Framework;
+  url: string;
+  /** The code of every error a route met reading a request body, in order. */
+  readonly bodyErrors: string[];
+  close(): Promise<void>;
+}
+
+const codeOf = (error: unknown): string => String((error as { code?: unknown }).code ?? (error as Error).message);
+const numberParam = (url: string, name: string, fallback: number): number => Number(new URL(url, 'http://x').searchParams.get(name) ?? fallback);
+
+/**
+ * Starts `framework` with `options(url)` and these routes:
+ * - `GET /download?bytes=N`: N octets of {@link patternChunks}, piped as the route writes them;
+ * - `GET /events?gap=ms`: `text/event-stream`, the three {@link EVENTS} with a pause between them;
+ * - `POST /upload` ({@link STREAMED_UPLOADS}): reads the body as a stream and answers its length and
+ *   SHA-256 as JSON, or 400 `{ code }` when reading fails (the code also goes to `bodyErrors`);
+ * - `POST /upload-json` ({@link STREAMED_UPLOADS}): the framework's JSON parser reads the body; answers `{ echo }`.
+ */
+export async function startStreamingFramework(framework: Framework, options: (url: string) => Oidc2Options): Promise<StreamingService> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = options(url);
+  const bodyErrors: string[] = [];
+  const upload = async (body: AsyncIterable<Uint8Array | string>): Promise<{ status: number; json: unknown }> => {
+    try {
+      return { status: 200, json: await digestOf(body) };
+    } catch (error) {
+      bodyErrors.push(codeOf(error));
+      return { status: 400, json: { code: codeOf(error) } };
+    }
+  };
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+
+  if (framework === 'express') {
+    const app = express();
+    const auth = expressOidc2(config);
+    const streams = auth.with(STREAMED_UPLOADS);
+    app.post('/upload', streams, async (req, res) => {
+      const { status, json } = await upload(req);
+      res.status(status).json(json);
+    });
+    app.post('/upload-json', streams, express.json(), (req, res) => {
+      res.json({ echo: req.body });
+    });
+    app.use(auth);
+    app.get('/download', (req, res) => {
+      res.type('application/octet-stream');
+      Readable.from(patternChunks(numberParam(req.url, 'bytes', 0))).pipe(res);
+    });
+    app.get('/events', async (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for await (const event of events(numberParam(req.url, 'gap', 150))) res.write(event);
+      res.end();
+    });
+    app.use(oidc2ErrorHandler());
+    server.on('request', app);
+    return { framework, url, bodyErrors, close: closeServer };
+  }
+
+  if (framework === 'koa') {
+    const app = new Koa();
+    app.silent = true;
+    const auth = koaOidc2(config);
+    const streams = auth.with(STREAMED_UPLOADS);
+    app.use((ctx, next) => (ctx.path.startsWith('/upload') ? streams : auth)(ctx, next));
+    app.use(async (ctx, next) => (ctx.path === '/upload-json' ? bodyParser()(ctx, next) : next()));
+    app.use(async (ctx) => {
+      if (ctx.path === '/download') {
+        ctx.type = 'application/octet-stream';
+        ctx.body = Readable.from(patternChunks(numberParam(ctx.url, 'bytes', 0)));
+      } else if (ctx.path === '/events') {
+        ctx.type = 'text/event-stream';
+        ctx.body = Readable.from(events(numberParam(ctx.url, 'gap', 150)));
+      } else if (ctx.path === '/upload') {
+        const { status, json } = await upload(ctx.req);
+        ctx.status = status;
+        ctx.body = json;
+      } else if (ctx.path === '/upload-json') {
+        ctx.body = { echo: ctx.request.body };
+      }
+    });
+    server.on('request', app.callback());
+    return { framework, url, bodyErrors, close: closeServer };
+  }
+
+  const app = Fastify({
+    serverFactory: (handler) => {
+      server.on('request', handler);
+      return server;
+    },
+  });
+  await app.register(fastifyOidc2, config);
+  app.get('/download', async (request, reply) => {
+    reply.type('application/octet-stream');
+    return Readable.from(patternChunks(numberParam(request.url, 'bytes', 0)));
+  });
+  app.get('/events', async (request, reply) => {
+    reply.type('text/event-stream');
+    return Readable.from(events(numberParam(request.url, 'gap', 150)));
+  });
+  app.post('/upload-json', { config: { oidc2: STREAMED_UPLOADS } }, async (request) => ({ echo: request.body }));
+  await app.register(async (scope) => {
+    // The body reaches the route as the stream it is, in a scope of its own.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    scope.post('/upload', { config: { oidc2: STREAMED_UPLOADS } }, async (request, reply) => {
+      const { status, json } = await upload(request.body as Readable);
+      return reply.code(status).send(json);
+    });
+  });
+  await app.ready();
+  return {
+    framework,
+    url,
+    bodyErrors,
+    close: async () => {
+      await app.close();
+      await closeServer();
+    },
+  };
+}
