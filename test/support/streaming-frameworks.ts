@@ -18,7 +18,7 @@ import type { Framework } from './frameworks';
 /** The policy of the routes that take streamed request bodies. */
 export const STREAMED_UPLOADS: RoutePolicy = Object.freeze({ encryptedStreams: Object.freeze({ requests: true }) });
 
-/** The events `GET /events` sends, one every `?gap=` milliseconds (default 150). */
+/** The events `GET /events` sends, at the pace the test sets (`nextEvents`), else all at once. */
 export const EVENTS = Object.freeze(['data: one\n\n', 'data: two\n\n', 'data: three\n\n']);
 
 const CHUNK = 64 * 1024;
@@ -43,7 +43,7 @@ export async function* patternChunks(size: number): AsyncGenerator<Buffer> {
 }
 
 /** Length and SHA-256 (hex) of a stream, read chunk by chunk. */
-export async function digestOf(body: AsyncIterable<Uint8Array | string>): Promise<{ bytes: number; sha256: string }> {
+export async function digestOf(body: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of body) {
@@ -61,18 +61,13 @@ export async function patternDigest(size: number): Promise<string> {
   return digest;
 }
 
-async function* events(gap: number): AsyncGenerator<string> {
-  for (const [i, event] of EVENTS.entries()) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, gap));
-    yield event;
-  }
-}
-
 export interface StreamingService {
   framework: Framework;
   url: string;
   /** The code of every error a route met reading a request body, in order. */
   readonly bodyErrors: string[];
+  /** What the next `GET /events` sends, when set (the test paces it); taken by that request. */
+  nextEvents: AsyncIterable<string> | undefined;
   close(): Promise<void>;
 }
 
@@ -82,10 +77,11 @@ const numberParam = (url: string, name: string, fallback: number): number => Num
 /**
  * Starts `framework` with `options(url)` and these routes:
  * - `GET /download?bytes=N`: N octets of {@link patternChunks}, piped as the route writes them;
- * - `GET /events?gap=ms`: `text/event-stream`, the three {@link EVENTS} with a pause between them;
+ * - `GET /events`: `text/event-stream`, the three {@link EVENTS} (or `nextEvents`) as they come;
  * - `POST /upload` ({@link STREAMED_UPLOADS}): reads the body as a stream and answers its length and
  *   SHA-256 as JSON, or 400 `{ code }` when reading fails (the code also goes to `bodyErrors`);
- * - `POST /upload-json` ({@link STREAMED_UPLOADS}): the framework's JSON parser reads the body; answers `{ echo }`.
+ * - `POST /upload-json` ({@link STREAMED_UPLOADS}): the framework's JSON parser reads the body; answers `{ echo }`;
+ * - `POST /buffered-upload` (the default policy): as `/upload`, for bodies that come with `Content-Digest`.
  */
 export async function startStreamingFramework(framework: Framework, options: (url: string) => Oidc2Options): Promise<StreamingService> {
   const server: Server = createServer();
@@ -93,6 +89,18 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = options(url);
   const bodyErrors: string[] = [];
+  const state = { nextEvents: undefined as AsyncIterable<string> | undefined };
+  const events = (): AsyncIterable<string> => {
+    const paced = state.nextEvents;
+    state.nextEvents = undefined;
+    return paced ?? Readable.from(EVENTS);
+  };
+  // The service handed back: `nextEvents` is the state the routes read.
+  const service = (close: () => Promise<void>): StreamingService =>
+    Object.defineProperty({ framework, url, bodyErrors, close } as StreamingService, 'nextEvents', {
+      get: () => state.nextEvents,
+      set: (value: AsyncIterable<string> | undefined) => (state.nextEvents = value),
+    });
   const upload = async (body: AsyncIterable<Uint8Array | string>): Promise<{ status: number; json: unknown }> => {
     try {
       return { status: 200, json: await digestOf(body) };
@@ -119,18 +127,22 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       res.json({ echo: req.body });
     });
     app.use(auth);
+    app.post('/buffered-upload', async (req, res) => {
+      const { status, json } = await upload(req);
+      res.status(status).json(json);
+    });
     app.get('/download', (req, res) => {
       res.type('application/octet-stream');
       Readable.from(patternChunks(numberParam(req.url, 'bytes', 0))).pipe(res);
     });
     app.get('/events', async (req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      for await (const event of events(numberParam(req.url, 'gap', 150))) res.write(event);
+      for await (const event of events()) res.write(event);
       res.end();
     });
     app.use(oidc2ErrorHandler());
     server.on('request', app);
-    return { framework, url, bodyErrors, close: closeServer };
+    return service(closeServer);
   }
 
   if (framework === 'koa') {
@@ -146,8 +158,8 @@ export async function startStreamingFramework(framework: Framework, options: (ur
         ctx.body = Readable.from(patternChunks(numberParam(ctx.url, 'bytes', 0)));
       } else if (ctx.path === '/events') {
         ctx.type = 'text/event-stream';
-        ctx.body = Readable.from(events(numberParam(ctx.url, 'gap', 150)));
-      } else if (ctx.path === '/upload') {
+        ctx.body = Readable.from(events());
+      } else if (ctx.path === '/upload' || ctx.path === '/buffered-upload') {
         const { status, json } = await upload(ctx.req);
         ctx.status = status;
         ctx.body = json;
@@ -156,7 +168,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       }
     });
     server.on('request', app.callback());
-    return { framework, url, bodyErrors, close: closeServer };
+    return service(closeServer);
   }
 
   const app = Fastify({
@@ -172,7 +184,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   });
   app.get('/events', async (request, reply) => {
     reply.type('text/event-stream');
-    return Readable.from(events(numberParam(request.url, 'gap', 150)));
+    return Readable.from(events());
   });
   app.post('/upload-json', { config: { oidc2: STREAMED_UPLOADS } }, async (request) => ({ echo: request.body }));
   await app.register(async (scope) => {
@@ -183,15 +195,14 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       const { status, json } = await upload(request.body as Readable);
       return reply.code(status).send(json);
     });
+    scope.post('/buffered-upload', async (request, reply) => {
+      const { status, json } = await upload(request.body as Readable);
+      return reply.code(status).send(json);
+    });
   });
   await app.ready();
-  return {
-    framework,
-    url,
-    bodyErrors,
-    close: async () => {
-      await app.close();
-      await closeServer();
-    },
-  };
+  return service(async () => {
+    await app.close();
+    await closeServer();
+  });
 }
