@@ -51,14 +51,14 @@ export const headOf = (response: IncomingMessage): HttpResponse => ({ status: re
 export async function prepareStreamedUpload(
   who: E2eeCaller,
   session: E2eeSession,
-  options: { method?: string; url: string; headers?: Record<string, string>; plaintext: AsyncIterable<Uint8Array> },
+  options: { method?: string; url: string; headers?: Record<string, string>; plaintext: AsyncIterable<Uint8Array>; now?: () => number },
 ): Promise<{ prepared: Prepared; body: AsyncIterable<Uint8Array> }> {
   const method = options.method ?? 'POST';
   const u = new URL(options.url);
   const audience = u.origin + u.pathname;
   const nonce = createNonce();
   const headers = { ...options.headers, 'oidc2-session': serializeSession(session.token), 'content-encoding': 'aes128gcm' };
-  const request = await signRequest({ method, url: options.url, headers }, { ict: who.ict, key: who.key.signer, nonce, audience });
+  const request = await signRequest({ method, url: options.url, headers }, { ict: who.ict, key: who.key.signer, nonce, audience, ...(options.now ? { now: options.now } : {}) });
   const bodyKey = await requestKey({ rk: session.rk, sid: session.sid, nonce, method, audience });
   const prepared: Prepared = { request, keyPairs: new Map(), keyShare: undefined, session, nonce, audience, bodyKey };
   return { prepared, body: encryptBodyStream(bodyKey, options.plaintext) };
