@@ -3,6 +3,7 @@
 // uploads read by the route or by the framework's parser, truncation detected by the route (uploads)
 // and by the caller (downloads) at every record boundary and inside records, and the routes that do
 // not take streamed bodies. Memory bounds: streaming-memory.test.ts.
+import { Agent } from 'node:http';
 import { createIctVerifier, fieldLines, type IctVerifier } from '@oidc2/core';
 import { decryptBodyStream, E2EE_RECORD_SIZE } from '@oidc2/core/adapter';
 import { newIssuer, newKey } from '../support/credentials';
@@ -165,6 +166,53 @@ describe.each(FRAMEWORKS)('%s: streamed encrypted bodies', (framework) => {
     const cuts = [21, ...[0, 1, 2, 3, 4].flatMap((r) => [21 + r * E2EE_RECORD_SIZE, 21 + r * E2EE_RECORD_SIZE + 1, 21 + r * E2EE_RECORD_SIZE + 16, 21 + r * E2EE_RECORD_SIZE + 4000])].filter((cut) => cut < received.length);
     const codes = await Promise.all(cuts.map((cut) => codeOf(() => collect(decryptBodyStream(key, chunked(received.subarray(0, cut), 700))))));
     expect(codes).toEqual(cuts.map(() => 'e2ee_decrypt_failed'));
+  });
+
+  it('one connection goes on serving after a streamed upload that was cut, changed, refused, not read, or abandoned', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    try {
+      const upload = async (path: string, size: number, spoil?: (c: Uint8Array) => Uint8Array) => {
+        const { prepared, body } = await prepareStreamedUpload(alice, session, { url: `${svc.url}${path}`, headers: { 'content-type': 'application/octet-stream' }, plaintext: patternChunks(size) });
+        const response = await sendRaw(svc.url, { ...prepared.request, body: spoil ? spoil(await collect(body)) : body }, agent);
+        sockets.add(response.socket);
+        return { prepared, response };
+      };
+      const cut = await upload('/upload', 600 * KiB, (c) => c.subarray(0, c.length - 1000));
+      expect((await answerOf(cut.prepared, cut.response)).json).toEqual({ code: 'e2ee_decrypt_failed' });
+      // Changed early: the route fails while most of the body is still to come, which is read and dropped.
+      const changed = await upload('/upload', 600 * KiB, (c) => {
+        const bad = c.slice();
+        bad[21 + E2EE_RECORD_SIZE + 3]! ^= 1;
+        return bad;
+      });
+      expect((await answerOf(changed.prepared, changed.response)).json).toEqual({ code: 'e2ee_decrypt_failed' });
+      const refused = await upload('/buffered-upload', 600 * KiB);
+      expect(headOf(refused.response).status).toBe(401);
+      await bodyOf(refused.response);
+      const ignored = await upload('/upload?ignore', 600 * KiB);
+      expect(await answerOf(ignored.prepared, ignored.response)).toEqual({ status: 200, json: { ignored: true } });
+      const whole = await upload('/upload', 600 * KiB);
+      expect((await answerOf(whole.prepared, whole.response)).json).toEqual({ bytes: 600 * KiB, sha256: await patternDigest(600 * KiB) });
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+    // A caller that goes away mid-body: the route sees an error, the service carries on.
+    const errors = svc.bodyErrors.length;
+    const { prepared, body } = await prepareStreamedUpload(alice, session, { url: `${svc.url}/upload`, headers: { 'content-type': 'application/octet-stream' }, plaintext: patternChunks(8 * 1024 * KiB) });
+    let sent = 0;
+    const abandoned = (async function* () {
+      for await (const chunk of body) {
+        yield chunk;
+        if ((sent += chunk.length) > 256 * KiB) throw new Error('the caller goes away');
+      }
+    })();
+    await expect(sendRaw(svc.url, { ...prepared.request, body: abandoned })).rejects.toThrow();
+    for (let i = 0; i < 50 && svc.bodyErrors.length === errors; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(svc.bodyErrors.length).toBe(errors + 1);
+    const after = await download(10 * KiB);
+    expect((await sendE2ee(svc.url, after.request)).status).toBe(200);
   });
 
   it('a route that takes no streamed bodies refuses one: digest_missing, or body_too_large past maxBodyBytes', async () => {

@@ -1,7 +1,7 @@
 // A caller of streamed end-to-end encrypted bodies (PROFILE 5.7) over real sockets: a session request
 // whose body is encrypted as it is sent, without Content-Digest, and a response whose signed head is
 // verified before its records are decrypted as they arrive. Nothing is held whole.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
 import {
   createNonce,
   normalizeFields,
@@ -15,11 +15,14 @@ import {
 import { decryptBodyStream, encryptBodyStream, requestKey, responseKey, serializeSession } from '@oidc2/core/adapter';
 import type { E2eeCaller, E2eeSession, Prepared } from './e2ee-caller';
 
-/** Sends a request over a fresh connection, the body written as its chunks come; resolves with the response head. */
-export function sendRaw(origin: string, message: { method: string; url: string; headers: Fields; body?: AsyncIterable<Uint8Array> | Uint8Array }): Promise<IncomingMessage> {
+/**
+ * Sends a request (over a fresh connection, unless `agent` is given), the body written as its chunks
+ * come; resolves with the response head.
+ */
+export function sendRaw(origin: string, message: { method: string; url: string; headers: Fields; body?: AsyncIterable<Uint8Array> | Uint8Array }, agent: Agent | false = false): Promise<IncomingMessage> {
   const u = new URL(message.url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest(origin + u.pathname + u.search, { method: message.method, agent: false });
+    const req = httpRequest(origin + u.pathname + u.search, { method: message.method, agent });
     for (const [name, lines] of Object.entries(message.headers)) req.setHeader(name, lines.length === 1 ? lines[0]! : lines);
     req.on('response', resolve).on('error', reject);
     void (async () => {

@@ -79,7 +79,8 @@ const numberParam = (url: string, name: string, fallback: number): number => Num
  * - `GET /download?bytes=N`: N octets of {@link patternChunks}, piped as the route writes them;
  * - `GET /events`: `text/event-stream`, the three {@link EVENTS} (or `nextEvents`) as they come;
  * - `POST /upload` ({@link STREAMED_UPLOADS}): reads the body as a stream and answers its length and
- *   SHA-256 as JSON, or 400 `{ code }` when reading fails (the code also goes to `bodyErrors`);
+ *   SHA-256 as JSON, or 400 `{ code }` when reading fails (the code also goes to `bodyErrors`); with
+ *   `?ignore`, answers `{ ignored: true }` without reading it;
  * - `POST /upload-json` ({@link STREAMED_UPLOADS}): the framework's JSON parser reads the body; answers `{ echo }`;
  * - `POST /buffered-upload` (the default policy): as `/upload`, for bodies that come with `Content-Digest`.
  */
@@ -101,7 +102,8 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       get: () => state.nextEvents,
       set: (value: AsyncIterable<string> | undefined) => (state.nextEvents = value),
     });
-  const upload = async (body: AsyncIterable<Uint8Array | string>): Promise<{ status: number; json: unknown }> => {
+  const upload = async (body: AsyncIterable<Uint8Array | string>, url: string): Promise<{ status: number; json: unknown }> => {
+    if (new URL(url, 'http://x').searchParams.has('ignore')) return { status: 200, json: { ignored: true } };
     try {
       return { status: 200, json: await digestOf(body) };
     } catch (error) {
@@ -120,7 +122,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
     const auth = expressOidc2(config);
     const streams = auth.with(STREAMED_UPLOADS);
     app.post('/upload', streams, async (req, res) => {
-      const { status, json } = await upload(req);
+      const { status, json } = await upload(req, req.url);
       res.status(status).json(json);
     });
     app.post('/upload-json', streams, express.json(), (req, res) => {
@@ -128,7 +130,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
     });
     app.use(auth);
     app.post('/buffered-upload', async (req, res) => {
-      const { status, json } = await upload(req);
+      const { status, json } = await upload(req, req.url);
       res.status(status).json(json);
     });
     app.get('/download', (req, res) => {
@@ -160,7 +162,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
         ctx.type = 'text/event-stream';
         ctx.body = Readable.from(events());
       } else if (ctx.path === '/upload' || ctx.path === '/buffered-upload') {
-        const { status, json } = await upload(ctx.req);
+        const { status, json } = await upload(ctx.req, ctx.url);
         ctx.status = status;
         ctx.body = json;
       } else if (ctx.path === '/upload-json') {
@@ -192,11 +194,11 @@ export async function startStreamingFramework(framework: Framework, options: (ur
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     scope.post('/upload', { config: { oidc2: STREAMED_UPLOADS } }, async (request, reply) => {
-      const { status, json } = await upload(request.body as Readable);
+      const { status, json } = await upload(request.body as Readable, request.url);
       return reply.code(status).send(json);
     });
     scope.post('/buffered-upload', async (request, reply) => {
-      const { status, json } = await upload(request.body as Readable);
+      const { status, json } = await upload(request.body as Readable, request.url);
       return reply.code(status).send(json);
     });
   });
