@@ -3,8 +3,10 @@
 // uploads read by the route or by the framework's parser, truncation detected by the route (uploads)
 // and by the caller (downloads) at every record boundary and inside records, and the routes that do
 // not take streamed bodies. Memory bounds: streaming-memory.test.ts.
-import { Agent } from 'node:http';
-import { createIctVerifier, fieldLines, type IctVerifier } from '@oidc2/core';
+import { Agent, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createIctVerifier, createOidc2Service, fieldLines, type IctVerifier } from '@oidc2/core';
+import { admitRequest } from '@oidc2/node';
 import { decryptBodyStream, E2EE_RECORD_SIZE } from '@oidc2/core/adapter';
 import { newIssuer, newKey } from '../support/credentials';
 import { FRAMEWORKS } from '../support/frameworks';
@@ -221,6 +223,49 @@ describe.each(FRAMEWORKS)('%s: streamed encrypted bodies', (framework) => {
       const response = await sendRaw(svc.url, { ...prepared.request, body });
       const head = headOf(response);
       expect([head.status, problemOf({ ...head, body: await bodyOf(response) })?.code]).toEqual([status, code]);
+    }
+  });
+});
+
+describe('@oidc2/node: a streamed body that is already complete when oidc2 runs', () => {
+  // Middleware that awaits before oidc2 lets a small body arrive whole: its 'end' is then on its way,
+  // so it is decrypted whole before the route runs (a failure is the middleware's signed refusal).
+  it('reaches the route whole, and a changed one is refused before the route', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const service = createOidc2Service(options(url));
+    let routeRan = 0;
+    server.on('request', (req, res) => {
+      void (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(req.complete).toBe(true);
+        const admission = await admitRequest(service, req, res, { policy: { encryptedStreams: { requests: true } } });
+        if (!admission) return;
+        routeRan++;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(await digestOf(req)));
+      })();
+    });
+    try {
+      const session = await openSession(alice, url, verifier);
+      const send = async (spoil: (c: Uint8Array) => Uint8Array) => {
+        const { prepared, body } = await prepareStreamedUpload(alice, session, { url: `${url}/upload`, headers: { 'content-type': 'application/octet-stream' }, plaintext: patternChunks(3000) });
+        return { prepared, response: await sendRaw(url, { ...prepared.request, body: spoil(await collect(body)) }) };
+      };
+      const whole = await send((c) => c);
+      expect(await answerOf(whole.prepared, whole.response)).toEqual({ status: 200, json: { bytes: 3000, sha256: await patternDigest(3000) } });
+      const changed = await send((c) => {
+        const bad = c.slice();
+        bad[40]! ^= 1;
+        return bad;
+      });
+      const head = headOf(changed.response);
+      expect([head.status, problemOf({ ...head, body: await bodyOf(changed.response) })?.code]).toEqual([400, 'e2ee_decrypt_failed']);
+      expect(routeRan).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -172,11 +172,18 @@ function divertBody(req: IncomingMessage, res: ServerResponse): DivertedBody {
   const incoming = req as IncomingInternals;
   const push = req.push;
   // IncomingMessage's own `_read` resumes the socket; the parser pauses it when a push returns false.
-  const resumeSocket = incoming._read.bind(req, 0);
+  const read = incoming._read;
+  const resumeSocket = () => {
+    if (req.socket) read.call(req, 0);
+  };
   let discarding = false;
   let wake: (() => void) | undefined;
   const ciphertext = new Readable({ highWaterMark: HIGH_WATER_MARK, read: resumeSocket });
+  // Drops the rest of the body, and stops feeding `req` (a pending push fails on the destroyed source).
   const discard = () => {
+    const resume = wake;
+    wake = undefined;
+    resume?.();
     if (discarding) return;
     discarding = true;
     ciphertext.destroy();
@@ -187,7 +194,6 @@ function divertBody(req: IncomingMessage, res: ServerResponse): DivertedBody {
   // Destroyed (the client went away, or the route's body failed), `req` keeps the socket for the answer.
   incoming._destroy = (error, callback) => {
     discard();
-    wake?.();
     callback(req.listenerCount('error') > 0 ? error : null); // as IncomingMessage: an error only for listeners
   };
   res.once('finish', discard).once('close', discard);
