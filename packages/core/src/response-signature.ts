@@ -77,15 +77,14 @@ export async function signResponse(
     throw argumentError('ERR_INVALID_ARG_VALUE', `credential must be a ${profile.token.toUpperCase()} credential: the binding's profile answers with its ${profile.tokenHeader}`);
   }
   const streamed = options.streamedEncryptedBody === true;
-  if (streamed && (response.body !== undefined || !encryptedCoding(response.headers))) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', 'a streamed body is signed without a digest only when it is aes128gcm-encoded and follows the head (no body given)');
+  if (streamed && (response.body !== undefined || !encryptedCoding(response.headers) || fieldLines(response.headers, 'content-digest') !== undefined)) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'a head is signed for a streamed body only when the body is aes128gcm-encoded, follows the head (no body given) and has no Content-Digest');
   }
   const added: Fields = { [profile.tokenHeader]: [credential.ict] };
   if (!streamed) added['content-digest'] = [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')];
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];
-  if (streamed) delete headers['content-digest'];
   const components = ['@status', profile.tokenHeader];
   for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
   if (!streamed) components.push('content-digest');
