@@ -74,6 +74,21 @@ describe.each(FRAMEWORKS)('%s: streamed encrypted bodies', (framework) => {
     expect(await digestOf(plaintext)).toEqual({ bytes: 40 * PER + 123, sha256: await patternDigest(40 * PER + 123) });
   });
 
+  it('a caller that goes away mid-download stops the route producing it', async () => {
+    const size = 256 * 1024 * KiB;
+    const prepared = await download(size);
+    const response = await sendRaw(svc.url, prepared.request);
+    const { plaintext } = await openStreamedResponse(prepared, response, verifier);
+    let read = 0;
+    for await (const chunk of plaintext) if ((read += chunk.length) > 2 * 1024 * KiB) break;
+    response.destroy();
+    const settled = async () => {
+      for (let last = -1; svc.produced !== last; await new Promise((resolve) => setTimeout(resolve, 100))) last = svc.produced;
+      return svc.produced;
+    };
+    expect(await settled()).toBeLessThan(size / 8);
+  });
+
   it('a response within maxResponseBytes stays buffered and carries Content-Digest', async () => {
     const prepared = await download(10 * KiB);
     const response = await sendE2ee(svc.url, prepared.request);

@@ -68,6 +68,8 @@ export interface StreamingService {
   readonly bodyErrors: string[];
   /** What the next `GET /events` sends, when set (the test paces it); taken by that request. */
   nextEvents: AsyncIterable<string> | undefined;
+  /** Octets the last `GET /download` route has produced so far (it stops producing when its stream is stopped). */
+  readonly produced: number;
   close(): Promise<void>;
 }
 
@@ -90,7 +92,18 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = options(url);
   const bodyErrors: string[] = [];
-  const state = { nextEvents: undefined as AsyncIterable<string> | undefined };
+  const state = { nextEvents: undefined as AsyncIterable<string> | undefined, produced: 0 };
+  const download = (url: string): Readable => {
+    state.produced = 0;
+    return Readable.from(
+      (async function* () {
+        for await (const chunk of patternChunks(numberParam(url, 'bytes', 0))) {
+          state.produced += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+  };
   const events = (): AsyncIterable<string> => {
     const paced = state.nextEvents;
     state.nextEvents = undefined;
@@ -98,9 +111,9 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   };
   // The service handed back: `nextEvents` is the state the routes read.
   const service = (close: () => Promise<void>): StreamingService =>
-    Object.defineProperty({ framework, url, bodyErrors, close } as StreamingService, 'nextEvents', {
-      get: () => state.nextEvents,
-      set: (value: AsyncIterable<string> | undefined) => (state.nextEvents = value),
+    Object.defineProperties({ framework, url, bodyErrors, close } as StreamingService, {
+      nextEvents: { get: () => state.nextEvents, set: (value: AsyncIterable<string> | undefined) => (state.nextEvents = value) },
+      produced: { get: () => state.produced },
     });
   const upload = async (body: AsyncIterable<Uint8Array | string>, url: string): Promise<{ status: number; json: unknown }> => {
     if (new URL(url, 'http://x').searchParams.has('ignore')) return { status: 200, json: { ignored: true } };
@@ -135,7 +148,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
     });
     app.get('/download', (req, res) => {
       res.type('application/octet-stream');
-      Readable.from(patternChunks(numberParam(req.url, 'bytes', 0))).pipe(res);
+      download(req.url).pipe(res);
     });
     app.get('/events', async (req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -157,7 +170,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
     app.use(async (ctx) => {
       if (ctx.path === '/download') {
         ctx.type = 'application/octet-stream';
-        ctx.body = Readable.from(patternChunks(numberParam(ctx.url, 'bytes', 0)));
+        ctx.body = download(ctx.url);
       } else if (ctx.path === '/events') {
         ctx.type = 'text/event-stream';
         ctx.body = Readable.from(events());
@@ -182,7 +195,7 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   await app.register(fastifyOidc2, config);
   app.get('/download', async (request, reply) => {
     reply.type('application/octet-stream');
-    return Readable.from(patternChunks(numberParam(request.url, 'bytes', 0)));
+    return download(request.url);
   });
   app.get('/events', async (request, reply) => {
     reply.type('text/event-stream');

@@ -241,29 +241,30 @@ function applyHeaderChanges(req: IncomingMessage, admission: Admitted): void {
   }
 }
 
-/** Resolves on the socket's next 'drain', or when `res` closes. */
-function drainOf(res: ServerResponse): Promise<void> {
+// What the socket's 'drain' of an intercepted response is emitted as (interceptResponse).
+const SOCKET_DRAIN = Symbol('oidc2 socket drain');
+
+/** Resolves on the next `event` of `res` (the socket drained), or when `res` closes. */
+function drained(res: ServerResponse, event: string | symbol): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
-      res.off('drain', done).off('close', done);
+      res.off(event, done).off('close', done);
       resolve();
     };
-    res.on('drain', done).on('close', done);
+    res.on(event, done).on('close', done);
   });
 }
 
 interface SendOptions {
   keepEarlierFields?: boolean;
-  /** The original `ServerResponse` methods, when the route's are intercepted. */
-  write?: ServerResponse['write'];
-  end?: ServerResponse['end'];
-  /** Waits for the socket to drain. Default: the next 'drain' of `res`. */
-  drained?: () => Promise<void>;
+  /** The original `ServerResponse` methods, when the route's are intercepted (then the socket's 'drain' is {@link SOCKET_DRAIN}). */
+  original?: { write: ServerResponse['write']; end: ServerResponse['end'] };
 }
 
 // Writes a response from the exchange with the original `ServerResponse` methods.
 async function send(res: ServerResponse, response: ExchangeResponse, options: SendOptions = {}): Promise<void> {
-  const { write = res.write, end = res.end, drained = () => drainOf(res) } = options;
+  const { write, end } = options.original ?? res;
+  const drain = options.original ? SOCKET_DRAIN : 'drain';
   if (response.added) {
     for (const [name, values] of Object.entries(response.added)) res.setHeader(name, values.length === 1 ? values[0]! : values);
   } else {
@@ -279,7 +280,7 @@ async function send(res: ServerResponse, response: ExchangeResponse, options: Se
   }
   for await (const chunk of body) {
     if (res.destroyed) return; // the caller is gone: stop pulling the body
-    if (!(write as (chunk: Uint8Array) => boolean).call(res, chunk) && !res.destroyed) await drained();
+    if (!(write as (chunk: Uint8Array) => boolean).call(res, chunk) && !res.destroyed) await drained(res, drain);
   }
   (end as () => ServerResponse).call(res);
 }
@@ -294,24 +295,12 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
   const original = { writeHead: res.writeHead, write: res.write, end: res.end, emit: res.emit };
   let queue: ChunkQueue | undefined;
   let started = false;
-  let socketDrained: (() => void) | undefined;
 
   res.emit = function emit(this: ServerResponse, event: string | symbol, ...args: unknown[]) {
-    if (event !== 'drain') return original.emit.call(this, event, ...args);
-    const resume = socketDrained;
-    socketDrained = undefined;
-    resume?.();
-    return true;
+    return original.emit.call(this, event === 'drain' ? SOCKET_DRAIN : event, ...args);
   } as ServerResponse['emit'];
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('close', done);
-        resolve();
-      };
-      socketDrained = done;
-      res.once('close', done);
-    });
+  // Gone before the route finished: what it still writes is dropped, not queued.
+  res.once('close', () => queue?.close());
 
   function start(body: Body | undefined): void {
     started = true;
@@ -320,7 +309,7 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
       .respond(response)
       .then((out) => {
         res.writeHead = original.writeHead; // Node writes the implicit head through it
-        return send(res, out, { write: original.write, end: original.end, drained });
+        return send(res, out, { original });
       })
       .catch(() => res.destroy());
   }
