@@ -12,14 +12,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIctVerifier, type IctVerifier } from '@oidc2/core';
-import { newIssuer, newKey } from '../support/credentials';
+import type { IctVerifier } from '@oidc2/core';
 import { FRAMEWORKS, type Framework } from '../support/frameworks';
 import { bundleForNode, ROOT_NODE_MODULES } from '../support/bundle';
-import { openSession, openE2ee, type E2eeCaller } from '../support/e2ee-caller';
-import { bodyOf, headOf, openStreamedResponse, prepareStreamedUpload, sendRaw } from '../support/e2ee-stream';
+import { openE2ee, openSession, prepareE2ee, type E2eeCaller } from '../support/e2ee-caller';
+import { bodyOf, headOf, newStreamingParties, openStreamedResponse, prepareStreamedUpload, sendRaw } from '../support/e2ee-stream';
 import { digestOf, patternChunks, patternDigest } from '../support/streaming-frameworks';
-import { prepareE2ee } from '../support/e2ee-caller';
 
 const MiB = 1024 * 1024;
 const DOWNLOAD = 200 * MiB;
@@ -33,22 +31,13 @@ let dir: string;
 let child: string;
 let alice: E2eeCaller;
 let verifier: IctVerifier;
-let serviceOptions: Record<string, unknown>;
+let serviceOptions: object;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'oidc2-streaming-'));
   child = join(dir, 'streaming-child.cjs');
   await bundleForNode('test/support/streaming-child.ts', child, ['express', 'fastify', 'koa', '@koa/bodyparser']);
-  const callers = await newIssuer('https://op.example.test', 'Ed25519');
-  const services = await newIssuer('https://attest.example.test', 'Ed25519');
-  const serviceKey = await newKey('Ed25519');
-  const key = await newKey('Ed25519');
-  alice = { key, ict: await callers.mint(key, { lifetime: 3600 }) };
-  verifier = createIctVerifier({ issuers: [{ issuer: services.issuer, jwks: services.jwks }] });
-  serviceOptions = {
-    issuers: [{ issuer: callers.issuer, jwks: callers.jwks }],
-    credential: { ict: await services.mint(serviceKey, { subject: 'svc', lifetime: 3600 }), privateKey: serviceKey.privateJwk },
-  };
+  ({ alice, verifier, serviceOptions } = await newStreamingParties());
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

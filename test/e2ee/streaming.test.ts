@@ -5,13 +5,12 @@
 // not take streamed bodies. Memory bounds: streaming-memory.test.ts.
 import { Agent, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createIctVerifier, createOidc2Service, fieldLines, type IctVerifier } from '@oidc2/core';
+import { createOidc2Service, fieldLines, type IctVerifier } from '@oidc2/core';
 import { admitRequest } from '@oidc2/node';
 import { decryptBodyStream, E2EE_RECORD_SIZE } from '@oidc2/core/adapter';
-import { newIssuer, newKey } from '../support/credentials';
 import { FRAMEWORKS } from '../support/frameworks';
 import { openE2ee, openSession, prepareE2ee, problemOf, sendE2ee, type E2eeCaller, type E2eeSession, type Prepared } from '../support/e2ee-caller';
-import { bodyOf, headOf, openStreamedResponse, prepareStreamedUpload, sendRaw } from '../support/e2ee-stream';
+import { bodyOf, headOf, newStreamingParties, openStreamedResponse, prepareStreamedUpload, sendRaw } from '../support/e2ee-stream';
 import { EVENTS, digestOf, patternChunks, patternDigest, startStreamingFramework, type StreamingService } from '../support/streaming-frameworks';
 import { codeOf } from '../support/error-code';
 import { chunked, collect } from '../../packages/core/test/support/e2ee';
@@ -25,14 +24,9 @@ let verifier: IctVerifier;
 let options: (url: string) => never;
 
 beforeAll(async () => {
-  const callers = await newIssuer('https://op.example.test', 'Ed25519');
-  const services = await newIssuer('https://attest.example.test', 'Ed25519');
-  const serviceKey = await newKey('Ed25519');
-  const key = await newKey('Ed25519');
-  alice = { key, ict: await callers.mint(key, { lifetime: 3600 }) };
-  verifier = createIctVerifier({ issuers: [{ issuer: services.issuer, jwks: services.jwks }] });
-  const credential = { ict: await services.mint(serviceKey, { subject: 'svc', lifetime: 3600 }), privateKey: serviceKey.privateJwk };
-  options = (url) => ({ issuers: [{ issuer: callers.issuer, jwks: callers.jwks }], audiences: [url], credential, maxResponseBytes: MAX_RESPONSE }) as never;
+  const parties = await newStreamingParties();
+  ({ alice, verifier } = parties);
+  options = (url) => ({ ...parties.serviceOptions, audiences: [url], maxResponseBytes: MAX_RESPONSE }) as never;
 });
 
 /** The JSON an encrypted answer carries, opened as a caller must. */

@@ -3,6 +3,7 @@
 // verified before its records are decrypted as they arrive. Nothing is held whole.
 import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
 import {
+  createIctVerifier,
   createNonce,
   normalizeFields,
   signRequest,
@@ -13,7 +14,32 @@ import {
   type ServiceIdentity,
 } from '@oidc2/core';
 import { decryptBodyStream, encryptBodyStream, requestKey, responseKey, serializeSession } from '@oidc2/core/adapter';
+import { newIssuer, newKey } from './credentials';
 import type { E2eeCaller, E2eeSession, Prepared } from './e2ee-caller';
+
+/**
+ * A caller (alice, her ICT from one issuer) and a service credential (subject `svc`, from another),
+ * with what each side trusts: the caller's verifier of service ICTs, and the service's options short
+ * of its audiences (JSON, so they can go to a child process).
+ */
+export async function newStreamingParties(): Promise<{
+  alice: E2eeCaller;
+  verifier: IctVerifier;
+  serviceOptions: { issuers: { issuer: string; jwks: { keys: unknown[] } }[]; credential: { ict: string; privateKey: unknown } };
+}> {
+  const callers = await newIssuer('https://op.example.test', 'Ed25519');
+  const services = await newIssuer('https://attest.example.test', 'Ed25519');
+  const serviceKey = await newKey('Ed25519');
+  const key = await newKey('Ed25519');
+  return {
+    alice: { key, ict: await callers.mint(key, { lifetime: 3600 }) },
+    verifier: createIctVerifier({ issuers: [{ issuer: services.issuer, jwks: services.jwks }] }),
+    serviceOptions: {
+      issuers: [{ issuer: callers.issuer, jwks: callers.jwks }],
+      credential: { ict: await services.mint(serviceKey, { subject: 'svc', lifetime: 3600 }), privateKey: serviceKey.privateJwk },
+    },
+  };
+}
 
 /**
  * Sends a request (over a fresh connection, unless `agent` is given), the body written as its chunks

@@ -2,8 +2,7 @@
 // on 127.0.0.1. Bodies are generated and digested on the fly, never held whole, so the same apps run
 // in a child process whose RSS is measured (streaming-child.ts).
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
@@ -14,6 +13,7 @@ import { oidc2 as fastifyOidc2 } from '@oidc2/fastify';
 import { oidc2 as koaOidc2 } from '@oidc2/koa';
 import type { Oidc2Options, RoutePolicy } from '@oidc2/core';
 import type { Framework } from './frameworks';
+import { listen } from './node-service';
 
 /** The policy of the routes that take streamed request bodies. */
 export const STREAMED_UPLOADS: RoutePolicy = Object.freeze({ encryptedStreams: Object.freeze({ requests: true }) });
@@ -87,9 +87,10 @@ const numberParam = (url: string, name: string, fallback: number): number => Num
  * - `POST /buffered-upload` (the default policy): as `/upload`, for bodies that come with `Content-Digest`.
  */
 export async function startStreamingFramework(framework: Framework, options: (url: string) => Oidc2Options): Promise<StreamingService> {
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The server listens before the app exists, so the app can name its own URL as audience.
+  let handle = (_req: IncomingMessage, res: ServerResponse): void => void res.writeHead(503).end();
+  const running = await listen((req, res) => handle(req, res));
+  const { url, server } = running;
   const config = options(url);
   const bodyErrors: string[] = [];
   const state = { nextEvents: undefined as AsyncIterable<string> | undefined, produced: 0 };
@@ -124,12 +125,6 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       return { status: 400, json: { code: codeOf(error) } };
     }
   };
-  const closeServer = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-
   if (framework === 'express') {
     const app = express();
     const auth = expressOidc2(config);
@@ -156,8 +151,8 @@ export async function startStreamingFramework(framework: Framework, options: (ur
       res.end();
     });
     app.use(oidc2ErrorHandler());
-    server.on('request', app);
-    return service(closeServer);
+    handle = app;
+    return service(running.close);
   }
 
   if (framework === 'koa') {
@@ -182,13 +177,13 @@ export async function startStreamingFramework(framework: Framework, options: (ur
         ctx.body = { echo: ctx.request.body };
       }
     });
-    server.on('request', app.callback());
-    return service(closeServer);
+    handle = app.callback();
+    return service(running.close);
   }
 
   const app = Fastify({
     serverFactory: (handler) => {
-      server.on('request', handler);
+      handle = handler;
       return server;
     },
   });
@@ -218,6 +213,6 @@ export async function startStreamingFramework(framework: Framework, options: (ur
   await app.ready();
   return service(async () => {
     await app.close();
-    await closeServer();
+    await running.close();
   });
 }

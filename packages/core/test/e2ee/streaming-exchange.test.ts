@@ -6,7 +6,6 @@ import {
   assertRoutePolicy,
   createIctVerifier,
   createOidc2Service,
-  MemoryReplayStore,
   signResponse,
   verifyResponse,
   type ExchangeResponse,
@@ -20,6 +19,7 @@ import { importKey } from '../../src/lib/crypto';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../../../../test/support/credentials';
 import { openE2ee, prepareE2ee, type E2eeCaller, type E2eeSession, type Prepared } from '../../../../test/support/e2ee-caller';
 import { prepareStreamedUpload } from '../../../../test/support/e2ee-stream';
+import { CountingReplayStore } from '../../../../test/support/counting-replay-store';
 import { codeOf } from '../../../../test/support/error-code';
 import { chunked, collect } from '../support/e2ee';
 
@@ -46,14 +46,7 @@ beforeAll(async () => {
 });
 
 function service(extra: Partial<Oidc2Options> = {}) {
-  const inner = new MemoryReplayStore();
-  const replayStore = {
-    recorded: 0,
-    checkAndRecord(key: string, expiresAt: number, at: number) {
-      replayStore.recorded++;
-      return inner.checkAndRecord(key, expiresAt, at);
-    },
-  };
+  const replayStore = new CountingReplayStore();
   const svc = createOidc2Service({ issuers: [{ issuer: op.issuer, jwks: op.jwks }], audiences: [BASE], now, replayStore, credential: { ict: svcIct, privateKey: svcKey.privateJwk }, ...extra });
   return Object.assign(svc, { replayStore });
 }
