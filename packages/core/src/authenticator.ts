@@ -335,10 +335,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (callOptions.streamedEncryptedBody !== undefined && typeof callOptions.streamedEncryptedBody !== 'boolean') {
       throw argumentError('ERR_INVALID_ARG_TYPE', 'options.streamedEncryptedBody must be a boolean');
     }
-    const hooks: ProofHooks = {
-      ...(callOptions.beforeRecord ? { beforeRecord: callOptions.beforeRecord } : {}),
-      ...(callOptions.streamedEncryptedBody ? { streamedEncryptedBody: true } : {}),
-    };
+    const hooks: ProofHooks = { beforeRecord: callOptions.beforeRecord, streamedEncryptedBody: callOptions.streamedEncryptedBody };
     let dpop = false;
     try {
       const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles, maxHeaderBytes });

@@ -290,8 +290,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
         const beforeRecord = e2eeStep(fields, endpoint, streamed);
         const endpointPolicy = endpoint && policy?.optional ? { ...policy, optional: false } : policy;
-        const options: AuthenticateOptions = { ...(beforeRecord ? { beforeRecord } : {}), ...(streamsBody ? { streamedEncryptedBody: true } : {}) };
-        const result = await host.authenticate(request, endpointPolicy, options);
+        const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody });
         binding = result.binding;
         authenticated = true;
         if (endpoint && opened) {

@@ -49,8 +49,8 @@ export interface SignResponseOptions {
 /** Every key of {@link SignResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'digestAlgorithm', 'streamedEncryptedBody'] as const satisfies ReadonlyArray<keyof SignResponseOptions>);
 
-/** Whether a message's only content coding is `aes128gcm` (PROFILE 5.2). */
-function encryptedCoding(headers: Fields): boolean {
+/** Whether a message's only content coding is `aes128gcm`, as a streamed encrypted body's must be (PROFILE 5.2, 5.7). */
+export function encryptedCoding(headers: Fields): boolean {
   const lines = fieldLines(headers, 'content-encoding');
   return lines !== undefined && lines.join(',').trim().toLowerCase() === 'aes128gcm';
 }

@@ -155,7 +155,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       if (binding?.signResponse) throw noCredential();
       return undefined;
     }
-    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { now, ...(options?.streamedEncryptedBody ? { streamedEncryptedBody: true } : {}) });
+    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { ...options, now });
   }
 
   async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {

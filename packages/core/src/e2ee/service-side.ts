@@ -9,7 +9,7 @@ import { decodeJwt, type JWK } from 'jose';
 import { Oidc2Error } from '../errors.js';
 import { fieldLines, type Fields, type HttpRequest } from '../message.js';
 import type { Identity } from '../authenticator.js';
-import type { ServiceCredential } from '../response-signature.js';
+import { encryptedCoding, type ServiceCredential } from '../response-signature.js';
 import { audienceMatcher, requestPath } from '../lib/audience.js';
 import { decodeBase64Url } from '../lib/base64.js';
 import { jwkThumbprint } from '../lib/jwk.js';
@@ -222,11 +222,8 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     // the endpoint is that path exactly: an application route that merely ends in it is not.
     isSessionEndpoint,
 
-    streamsRequestBody(request) {
-      if (fieldLines(request.headers, SESSION_FIELD) === undefined || fieldLines(request.headers, 'content-digest') !== undefined || isSessionEndpoint(request)) return false;
-      const codings = fieldLines(request.headers, 'content-encoding');
-      return codings !== undefined && codings.join(',').trim().toLowerCase() === ENCODING;
-    },
+    streamsRequestBody: (request) =>
+      fieldLines(request.headers, SESSION_FIELD) !== undefined && fieldLines(request.headers, 'content-digest') === undefined && encryptedCoding(request.headers) && !isSessionEndpoint(request),
 
     inspect(request) {
       const shareLines = fieldLines(request.headers, KEY_SHARE_FIELD);
