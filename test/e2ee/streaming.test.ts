@@ -278,3 +278,34 @@ describe('@oidc2/node: a streamed body that is already complete when oidc2 runs'
     }
   });
 });
+
+describe('@oidc2/node: an event stream that flushes its head', () => {
+  it('sends the signed head before the first event is written', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const service = createOidc2Service(options(url));
+    let headSeen: () => void = () => undefined;
+    const seen = new Promise<void>((resolve) => (headSeen = resolve));
+    server.on('request', (req, res) => {
+      void (async () => {
+        if (!(await admitRequest(service, req, res))) return;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.flushHeaders();
+        await seen; // the first event waits for the caller to have the head
+        res.end(EVENTS[0]);
+      })();
+    });
+    try {
+      const session = await openSession(alice, url, verifier);
+      const prepared = await prepareE2ee(alice, { method: 'GET', url: `${url}/events`, session });
+      const response = await Promise.race([sendRaw(url, prepared.request), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the head was held back')), 3000).unref())]);
+      const { plaintext } = await openStreamedResponse(prepared, response, verifier);
+      headSeen();
+      expect(new TextDecoder().decode(await collect(plaintext))).toBe(EVENTS[0]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -333,14 +333,20 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
     for (const [name, value] of list) if (value !== undefined) res.setHeader(name, value);
     return res;
   } as ServerResponse['writeHead'];
-  res.flushHeaders = () => undefined;
-  res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
-    const bytes = chunkOf(chunk, encoding);
+  // The body starts: its chunks go to the exchange as the route writes them.
+  const streamBody = () => {
     if (!queue && !started) {
       queue = new ChunkQueue(() => original.emit.call(res, 'drain'));
       start(queue);
     }
+  };
+  // The head goes out when the exchange says so: at once for a streamed encrypted response (an event
+  // stream's caller sees it before the first event), else with the signed body.
+  res.flushHeaders = streamBody;
+  res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+    const bytes = chunkOf(chunk, encoding);
+    streamBody();
     if (bytes && queue) queue.push(bytes);
     if (typeof callback === 'function') process.nextTick(callback as () => void);
     return !queue || queue.size < HIGH_WATER_MARK;
