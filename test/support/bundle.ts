@@ -1,10 +1,22 @@
-// Bundles a workspace package's source for browsers with esbuild, resolving `@oidc2/*` to the
-// package sources (as jest does), with no Node polyfills: whatever Node-only import remains in the
-// import graph is an esbuild error or shows up in the output.
-import { build, type Message, type Metafile } from 'esbuild';
+// Bundles a workspace package's source with esbuild, for browsers or for a child Node process,
+// resolving `@oidc2/*` to the package sources (as jest does). For browsers there are no Node
+// polyfills: whatever Node-only import remains in the import graph is an esbuild error or shows up in
+// the output.
+import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
+
+// `@oidc2/x` and `@oidc2/x/y` resolve to the package sources, as in jest.
+const workspaceSources: Plugin = {
+  name: 'oidc2-workspace',
+  setup(b) {
+    b.onResolve({ filter: /^@oidc2\/[a-z-]+(\/[a-z-]+)?$/ }, (args) => {
+      const [pkg, entry = 'index'] = args.path.slice('@oidc2/'.length).split('/');
+      return { path: resolve(ROOT, 'packages', pkg!, 'src', `${entry}.ts`) };
+    });
+  },
+};
 
 export interface BrowserBundle {
   code: string;
@@ -27,17 +39,7 @@ export async function bundleForBrowser(entry: string, options: { globalName?: st
     target: 'es2022',
     metafile: true,
     logLevel: 'silent',
-    plugins: [
-      {
-        name: 'oidc2-workspace',
-        setup(b) {
-          b.onResolve({ filter: /^@oidc2\/[a-z-]+(\/[a-z-]+)?$/ }, (args) => {
-            const [pkg, entry = 'index'] = args.path.slice('@oidc2/'.length).split('/');
-            return { path: resolve(ROOT, 'packages', pkg!, 'src', `${entry}.ts`) };
-          });
-        },
-      },
-    ],
+    plugins: [workspaceSources],
     });
   } catch (error) {
     const failure = error as { errors?: Message[]; warnings?: Message[] };
@@ -58,3 +60,25 @@ export function nodeImportsIn(code: string): string[] {
   ];
   return patterns.flatMap((p) => code.match(p) ?? []);
 }
+
+/**
+ * Bundles `entry` (relative to the repository root) as one CommonJS file for Node at `outfile`,
+ * resolving `@oidc2/*` to the package sources and leaving `external` packages to be required at run
+ * time (run it with `NODE_PATH` set to {@link ROOT_NODE_MODULES}).
+ */
+export async function bundleForNode(entry: string, outfile: string, external: string[]): Promise<void> {
+  await build({
+    entryPoints: [resolve(ROOT, entry)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external,
+    logLevel: 'silent',
+    plugins: [workspaceSources],
+  });
+}
+
+/** The repository's own `node_modules`, where the externals of {@link bundleForNode} resolve. */
+export const ROOT_NODE_MODULES = resolve(ROOT, 'node_modules');

@@ -109,5 +109,5 @@ export {
   type ServiceExchange,
 } from './e2ee/key-exchange.js';
 export { createE2eeService, hasE2eeFields, E2EE_OPTION_KEYS, type E2eeService, type OpenedE2ee, type RequestE2ee } from './e2ee/service-side.js';
-export { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream, E2EE_MAX_RECORD_SIZE, E2EE_MIN_RECORD_SIZE, E2EE_RECORD_SIZE, type EncryptBodyOptions } from './e2ee/aes128gcm.js';
+export { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream, E2EE_MAX_RECORD_SIZE, E2EE_MIN_RECORD_SIZE, E2EE_RECORD_SIZE, type EncryptBodyOptions, type EncryptBodyStreamOptions } from './e2ee/aes128gcm.js';
 export { hkdfExpand, hkdfExtract } from './lib/crypto.js';

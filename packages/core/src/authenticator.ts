@@ -136,6 +136,13 @@ export interface AuthenticateOptions {
    * propagates (decorated with challenge headers when it is a 401 `Oidc2Error`). Default none.
    */
   beforeRecord?: (identity: Identity) => Promise<void> | void;
+  /**
+   * The request's body is an end-to-end encrypted body sent without `Content-Digest`, left unread to
+   * be decrypted record by record once admitted (PROFILE 5.7, the one exception to the digest rule of
+   * section 2.1): no digest is demanded of it. Set by the exchange for a session request on a route
+   * that accepts streamed bodies. Default false.
+   */
+  streamedEncryptedBody?: boolean;
 }
 
 /** Every key of {@link AuthenticatorOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
@@ -325,7 +332,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (callOptions.beforeRecord !== undefined && typeof callOptions.beforeRecord !== 'function') {
       throw argumentError('ERR_INVALID_ARG_TYPE', 'options.beforeRecord must be a function');
     }
-    const hooks: ProofHooks = callOptions.beforeRecord ? { beforeRecord: callOptions.beforeRecord } : {};
+    if (callOptions.streamedEncryptedBody !== undefined && typeof callOptions.streamedEncryptedBody !== 'boolean') {
+      throw argumentError('ERR_INVALID_ARG_TYPE', 'options.streamedEncryptedBody must be a boolean');
+    }
+    const hooks: ProofHooks = { beforeRecord: callOptions.beforeRecord, streamedEncryptedBody: callOptions.streamedEncryptedBody };
     let dpop = false;
     try {
       const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles, maxHeaderBytes });

@@ -8,8 +8,8 @@
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest } from './message.js';
 import type { AuthenticateOptions, Identity, RequestBinding } from './authenticator.js';
-import type { RoutePolicy } from './policy.js';
-import type { ServiceCredential } from './response-signature.js';
+import type { EncryptedStreamsPolicy, RoutePolicy } from './policy.js';
+import type { ServiceCredential, SignResponseOptions } from './response-signature.js';
 import { readBounded, readBoundedOrThrow, type Body } from './lib/body.js';
 import { hasE2eeFields, type E2eeService, type EncryptionPolicy, type OpenedE2ee, type RequestE2ee } from './e2ee/service-side.js';
 
@@ -40,7 +40,8 @@ export interface Admitted {
   readonly error?: Oidc2Error;
   /**
    * The request body the route must read: the bytes as received, or a replacement (e.g. a decrypted
-   * body). `undefined` when the request has none.
+   * body, whole, or streamed as its records are read and failing with `e2ee_decrypt_failed` or
+   * `e2ee_encoding_invalid` when one does). `undefined` when the request has none.
    */
   readonly body: Body | undefined;
   /** Whether {@link body} differs from the bytes received, so the adapter must swap it in. */
@@ -67,6 +68,14 @@ export interface Exchange {
   /** Whether the request's framing announces a body, so the adapter knows whether to offer one. */
   readonly expectsBody: boolean;
   /**
+   * Whether the request's body streams to the route (PROFILE 5.7): a session request's `aes128gcm`
+   * body without `Content-Digest`, on a route whose policy has `encryptedStreams.requests`. Offered
+   * as chunks, such a body is not read before admission: the route gets its plaintext as a stream,
+   * record by record, so the adapter must hand the route a body it pulls from as it reads (not one it
+   * holds back). Offered whole, it is decrypted before the route runs.
+   */
+  readonly streamsBody: boolean;
+  /**
    * Reads the request body (bounded by `maxBodyBytes`), authenticates the request and applies the
    * route policy. Rejects only for failures that are not the caller's (an `Oidc2Error` never rejects:
    * it becomes an {@link Answered} with the signed problem).
@@ -75,8 +84,11 @@ export interface Exchange {
   /**
    * Takes the route's response and returns what to send: the response signed (body read up to
    * `maxResponseBytes`), streamed on unsigned when it is larger and nobody asked for a signature, or
-   * a signed problem when the caller asked for a signature that cannot be made. After the exchange
-   * answered itself the response passes unchanged (it is that answer).
+   * a signed problem when the caller asked for a signature that cannot be made. The response to an
+   * end-to-end encrypted request is encrypted: whole with `Content-Digest`, or streamed with a signed
+   * head and no digest when it is larger than `maxResponseBytes`, is `text/event-stream`, or its
+   * route's policy has `encryptedStreams.responses` (PROFILE 5.7). After the exchange answered
+   * itself the response passes unchanged (it is that answer).
    */
   respond(response: ExchangeResponse): Promise<ExchangeResponse>;
 }
@@ -91,7 +103,13 @@ export interface ExchangeHost {
     policy: RoutePolicy | undefined,
     options?: AuthenticateOptions,
   ): Promise<{ identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined }>;
-  signResponse(response: ExchangeResponse & { body?: Uint8Array | undefined }, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential): Promise<Fields | undefined>;
+  signResponse(
+    response: ExchangeResponse & { body?: Uint8Array | undefined },
+    request: HttpRequest,
+    binding: RequestBinding | undefined,
+    credential?: ServiceCredential,
+    options?: Pick<SignResponseOptions, 'streamedEncryptedBody'>,
+  ): Promise<Fields | undefined>;
   errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<ExchangeResponse>;
   bindingOf(request: HttpRequest): RequestBinding | undefined;
   /** End-to-end encryption, when the service has it. */
@@ -99,6 +117,7 @@ export interface ExchangeHost {
   /** The service's credential for a caller bound by `binding` (the one of its profile). */
   credential(binding?: RequestBinding): Promise<ServiceCredential>;
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
+  encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
 }
 
 /** Whether a request's framing fields announce a body (RFC 9112 section 6.3). */
@@ -117,18 +136,26 @@ const NO_CHANGES: Readonly<Record<string, string | undefined>> = Object.freeze({
 // Never a partial answer to an e2ee request (PROFILE 5.7): the route does not see a range.
 const RANGE_FIELDS = ['range', 'if-range'] as const;
 
-// What the route must see of an e2ee request: the plaintext's length, no coding, no digest of the
-// ciphertext, no range.
-function e2eeHeaderChanges(request: HttpRequest, plaintext: Uint8Array | undefined): Readonly<Record<string, string | undefined>> {
+// What the route must see of an e2ee request: the plaintext's length (or chunked framing for a
+// streamed one), no coding, no digest of the ciphertext, no range.
+function e2eeHeaderChanges(request: HttpRequest, plaintext: Body | undefined): Readonly<Record<string, string | undefined>> {
   const changes: Record<string, string | undefined> = {};
   for (const name of RANGE_FIELDS) if (request.headers[name] !== undefined) changes[name] = undefined;
   if (plaintext !== undefined) {
-    changes['content-length'] = String(plaintext.length);
+    const whole = plaintext instanceof Uint8Array;
+    changes['content-length'] = whole ? String(plaintext.length) : undefined;
     changes['content-encoding'] = undefined;
     changes['content-digest'] = undefined;
-    changes['transfer-encoding'] = undefined;
+    changes['transfer-encoding'] = whole ? undefined : 'chunked';
   }
   return changes;
+}
+
+/** Whether an encrypted response streams from its first byte, rather than when it outgrows `maxResponseBytes`. */
+function streamsFromStart(response: ExchangeResponse, streams: EncryptedStreamsPolicy): boolean {
+  if (streams.responses === true) return true;
+  const type = fieldLines(response.headers, 'content-type')?.[0];
+  return type !== undefined && /^\s*text\/event-stream\s*(;|$)/i.test(type);
 }
 
 /**
@@ -151,6 +178,11 @@ async function discard(body: Body): Promise<void> {
   } finally {
     await iterator.return?.();
   }
+}
+
+async function* chunksOf(body: Body): AsyncGenerator<Uint8Array> {
+  if (body instanceof Uint8Array) yield body;
+  else yield* body;
 }
 
 /** Creates the exchange of one request; `request` carries method, target and fields, no body. */
@@ -182,10 +214,12 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
   }
 
   let opened: OpenedE2ee | undefined;
+  const expectsBody = announcesBody(request.headers);
+  const streamsBody = expectsBody && host.e2ee?.streamsRequestBody(request) === true && host.encryptedStreams(policy).requests === true;
 
   // Steps 5 and 6 of PROFILE 5.9, run by the authenticator after every check of the proof and
   // before the nonce is recorded.
-  function e2eeStep(fields: RequestE2ee | undefined, endpoint: boolean): AuthenticateOptions['beforeRecord'] {
+  function e2eeStep(fields: RequestE2ee | undefined, endpoint: boolean, streamed: AsyncIterable<Uint8Array> | undefined): AuthenticateOptions['beforeRecord'] {
     const mode = endpoint ? 'required' : host.encryptionPolicy(policy);
     const e2ee = host.e2ee;
     if (!e2ee) return mode !== 'required' && !hasE2eeFields(request) ? undefined : () => withoutE2ee(request, mode);
@@ -196,18 +230,23 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       }
       // The response of an e2ee exchange is signed with the credential of the caller's profile: the
       // key exchange binds that credential's identity, id(S).
-      opened = await e2ee.open(request, identity, fields, mode, () => host.credential(identity.binding));
+      opened = await e2ee.open(request, identity, fields, mode, () => host.credential(identity.binding), streamed);
     };
+  }
+
+  // Refuses what an encrypted response cannot be: content-coded (its only coding is aes128gcm) or partial.
+  function assertSealable(response: ExchangeResponse, hasBody: boolean): void {
+    if (hasBody && fieldLines(response.headers, 'content-encoding') !== undefined) {
+      throw new Oidc2Error('response_signing_unavailable', 'the route answered with a content coding: an encrypted response carries no other coding');
+    }
+    // Never a partial answer to an e2ee request (PROFILE 5.7); the route was not shown a range.
+    if (response.status === 206) throw new Oidc2Error('response_signing_unavailable', 'an end-to-end encrypted request is never answered with 206');
   }
 
   // Encrypts the response of an e2ee request and adds its fields; then signs it with the credential
   // the key exchange was bound to.
   async function sealAndSign(e2ee: E2eeService, sealed: OpenedE2ee, response: ExchangeResponse, bytes: Uint8Array | undefined, bodyless: boolean): Promise<ExchangeResponse> {
-    if (fieldLines(response.headers, 'content-encoding') !== undefined && !bodyless && bytes !== undefined && bytes.length > 0) {
-      throw new Oidc2Error('response_signing_unavailable', 'the route answered with a content coding: an encrypted response carries no other coding');
-    }
-    // Never a partial answer to an e2ee request (PROFILE 5.7); the route was not shown a range.
-    if (response.status === 206) throw new Oidc2Error('response_signing_unavailable', 'an end-to-end encrypted request is never answered with 206');
+    assertSealable(response, !bodyless && bytes !== undefined && bytes.length > 0);
     const { headers: fields, body } = await e2ee.seal(sealed, response.status, bodyless ? undefined : bytes);
     const headers = { ...response.headers, ...fields };
     const signed = await host.signResponse({ status: response.status, headers, body }, request, currentBinding(), sealed.credential);
@@ -215,18 +254,43 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     return { status: response.status, headers: { ...headers, ...signed }, body: bodyless ? bytes : body, added };
   }
 
+  // The streamed form (PROFILE 5.7): the head goes out signed without a digest of a body that does
+  // not exist yet; the records that follow are authenticated under the exchange's key. No `added`:
+  // the route's `Content-Length` (of the plaintext) must go.
+  async function sealAndSignStream(e2ee: E2eeService, sealed: OpenedE2ee, response: ExchangeResponse, body: AsyncIterable<Uint8Array>): Promise<ExchangeResponse> {
+    assertSealable(response, true);
+    const { headers: fields, body: records } = await e2ee.sealStream(sealed, response.status, body);
+    const headers = { ...response.headers, ...fields };
+    delete headers['content-length'];
+    delete headers['content-digest'];
+    const signed = await host.signResponse({ status: response.status, headers }, request, currentBinding(), sealed.credential, { streamedEncryptedBody: true });
+    return { status: response.status, headers: { ...headers, ...signed }, body: records };
+  }
+
+  async function streamSealed(sealed: OpenedE2ee, response: ExchangeResponse, body: AsyncIterable<Uint8Array>, cancel: () => Promise<void>): Promise<ExchangeResponse> {
+    try {
+      return await sealAndSignStream(host.e2ee!, sealed, response, body);
+    } catch (error) {
+      await cancel().catch(() => undefined);
+      return (await refuse(isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error }))).response;
+    }
+  }
+
   return {
     request,
-    expectsBody: announcesBody(request.headers),
+    expectsBody,
+    streamsBody,
     async admit(body) {
+      // A streamed body is read by the route once admitted, never here (PROFILE 5.7).
+      const streamed = streamsBody && body !== undefined && !(body instanceof Uint8Array) ? body : undefined;
       try {
-        if (body !== undefined) request.body = await readRequestBody(body);
+        if (body !== undefined && !streamed) request.body = await readRequestBody(body);
         // Step 1 of PROFILE 5.9: parse and bound the e2ee fields before anything is verified.
         const fields = host.e2ee?.inspect(request);
         const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
-        const beforeRecord = e2eeStep(fields, endpoint);
+        const beforeRecord = e2eeStep(fields, endpoint, streamed);
         const endpointPolicy = endpoint && policy?.optional ? { ...policy, optional: false } : policy;
-        const result = await host.authenticate(request, endpointPolicy, beforeRecord ? { beforeRecord } : undefined);
+        const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody });
         binding = result.binding;
         authenticated = true;
         if (endpoint && opened) {
@@ -253,6 +317,8 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
           headerChanges: NO_CHANGES,
         };
       } catch (error) {
+        // A refused request's streamed body is never read: whatever feeds it discards the rest.
+        if (streamed) void discard(streamed).catch(() => undefined);
         if (!isOidc2Error(error)) throw error;
         return refuse(error);
       }
@@ -261,10 +327,17 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       if (answered || !host.signsResponses) return response;
       const asked = currentBinding()?.signResponse === true;
       const bodyless = isBodylessResponse(request.method, response.status);
+      // An encrypted body streams rather than being refused for its size (PROFILE 5.7).
+      const sealed = !bodyless && response.body !== undefined ? opened : undefined;
+      if (sealed && streamsFromStart(response, host.encryptedStreams(policy))) {
+        const body = response.body!;
+        return streamSealed(sealed, response, chunksOf(body), () => discard(body));
+      }
       let bytes: Uint8Array | undefined;
       if (response.body !== undefined) {
         const read = await readBounded(response.body, host.maxResponseBytes);
         if (!(read instanceof Uint8Array)) {
+          if (sealed) return streamSealed(sealed, response, read.rest, read.cancel);
           // Never an unsigned success for a caller who asked for a signature (PROFILE section 3);
           // nobody asked: stream it on unsigned instead of buffering without bound.
           if (!asked) return { ...response, body: read.rest };

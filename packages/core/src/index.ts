@@ -21,7 +21,7 @@ export {
   type WorkloadOptions,
 } from './authenticator.js';
 export { createOidc2Service, type AuthResult, type Oidc2Options, type Oidc2Service } from './service.js';
-export { assertRoutePolicy, applyRoutePolicy, type RoutePolicy, type WorkloadPolicy } from './policy.js';
+export { assertRoutePolicy, applyRoutePolicy, type EncryptedStreamsPolicy, type RoutePolicy, type WorkloadPolicy } from './policy.js';
 export { problemResponse } from './problem.js';
 export type { CredentialInput, CredentialSource, ServiceCredentials, WitCredentialInput, WitCredentialSource } from './service-credential.js';
 export type { Admission, Admitted, Exchange, ExchangeResponse, Answered } from './exchange.js';

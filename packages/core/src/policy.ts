@@ -41,10 +41,34 @@ export interface RoutePolicy {
    * Default `'optional'` when the service has end-to-end encryption, else `'off'`.
    */
   encryption?: EncryptionPolicy;
+  /**
+   * Streaming of end-to-end encrypted bodies on this route (PROFILE 5.7; docs/e2ee.md, streaming).
+   * Default: no streamed request bodies, and encrypted responses streamed only when larger than
+   * `maxResponseBytes` or of type `text/event-stream`.
+   */
+  encryptedStreams?: EncryptedStreamsPolicy;
 }
 
-const POLICY_KEYS = ['contexts', 'claims', 'workloads', 'allow', 'optional', 'encryption'] as const;
+/** Which end-to-end encrypted bodies a route streams (PROFILE 5.7). */
+export interface EncryptedStreamsPolicy {
+  /**
+   * Accept a session request whose `aes128gcm` body comes without `Content-Digest` (the one exception to
+   * the digest rule of PROFILE 2.1): its body is not read before the route runs; the route reads it
+   * as a stream of plaintext decrypted record by record, which errors (never ends early) when the
+   * body is cut short or changed. `maxBodyBytes` does not bound it: the route's own reader does.
+   * Default false.
+   */
+  requests?: boolean;
+  /**
+   * Stream every encrypted response of the route from its first byte (no `Content-Digest`), instead
+   * of buffering those that fit `maxResponseBytes`. Default false.
+   */
+  responses?: boolean;
+}
+
+const POLICY_KEYS = ['contexts', 'claims', 'workloads', 'allow', 'optional', 'encryption', 'encryptedStreams'] as const;
 const WORKLOAD_POLICY_KEYS = ['trustDomains', 'identifiers'] as const;
+const ENCRYPTED_STREAMS_KEYS = ['requests', 'responses'] as const;
 
 function assertWorkloadPolicy(policy: WorkloadPolicy | undefined, name: string): void {
   if (policy === undefined) return;
@@ -78,6 +102,13 @@ export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'polic
   if (policy.allow !== undefined && typeof policy.allow !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.allow must be a function`);
   if (policy.optional !== undefined && typeof policy.optional !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.optional must be a boolean`);
   assertEncryptionPolicy(policy.encryption, `${name}.encryption`);
+  const streams = policy.encryptedStreams;
+  if (streams !== undefined) {
+    assertOptions(streams, ENCRYPTED_STREAMS_KEYS, `${name}.encryptedStreams`);
+    for (const key of ENCRYPTED_STREAMS_KEYS) {
+      if (streams[key] !== undefined && typeof streams[key] !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.encryptedStreams.${key} must be a boolean`);
+    }
+  }
 }
 
 function claimMatches(actual: unknown, expected: unknown): boolean {

@@ -37,10 +37,23 @@ export interface SignResponseOptions {
   expiresIn?: number;
   /** Digest algorithm. Default `sha-256`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
+  /**
+   * The body follows the signed head as a stream of `aes128gcm` records (PROFILE 5.7, docs/protocol.md
+   * 7.7): no `Content-Digest` is added or covered, since the head goes out before the body exists; the
+   * records are authenticated under a key bound to the signed exchange. The response must carry
+   * `Content-Encoding: aes128gcm`. Default false.
+   */
+  streamedEncryptedBody?: boolean;
 }
 
 /** Every key of {@link SignResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
-export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'digestAlgorithm'] as const satisfies ReadonlyArray<keyof SignResponseOptions>);
+export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'digestAlgorithm', 'streamedEncryptedBody'] as const satisfies ReadonlyArray<keyof SignResponseOptions>);
+
+/** Whether a message's only content coding is `aes128gcm`, as a streamed encrypted body's must be (PROFILE 5.2, 5.7). */
+export function encryptedCoding(headers: Fields): boolean {
+  const lines = fieldLines(headers, 'content-encoding');
+  return lines !== undefined && lines.join(',').trim().toLowerCase() === 'aes128gcm';
+}
 
 /**
  * Signs a response to an authenticated (or at least parsed) request, under the binding's signature
@@ -63,16 +76,18 @@ export async function signResponse(
   if ((credential.kind ?? 'ict') !== profile.token) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `credential must be a ${profile.token.toUpperCase()} credential: the binding's profile answers with its ${profile.tokenHeader}`);
   }
-  const added: Fields = {
-    [profile.tokenHeader]: [credential.ict],
-    'content-digest': [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')],
-  };
+  const streamed = options.streamedEncryptedBody === true;
+  if (streamed && (response.body !== undefined || !encryptedCoding(response.headers) || fieldLines(response.headers, 'content-digest') !== undefined)) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'a head is signed for a streamed body only when the body is aes128gcm-encoded, follows the head (no body given) and has no Content-Digest');
+  }
+  const added: Fields = { [profile.tokenHeader]: [credential.ict] };
+  if (!streamed) added['content-digest'] = [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')];
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];
   const components = ['@status', profile.tokenHeader];
   for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
-  components.push('content-digest');
+  if (!streamed) components.push('content-digest');
   for (const component of profile.responseRequestComponents) components.push(`"${component}";req`);
   for (const field of boundRequestFields(binding)) components.push(`"${field}";req`);
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
@@ -131,6 +146,15 @@ export interface VerifyResponseOptions {
   clockTolerance?: number;
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
+  /**
+   * Set by a caller of an end-to-end encrypted exchange that reads the body as a stream (PROFILE 5.7,
+   * docs/protocol.md 7.7): a response without `Content-Digest` is then accepted when its only content
+   * coding is `aes128gcm` (covered by the signature). Its body is not checked here: the caller must
+   * decrypt it record by record under the exchange's key and must not treat it as complete before the
+   * final record. A response with `Content-Digest` is verified as usual. Default false: every
+   * response needs a digest (or, under the WIMSE profile, one without a body may omit it).
+   */
+  streamedEncryptedBody?: boolean;
 }
 
 /** Every key of {@link VerifyResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
@@ -142,6 +166,7 @@ export const VERIFY_RESPONSE_OPTION_KEYS = Object.freeze([
   'expectedSubject',
   'clockTolerance',
   'now',
+  'streamedEncryptedBody',
 ] as const satisfies ReadonlyArray<keyof VerifyResponseOptions>);
 
 function coversReq(components: ComponentIdentifier[], name: string, req: boolean): boolean {
@@ -212,8 +237,10 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
   const c = entry.components;
   const digestLines = fieldLines(response.headers, 'content-digest');
   const body = response.body ?? new Uint8Array(0);
-  // Under the WIMSE profile a response without a body need not carry a digest (draft-ietf-wimse-http-signature).
-  const checksDigest = profile.responseDigest === 'always' || body.length > 0 || digestLines !== undefined;
+  // Under the WIMSE profile a response without a body need not carry a digest (draft-ietf-wimse-http-signature);
+  // nor does a streamed encrypted body, when the caller reads it as one (PROFILE 5.7).
+  const streamed = options.streamedEncryptedBody === true && digestLines === undefined && encryptedCoding(response.headers);
+  const checksDigest = !streamed && (profile.responseDigest === 'always' || body.length > 0 || digestLines !== undefined);
   const required: Array<[string, boolean]> = [
     ['@status', false],
     [profile.tokenHeader, false],

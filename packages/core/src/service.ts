@@ -6,11 +6,11 @@
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import type { Fields, HttpRequest, HttpResponse } from './message.js';
 import { createAuthenticator, type AuthenticateOptions, type AuthenticatorOptions, type Identity, type RequestBinding } from './authenticator.js';
-import { signResponse, type ServiceCredential } from './response-signature.js';
+import { signResponse, type ServiceCredential, type SignResponseOptions } from './response-signature.js';
 import { bindingProfile } from './binding.js';
 import { OIDC2_PROFILE, WIMSE_PROFILE } from './profile.js';
 import { requestBinding } from './proofs/detect.js';
-import { applyRoutePolicy, assertRoutePolicy, type RoutePolicy } from './policy.js';
+import { applyRoutePolicy, assertRoutePolicy, type EncryptedStreamsPolicy, type RoutePolicy } from './policy.js';
 import { problemResponse } from './problem.js';
 import { credentialProviders, type CredentialSource, type ServiceCredentials } from './service-credential.js';
 import { createExchange, type Exchange } from './exchange.js';
@@ -79,9 +79,10 @@ export interface Oidc2Service {
   /**
    * Fields to add to a response (token, digest, signature), or undefined without a credential of
    * the binding's profile. `credential` pins the one to sign with (the one an e2ee handshake was
-   * bound to). Default: the current one of the binding's profile.
+   * bound to). Default: the current one of the binding's profile. `options.streamedEncryptedBody`
+   * signs the head of a response whose `aes128gcm` body follows as a stream, without a digest.
    */
-  signResponse(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential): Promise<Fields | undefined>;
+  signResponse(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, credential?: ServiceCredential, options?: Pick<SignResponseOptions, 'streamedEncryptedBody'>): Promise<Fields | undefined>;
   /** The problem+json response for an error, signed when a credential is configured. */
   errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<HttpResponse>;
   /** The binding a request asks for, read from its fields without trusting them (for error responses). */
@@ -99,6 +100,8 @@ export interface Oidc2Service {
   credential(binding?: RequestBinding): Promise<ServiceCredential>;
   /** The encryption policy in force for a route policy. */
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
+  /** Which encrypted bodies a route streams, for a route policy (`policy.encryptedStreams`). */
+  encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
 }
 
 /** The keys of {@link Oidc2Options} beyond the authenticator's. */
@@ -146,13 +149,13 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     return undefined;
   }
 
-  async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, pinned?: ServiceCredential): Promise<Fields | undefined> {
+  async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, pinned?: ServiceCredential, options?: Pick<SignResponseOptions, 'streamedEncryptedBody'>): Promise<Fields | undefined> {
     const chosen = signer(binding ?? unbound);
     if (!chosen) {
       if (binding?.signResponse) throw noCredential();
       return undefined;
     }
-    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { now });
+    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { ...options, now });
   }
 
   async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
@@ -196,6 +199,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       return own ? own() : Promise.reject(noCredential());
     },
     encryptionPolicy: (routePolicy) => (routePolicy ?? policy)?.encryption ?? (e2ee ? 'optional' : 'off'),
+    encryptedStreams: (routePolicy) => (routePolicy ?? policy)?.encryptedStreams ?? {},
     authenticate,
     signResponse: sign,
     errorResponse,

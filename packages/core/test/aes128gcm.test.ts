@@ -159,12 +159,13 @@ describe.each(CRYPTO_PATHS)('aes128gcm record layer on %s', (_path, web) => {
     });
     expect(code).toBe('e2ee_decrypt_failed');
     expect(seen).toEqual([rs - 17, rs - 17]);
-    // Cut exactly after a full non-final record: that record is refused too (it cannot be the last).
+    // Cut exactly after a full non-final record: its delimiter says more follows, so it is yielded
+    // without waiting for the next one (a flushed record is not held back), and the end right after it fails.
     seen.length = 0;
     expect(await codeOf(async () => {
       for await (const chunk of decryptBodyStream(IKM, chunked(body.subarray(0, 21 + 2 * rs), 100))) seen.push(chunk.length);
     })).toBe('e2ee_decrypt_failed');
-    expect(seen).toEqual([rs - 17]);
+    expect(seen).toEqual([rs - 17, rs - 17]);
   });
 
   it('streams in bounded memory: at most one record read ahead of what was yielded, and the source is closed on error', async () => {
@@ -276,7 +277,38 @@ describe.each(CRYPTO_PATHS)('aes128gcm record layer on %s', (_path, web) => {
     expect((await aes128gcmDecode(IKM, out)).plaintext).toEqual(plain);
   });
 
+  it('flushes on a pause: what it holds goes out at once as a non-final record padded to rs, and decrypts', async () => {
+    const events = ['data: one\n\n', 'data: two\n\n', 'data: three\n\n'].map(utf8);
+    let produced = 0;
+    async function* paced(): AsyncGenerator<Uint8Array> {
+      for (const event of events) {
+        produced++;
+        yield event;
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+    }
+    const parts: Uint8Array[] = [];
+    const producedAt: number[] = [];
+    for await (const part of encryptBodyStream(IKM, paced(), { flushAfterMs: 5 })) {
+      parts.push(part);
+      producedAt.push(produced);
+    }
+    // Header, one full-size record per event, each out before the next event existed, then an empty final record.
+    expect(parts.map((p) => p.length)).toEqual([21, E2EE_RECORD_SIZE, E2EE_RECORD_SIZE, E2EE_RECORD_SIZE, 17]);
+    expect(producedAt.slice(1, 4)).toEqual([1, 2, 3]);
+    const seen: string[] = [];
+    for await (const chunk of decryptBodyStream(IKM, chunked(new Uint8Array(Buffer.concat(parts)), parts.map((p) => p.length)))) seen.push(new TextDecoder().decode(chunk));
+    expect(seen).toEqual(['data: one\n\n', 'data: two\n\n', 'data: three\n\n']);
+  });
+
+  it('flushing pads nothing while the source keeps up: the output is the whole-body encoding', async () => {
+    const plain = data(5 * (E2EE_RECORD_SIZE - 17) + 99);
+    const streamed = await collect(encryptBodyStream(IKM, chunked(plain, [1, 5000, 20000, 7]), { salt: SALT, flushAfterMs: 0 }));
+    expect(toHex(streamed)).toBe(toHex(await encryptBody(IKM, plain, { salt: SALT })));
+  });
+
   it('bounds its arguments', async () => {
+    expect(await codeOf(() => collect(aes128gcmEncodeStream(IKM, chunked(data(1), 1), { flushAfterMs: -1 })))).toBe('TypeError');
     expect(await codeOf(() => encryptBody(new Uint8Array(16), data(1)))).toBe('TypeError');
     expect(await codeOf(() => aes128gcmEncode(new Uint8Array(8), data(1)))).toBe('TypeError');
     expect(await codeOf(() => aes128gcmEncode(IKM, data(1), { salt: new Uint8Array(15) }))).toBe('TypeError');

@@ -4,6 +4,7 @@
  * Koa adapters are built on it; a plain `node:http` server can use it directly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { Oidc2Error, normalizeFields, problemResponse as renderProblem, type Admitted, type Oidc2Service, type RoutePolicy } from '@oidc2/core';
 import type { Body, Exchange, ExchangeResponse } from '@oidc2/core';
 
@@ -53,13 +54,20 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
   if (admitted.has(req)) throw new Error('oidc2 ran twice for one request: mount one oidc2 middleware per route (use .with(policy) for route policies)');
   admitted.add(req);
   const exchange = service.exchange({ method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) }, options.policy);
-  const admission = await exchange.admit(requestBody(req, exchange, options.rawBody));
+  // A streamed body is diverted while it is still arriving; one already complete is in `req` whole
+  // (its 'end' is on its way, so nothing can be streamed into it again) and is offered whole.
+  const diverted = exchange.streamsBody && options.rawBody === undefined && !req.complete ? divertBody(req, res) : undefined;
+  let body = diverted?.ciphertext ?? requestBody(req, exchange, options.rawBody);
+  if (exchange.streamsBody && body !== undefined && !(body instanceof Uint8Array) && !diverted) body = await readWhole(body);
+  const admission = await exchange.admit(body);
   if (admission.answered) {
     // The route never ran: what earlier middleware set (CORS, security headers) stays.
     await send(res, admission.response, { keepEarlierFields: true });
     return undefined;
   }
-  if (admission.bodyReplaced) {
+  if (diverted) {
+    diverted.deliver(admission.body);
+  } else if (admission.bodyReplaced) {
     // The parser already read the ciphertext: it cannot be given the plaintext.
     if (options.rawBody !== undefined) throw new Error('an encrypted request body reached a body parser that ran before oidc2: register oidc2 before body parsers on routes that take encrypted bodies (see the adapter guide)');
     handBack(req, admission);
@@ -125,13 +133,104 @@ async function* heldBackChunks(req: IncomingMessage): AsyncGenerator<Uint8Array>
   }
 }
 
+async function readWhole(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
 // Swaps a replaced body in for the bytes held back: taken out and put back in the same tick, so
-// 'end' is still not emitted.
+// 'end' is still not emitted. (Only a whole body is replaced this way: a streamed one was diverted.)
 function handBack(req: IncomingMessage, admission: Admitted): void {
-  const body = admission.body;
-  if (body !== undefined && !(body instanceof Uint8Array)) throw new Error('a streamed replacement body cannot be handed to node:http parsers');
+  const body = admission.body as Uint8Array | undefined;
   while (req.read() !== null);
   if (body && body.length > 0) req.unshift(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+}
+
+/** A streamed request body taken over from the HTTP parser, see {@link divertBody}. */
+interface DivertedBody {
+  /** The bytes as received, for the exchange. */
+  readonly ciphertext: AsyncIterable<Uint8Array>;
+  /** Feeds `req` with what the route must read (the exchange's replacement) as the route reads it. */
+  deliver(body: Body | undefined): void;
+}
+
+type IncomingInternals = IncomingMessage & {
+  _read(size: number): void;
+  _destroy(error: Error | null, callback: (error?: Error | null) => void): void;
+};
+
+/**
+ * Takes a streamed body (PROFILE 5.7) over from the HTTP parser: what the parser pushes into `req`
+ * goes to the exchange instead, and what the exchange makes of it is pushed into `req` as the route
+ * reads, so the route and its parsers read the plaintext from `req` as usual, with backpressure both
+ * ways (the socket pauses while the exchange has a full buffer, the exchange while `req` has one).
+ * When the exchange stops early, the route's reading fails, or the response is over before the body,
+ * the rest is read and dropped, so the connection can still answer and serve its next request.
+ */
+function divertBody(req: IncomingMessage, res: ServerResponse): DivertedBody {
+  const incoming = req as IncomingInternals;
+  const push = req.push;
+  // IncomingMessage's own `_read` resumes the socket; the parser pauses it when a push returns false.
+  const read = incoming._read;
+  const resumeSocket = () => {
+    if (req.socket) read.call(req, 0);
+  };
+  let discarding = false;
+  let wake: (() => void) | undefined;
+  const ciphertext = new Readable({ highWaterMark: HIGH_WATER_MARK, read: resumeSocket });
+  // Drops the rest of the body, and stops feeding `req` (a pending push fails on the destroyed source).
+  const discard = () => {
+    const resume = wake;
+    wake = undefined;
+    resume?.();
+    if (discarding) return;
+    discarding = true;
+    ciphertext.destroy();
+    resumeSocket();
+  };
+  req.push = (chunk: unknown, encoding?: BufferEncoding) => discarding || ciphertext.push(chunk, encoding);
+  for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) ciphertext.push(chunk);
+  // Destroyed (the client went away, or the route's body failed), `req` keeps the socket for the answer.
+  incoming._destroy = (error, callback) => {
+    discard();
+    callback(req.listenerCount('error') > 0 ? error : null); // as IncomingMessage: an error only for listeners
+  };
+  res.once('finish', discard).once('close', discard);
+
+  async function* received(): AsyncGenerator<Uint8Array> {
+    let ended = false;
+    try {
+      for await (const chunk of ciphertext.iterator({ destroyOnReturn: false })) yield chunk as Uint8Array;
+      ended = true;
+    } finally {
+      if (!ended) discard();
+    }
+  }
+
+  return {
+    ciphertext: received(),
+    deliver(body) {
+      incoming._read = () => {
+        const resume = wake;
+        wake = undefined;
+        resume?.();
+      };
+      void (async () => {
+        try {
+          if (body !== undefined) {
+            for await (const chunk of body instanceof Uint8Array ? [body] : body) {
+              if (req.destroyed) return;
+              if (!push.call(req, chunk)) await new Promise<void>((resolve) => (wake = resolve));
+            }
+          }
+          push.call(req, null);
+        } catch (error) {
+          req.destroy(error as Error);
+        }
+      })();
+    },
+  };
 }
 
 // The fields the route must see changed: a replaced body's length and coding, an e2ee request's range.
@@ -142,9 +241,30 @@ function applyHeaderChanges(req: IncomingMessage, admission: Admitted): void {
   }
 }
 
+// What the socket's 'drain' of an intercepted response is emitted as (interceptResponse).
+const SOCKET_DRAIN = Symbol('oidc2 socket drain');
+
+/** Resolves on the next `event` of `res` (the socket drained), or when `res` closes. */
+function drained(res: ServerResponse, event: string | symbol): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off(event, done).off('close', done);
+      resolve();
+    };
+    res.on(event, done).on('close', done);
+  });
+}
+
+interface SendOptions {
+  keepEarlierFields?: boolean;
+  /** The original `ServerResponse` methods, when the route's are intercepted (then the socket's 'drain' is {@link SOCKET_DRAIN}). */
+  original?: { write: ServerResponse['write']; end: ServerResponse['end'] };
+}
+
 // Writes a response from the exchange with the original `ServerResponse` methods.
-async function send(res: ServerResponse, response: ExchangeResponse, options: { keepEarlierFields?: boolean; write?: ServerResponse['write']; end?: ServerResponse['end'] } = {}): Promise<void> {
-  const { write = res.write, end = res.end } = options;
+async function send(res: ServerResponse, response: ExchangeResponse, options: SendOptions = {}): Promise<void> {
+  const { write, end } = options.original ?? res;
+  const drain = options.original ? SOCKET_DRAIN : 'drain';
   if (response.added) {
     for (const [name, values] of Object.entries(response.added)) res.setHeader(name, values.length === 1 ? values[0]! : values);
   } else {
@@ -159,11 +279,8 @@ async function send(res: ServerResponse, response: ExchangeResponse, options: { 
     return;
   }
   for await (const chunk of body) {
-    if (!(write as (chunk: Uint8Array) => boolean).call(res, chunk) && !res.destroyed) {
-      await new Promise<void>((resolve) => {
-        res.once('drain', resolve).once('close', resolve);
-      });
-    }
+    if (res.destroyed) return; // the caller is gone: stop pulling the body
+    if (!(write as (chunk: Uint8Array) => boolean).call(res, chunk) && !res.destroyed) await drained(res, drain);
   }
   (end as () => ServerResponse).call(res);
 }
@@ -171,11 +288,19 @@ async function send(res: ServerResponse, response: ExchangeResponse, options: { 
 const HIGH_WATER_MARK = 64 * 1024;
 
 // Holds back the head and body written to `res`: at the first write the head and the body so far go
-// to the exchange, and what it returns is what is sent.
+// to the exchange, and what it returns is what is sent. Two paces: the route's writes fill a queue
+// the exchange reads, and its 'drain' is the queue's; the exchange's writes fill the socket, and the
+// socket's 'drain' is the exchange's alone (a route resumed by it would outrun the queue's reader).
 function interceptResponse(exchange: Exchange, res: ServerResponse): void {
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+  const original = { writeHead: res.writeHead, write: res.write, end: res.end, emit: res.emit };
   let queue: ChunkQueue | undefined;
   let started = false;
+
+  res.emit = function emit(this: ServerResponse, event: string | symbol, ...args: unknown[]) {
+    return original.emit.call(this, event === 'drain' ? SOCKET_DRAIN : event, ...args);
+  } as ServerResponse['emit'];
+  // Gone before the route finished: what it still writes is dropped, not queued.
+  res.once('close', () => queue?.close());
 
   function start(body: Body | undefined): void {
     started = true;
@@ -184,7 +309,7 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
       .respond(response)
       .then((out) => {
         res.writeHead = original.writeHead; // Node writes the implicit head through it
-        return send(res, out, { write: original.write, end: original.end });
+        return send(res, out, { original });
       })
       .catch(() => res.destroy());
   }
@@ -208,14 +333,20 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
     for (const [name, value] of list) if (value !== undefined) res.setHeader(name, value);
     return res;
   } as ServerResponse['writeHead'];
-  res.flushHeaders = () => undefined;
+  // The body starts: its chunks go to the exchange as the route writes them.
+  const streamBody = () => {
+    if (!queue && !started) {
+      queue = new ChunkQueue(() => original.emit.call(res, 'drain'));
+      start(queue);
+    }
+  };
+  // The head goes out when the exchange says so: at once for a streamed encrypted response (an event
+  // stream's caller sees it before the first event), else with the signed body.
+  res.flushHeaders = streamBody;
   res.write = function write(chunk: unknown, encoding?: unknown, callback?: unknown) {
     if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
     const bytes = chunkOf(chunk, encoding);
-    if (!queue && !started) {
-      queue = new ChunkQueue(() => res.emit('drain'));
-      start(queue);
-    }
+    streamBody();
     if (bytes && queue) queue.push(bytes);
     if (typeof callback === 'function') process.nextTick(callback as () => void);
     return !queue || queue.size < HIGH_WATER_MARK;

@@ -186,11 +186,17 @@ function encodeParams(options: Aes128gcmEncodeOptions | undefined): EncodeParams
   return { salt: salt.slice(), rs, keyid: keyid.slice(), padding };
 }
 
-/** Encrypts one record: `data || delimiter || padding` under SEQ `seq`. */
-async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array, final: boolean, padding: number): Promise<Uint8Array> {
-  const plain = new Uint8Array(data.length + 1 + padding);
-  plain.set(data, 0);
-  plain[data.length] = final ? FINAL_DELIMITER : DELIMITER;
+/** Encrypts one record: `data || delimiter || padding` under SEQ `seq` (`data` given whole or in parts). */
+async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number): Promise<Uint8Array> {
+  const parts = data instanceof Uint8Array ? [data] : data;
+  const length = parts.reduce((n, part) => n + part.length, 0);
+  const plain = new Uint8Array(length + 1 + padding);
+  let offset = 0;
+  for (const part of parts) {
+    plain.set(part, offset);
+    offset += part.length;
+  }
+  plain[length] = final ? FINAL_DELIMITER : DELIMITER;
   return aes128GcmSeal(keys.cek, recordNonce(keys.nonce, seq), plain);
 }
 
@@ -319,9 +325,11 @@ export async function* aes128gcmDecodeStream(ikm: Uint8Array, source: AsyncItera
       const record = await reader.read(h.rs);
       // Ended at a record boundary before the final record (or with no record at all).
       if (record.length === 0) throw decryptFailed();
-      const last = record.length < h.rs || (await reader.atEnd());
-      const { data, final } = await openRecord(keys, seq, record, last);
-      if (final && !last) throw decryptFailed();
+      // A short record ends the body. A full one goes out as soon as it opens when its delimiter says
+      // more follows (a flushed record must not wait for the next one), so that an end right after
+      // it fails at the next read; a full final record must be the end.
+      const { data, final } = await openRecord(keys, seq, record, record.length < h.rs);
+      if (final && !(await reader.atEnd())) throw decryptFailed();
       if (data.length) yield data;
       if (final) return;
     }
@@ -330,32 +338,100 @@ export async function* aes128gcmDecodeStream(ikm: Uint8Array, source: AsyncItera
   }
 }
 
+/** Options of the streamed RFC 8188 encoder. */
+export interface Aes128gcmEncodeStreamOptions extends Aes128gcmEncodeOptions {
+  /**
+   * Flushes on a pause of the source: when no chunk has come for this many milliseconds, the data
+   * held for the next record goes out at once as a non-final record padded to `rs` (RFC 8188 section
+   * 2: non-final records are exactly `rs` octets, padding is zeros after the delimiter), so a slow
+   * producer's bytes are never held back for long. Default: never; records go out full, and the
+   * output is the same as {@link aes128gcmEncode} of the whole body.
+   */
+  readonly flushAfterMs?: number;
+}
+
+/** The next result of `next`, or undefined when it has not come within `ms`. */
+function within<T>(next: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms, undefined);
+    next.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 /**
- * RFC 8188 encoding of a streamed body: the header, then one record per `rs - 17` octets of input.
+ * RFC 8188 encoding of a streamed body: the header, then one record per `rs - 17` octets of input,
+ * each sent as soon as it is full (and, with `flushAfterMs`, padded early when the source pauses).
  * Holds at most one record of plaintext beyond the chunk being read.
  */
-export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: Aes128gcmEncodeOptions): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: Aes128gcmEncodeStreamOptions): AsyncGenerator<Uint8Array, void, undefined> {
   assertIkm(ikm);
   const p = encodeParams(options);
+  const flushAfter = options?.flushAfterMs;
+  if (flushAfter !== undefined && (!Number.isSafeInteger(flushAfter) || flushAfter < 0)) throw argumentError('ERR_INVALID_ARG_VALUE', 'flushAfterMs must be a non-negative integer');
   const keys = await recordKeys(ikm, p.salt);
   const per = p.rs - TAG_LENGTH - 1;
-  const reader = new ChunkReader(source);
+  const iterator = source[Symbol.asyncIterator]();
+  // The plaintext of the next record: up to `per` octets beyond a full record are held only until
+  // it is known whether more follows, so that a body filling its records exactly ends with a full final record.
+  const held: Uint8Array[] = [];
+  let size = 0;
+  // The first `n` octets held, as views (sealRecord copies them once).
+  const take = (n: number): Uint8Array[] => {
+    const parts: Uint8Array[] = [];
+    for (let taken = 0; taken < n; ) {
+      const first = held[0]!;
+      const part = Math.min(n - taken, first.length);
+      parts.push(first.subarray(0, part));
+      taken += part;
+      if (part === first.length) held.shift();
+      else held[0] = first.subarray(part);
+    }
+    size -= n;
+    return parts;
+  };
+  let pending: Promise<IteratorResult<Uint8Array>> | undefined;
+  let seq = 0;
   try {
     yield header(p.salt, p.rs, p.keyid);
-    for (let seq = 0; ; seq++) {
-      const data = await reader.read(per);
-      const final = data.length < per || (await reader.atEnd());
-      if (final && data.length + 1 + p.padding + TAG_LENGTH > p.rs) {
-        // The padding does not fit beside a full final record: close with an empty one.
-        yield await sealRecord(keys, seq, data, false, 0);
-        yield await sealRecord(keys, seq + 1, new Uint8Array(0), true, p.padding);
-        return;
+    for (;;) {
+      pending ??= iterator.next();
+      const next = size > 0 && flushAfter !== undefined ? await within(pending, flushAfter) : await pending;
+      if (next === undefined) {
+        // The source paused: what is held goes out now, padded to a whole record.
+        const padding = per - size;
+        yield await sealRecord(keys, seq++, take(size), false, padding);
+        continue;
       }
-      yield await sealRecord(keys, seq, data, final, final ? p.padding : 0);
-      if (final) return;
+      pending = undefined;
+      if (next.done) break;
+      if (!(next.value instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body chunks must be Uint8Arrays');
+      if (next.value.length === 0) continue;
+      held.push(next.value);
+      size += next.value.length;
+      while (size > per) yield await sealRecord(keys, seq++, take(per), false, 0);
     }
+    const fits = size + 1 + p.padding + TAG_LENGTH <= p.rs;
+    const data = take(size);
+    if (!fits) {
+      // The padding does not fit beside a full final record: close with an empty one.
+      yield await sealRecord(keys, seq, data, false, 0);
+      yield await sealRecord(keys, seq + 1, new Uint8Array(0), true, p.padding);
+      return;
+    }
+    yield await sealRecord(keys, seq, data, true, p.padding);
   } finally {
-    await reader.cancel();
+    // A read still under way (stopped while flushing) cannot be awaited: the source ends it after it settles.
+    if (pending) void pending.then(() => iterator.return?.(), () => undefined).catch(() => undefined);
+    else await iterator.return?.();
   }
 }
 
@@ -381,10 +457,16 @@ export async function decryptBody(ikm: Uint8Array, body: Uint8Array): Promise<Ui
   return (await aes128gcmDecode(ikm, body, PROFILE_DECODE)).plaintext;
 }
 
+/** Options of {@link encryptBodyStream}. */
+export interface EncryptBodyStreamOptions extends EncryptBodyOptions {
+  /** Sends what is held as a padded record when the source pauses this long; see {@link Aes128gcmEncodeStreamOptions.flushAfterMs}. Default: never. */
+  readonly flushAfterMs?: number;
+}
+
 /** Encrypts a streamed oidc2 message body record by record. */
-export function encryptBodyStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: EncryptBodyOptions): AsyncGenerator<Uint8Array, void, undefined> {
+export function encryptBodyStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: EncryptBodyStreamOptions): AsyncGenerator<Uint8Array, void, undefined> {
   assertProfileIkm(ikm);
-  return aes128gcmEncodeStream(ikm, source, { salt: options?.salt, rs: E2EE_RECORD_SIZE });
+  return aes128gcmEncodeStream(ikm, source, { salt: options?.salt, rs: E2EE_RECORD_SIZE, ...(options?.flushAfterMs !== undefined ? { flushAfterMs: options.flushAfterMs } : {}) });
 }
 
 /** Decrypts a streamed oidc2 message body record by record; see {@link aes128gcmDecodeStream}. */

@@ -9,7 +9,7 @@ import { decodeJwt, type JWK } from 'jose';
 import { Oidc2Error } from '../errors.js';
 import { fieldLines, type Fields, type HttpRequest } from '../message.js';
 import type { Identity } from '../authenticator.js';
-import type { ServiceCredential } from '../response-signature.js';
+import { encryptedCoding, type ServiceCredential } from '../response-signature.js';
 import { audienceMatcher, requestPath } from '../lib/audience.js';
 import { decodeBase64Url } from '../lib/base64.js';
 import { jwkThumbprint } from '../lib/jwk.js';
@@ -29,7 +29,8 @@ import { acceptHandshake, acceptRekey, chooseSuite, type ExchangeBinding, type S
 import { createSessionTokens, checkSessionBinding, type IssuedSessionToken, type SessionTokens, type VerifiedSession } from './session-token.js';
 import { MemorySessionKeyStore, type SessionKeyStore } from './session-keys.js';
 import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
-import { decryptBody, encryptBody } from './aes128gcm.js';
+import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
+import type { Body } from '../lib/body.js';
 
 /** A route's end-to-end encryption policy (PROFILE 5.11). */
 export type EncryptionPolicy = 'off' | 'optional' | 'required';
@@ -67,6 +68,12 @@ export const SESSION_ENDPOINT_PATH = '/.well-known/oidc2-session';
 const ENCODING = 'aes128gcm';
 const DEFAULT_SUITES: readonly SuiteName[] = Object.freeze(['x25519', 'p256']);
 const ENCRYPTED_CACHE_CONTROL = 'no-store, no-transform';
+/**
+ * How long a streamed response waits for the route's next bytes before it sends what it holds as a
+ * record padded to 16,384 octets: short enough for events to go out at once, long enough that a
+ * steady producer (a piped file) fills its records.
+ */
+const FLUSH_AFTER_MS = 10;
 
 /** A request's e2ee fields as read in step 1 (PROFILE 5.9). */
 export interface RequestE2ee {
@@ -83,8 +90,8 @@ export interface OpenedE2ee {
   readonly mode: 'handshake' | 'session' | 'rekey';
   readonly suite: SuiteName;
   readonly epoch: number;
-  /** The decrypted request body, when the request had one. */
-  readonly body?: Uint8Array;
+  /** The decrypted request body, when the request had one: whole, or for a streamed body its records' plaintext as they are read. */
+  readonly body?: Body;
   /** The response body's IKM for a status. */
   responseKey(status: number): Promise<Uint8Array>;
   /** `Oidc2-Key-Share` and `Oidc2-Session` of a handshake or rekey response. */
@@ -103,12 +110,23 @@ export interface E2eeService {
    * proof and policy checks, the session token or the suite choice and key share, the handshake or
    * rekey, and the decryption of the body. Undefined when the exchange stays in clear.
    */
-  open(request: HttpRequest, identity: Identity, fields: RequestE2ee | undefined, policy: EncryptionPolicy, credential: () => Promise<ServiceCredential>): Promise<OpenedE2ee | undefined>;
+  open(request: HttpRequest, identity: Identity, fields: RequestE2ee | undefined, policy: EncryptionPolicy, credential: () => Promise<ServiceCredential>, streamed?: AsyncIterable<Uint8Array>): Promise<OpenedE2ee | undefined>;
   /**
    * Encrypts a response body (absent for bodyless responses) and returns the fields to set: the
    * e2ee fields due, `Content-Encoding` and `Cache-Control`.
    */
   seal(opened: OpenedE2ee, status: number, body: Uint8Array | undefined): Promise<{ headers: Fields; body: Uint8Array | undefined }>;
+  /**
+   * Encrypts a response body as a stream of records, sent as they fill or when the route pauses
+   * (PROFILE 5.7), and returns the fields to set, as {@link seal} does (no `Content-Length`).
+   */
+  sealStream(opened: OpenedE2ee, status: number, body: AsyncIterable<Uint8Array>): Promise<{ headers: Fields; body: AsyncIterable<Uint8Array> }>;
+  /**
+   * Whether a request's body is a streamed encrypted body (PROFILE 5.7): one `aes128gcm` body
+   * without `Content-Digest` in a session, not to the session endpoint. Read from the head alone;
+   * the route's policy decides whether it is accepted.
+   */
+  streamsRequestBody(request: HttpRequest): boolean;
   /** Whether a request is the handshake endpoint's (`POST <base>/.well-known/oidc2-session`: its path is exactly `/.well-known/oidc2-session`). */
   isSessionEndpoint(request: HttpRequest): boolean;
 }
@@ -181,7 +199,10 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     };
   }
 
-  async function decryptRequest(request: HttpRequest, fields: RequestE2ee, session: VerifiedSession, nonce: string, audience: string): Promise<Uint8Array | undefined> {
+  async function decryptRequest(request: HttpRequest, fields: RequestE2ee, session: VerifiedSession, nonce: string, audience: string, streamed: AsyncIterable<Uint8Array> | undefined): Promise<Body | undefined> {
+    const key = () => requestKey({ rk: session.rk, sid: session.sid, nonce, method: request.method, audience });
+    // Only an aes128gcm body is ever streamed (streamsRequestBody); its records fail as they are read.
+    if (streamed) return decryptBodyStream(await key(), streamed);
     const body = request.body;
     if (body === undefined || body.length === 0) {
       if (fields.coded) throw new Oidc2Error('e2ee_encoding_invalid', 'an empty body carries no content coding');
@@ -190,14 +211,26 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     if (!fields.encoded) {
       throw new Oidc2Error('e2ee_body_not_encrypted', 'a request body in a session must be encrypted (Content-Encoding: aes128gcm)', { headers: { 'accept-encoding': ENCODING } });
     }
-    return decryptBody(await requestKey({ rk: session.rk, sid: session.sid, nonce, method: request.method, audience }), body);
+    return decryptBody(await key(), body);
+  }
+
+  function isSessionEndpoint(request: HttpRequest): boolean {
+    return request.method === 'POST' && requestPath(request.url) === SESSION_ENDPOINT_PATH;
+  }
+
+  // The fields of an encrypted response body and its key.
+  async function encryption(opened: OpenedE2ee, status: number): Promise<{ headers: Fields; key: Uint8Array }> {
+    return { headers: { ...opened.fields, 'cache-control': [ENCRYPTED_CACHE_CONTROL], 'content-encoding': [ENCODING] }, key: await opened.responseKey(status) };
   }
 
   return {
     suites,
     // The request path is relative to the base URL the caller addressed (as for the audience), so
     // the endpoint is that path exactly: an application route that merely ends in it is not.
-    isSessionEndpoint: (request) => request.method === 'POST' && requestPath(request.url) === SESSION_ENDPOINT_PATH,
+    isSessionEndpoint,
+
+    streamsRequestBody: (request) =>
+      fieldLines(request.headers, SESSION_FIELD) !== undefined && fieldLines(request.headers, 'content-digest') === undefined && encryptedCoding(request.headers) && !isSessionEndpoint(request),
 
     inspect(request) {
       const shareLines = fieldLines(request.headers, KEY_SHARE_FIELD);
@@ -212,8 +245,8 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
       };
     },
 
-    async open(request, identity, fields, policy, credentialOf) {
-      const hasBody = request.body !== undefined && request.body.length > 0;
+    async open(request, identity, fields, policy, credentialOf, streamed) {
+      const hasBody = streamed !== undefined || (request.body !== undefined && request.body.length > 0);
       if (!fields?.keyShare && fields?.session === undefined) {
         if (policy === 'required') {
           throw new Oidc2Error('e2ee_required', 'this route requires end-to-end encryption', {
@@ -235,7 +268,7 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
       if (fields.session !== undefined) {
         const session = await tokens.verify(fields.session, base);
         checkSessionBinding(session, caller);
-        const body = await decryptRequest(request, fields, session, nonce, audience);
+        const body = await decryptRequest(request, fields, session, nonce, audience, streamed);
         const opened = { ...(body ? { body } : {}), credential };
         if (!fields.keyShare) {
           return {
@@ -267,12 +300,16 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     },
 
     async seal(opened, status, body) {
-      const headers: Fields = { ...opened.fields, 'cache-control': [ENCRYPTED_CACHE_CONTROL] };
-      if (body === undefined || body.length === 0) return { headers, body };
-      const encrypted = await encryptBody(await opened.responseKey(status), body);
-      headers['content-encoding'] = [ENCODING];
+      if (body === undefined || body.length === 0) return { headers: { ...opened.fields, 'cache-control': [ENCRYPTED_CACHE_CONTROL] }, body };
+      const { headers, key } = await encryption(opened, status);
+      const encrypted = await encryptBody(key, body);
       headers['content-length'] = [String(encrypted.length)];
       return { headers, body: encrypted };
+    },
+
+    async sealStream(opened, status, body) {
+      const { headers, key } = await encryption(opened, status);
+      return { headers, body: encryptBodyStream(key, body, { flushAfterMs: FLUSH_AFTER_MS }) };
     },
   };
 }

@@ -53,6 +53,11 @@ export interface ProofHooks {
    * the replay store; when it throws, nothing is recorded and the error propagates.
    */
   beforeRecord?: (identity: Identity) => Promise<void> | void;
+  /**
+   * The body is an end-to-end encrypted body streamed without `Content-Digest` and decrypted record
+   * by record after admission (PROFILE 5.7): an HTTP signature demands no digest of it.
+   */
+  streamedEncryptedBody?: boolean;
 }
 
 /**

@@ -82,7 +82,7 @@ export async function verifyHttpSignatureProof(
   const wimse = profile.token === 'wit';
   let checked: { identity: Identity; replayKey: string; until: number; t: number };
   try {
-    checked = await checkSignature(request, profile, ctx, inputs);
+    checked = await checkSignature(request, profile, ctx, inputs, hooks.streamedEncryptedBody !== true);
   } catch (error) {
     throw wimse ? asWimseFailure(error) : error;
   }
@@ -95,7 +95,7 @@ export async function verifyHttpSignatureProof(
   return checked.identity;
 }
 
-async function checkSignature(request: HttpRequest, profile: SignatureProfile, ctx: ProofContext, parsed: ReadonlyMap<string, SignatureInputEntry> | undefined) {
+async function checkSignature(request: HttpRequest, profile: SignatureProfile, ctx: ProofContext, parsed: ReadonlyMap<string, SignatureInputEntry> | undefined, digestRequired: boolean) {
   const { maxHeaderBytes } = ctx;
   // 1. Parse and bound sizes.
   const inputs = parsed ?? parseSignatureInput(fieldLines(request.headers, 'signature-input'), { maxBytes: maxHeaderBytes });
@@ -151,7 +151,7 @@ async function checkSignature(request: HttpRequest, profile: SignatureProfile, c
   if (created > t + tolerance) throw new Oidc2Error('signature_not_yet_valid', 'the signature was created in the future');
   if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
   if (!ctx.audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', `${profile.audienceParam} does not name this service and path`);
-  await ctx.checkDigest(request, true);
+  await ctx.checkDigest(request, digestRequired);
   const transaction = await ctx.transaction(request);
   const binding = signatureBinding(profile, { nonce, audience: aud, signResponse: signResponse === true, headers: request.headers });
   return { identity: credential.identity(binding, transaction), replayKey: credential.nonceScope + nonce, until: expires + tolerance, t };
