@@ -104,8 +104,6 @@ export interface Oidc2Service {
   encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
 }
 
-/** The keys of {@link Oidc2Options} beyond the authenticator's. */
-const SERVICE_OPTION_KEYS = ['credential', 'credentials', 'policy', 'maxBodyBytes', 'maxResponseBytes', 'credentialRefreshMargin', 'e2ee'] as const;
 
 /**
  * Creates the framework-free service: validates every option once and returns what adapters call.
