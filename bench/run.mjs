@@ -229,7 +229,7 @@ function renderE2ee(e, p) {
       if (r.invalidRuns?.length) out.push('', `${r.framework}: ${r.invalidRuns.length} run(s) discarded for non-2xx or socket errors: ${JSON.stringify(r.invalidRuns)}`);
     }
   }
-  out.push('', `Symmetric session authentication (PROFILE 5.10) is not implemented, so its row (target ≥ ${SYMMETRIC_TARGET}x the bearer-JWT middleware) cannot be measured yet.`);
+  out.push('', `Symmetric session authentication (docs/protocol.md section 7.11) is not implemented, so its row (target ≥ ${SYMMETRIC_TARGET}x the bearer-JWT middleware) cannot be measured yet.`);
   return out;
 }
 

@@ -33,7 +33,7 @@ export async function newIssuer(issuer = ISSUER) {
     kid,
     jwks,
     publicPem,
-    /** An ICT certifying `holder`'s public key (with its `alg`), as PROFILE 1.1 describes. */
+    /** An ICT certifying `holder`'s public key (with its `alg`), as docs/protocol.md section 1 describes. */
     async mintIct(holder, subject, lifetime = 3600) {
       const [iat, exp] = times(lifetime);
       return new jose.SignJWT({ cnf: { jwk: { ...holder.publicJwk, alg: holder.alg } } })

@@ -1,7 +1,7 @@
-// The service side of the attack list (E2EE-NOTES 4.3) against real Express, Fastify and Koa
+// The service side of the attack list (the e2ee attack list) against real Express, Fastify and Koa
 // services over loopback. Every refusal is checked for its status and problem `code`, for being a
 // signed and unencrypted problem, and for having left the replay store untouched: a rejected request
-// must not burn its nonce (PROFILE 5.9: the nonce is recorded last).
+// must not burn its nonce (docs/protocol.md section 7.9: the nonce is recorded last).
 import { randomBytes } from 'node:crypto';
 import { SignJWT, importJWK } from 'jose';
 import {
@@ -191,7 +191,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
         last[last.length - 1]! ^= 1;
         return Buffer.concat([header, records[0]!, records[1]!, last]);
       }],
-      // E2EE-NOTES lists "change rs" under e2ee_encoding_invalid; an rs within 1024..65536 is a
+      // The attack list puts "change rs" under e2ee_encoding_invalid; an rs within 1024..65536 is a
       // usable header (RFC 8188 authenticates no header field), so the records just fail to open.
       // Out-of-bounds rs values are in 'header tampering' below.
       ['rs changed within bounds (1024 to 2048)', THREE_RECORDS, ({ header, records }) => {
@@ -291,7 +291,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       await refused({ ...p.request, headers: { ...p.request.headers, 'oidc2-key-share': [x25519Only] } }, 401, 'signature_invalid');
     });
 
-    // E2EE-NOTES 4.3 names signature_invalid; the service uses the more specific code that
+    // The attack list names signature_invalid; the service uses the more specific code that
     // docs/http-message-signatures.md documents for a covered field that is absent.
     it('the key share stripped after signing (still listed in Signature-Input): 401 component_missing', async () => {
       const p = await handshake();
@@ -470,7 +470,7 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
       await refused((await whoami(await mint(), bob)).request, 401, 'session_binding_mismatch');
     });
 
-    // PROFILE 5.10 is opt-in on both sides; this service has not opted in, so an HMAC under K_c2s
+    // docs/protocol.md section 7.11 is opt-in on both sides; this service has not opted in, so an HMAC under K_c2s
     // in place of the ICT and its signature is no proof at all, even with a `mac: true` token.
     it('a symmetric-mode request (HMAC under K_c2s, no ICT) with a minted mac token: 401 signature_missing', async () => {
       const s = await mint({ claims: { mac: true, ctx: [], ctyp: 'ict' } });

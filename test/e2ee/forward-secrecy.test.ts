@@ -1,4 +1,4 @@
-// Forward secrecy as E2EE-NOTES 3 states it, checked on recorded traffic of real services:
+// Forward secrecy as docs/e2ee.md states it, checked on recorded traffic of real services:
 // after a rekey the old root (from the caller's memory, or from the old token opened with the STEK)
 // opens none of the new bodies, and the rekey response opens with neither root; after the STEK is
 // deleted, nothing the service keeps opens the token, so the recorded session bodies stay closed.
@@ -117,7 +117,7 @@ describe.each(FRAMEWORKS)('%s: forward secrecy of recorded traffic', (framework)
     for (const m of after) expect(await opensWithRoot(s1.rk, s1.sid, m)).toBe(true);
 
     // The rekey response comes from a fresh ephemeral exchange: neither root opens it, so even a
-    // STEK holder who opens both tokens cannot read it (E2EE-NOTES 3.2, 3.4). Its request body was
+    // STEK holder who opens both tokens cannot read it (docs/e2ee.md, forward secrecy). Its request body was
     // sent under the old root, as the profile says (5.6).
     const [rekeyRequest, rekeyResponse] = rekey.recorded;
     const newToken = await openToken(s1.token, stek.key);

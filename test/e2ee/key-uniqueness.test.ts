@@ -1,4 +1,4 @@
-// Property (E2EE-NOTES 4.3, nonce/key reuse): across many requests of one session, in both
+// Property (nonce/key reuse): across many requests of one session, in both
 // directions, with rekeys, other suites, routes, methods and body sizes drawn from a seeded
 // generator, no two encrypted messages share (IKM, salt) — in fact no two share either. A request
 // sent again (its nonce seen before) is refused with replay_detected and recorded nothing new.

@@ -1,8 +1,8 @@
 // Rules each adapter once got wrong, over real sockets:
-// - PROFILE 5.7: a service never answers an e2ee request with 206 (the route never sees `Range`);
-// - PROFILE 5.9 step 5 / 5.11: a service without end-to-end encryption refuses the e2ee fields
+// - docs/protocol.md section 7.7: a service never answers an e2ee request with 206 (the route never sees `Range`);
+// - docs/protocol.md section 7.9 step 5 / 5.11: a service without end-to-end encryption refuses the e2ee fields
 //   with e2ee_unavailable instead of answering in clear;
-// - PROFILE 5.3: the session endpoint is `POST <base>/.well-known/oidc2-session`, not any path that
+// - docs/protocol.md section 7.3: the session endpoint is `POST <base>/.well-known/oidc2-session`, not any path that
 //   ends in it.
 import { createIctVerifier, fieldLines, requestBinding, verifyResponse, type IctVerifier } from '@oidc2/core';
 import { newIssuer, newKey, type TestKey } from '../support/credentials';

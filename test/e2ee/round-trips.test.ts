@@ -93,7 +93,7 @@ describe.each(FRAMEWORKS)('%s: round trips through a recording proxy', (framewor
       // Compared as octets: jest's deep equality walks a MiB element by element.
       expect(opened.plaintext.length).toBe(size);
       expect(Buffer.from(opened.plaintext).equals(body)).toBe(true);
-      // What crossed the proxy: the session token in (E2EE-NOTES 3.1: proxies see every token), a signed answer out.
+      // What crossed the proxy: the session token in (docs/e2ee.md: proxies see every token), a signed answer out.
       expect(proxy.saw(session.token)).toEqual({ upstream: true, downstream: false });
       expect(proxy.saw('signature-input')).toEqual({ upstream: true, downstream: true });
       if (size === 0) {
@@ -148,7 +148,7 @@ describe.each(FRAMEWORKS)("%s: what the framework answers itself is end-to-end t
     return { res, opened: await openE2ee(p, res, verifier, alice) };
   };
 
-  it("the framework's own 404 is encrypted and signed (PROFILE 5.7: whatever its status)", async () => {
+  it("the framework's own 404 is encrypted and signed (docs/protocol.md section 7.7: whatever its status)", async () => {
     const { res, opened } = await roundTrip('GET', '/no-such-route');
     expect(res.status).toBe(404);
     expect(fieldLines(res.headers, 'content-encoding')).toEqual(['aes128gcm']);

@@ -1,4 +1,4 @@
-// Streamed end-to-end encrypted bodies in bounded memory (PROFILE 5.7): on each framework, a 200 MiB
+// Streamed end-to-end encrypted bodies in bounded memory (docs/protocol.md section 7.7): on each framework, a 200 MiB
 // encrypted download and a 50 MiB encrypted upload through a service in a child process whose resident
 // set size is sampled every 2 ms. Its peak may grow at most STREAMING_RSS_BOUND above the baseline
 // taken after garbage collection: holding either body whole would take 50 to 200 MiB. Bodies are made

@@ -1,4 +1,4 @@
-// Streamed end-to-end encrypted bodies over real sockets on Express, Fastify and Koa (PROFILE 5.7):
+// Streamed end-to-end encrypted bodies over real sockets on Express, Fastify and Koa (docs/protocol.md section 7.7):
 // when a response streams and what its head carries, Server-Sent Events flushed as records, streamed
 // uploads read by the route or by the framework's parser, truncation detected by the route (uploads)
 // and by the caller (downloads) at every record boundary and inside records, and the routes that do

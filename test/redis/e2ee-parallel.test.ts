@@ -1,7 +1,7 @@
 // One e2ee session hammered in parallel over loopback: 1,000 requests, 50 at a time, spread over a
 // Fastify and a Koa instance of one service that share a RedisSessionKeyStore on a real
 // redis-server. Every tenth request is a rekey, so the chain forks a hundred times with requests on
-// the parent token still in flight (PROFILE 5.6): all succeed, and every successor token works
+// the parent token still in flight (docs/protocol.md section 7.6): all succeed, and every successor token works
 // afterwards on either instance. The only state the instances share is the one STEK in Redis.
 import { createIctVerifier, type IctVerifier, type SuiteName } from '@oidc2/core';
 import { RedisSessionKeyStore } from '@oidc2/redis';

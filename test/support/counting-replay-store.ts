@@ -1,5 +1,5 @@
 // A real MemoryReplayStore that counts what reaches it, so a test can assert that a rejected
-// request recorded nothing (PROFILE 2.1 and 5.9: the nonce is recorded last, after every check).
+// request recorded nothing (docs/protocol.md sections 2 and 7.9: the nonce is recorded last, after every check).
 import { MemoryReplayStore, type ReplayStore } from '@oidc2/core';
 
 export class CountingReplayStore implements ReplayStore {

@@ -37,7 +37,7 @@ export interface E2eeCaller {
   ict: string;
 }
 
-/** What a caller keeps of a session (PROFILE 5.3). */
+/** What a caller keeps of a session (docs/protocol.md section 7.3). */
 export interface E2eeSession {
   token: string;
   rk: Uint8Array;
@@ -145,7 +145,7 @@ export interface Opened {
   bodyKey?: Uint8Array;
 }
 
-/** Verifies an e2ee response as PROFILE 5.9 says a caller must, and decrypts it. */
+/** Verifies an e2ee response as docs/protocol.md section 7.9 says a caller must, and decrypts it. */
 export async function openE2ee(prepared: Prepared, response: HttpResponse, verifier: IctVerifier, who: E2eeCaller, now?: () => number): Promise<Opened> {
   const service = await verifyResponse(response, {
     request: prepared.request,

@@ -1,4 +1,4 @@
-// A caller of streamed end-to-end encrypted bodies (PROFILE 5.7) over real sockets: a session request
+// A caller of streamed end-to-end encrypted bodies (docs/protocol.md section 7.7) over real sockets: a session request
 // whose body is encrypted as it is sent, without Content-Digest, and a response whose signed head is
 // verified before its records are decrypted as they arrive. Nothing is held whole.
 import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
@@ -94,7 +94,7 @@ export async function prepareStreamedUpload(
 }
 
 /**
- * Verifies the signed head of a streamed encrypted response (no `Content-Digest`, PROFILE 5.7) and
+ * Verifies the signed head of a streamed encrypted response (no `Content-Digest`, docs/protocol.md section 7.7) and
  * returns its body decrypted record by record, which throws rather than ends early.
  */
 export async function openStreamedResponse(prepared: Prepared, response: IncomingMessage, verifier: IctVerifier): Promise<{ service: ServiceIdentity; head: HttpResponse; plaintext: AsyncIterable<Uint8Array>; key: Uint8Array }> {

@@ -21,7 +21,7 @@ export interface FrameworkService {
 }
 
 /**
- * Routes with their own end-to-end encryption policy (PROFILE 5.11), beside `/echo` and `/whoami`
+ * Routes with their own end-to-end encryption policy (docs/protocol.md section 7.10), beside `/echo` and `/whoami`
  * (which keep the service's default policy):
  * - `GET /clear`: `encryption: 'off'`, answers like `/whoami`;
  * - `POST /secret`: `encryption: 'required'`, answers like `/echo`.

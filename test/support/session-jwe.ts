@@ -1,4 +1,4 @@
-// Session tokens (PROFILE 5.4) made outside the service under a STEK the test knows: the honest
+// Session tokens (docs/protocol.md section 7.4) made outside the service under a STEK the test knows: the honest
 // shape, and every deviation an attacker with that STEK (or without it) could try. Built with jose's
 // CompactEncrypt, so the service's checks, not jose's, are what the tests exercise.
 import { randomBytes } from 'node:crypto';

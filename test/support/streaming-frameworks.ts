@@ -1,4 +1,4 @@
-// One OIDC² service per framework with routes that stream end-to-end encrypted bodies (PROFILE 5.7),
+// One OIDC² service per framework with routes that stream end-to-end encrypted bodies (docs/protocol.md section 7.7),
 // on 127.0.0.1. Bodies are generated and digested on the fly, never held whole, so the same apps run
 // in a child process whose RSS is measured (streaming-child.ts).
 import { createHash } from 'node:crypto';

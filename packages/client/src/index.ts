@@ -1,6 +1,6 @@
 /**
  * `@oidc2/client`: a `fetch` for Node and browsers that authenticates every request with the
- * client's Identity Certification Token (PROFILE sections 2.1 and 2.2), or as a workload with its
+ * client's Identity Certification Token (docs/protocol.md sections 2 and 3), or as a workload with its
  * Workload Identity Token (section 2.3), and accepts only responses signed by a trusted service
  * (section 3).
  *
@@ -62,7 +62,7 @@ export type { E2eeOptions, E2eeSuite, EncryptionMode, ResponseEncryption } from 
 
 /**
  * How the client proves its identity to a service:
- * - with an ICT: `'http-signature'` (PROFILE 2.1) or `'dpop'` (2.2);
+ * - with an ICT: `'http-signature'` (docs/protocol.md section 2) or `'dpop'` (2.2);
  * - as a workload, with a WIT (2.3): `'wimse-signature'` (an RFC 9421 signature of
  *   draft-ietf-wimse-http-signature) or `'wpt'` (a Workload Proof Token, draft-ietf-wimse-wpt).
  */
@@ -111,9 +111,9 @@ export interface ClientOptions {
   expectedService?: string | string[] | ((url: URL) => string | string[] | undefined);
   /**
    * The request proof. With an ICT: `'http-signature'` (an RFC 9421 signature over method, path,
-   * query, token, content type and digest; PROFILE 2.1) or `'dpop'` (`Authorization: DPoP <ICT>`
-   * with an RFC 9449 proof; PROFILE 2.2, which does not protect the body or the query). As a
-   * workload, with a WIT (PROFILE 2.3): `'wimse-signature'` (`Workload-Identity-Token` and an RFC
+   * query, token, content type and digest; docs/protocol.md section 2) or `'dpop'` (`Authorization: DPoP <ICT>`
+   * with an RFC 9449 proof; docs/protocol.md section 3, which does not protect the body or the query). As a
+   * workload, with a WIT (docs/protocol.md section 3a): `'wimse-signature'` (`Workload-Identity-Token` and an RFC
    * 9421 signature tagged `wimse-workload-to-workload`, covering what `'http-signature'` covers)
    * or `'wpt'` (`Workload-Identity-Token` and `Authorization: WPT <proof>`, which binds the WIT and
    * any `Txn-Token` but, like DPoP, neither the body nor the query). A workload proof needs a WIT
@@ -172,7 +172,7 @@ export interface ClientOptions {
   /** Clock in unix seconds. Default `() => Date.now() / 1000`. */
   now?: () => number;
   /**
-   * End-to-end encryption of bodies (PROFILE 5), on top of the request signature, so that
+   * End-to-end encryption of bodies (docs/protocol.md section 7), on top of the request signature, so that
    * TLS-terminating proxies see neither request nor response bodies:
    * - `'required'`: every request runs in an e2ee session and every response body must be
    *   encrypted; a service that cannot is an error (its signed refusal's code, e.g.
@@ -565,7 +565,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
 
   /**
    * The binding a response is verified under: the request's, except that a service without a WIT
-   * answers a WPT caller under the OIDC² profile with its ICT (PROFILE 3), which counts only when
+   * answers a WPT caller under the OIDC² profile with its ICT (docs/protocol.md section 4), which counts only when
    * `serviceIssuers` trusts it.
    */
   function responseBinding(binding: RequestBinding, message: HttpResponse): RequestBinding {
@@ -636,7 +636,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const request = new Request(input, init);
     const bytes = new Uint8Array(await request.arrayBuffer());
     const out: Outgoing = { method: request.method, url: request.url, headers: normalizeFields(request.headers), body: bytes.length > 0 ? bytes : undefined };
-    // A Txn-Token travels unchanged down the call chain: one compact JWT (PROFILE 1.3), checked
+    // A Txn-Token travels unchanged down the call chain: one compact JWT (docs/protocol.md section 3b), checked
     // here so a mangled one is the caller's error, not the service's refusal.
     const txn = fieldLines(out.headers, TXN_TOKEN_HEADER);
     if (txn && (txn.length !== 1 || !COMPACT_JWS.test(txn[0]!.trim()))) {

@@ -1,6 +1,6 @@
 // The client's end-to-end encryption against the core's own service run in process behind a custom
 // `fetch` (no socket): handshakes, sessions, rekeys, forks, retries, fallback, and the caller's
-// checks of PROFILE 5.9 against a service that signs a faulty response and against a network
+// checks of docs/protocol.md section 7.9 against a service that signs a faulty response and against a network
 // attacker between the two.
 import { createClient, VerifiedResponse, type ClientOptions } from '@oidc2/client';
 import { KEY_SHARE_FIELD, SESSION_FIELD, acceptHandshake, hpkeSuite, serializeResponseKeyShare } from '@oidc2/core/adapter';
@@ -428,7 +428,7 @@ describe('policy and downgrade', () => {
   });
 });
 
-describe('the caller fails closed (PROFILE 5.9)', () => {
+describe('the caller fails closed (docs/protocol.md section 7.9)', () => {
   async function opened(extra: Partial<ClientOptions> = {}) {
     const svc = await service();
     let tamper: ((response: Response, request: Request) => Promise<Response> | Response) | undefined;

@@ -1,7 +1,7 @@
 // The client's end-to-end encryption against a real Express service (@oidc2/express with its e2ee
 // wiring) over loopback, every exchange through a logging proxy that stands for the
 // TLS-terminating intermediary e2ee defends against: what it logs must never show a body, and what
-// it changes must never reach the caller as a verified answer (E2EE-NOTES 4.3, client side).
+// it changes must never reach the caller as a verified answer (the client side of the e2ee attack list).
 import express from 'express';
 import { signRequest, importKey, type RoutePolicy } from '@oidc2/core';
 import { hpkeSuite, serializeResponseKeyShare } from '@oidc2/core/adapter';
@@ -260,7 +260,7 @@ describe('end-to-end encryption with an Express service over loopback', () => {
   });
 });
 
-describe('client-side attacks through the proxy (E2EE-NOTES 4.3)', () => {
+describe('client-side attacks through the proxy (the e2ee attack list)', () => {
   const edit = (upstream: Upstream, change: (headers: Headers) => void, body?: Uint8Array): Upstream => {
     const headers = new Headers(upstream.headers);
     change(headers);

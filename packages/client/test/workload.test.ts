@@ -1,4 +1,4 @@
-// The client as a workload (PROFILE 1.2, 1.3, 2.3, 3 and 5.8): it holds a WIT instead of an ICT,
+// The client as a workload (docs/protocol.md sections 3a, 3b, 3a, 4 and 7.8): it holds a WIT instead of an ICT,
 // proves with a WIMSE signature (draft -07 or -06) or a WPT, forwards a Txn-Token unchanged, and
 // accepts only answers signed with a WIT from a trusted trust domain; with WIMSE signatures it
 // encrypts end to end as ICT callers do. The service is the core's own, run in process.
@@ -239,7 +239,7 @@ describe('the WIT the provider hands out is checked before use', () => {
   });
 });
 
-describe('end-to-end encryption with WIMSE signatures (PROFILE 5.8)', () => {
+describe('end-to-end encryption with WIMSE signatures (docs/protocol.md section 7.8)', () => {
   it.each([
     ['with an iss', 'https://wit.encrypted.test'],
     ['without iss', undefined],

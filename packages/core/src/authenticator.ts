@@ -1,5 +1,5 @@
 /**
- * Request authentication (PROFILE sections 2 and 4): one call turns an HTTP request into the
+ * Request authentication (docs/protocol.md sections 2 and 5): one call turns an HTTP request into the
  * caller's verified identity or a coded error with status and challenge headers. The proof is
  * named by {@link detectProof}, and each proof is verified by its own module under `proofs/`.
  */
@@ -138,7 +138,7 @@ export interface AuthenticateOptions {
   beforeRecord?: (identity: Identity) => Promise<void> | void;
   /**
    * The request's body is an end-to-end encrypted body sent without `Content-Digest`, left unread to
-   * be decrypted record by record once admitted (PROFILE 5.7, the one exception to the digest rule of
+   * be decrypted record by record once admitted (docs/protocol.md section 7.7, the one exception to the digest rule of
    * section 2.1): no digest is demanded of it. Set by the exchange for a session request on a route
    * that accepts streamed bodies. Default false.
    */
@@ -300,7 +300,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     requiredComponents: extraComponents,
     ...(dpopNonces ? { dpopNonces } : {}),
     // HTTP signatures require a digest of any body; DPoP and WPT cover no body, so a digest sent
-    // with them is verified but not demanded (PROFILE 2.2).
+    // with them is verified but not demanded (docs/protocol.md section 3).
     async checkDigest(request, requiredForBody) {
       const lines = fieldLines(request.headers, 'content-digest');
       const body = hasBody(request);

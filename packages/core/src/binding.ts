@@ -1,5 +1,5 @@
 /**
- * What a response signature binds to (PROFILE section 3): taken from the request once, when the
+ * What a response signature binds to (docs/protocol.md section 4): taken from the request once, when the
  * request is authenticated or sent, and handed to response signing and response verification, so
  * neither has to read the request's fields again to learn which proof it used.
  */
@@ -42,7 +42,7 @@ export interface RequestBinding {
   /**
    * Request fields the response signature covers with `;req` beyond `@method`, `@path` and
    * `@query`: `dpop` for a DPoP proof, `authorization` for a WPT, and `oidc2-key-share` /
-   * `oidc2-session` when the request carried them (PROFILE 5.8). Default: those of {@link proof}.
+   * `oidc2-session` when the request carried them (docs/protocol.md section 7.8). Default: those of {@link proof}.
    */
   requestFields?: readonly string[];
 }
@@ -75,7 +75,7 @@ export interface SignatureBindingInput {
 
 /**
  * The binding of a request signed with `profile`. A request with an end-to-end encryption field is
- * treated as having asked for a signed response (PROFILE 5.2), and its response covers those fields
+ * treated as having asked for a signed response (docs/protocol.md section 7.2), and its response covers those fields
  * with `;req`.
  */
 export function signatureBinding(profile: SignatureProfile, input: SignatureBindingInput): RequestBinding {

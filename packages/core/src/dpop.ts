@@ -1,5 +1,5 @@
 /**
- * RFC 9449 DPoP proofs for ICTs presented as `Authorization: DPoP <ICT>` (PROFILE.md 2.2): making
+ * RFC 9449 DPoP proofs for ICTs presented as `Authorization: DPoP <ICT>` (docs/protocol.md section 3): making
  * them (the caller's side) and verifying them, and stateless server nonces (RFC 9449 section 9).
  */
 import type { JWK } from 'jose';

@@ -55,7 +55,7 @@ export const ERROR_STATUS = {
   // every failure of a WIMSE request signature (draft-ietf-wimse-http-signature: 400, not 401);
   // the problem's `reason` member names the failure with its OIDC² code
   wimse_signature_invalid: 400,
-  // end-to-end encryption (PROFILE section 5.11)
+  // end-to-end encryption (docs/protocol.md section 7.10)
   e2ee_key_share_invalid: 400,
   e2ee_kem_unsupported: 400,
   e2ee_proof_unsupported: 400,

@@ -1,5 +1,5 @@
 /**
- * One request/response exchange (PROFILE sections 2-4), framework-free. An adapter creates it from
+ * One request/response exchange (docs/protocol.md section 2-4), framework-free. An adapter creates it from
  * the request's head, hands it the request body, runs the route when admitted, and hands it the
  * route's response; the exchange decides everything else: whether and how the body is read, who the
  * caller is, what the route receives, whether the response is signed, streamed unsigned or replaced
@@ -68,7 +68,7 @@ export interface Exchange {
   /** Whether the request's framing announces a body, so the adapter knows whether to offer one. */
   readonly expectsBody: boolean;
   /**
-   * Whether the request's body streams to the route (PROFILE 5.7): a session request's `aes128gcm`
+   * Whether the request's body streams to the route (docs/protocol.md section 7.7): a session request's `aes128gcm`
    * body without `Content-Digest`, on a route whose policy has `encryptedStreams.requests`. Offered
    * as chunks, such a body is not read before admission: the route gets its plaintext as a stream,
    * record by record, so the adapter must hand the route a body it pulls from as it reads (not one it
@@ -87,7 +87,7 @@ export interface Exchange {
    * a signed problem when the caller asked for a signature that cannot be made. The response to an
    * end-to-end encrypted request is encrypted: whole with `Content-Digest`, or streamed with a signed
    * head and no digest when it is larger than `maxResponseBytes`, is `text/event-stream`, or its
-   * route's policy has `encryptedStreams.responses` (PROFILE 5.7). After the exchange answered
+   * route's policy has `encryptedStreams.responses` (docs/protocol.md section 7.7). After the exchange answered
    * itself the response passes unchanged (it is that answer).
    */
   respond(response: ExchangeResponse): Promise<ExchangeResponse>;
@@ -133,7 +133,7 @@ export function isBodylessResponse(method: string, status: number): boolean {
 }
 
 const NO_CHANGES: Readonly<Record<string, string | undefined>> = Object.freeze({});
-// Never a partial answer to an e2ee request (PROFILE 5.7): the route does not see a range.
+// Never a partial answer to an e2ee request (docs/protocol.md section 7.7): the route does not see a range.
 const RANGE_FIELDS = ['range', 'if-range'] as const;
 
 // What the route must see of an e2ee request: the plaintext's length (or chunked framing for a
@@ -159,7 +159,7 @@ function streamsFromStart(response: ExchangeResponse, streams: EncryptedStreamsP
 }
 
 /**
- * Step 5 of PROFILE 5.9 for a service without end-to-end encryption: its fields are refused, and a
+ * Step 5 of docs/protocol.md section 7.9 for a service without end-to-end encryption: its fields are refused, and a
  * route that requires it refuses everything.
  */
 function withoutE2ee(request: HttpRequest, policy: EncryptionPolicy): undefined {
@@ -217,7 +217,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
   const expectsBody = announcesBody(request.headers);
   const streamsBody = expectsBody && host.e2ee?.streamsRequestBody(request) === true && host.encryptedStreams(policy).requests === true;
 
-  // Steps 5 and 6 of PROFILE 5.9, run by the authenticator after every check of the proof and
+  // Steps 5 and 6 of docs/protocol.md section 7.9, run by the authenticator after every check of the proof and
   // before the nonce is recorded.
   function e2eeStep(fields: RequestE2ee | undefined, endpoint: boolean, streamed: AsyncIterable<Uint8Array> | undefined): AuthenticateOptions['beforeRecord'] {
     const mode = endpoint ? 'required' : host.encryptionPolicy(policy);
@@ -239,7 +239,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     if (hasBody && fieldLines(response.headers, 'content-encoding') !== undefined) {
       throw new Oidc2Error('response_signing_unavailable', 'the route answered with a content coding: an encrypted response carries no other coding');
     }
-    // Never a partial answer to an e2ee request (PROFILE 5.7); the route was not shown a range.
+    // Never a partial answer to an e2ee request (docs/protocol.md section 7.7); the route was not shown a range.
     if (response.status === 206) throw new Oidc2Error('response_signing_unavailable', 'an end-to-end encrypted request is never answered with 206');
   }
 
@@ -254,7 +254,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     return { status: response.status, headers: { ...headers, ...signed }, body: bodyless ? bytes : body, added };
   }
 
-  // The streamed form (PROFILE 5.7): the head goes out signed without a digest of a body that does
+  // The streamed form (docs/protocol.md section 7.7): the head goes out signed without a digest of a body that does
   // not exist yet; the records that follow are authenticated under the exchange's key. No `added`:
   // the route's `Content-Length` (of the plaintext) must go.
   async function sealAndSignStream(e2ee: E2eeService, sealed: OpenedE2ee, response: ExchangeResponse, body: AsyncIterable<Uint8Array>): Promise<ExchangeResponse> {
@@ -281,11 +281,11 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     expectsBody,
     streamsBody,
     async admit(body) {
-      // A streamed body is read by the route once admitted, never here (PROFILE 5.7).
+      // A streamed body is read by the route once admitted, never here (docs/protocol.md section 7.7).
       const streamed = streamsBody && body !== undefined && !(body instanceof Uint8Array) ? body : undefined;
       try {
         if (body !== undefined && !streamed) request.body = await readRequestBody(body);
-        // Step 1 of PROFILE 5.9: parse and bound the e2ee fields before anything is verified.
+        // Step 1 of docs/protocol.md section 7.9: parse and bound the e2ee fields before anything is verified.
         const fields = host.e2ee?.inspect(request);
         const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
         const beforeRecord = e2eeStep(fields, endpoint, streamed);
@@ -294,7 +294,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         binding = result.binding;
         authenticated = true;
         if (endpoint && opened) {
-          // The handshake endpoint (PROFILE 5.3): answered here with a signed 204 and the new session.
+          // The handshake endpoint (docs/protocol.md section 7.3): answered here with a signed 204 and the new session.
           answered = true;
           const { added: _added, ...response } = await sealAndSign(host.e2ee!, opened, { status: 204, headers: {} }, undefined, true);
           return { answered: true, response };
@@ -327,7 +327,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       if (answered || !host.signsResponses) return response;
       const asked = currentBinding()?.signResponse === true;
       const bodyless = isBodylessResponse(request.method, response.status);
-      // An encrypted body streams rather than being refused for its size (PROFILE 5.7).
+      // An encrypted body streams rather than being refused for its size (docs/protocol.md section 7.7).
       const sealed = !bodyless && response.body !== undefined ? opened : undefined;
       if (sealed && streamsFromStart(response, host.encryptedStreams(policy))) {
         const body = response.body!;
@@ -338,7 +338,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         const read = await readBounded(response.body, host.maxResponseBytes);
         if (!(read instanceof Uint8Array)) {
           if (sealed) return streamSealed(sealed, response, read.rest, read.cancel);
-          // Never an unsigned success for a caller who asked for a signature (PROFILE section 3);
+          // Never an unsigned success for a caller who asked for a signature (docs/protocol.md section 4);
           // nobody asked: stream it on unsigned instead of buffering without bound.
           if (!asked) return { ...response, body: read.rest };
           await read.cancel().catch(() => undefined);

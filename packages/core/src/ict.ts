@@ -1,5 +1,5 @@
 /**
- * Identity Certification Token (ICT) verification (PROFILE.md section 1.1): a JWT from a trusted
+ * Identity Certification Token (ICT) verification (docs/protocol.md section 1): a JWT from a trusted
  * issuer that certifies the caller's public key (`cnf`), like an X.509 certificate.
  */
 import type { JWK, JWSHeaderParameters, JWTPayload } from 'jose';

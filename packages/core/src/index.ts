@@ -94,7 +94,7 @@ export {
   type WptCreateOptions,
   type WptVerifyOptions,
 } from './wimse.js';
-// End-to-end encryption (PROFILE section 5): what a service or its operator configures.
+// End-to-end encryption (docs/protocol.md section 7): what a service or its operator configures.
 export { SESSION_ENDPOINT_PATH, type E2eeOptions, type EncryptionPolicy } from './e2ee/service-side.js';
 export { MemorySessionKeyStore, StaticSessionKeyStore, type SessionKey, type SessionKeyStore, type MemorySessionKeyStoreOptions, type StaticSessionKeyStoreOptions } from './e2ee/session-keys.js';
 export type { SuiteName } from './e2ee/fields.js';

@@ -1,5 +1,5 @@
 /**
- * Route policies (PROFILE section 4, 403): what a route requires of an authenticated caller beyond
+ * Route policies (docs/protocol.md section 5, 403): what a route requires of an authenticated caller beyond
  * a valid credential and proof, users and workloads alike.
  */
 import { Oidc2Error } from './errors.js';
@@ -35,25 +35,25 @@ export interface RoutePolicy {
   /** Let unauthenticated requests through with `identity` null and the failure reason exposed. Default false. */
   optional?: boolean;
   /**
-   * End-to-end encryption on this route (PROFILE 5.11): `'off'` refuses the e2ee fields
+   * End-to-end encryption on this route (docs/protocol.md section 7.10): `'off'` refuses the e2ee fields
    * (`e2ee_unavailable`), `'optional'` lets the caller choose, `'required'` refuses a request without
    * a session or key share (`e2ee_required`) and any plaintext body (`e2ee_body_not_encrypted`).
    * Default `'optional'` when the service has end-to-end encryption, else `'off'`.
    */
   encryption?: EncryptionPolicy;
   /**
-   * Streaming of end-to-end encrypted bodies on this route (PROFILE 5.7; docs/e2ee.md, streaming).
+   * Streaming of end-to-end encrypted bodies on this route (docs/protocol.md section 7.7; docs/e2ee.md, streaming).
    * Default: no streamed request bodies, and encrypted responses streamed only when larger than
    * `maxResponseBytes` or of type `text/event-stream`.
    */
   encryptedStreams?: EncryptedStreamsPolicy;
 }
 
-/** Which end-to-end encrypted bodies a route streams (PROFILE 5.7). */
+/** Which end-to-end encrypted bodies a route streams (docs/protocol.md section 7.7). */
 export interface EncryptedStreamsPolicy {
   /**
    * Accept a session request whose `aes128gcm` body comes without `Content-Digest` (the one exception to
-   * the digest rule of PROFILE 2.1): its body is not read before the route runs; the route reads it
+   * the digest rule of docs/protocol.md section 2): its body is not read before the route runs; the route reads it
    * as a stream of plaintext decrypted record by record, which errors (never ends early) when the
    * body is cut short or changed. `maxBodyBytes` does not bound it: the route's own reader does.
    * Default false.

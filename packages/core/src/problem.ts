@@ -1,4 +1,4 @@
-/** RFC 9457 rendering of coded errors (PROFILE section 4). */
+/** RFC 9457 rendering of coded errors (docs/protocol.md section 5). */
 import { PROBLEM_CONTENT_TYPE, type Oidc2Error } from './errors.js';
 import type { Fields, HttpResponse } from './message.js';
 import { utf8 } from './lib/base64.js';

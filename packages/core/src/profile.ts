@@ -1,5 +1,5 @@
 /**
- * The wire profiles as data (PROFILE.md sections 2 and 3): every name an HTTP-signature profile
+ * The wire profiles as data (docs/protocol.md sections 2 and 4): every name an HTTP-signature profile
  * fixes on the wire lives here, once. Request signing, request verification, response signing and
  * response verification read these values instead of spelling the names themselves. Two profiles
  * exist: OIDC² ({@link OIDC2_PROFILE}, an ICT in `Identity-Certification-Token`) and the WIMSE
@@ -58,7 +58,7 @@ const RESPONSE_COVERED_WHEN_PRESENT = Object.freeze(['content-type', 'content-en
 const PATH_AND_QUERY = Object.freeze(['@method', '@path', '@query']);
 const MAX_NONCE_LENGTH = 256;
 
-/** The OIDC² HTTP-signature profile: ICT-bound RFC 9421 signatures (PROFILE.md 2.1 and 3). */
+/** The OIDC² HTTP-signature profile: ICT-bound RFC 9421 signatures (docs/protocol.md sections 2 and 4). */
 export const OIDC2_PROFILE: SignatureProfile = Object.freeze({
   tag: 'oidc2-ict',
   label: 'sig',
@@ -76,7 +76,7 @@ export const OIDC2_PROFILE: SignatureProfile = Object.freeze({
 } as const);
 
 /**
- * The WIMSE workload-to-workload profile of draft-ietf-wimse-http-signature-07 (PROFILE.md 2.3): a
+ * The WIMSE workload-to-workload profile of draft-ietf-wimse-http-signature-07 (docs/protocol.md section 3a): a
  * WIT-bound RFC 9421 signature tagged `wimse-workload-to-workload`. Beyond the draft's lists it
  * covers `content-encoding` and the end-to-end encryption fields when present, as the OIDC²
  * profile does (docs/wimse.md says why).

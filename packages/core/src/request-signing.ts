@@ -1,5 +1,5 @@
 /**
- * The caller's side of PROFILE sections 2.1 and 2.3: sign a request with the key its token
+ * The caller's side of docs/protocol.md sections 2 and 3a: sign a request with the key its token
  * certifies (RFC 9421), under a signature profile: OIDC² with an ICT, WIMSE with a WIT. Runs in
  * browsers and Node alike. DPoP proofs are made in `dpop.ts`, beside their verification.
  */
@@ -57,7 +57,7 @@ export interface SignRequestOptions {
   /**
    * The signature's `nonce`, never used twice: at least 128 random bits, base64url (any string of 1
    * to 256 printable characters under the WIMSE profile). Set it only when something must be
-   * derived from the nonce before signing (an end-to-end encrypted body's key, PROFILE 5.5).
+   * derived from the nonce before signing (an end-to-end encrypted body's key, docs/protocol.md section 7.5).
    * Default: a fresh {@link createNonce}.
    */
   nonce?: string;
@@ -112,7 +112,7 @@ function profileAndToken(options: SignRequestOptions): { profile: SignatureProfi
 }
 
 /**
- * Signs a request as PROFILE sections 2.1 and 2.3 require: adds the profile's token field (the
+ * Signs a request as docs/protocol.md sections 2 and 3a require: adds the profile's token field (the
  * ICT, or the WIT under the WIMSE profile), `Content-Digest` (when there is a body),
  * `Signature-Input` and `Signature` tagged with the profile's tag. The result carries the
  * `binding` to verify the response with.

@@ -1,5 +1,5 @@
 /**
- * The service's answer (PROFILE section 3): its own token (its ICT, or its WIT under the WIMSE
+ * The service's answer (docs/protocol.md section 4): its own token (its ICT, or its WIT under the WIMSE
  * profile), `Content-Digest` over the body as sent and an RFC 9421 signature bound to the request;
  * and the caller's verification of that answer.
  */
@@ -38,7 +38,7 @@ export interface SignResponseOptions {
   /** Digest algorithm. Default `sha-256`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
   /**
-   * The body follows the signed head as a stream of `aes128gcm` records (PROFILE 5.7, docs/protocol.md
+   * The body follows the signed head as a stream of `aes128gcm` records (docs/protocol.md section 7.7, docs/protocol.md
    * 7.7): no `Content-Digest` is added or covered, since the head goes out before the body exists; the
    * records are authenticated under a key bound to the signed exchange. The response must carry
    * `Content-Encoding: aes128gcm`. Default false.
@@ -49,7 +49,7 @@ export interface SignResponseOptions {
 /** Every key of {@link SignResponseOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const SIGN_RESPONSE_OPTION_KEYS = Object.freeze(['now', 'expiresIn', 'digestAlgorithm', 'streamedEncryptedBody'] as const satisfies ReadonlyArray<keyof SignResponseOptions>);
 
-/** Whether a message's only content coding is `aes128gcm`, as a streamed encrypted body's must be (PROFILE 5.2, 5.7). */
+/** Whether a message's only content coding is `aes128gcm`, as a streamed encrypted body's must be (docs/protocol.md sections 7.2, 7.7). */
 export function encryptedCoding(headers: Fields): boolean {
   const lines = fieldLines(headers, 'content-encoding');
   return lines !== undefined && lines.join(',').trim().toLowerCase() === 'aes128gcm';
@@ -147,7 +147,7 @@ export interface VerifyResponseOptions {
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
   /**
-   * Set by a caller of an end-to-end encrypted exchange that reads the body as a stream (PROFILE 5.7,
+   * Set by a caller of an end-to-end encrypted exchange that reads the body as a stream (docs/protocol.md section 7.7,
    * docs/protocol.md 7.7): a response without `Content-Digest` is then accepted when its only content
    * coding is `aes128gcm` (covered by the signature). Its body is not checked here: the caller must
    * decrypt it record by record under the exchange's key and must not treat it as complete before the
@@ -238,7 +238,7 @@ export async function verifyResponse(response: HttpResponse, options: VerifyResp
   const digestLines = fieldLines(response.headers, 'content-digest');
   const body = response.body ?? new Uint8Array(0);
   // Under the WIMSE profile a response without a body need not carry a digest (draft-ietf-wimse-http-signature);
-  // nor does a streamed encrypted body, when the caller reads it as one (PROFILE 5.7).
+  // nor does a streamed encrypted body, when the caller reads it as one (docs/protocol.md section 7.7).
   const streamed = options.streamedEncryptedBody === true && digestLines === undefined && encryptedCoding(response.headers);
   const checksDigest = !streamed && (profile.responseDigest === 'always' || body.length > 0 || digestLines !== undefined);
   const required: Array<[string, boolean]> = [

@@ -1,5 +1,5 @@
 /**
- * The service's own credentials (PROFILE section 3): its ICT, its WIT, or both, each with the
+ * The service's own credentials (docs/protocol.md section 4): its ICT, its WIT, or both, each with the
  * private key it certifies, fixed or from a provider that is called again before the token
  * expires. A response is signed with the credential of the caller's profile.
  */

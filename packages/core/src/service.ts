@@ -1,6 +1,6 @@
 /**
  * Everything an adapter needs, framework-free: authenticate a request, apply the route policy,
- * sign the response with the service's own credential and render errors (PROFILE sections 2-4).
+ * sign the response with the service's own credential and render errors (docs/protocol.md section 2-4).
  * Adapters only translate their framework's request and response to and from the core's messages.
  */
 import { Oidc2Error, isOidc2Error } from './errors.js';
@@ -41,7 +41,7 @@ export interface Oidc2Options extends AuthenticatorOptions {
   /** Seconds before a credential's token expires at which its provider is called again. Default 60. */
   credentialRefreshMargin?: number;
   /**
-   * End-to-end encryption (PROFILE section 5): HPKE key exchange, session tokens and encrypted
+   * End-to-end encryption (docs/protocol.md section 7): HPKE key exchange, session tokens and encrypted
    * bodies, negotiated per request and governed per route by `policy.encryption`. It needs a
    * credential, because every e2ee response is signed (with the credential of the caller's profile).
    * `false` turns it off. Default: on with the defaults of {@link E2eeOptions} when the service
@@ -170,7 +170,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       if (!(effective?.optional && isOidc2Error(error) && error.status === 401 && !e2eeRefusal && !hasE2eeFields(request))) throw error;
       result = { identity: null, error, binding: requestBinding(request) };
     }
-    // Refused before the route runs: it could only answer with an unsigned success (PROFILE 3).
+    // Refused before the route runs: it could only answer with an unsigned success (docs/protocol.md section 4).
     if (result.binding?.signResponse && !signer(result.binding)) throw noCredential();
     return result;
   }

@@ -1,5 +1,5 @@
 /**
- * Transaction Tokens (draft-ietf-oauth-transaction-tokens; PROFILE section 1.3): the user and
+ * Transaction Tokens (draft-ietf-oauth-transaction-tokens; docs/protocol.md section 3b): the user and
  * transaction context a call chain carries in `Txn-Token`. It never authenticates the caller by
  * itself; the authenticator verifies it beside the caller's proof and exposes it on the identity.
  */

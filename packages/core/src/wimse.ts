@@ -1,5 +1,5 @@
 /**
- * WIMSE workload credentials (PROFILE.md sections 1.2 and 2.3): the Workload Identity Token (WIT,
+ * WIMSE workload credentials (docs/protocol.md sections 3a and 3a): the Workload Identity Token (WIT,
  * draft-ietf-wimse-workload-creds) that binds a workload's key to its Workload Identifier, and the
  * Workload Proof Token (WPT, draft-ietf-wimse-wpt-02) that proves possession of that key for one
  * request. Every failure a caller can cause is a 400, as the WIMSE drafts say.

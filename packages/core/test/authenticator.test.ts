@@ -1,4 +1,4 @@
-// The authenticator and service against the attacks PROFILE.md sections 2-4 name: every rejection is
+// The authenticator and service against the attacks docs/protocol.md section 2-4 name: every rejection is
 // asserted by code and status, with a frozen clock.
 import { calculateJwkThumbprint } from 'jose';
 import {

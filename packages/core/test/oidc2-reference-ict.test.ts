@@ -89,7 +89,7 @@ describe('an ICT shaped as the reference OpenID Provider emits it', () => {
     expect(isOidc2Error(error) && error.code).toBe('ict_invalid');
   });
 
-  it('an RSA client key in cnf.jwk needs its alg, as PROFILE 2.1 says', async () => {
+  it('an RSA client key in cnf.jwk needs its alg, as docs/protocol.md section 2 says', async () => {
     const client = await newKey('PS256');
     const { alg: _alg, ...bare } = client.publicJwk;
     const verifier = createIctVerifier({ issuers: issuers(), now: () => T + 5 });

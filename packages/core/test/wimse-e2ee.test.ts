@@ -1,4 +1,4 @@
-// End-to-end encryption with a WIMSE workload (PROFILE 5.8: WIMSE HTTP-signature callers may use it
+// End-to-end encryption with a WIMSE workload (docs/protocol.md section 7.8: WIMSE HTTP-signature callers may use it
 // like ICT callers): the service answers with its WIT, so id(S) is the WIT's (with an empty iss when
 // the WIT has none) and id(C) the caller WIT's. The caller side is built from the core's blocks.
 import { createOidc2Service, createWitVerifier, createNonce, fieldLines, signRequest, verifyResponse, type HttpRequest, type Oidc2Options, type SuiteName } from '../src/index';

@@ -1,4 +1,4 @@
-// WIMSE workload-to-workload HTTP signatures (draft-ietf-wimse-http-signature-07, PROFILE 2.3)
+// WIMSE workload-to-workload HTTP signatures (draft-ietf-wimse-http-signature-07, docs/protocol.md section 3a)
 // through the authenticator, and the answers of a service that holds an ICT and a WIT: every
 // failure a caller can cause, with its code and status, and nothing recorded before the last check.
 import {

@@ -1,5 +1,5 @@
 /**
- * OIDC² for Express 5: `app.use(oidc2(options))` authenticates callers (PROFILE section 2), puts
+ * OIDC² for Express 5: `app.use(oidc2(options))` authenticates callers (docs/protocol.md section 2), puts
  * them on `req.identity` and signs every response with the service's credential (section 3).
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';

@@ -1,5 +1,5 @@
 /**
- * OIDC² for Fastify 5: `await app.register(oidc2, options)` authenticates callers (PROFILE
+ * OIDC² for Fastify 5: `await app.register(oidc2, options)` authenticates callers (docs/protocol.md
  * section 2), puts them on `request.identity` and signs every response with the service's
  * credential (section 3).
  */

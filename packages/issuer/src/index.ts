@@ -1,7 +1,7 @@
 /**
  * `@oidc2/issuer`: the Identity Certification Token endpoint of an OpenID Provider or workload
  * attestation server. It certifies a caller's public key in a short-lived ICT (OIDC² draft
- * section 4, PROFILE 1.1) and serves the discovery document and JWKS that verifiers need.
+ * section 4, docs/protocol.md section 1) and serves the discovery document and JWKS that verifiers need.
  *
  * Two request forms are served:
  * - the OIDC² draft form: `POST <ict_endpoint>` with `Authorization: Bearer <access token>` and a

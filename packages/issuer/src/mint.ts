@@ -1,4 +1,4 @@
-// ICT and WIT minting (PROFILE 1.1, 1.2): the certified key in `cnf.jwk`, for an ICT the granted
+// ICT and WIT minting (docs/protocol.md sections 1, 3a): the certified key in `cnf.jwk`, for an ICT the granted
 // contexts in `ctx`; signed by the active key; never outliving the credential that authorised it.
 import { randomBytes } from 'node:crypto';
 import { Oidc2Error } from '@oidc2/core';

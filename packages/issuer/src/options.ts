@@ -93,7 +93,7 @@ export interface IssuerOptions {
   /** Extra discovery members (e.g. the OP's `authorization_endpoint`); the issuer's own members win. Default none. */
   metadata?: Record<string, unknown>;
   /**
-   * Issue Workload Identity Tokens (PROFILE 1.2, draft-ietf-wimse-workload-creds) to authenticated
+   * Issue Workload Identity Tokens (docs/protocol.md section 3a, draft-ietf-wimse-workload-creds) to authenticated
    * workloads: at the WIT endpoint (`paths.wit`, published as `wit_endpoint`) and by RFC 8693 token
    * exchange with `requested_token_type` `WIT_TOKEN_TYPE`. WITs are signed with the same keys as
    * ICTs. Default: no WITs.

@@ -1,4 +1,4 @@
-// Workload Identity Tokens (PROFILE 1.2, draft-ietf-wimse-workload-creds): the `workloads` option,
+// Workload Identity Tokens (docs/protocol.md section 3a, draft-ietf-wimse-workload-creds): the `workloads` option,
 // the rule that turns an authenticated workload into its Workload Identifier, and the check that
 // the identifier lies in the issuer's trust domain.
 import { Oidc2Error } from '@oidc2/core';

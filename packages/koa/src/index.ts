@@ -1,5 +1,5 @@
 /**
- * OIDC² for Koa: `app.use(oidc2(options))` authenticates callers (PROFILE section 2), puts them on
+ * OIDC² for Koa: `app.use(oidc2(options))` authenticates callers (docs/protocol.md section 2), puts them on
  * `ctx.state.identity` and signs every response with the service's credential (section 3).
  */
 import type { Middleware } from 'koa';

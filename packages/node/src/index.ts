@@ -1,6 +1,6 @@
 /**
  * OIDC² for Node.js `http` servers: moves the bytes of an `IncomingMessage` / `ServerResponse` pair
- * through the core's exchange (PROFILE sections 2 and 3), which decides everything. The Express and
+ * through the core's exchange (docs/protocol.md sections 2 and 4), which decides everything. The Express and
  * Koa adapters are built on it; a plain `node:http` server can use it directly.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -161,7 +161,7 @@ type IncomingInternals = IncomingMessage & {
 };
 
 /**
- * Takes a streamed body (PROFILE 5.7) over from the HTTP parser: what the parser pushes into `req`
+ * Takes a streamed body (docs/protocol.md section 7.7) over from the HTTP parser: what the parser pushes into `req`
  * goes to the exchange instead, and what the exchange makes of it is pushed into `req` as the route
  * reads, so the route and its parsers read the plaintext from `req` as usual, with backpressure both
  * ways (the socket pauses while the exchange has a full buffer, the exchange while `req` has one).

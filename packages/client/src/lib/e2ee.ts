@@ -447,7 +447,7 @@ export class E2eeClient {
     }
   }
 
-  /** PROFILE 5.9, the caller's side, after the signature, its tag and the expected service were verified. */
+  /** docs/protocol.md section 7.9, the caller's side, after the signature, its tag and the expected service were verified. */
   async #open(
     endpoint: string,
     exchanged: Exchanged,

@@ -1,5 +1,5 @@
 /**
- * The service's side of end-to-end encryption within one exchange (PROFILE 5.3 to 5.9): read the
+ * The service's side of end-to-end encryption within one exchange (docs/protocol.md section 7.3 to 5.9): read the
  * request's e2ee fields, and once the request is otherwise verified apply the route's encryption
  * policy, check the session token or choose a suite, run the handshake or rekey, and decrypt the
  * body; then encrypt the route's response and add the fields it carries. The exchange calls these
@@ -32,10 +32,10 @@ import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
 import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
 import type { Body } from '../lib/body.js';
 
-/** A route's end-to-end encryption policy (PROFILE 5.11). */
+/** A route's end-to-end encryption policy (docs/protocol.md section 7.10). */
 export type EncryptionPolicy = 'off' | 'optional' | 'required';
 
-/** End-to-end encryption options of a service (PROFILE section 5). */
+/** End-to-end encryption options of a service (docs/protocol.md section 7). */
 export interface E2eeOptions {
   /**
    * The suites accepted, in the service's preference order. Default `['x25519', 'p256']`.
@@ -62,7 +62,7 @@ export interface E2eeOptions {
 /** Every key of {@link E2eeOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const E2EE_OPTION_KEYS = Object.freeze(['suites', 'sessionKeys', 'epochSeconds', 'rekeySeconds', 'maxAgeSeconds'] as const satisfies ReadonlyArray<keyof E2eeOptions>);
 
-/** The path every service answers a handshake on, below each of its base URLs (PROFILE 5.3). */
+/** The path every service answers a handshake on, below each of its base URLs (docs/protocol.md section 7.3). */
 export const SESSION_ENDPOINT_PATH = '/.well-known/oidc2-session';
 
 const ENCODING = 'aes128gcm';
@@ -75,7 +75,7 @@ const ENCRYPTED_CACHE_CONTROL = 'no-store, no-transform';
  */
 const FLUSH_AFTER_MS = 10;
 
-/** A request's e2ee fields as read in step 1 (PROFILE 5.9). */
+/** A request's e2ee fields as read in step 1 (docs/protocol.md section 7.9). */
 export interface RequestE2ee {
   readonly keyShare?: RequestKeyShare;
   readonly session?: string;
@@ -118,11 +118,11 @@ export interface E2eeService {
   seal(opened: OpenedE2ee, status: number, body: Uint8Array | undefined): Promise<{ headers: Fields; body: Uint8Array | undefined }>;
   /**
    * Encrypts a response body as a stream of records, sent as they fill or when the route pauses
-   * (PROFILE 5.7), and returns the fields to set, as {@link seal} does (no `Content-Length`).
+   * (docs/protocol.md section 7.7), and returns the fields to set, as {@link seal} does (no `Content-Length`).
    */
   sealStream(opened: OpenedE2ee, status: number, body: AsyncIterable<Uint8Array>): Promise<{ headers: Fields; body: AsyncIterable<Uint8Array> }>;
   /**
-   * Whether a request's body is a streamed encrypted body (PROFILE 5.7): one `aes128gcm` body
+   * Whether a request's body is a streamed encrypted body (docs/protocol.md section 7.7): one `aes128gcm` body
    * without `Content-Digest` in a session, not to the session endpoint. Read from the head alone;
    * the route's policy decides whether it is accepted.
    */
@@ -164,7 +164,7 @@ function coding(request: HttpRequest): { encoded: boolean; coded: boolean } {
   if (!lines) return { encoded: false, coded: false };
   const codings = lines.flatMap((l) => l.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c.length > 0);
   const encoded = codings.includes(ENCODING);
-  // aes128gcm is the only coding of an encrypted message (PROFILE 5.2).
+  // aes128gcm is the only coding of an encrypted message (docs/protocol.md section 7.2).
   if (encoded && codings.length > 1) throw new Oidc2Error('e2ee_encoding_invalid', 'an encrypted body carries no other content coding');
   return { encoded, coded: codings.length > 0 };
 }

@@ -88,7 +88,7 @@ export function partyId(party: PartyIdentity, name = 'party'): Uint8Array {
   return concatBytes([lp(party.iss, `${name}.iss`), lp(party.sub, `${name}.sub`), lp(exactLength(party.jkt, JKT_LENGTH, `${name}.jkt`), `${name}.jkt`)]);
 }
 
-/** The inputs of a handshake transcript (PROFILE-level names in brackets). */
+/** The inputs of a handshake transcript (protocol-level names in brackets). */
 export interface TranscriptInput {
   /** The chosen suite's dictionary key, e.g. `x25519`. */
   readonly suite: string;

@@ -44,7 +44,7 @@ export function parsePublicJwk(value: unknown): JWK | undefined {
 }
 
 /**
- * The JWA algorithm a confirmation key signs with (PROFILE.md 2.1): its `alg` member when that is
+ * The JWA algorithm a confirmation key signs with (docs/protocol.md section 2): its `alg` member when that is
  * an allowed asymmetric algorithm fitting the key, else P-256 -> ES256, P-384 -> ES384,
  * P-521 -> ES512, Ed25519 -> Ed25519. Undefined for an RSA key without `alg`, or an `alg` that is
  * not allowed or does not fit.

@@ -55,7 +55,7 @@ export interface ProofHooks {
   beforeRecord?: (identity: Identity) => Promise<void> | void;
   /**
    * The body is an end-to-end encrypted body streamed without `Content-Digest` and decrypted record
-   * by record after admission (PROFILE 5.7): an HTTP signature demands no digest of it.
+   * by record after admission (docs/protocol.md section 7.7): an HTTP signature demands no digest of it.
    */
   streamedEncryptedBody?: boolean;
 }
@@ -91,7 +91,7 @@ export function ictIdentity(ict: VerifiedIct, publicKey: JWK, proof: ProofType, 
 
 /**
  * The identity a WIT-based proof establishes: a workload, whose issuer is the WIT's `iss` or the
- * empty string when it has none (the `iss` that end-to-end encryption binds, PROFILE 5.1).
+ * empty string when it has none (the `iss` that end-to-end encryption binds, docs/protocol.md section 7.1).
  */
 export function witIdentity(wit: VerifiedWit, proof: ProofType, binding: RequestBinding, transaction?: TransactionContext): Identity {
   return {

@@ -1,5 +1,5 @@
 /**
- * The DPoP proof (PROFILE 2.2): `Authorization: DPoP <ICT>` with an RFC 9449 proof in `DPoP`.
+ * The DPoP proof (docs/protocol.md section 3): `Authorization: DPoP <ICT>` with an RFC 9449 proof in `DPoP`.
  */
 import { decodeJwt } from 'jose';
 import { Oidc2Error } from '../errors.js';

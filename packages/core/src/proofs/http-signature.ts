@@ -1,5 +1,5 @@
 /**
- * The HTTP-signature proof (PROFILE 2.1 and 2.3): an RFC 9421 signature tagged with a signature
+ * The HTTP-signature proof (docs/protocol.md sections 2 and 3a): an RFC 9421 signature tagged with a signature
  * profile's tag, made with the key the profile's token certifies: an ICT under the OIDC² profile,
  * a WIT under the WIMSE profile.
  */

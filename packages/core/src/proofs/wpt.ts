@@ -1,5 +1,5 @@
 /**
- * The WIMSE proof (PROFILE 2.3): a Workload Identity Token with a Workload Proof Token. Failures
+ * The WIMSE proof (docs/protocol.md section 3a): a Workload Identity Token with a Workload Proof Token. Failures
  * are 400, as the WIMSE drafts say.
  */
 import { Oidc2Error } from '../errors.js';

@@ -1,5 +1,5 @@
-// End-to-end encryption inside the exchange, on synthetic messages: the order of checks of PROFILE
-// 5.9 (nothing recorded before the last step), the encryption policy, what the route sees, what the
+// End-to-end encryption inside the exchange, on synthetic messages: the order of checks of docs/protocol.md
+// section 7.9 (nothing recorded before the last step), the encryption policy, what the route sees, what the
 // response carries, and the options. The same caller code runs over real sockets in test/e2ee.
 import {
   createDpopProof,

@@ -1,4 +1,4 @@
-// Streamed end-to-end encrypted bodies inside the exchange, on synthetic messages (PROFILE 5.7): the
+// Streamed end-to-end encrypted bodies inside the exchange, on synthetic messages (docs/protocol.md section 7.7): the
 // route option, which requests stream and that their body is never read before admission, what the
 // route gets, which responses stream and what their head carries, and the signing and verifying
 // options that let a head go without Content-Digest. Over real sockets: test/e2ee/streaming.test.ts.
