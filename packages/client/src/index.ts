@@ -54,6 +54,7 @@ import {
   type ResponseEncryption,
   type SendParams,
 } from './lib/e2ee.js';
+import { isReadableStream, streamsEncryptedBody } from './lib/e2ee-stream.js';
 
 export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
@@ -254,12 +255,14 @@ export class VerifiedResponse extends Response {
   readonly encryption: ResponseEncryption | null;
 
   /** @internal */
-  constructor(body: Uint8Array | null, source: Response, service: ServiceIdentity, encryption: ResponseEncryption | null = null) {
+  constructor(body: Uint8Array | ReadableStream<Uint8Array> | null, source: Response, service: ServiceIdentity, encryption: ResponseEncryption | null = null) {
     let headers = source.headers;
     if (encryption) {
       headers = new Headers(source.headers);
       for (const name of E2EE_RESPONSE_FIELDS) headers.delete(name);
-      if (source.headers.has('content-length')) headers.set('content-length', String(body?.length ?? 0));
+      // A streamed plaintext's length is known only at its end.
+      if (isReadableStream(body)) headers.delete('content-length');
+      else if (source.headers.has('content-length')) headers.set('content-length', String(body?.length ?? 0));
     }
     super(body as BodyInit | null, { status: source.status, statusText: source.statusText, headers });
     this.service = service;
@@ -573,13 +576,22 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     return !fieldLines(message.headers, WIT_HEADER) && fieldLines(message.headers, ICT_HEADER) ? wptBinding(OIDC2_PROFILE) : binding;
   }
 
-  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string): Promise<Exchanged> {
+  /**
+   * Verifies a response. With `encrypted` (an e2ee message) a head that announces a streamed
+   * encrypted body (docs/protocol.md section 7.7) is verified without reading the body, which is left for
+   * record-by-record decryption; every other body is read whole, up to `maxResponseBytes`.
+   */
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string, encrypted: boolean): Promise<Exchanged> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
-    const body = await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
-    const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
+    const headers = normalizeFields(response.headers);
+    const streamed = encrypted && streamsEncryptedBody(headers);
+    const body = streamed
+      ? undefined
+      : await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
+    const message: HttpResponse = { status: response.status, headers, body };
     const expectedSubject = expectedFor(expectFor);
     let service: ServiceIdentity;
     try {
@@ -591,14 +603,16 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         clockTolerance,
         now,
         ...(expectedSubject !== undefined ? { expectedSubject } : {}),
+        streamedEncryptedBody: streamed,
       });
     } catch (error) {
+      if (streamed) await response.body?.cancel().catch(() => undefined);
       if (isOidc2Error(error) && error.code.startsWith('response_')) {
         throw new Oidc2Error(error.code, `${error.message} (HTTP ${response.status})`, { cause: error });
       }
       throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status})`, { cause: error });
     }
-    return { response, message, service };
+    return { response, message, service, streamed };
   }
 
   /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
@@ -609,6 +623,8 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         method: sent.method,
         headers: toHeaders(sent.headers),
         ...(sent.body ? { body: sent.body as BodyInit } : {}),
+        // A streamed body goes out as it is encrypted (fetch needs `duplex` for a stream).
+        ...(out.stream ? ({ body: out.stream, duplex: 'half' } as RequestInit) : {}),
         // A redirected request would carry a signature for another target (and a spent nonce).
         redirect: request.redirect === 'error' ? 'error' : 'manual',
         // A handshake shared by several requests must not end with the one that started it.
@@ -628,14 +644,22 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url);
+      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams !== undefined);
     }
   }
 
   async function oidc2Fetch(input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse> {
     const request = new Request(input, init);
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    const out: Outgoing = { method: request.method, url: request.url, headers: normalizeFields(request.headers), body: bytes.length > 0 ? bytes : undefined };
+    // With encryption, a body given as a stream is encrypted and sent as it is read (docs/protocol.md section 7.7).
+    const stream = e2ee && isReadableStream(init?.body) ? request.body! : undefined;
+    const bytes = stream ? undefined : new Uint8Array(await request.arrayBuffer());
+    const out: Outgoing = {
+      method: request.method,
+      url: request.url,
+      headers: normalizeFields(request.headers),
+      body: bytes && bytes.length > 0 ? bytes : undefined,
+      ...(stream ? { stream } : {}),
+    };
     // A Txn-Token travels unchanged down the call chain: one compact JWT (docs/protocol.md section 3b), checked
     // here so a mangled one is the caller's error, not the service's refusal.
     const txn = fieldLines(out.headers, TXN_TOKEN_HEADER);
@@ -656,7 +680,11 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const caller = { iss: held.issuer, sub: held.subject, jkt: rawThumbprint(k.thumbprint) };
     const { exchanged, body, encryption } = await e2ee.fetch(out, send, caller);
     const { response, service } = exchanged;
-    return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : body, response, service, encryption);
+    if (NULL_BODY_STATUS.has(response.status)) {
+      if (isReadableStream(body)) await body.cancel().catch(() => undefined);
+      return new VerifiedResponse(null, response, service, encryption);
+    }
+    return new VerifiedResponse(body, response, service, encryption);
   }
 
   return Object.assign(oidc2Fetch, {
