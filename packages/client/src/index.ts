@@ -625,8 +625,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         ...(sent.body ? { body: sent.body as BodyInit } : {}),
         // A streamed body goes out as it is encrypted (fetch needs `duplex` for a stream).
         ...(out.stream ? ({ body: out.stream, duplex: 'half' } as RequestInit) : {}),
-        // A redirected request would carry a signature for another target (and a spent nonce).
-        redirect: request.redirect === 'error' ? 'error' : 'manual',
+        // A redirected request would carry a signature for another target (and a spent nonce). A
+        // streamed body is never followed: fetch keeps a copy of every chunk of a body it may have to
+        // send again (Node's, until the exchange ends), which a redirect it may not follow needs none of.
+        redirect: request.redirect === 'error' || out.stream ? 'error' : 'manual',
         // A handshake shared by several requests must not end with the one that started it.
         ...(e2eeParams?.shared ? {} : { signal: request.signal }),
         credentials: request.credentials,
