@@ -284,3 +284,40 @@ describe.each(FRAMEWORKS)('%s: the client reads and sends streamed encrypted bod
     expect(((await response.json()) as { code: string }).code).toBe('digest_missing');
   });
 });
+
+describe('a streamed upload is sent once, and only encrypted', () => {
+  let clock = Math.floor(Date.now() / 1000);
+  let svc: StreamingService;
+  beforeAll(async () => {
+    // The service's clock runs 30 s ahead with 5 s of tolerance: a token the client still holds for
+    // valid has expired there. Routes of the default policy answer only in clear.
+    svc = await startStreamingFramework('express', (url) => ({ ...serviceOptions, audiences: [url], now: () => clock + 30, clockTolerance: 5, policy: { encryption: 'off' } }) as never);
+  });
+  afterAll(async () => {
+    await svc?.close();
+  });
+  const client = (encryption: 'required' | 'preferred') =>
+    createClient({ serviceIssuers: [{ issuer: services.issuer, jwks: services.jwks }], getIct: (jwk) => callers.mint(jwk, { lifetime: 3600 }), encryption, now: () => clock });
+  const upload = (size: number) => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: patternStream(size), duplex: 'half' }) as RequestInit;
+
+  it('a session refused as expired rejects with session_expired instead of a new handshake and a resend', async () => {
+    const api = client('required');
+    expect((await api(`${svc.url}/upload`, { method: 'POST', body: 'opens the session' })).status).toBe(200);
+    clock += 610;
+    expect((await rejection(api(`${svc.url}/upload`, upload(100 * KiB)))).code).toBe('session_expired');
+    // The next request opens a new session.
+    const response = await api(`${svc.url}/upload`, upload(100 * KiB));
+    expect(await response.json()).toEqual({ bytes: 100 * KiB, sha256: await patternDigest(100 * KiB) });
+  });
+
+  it("'preferred': a route known to answer only in clear makes it reject with e2ee_unavailable, never send it in clear", async () => {
+    const api = client('preferred');
+    // A body sent whole falls back to clear after the route's signed e2ee_unavailable, and the route is remembered.
+    const whole = await api(`${svc.url}/buffered-upload`, { method: 'POST', body: 'in clear' });
+    expect([whole.status, whole.encryption]).toEqual([200, null]);
+    expect(await whole.json()).toEqual(await digestOf([new TextEncoder().encode('in clear')]));
+    const before = svc.bodyErrors.length;
+    expect((await rejection(api(`${svc.url}/buffered-upload`, upload(100 * KiB)))).code).toBe('e2ee_unavailable');
+    expect(svc.bodyErrors.length).toBe(before);
+  });
+});
