@@ -159,7 +159,10 @@ export interface ClientOptions {
   components?: string[];
   /** Digest algorithm of `Content-Digest` on request bodies. Default `'sha-256'`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
-  /** Largest response body, in bytes, read for verification; a larger one is rejected. Default 16 MiB. */
+  /**
+   * Largest response body, in bytes, read for verification; a larger one is rejected. A streamed
+   * encrypted body (docs/protocol.md section 7.7) is not read whole and not bounded by it. Default 16 MiB.
+   */
   maxResponseBytes?: number;
   /** Allowed clock skew in seconds when checking the service's ICT or WIT and signature. Default `60`. */
   clockTolerance?: number;
@@ -188,6 +191,14 @@ export interface ClientOptions {
    * and pinned to the service that opened them. A refused session (`session_expired`,
    * `session_invalid`) costs one new handshake and one resend. An unsigned answer to an e2ee request
    * is `e2ee_response_unsigned` in both modes.
+   *
+   * Streamed bodies (docs/protocol.md section 7.7): an answer whose signed head carries no `Content-Digest` is
+   * handed over once its head is verified, its body a stream decrypted record by record as it is
+   * read, which errors with `e2ee_response_decrypt_failed` (never ends early) when a record is cut,
+   * changed, lost, repeated or reordered. A `ReadableStream` request body (with `duplex: 'half'`) is
+   * encrypted record by record as it is sent, without `Content-Digest`, for routes that take streamed
+   * bodies; it is sent once (never again after a refused session, never in clear) and with
+   * `redirect: 'error'`.
    *
    * Only with `proof: 'http-signature'` or `'wimse-signature'` (a DPoP proof or a WPT covers
    * neither e2ee field); anything else with `'dpop'` or `'wpt'` is a `TypeError`. A workload's
@@ -239,7 +250,10 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /**
  * A response whose signature, service ICT (or WIT), binding to its request and body digest were verified.
  * The body is the verified bytes (the decrypted plaintext of an end-to-end encrypted response),
- * readable once as with any `Response`.
+ * readable once as with any `Response`. A streamed encrypted response (docs/protocol.md section 7.7) is handed over
+ * once its head is verified: its body is decrypted and authenticated record by record as it is read,
+ * and errors with `e2ee_response_decrypt_failed` rather than end short; it is complete only once
+ * it has ended without an error.
  */
 export class VerifiedResponse extends Response {
   /** Who answered: the verified identity from the service's ICT, or its WIT (then with `trustDomain`). */
@@ -279,7 +293,7 @@ export class VerifiedResponse extends Response {
  * resolves with one. With end-to-end encryption it also rejects, fail-closed, with
  * `e2ee_response_unsigned` (an unsigned answer to an e2ee request, never retried in clear),
  * `e2ee_response_key_share_missing`, `e2ee_response_suite_mismatch`, `e2ee_response_not_encrypted`
- * and `e2ee_response_decrypt_failed`, and with the code of a signed e2ee refusal it cannot get past
+ * and `e2ee_response_decrypt_failed` (which a streamed body's reading also errors with), and with the code of a signed e2ee refusal it cannot get past
  * (e.g. `e2ee_unavailable` when encryption is required, `session_expired` after its one new
  * handshake, `session_binding_mismatch`). Before sending, it rejects when it has no usable
  * credential: `issuer_unavailable` (the issuer or the `getIct` / `getWit` provider failed), the
