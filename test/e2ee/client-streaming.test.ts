@@ -286,9 +286,10 @@ describe.each(FRAMEWORKS)('%s: the client reads and sends streamed encrypted bod
 });
 
 describe('a streamed upload is sent once, and only encrypted', () => {
-  let clock = Math.floor(Date.now() / 1000);
+  let clock = 0;
   let svc: StreamingService;
   beforeAll(async () => {
+    clock = Math.floor(Date.now() / 1000);
     // The service's clock runs 30 s ahead with 5 s of tolerance: a token the client still holds for
     // valid has expired there. Routes of the default policy answer only in clear.
     svc = await startStreamingFramework('express', (url) => ({ ...serviceOptions, audiences: [url], now: () => clock + 30, clockTolerance: 5, policy: { encryption: 'off' } }) as never);
@@ -297,7 +298,7 @@ describe('a streamed upload is sent once, and only encrypted', () => {
     await svc?.close();
   });
   const client = (encryption: 'required' | 'preferred') =>
-    createClient({ serviceIssuers: [{ issuer: services.issuer, jwks: services.jwks }], getIct: (jwk) => callers.mint(jwk, { lifetime: 3600 }), encryption, now: () => clock });
+    createClient({ serviceIssuers: [{ issuer: services.issuer, jwks: services.jwks }], getIct: (jwk) => callers.mint(jwk, { now: clock, lifetime: 3600 }), encryption, now: () => clock });
   const upload = (size: number) => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: patternStream(size), duplex: 'half' }) as RequestInit;
 
   it('a session refused as expired rejects with session_expired instead of a new handshake and a resend', async () => {
