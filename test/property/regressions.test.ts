@@ -1,5 +1,6 @@
 // Each failure the property and fuzz runs found, pinned by the smallest input that showed it.
 import { parseRequestSession, serializeSession } from '../../packages/core/src/e2ee/fields';
+import { componentValue } from '../../packages/core/src/rfc9421/index';
 import { outcome } from './support';
 
 describe('regressions found by the property suites', () => {
@@ -12,5 +13,14 @@ describe('regressions found by the property suites', () => {
       expect(outcome(() => parseRequestSession([token]))).toEqual({ code: 'session_invalid' });
     }
     expect(parseRequestSession([serializeSession('eyJ.a.b.c.d')])).toEqual({ token: 'eyJ.a.b.c.d' });
+  });
+
+  it('@query-param reads a lone high surrogate as one U+FFFD without swallowing the next character', () => {
+    // `\ud800%2B` was read as the "pair" `\ud800%`, leaving `2B` as text: the name became
+    // `%EF%BF%BD%252B` where the form-urlencoded parser (URLSearchParams) gives `%EF%BF%BD%2B`.
+    const request = { method: 'GET', url: '/p?\ud800%2B=1&\ud800x=2&\ud83d\ude00=3', headers: {} };
+    expect(componentValue(request, '"@query-param";name="%EF%BF%BD%2B"')).toBe('1');
+    expect(componentValue(request, '"@query-param";name="%EF%BF%BDx"')).toBe('2');
+    expect(componentValue(request, '"@query-param";name="%F0%9F%98%80"')).toBe('3');
   });
 });

@@ -200,7 +200,9 @@ function formComponent(raw: string): string {
       bytes.push(c);
     } else {
       // A non-ASCII character in a raw query: its UTF-8 bytes (the URL parser would have encoded it).
-      const end = c >= 0xd800 && c <= 0xdbff && i + 1 < raw.length ? i + 2 : i + 1;
+      // A surrogate pair is one character; a lone surrogate is one U+FFFD, never with its neighbour.
+      const next = i + 1 < raw.length ? raw.charCodeAt(i + 1) : 0;
+      const end = c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? i + 2 : i + 1;
       for (const b of utf8Encoder.encode(raw.slice(i, end))) bytes.push(b);
       i = end - 1;
     }
