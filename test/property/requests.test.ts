@@ -7,6 +7,7 @@ import { createAuthenticator, signRequest, type HttpRequest } from '../../packag
 import { parseSignature, parseSignatureInput } from '../../packages/core/src/rfc9421/index';
 import { audienceMatcher } from '../../packages/core/src/lib/audience';
 import { isOidc2Error } from '../../packages/core/src/errors';
+import { parseDictionary, serializeDictionary } from 'structured-headers';
 import { utf8 } from '../../packages/core/src/lib/base64';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../support/credentials';
 import { MUTATIONS, mutate, runs, type Mutation } from './support';
@@ -110,6 +111,31 @@ describe('a signed request', () => {
       }),
       runs(150),
     );
+  });
+});
+
+describe('Accept-Signature (RFC 9421 section 5), the field the service writes', () => {
+  it('on every 401 is a Dictionary the reference parser reads back to the same text, asking for the profile tag and components', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...Object.keys(request.headers)), fc.constantFrom(...MUTATIONS), fc.nat(), async (name, m, at) => {
+        const changed: HttpRequest = { ...request, headers: { ...request.headers, [name]: [mutate(request.headers[name]![0]!, m, at)] } };
+        try {
+          await authenticator.authenticate(changed);
+        } catch (error) {
+          if (!isOidc2Error(error) || error.status !== 401) return;
+          const field = error.headers['accept-signature'];
+          expect(field).toBeDefined();
+          expect(serializeDictionary(parseDictionary(field!))).toBe(field);
+          const [, member] = [...parseDictionary(field!)][0]!;
+          expect((member[0] as unknown[]).map((item) => (item as [string])[0])).toEqual(expect.arrayContaining(['@method', '@path', '@query', 'identity-certification-token']));
+          expect(member[1].get('tag')).toBe('oidc2-ict');
+          seen.add(error.code);
+        }
+      }),
+      runs(200),
+    );
+    expect(seen.size).toBeGreaterThan(1);
   });
 });
 
