@@ -104,7 +104,7 @@ export function serviceCredentialProvider(
 ): () => Promise<ServiceCredential> {
   const renews = typeof source === 'function';
   const refresher = new CredentialRefresher(
-    async () => toServiceCredential(typeof source === 'function' ? await answerWithin(source, CREDENTIAL_TIMEOUT_MS) : source, kind, now(), margin, renews),
+    async () => toServiceCredential(typeof source === 'function' ? await answerWithin<AnyInput>(source as () => AnyInput | Promise<AnyInput>, CREDENTIAL_TIMEOUT_MS) : source, kind, now(), margin, renews),
     now,
     (cause) => new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} credential is unavailable`, { cause }),
   );
@@ -124,7 +124,6 @@ export function serviceCredentialProvider(
   };
 }
 
-/** The service's credential providers by token kind. */
 /**
  * How long a credential provider may take. One that hangs would otherwise hold every response that
  * must be signed (and every signed error response) for as long as it hangs; past this the response
@@ -143,6 +142,7 @@ function answerWithin<T>(provider: () => T | Promise<T>, ms: number): Promise<T>
   return Promise.race([Promise.resolve().then(provider), timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The service's credential providers by token kind. */
 export type CredentialProviders = Partial<Record<TokenKind, () => Promise<ServiceCredential>>>;
 
 /**
