@@ -218,7 +218,7 @@ describe('caches and stores', () => {
   });
 
   it('a static session-key set takes 64 keys, not 65', () => {
-    const keys = (n: number) => Array.from({ length: n }, (_, i) => ({ kty: 'oct', kid: `k${i}`, k: Buffer.alloc(32, i).toString('base64url') }));
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => ({ kty: 'oct' as const, kid: `k${i}`, k: Buffer.alloc(32, i).toString('base64url') }));
     expect(syncCodeOf(() => new StaticSessionKeyStore({ keys: keys(64) }))).toBeUndefined();
     expect(syncCodeOf(() => new StaticSessionKeyStore({ keys: keys(65) }))).toBe('TypeError');
   });
@@ -230,7 +230,7 @@ describe.each(FRAMEWORKS)('request body (maxBodyBytes) on %s', (framework) => {
     try {
       const send = async (size: number) => {
         const s = await signRequest({ method: 'POST', url: `${service.url}/bytes`, headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(size).fill(65) }, { ict: await op.mint(alice), key: alice.signer, signResponse: false });
-        const response = await fetch(s.url, { method: 'POST', headers: Object.entries(s.headers).flatMap(([n, ls]) => ls.map((l) => [n, l] as [string, string])), body: s.body });
+        const response = await fetch(s.url, { method: 'POST', headers: Object.entries(s.headers).flatMap(([n, ls]) => ls.map((l) => [n, l] as [string, string])), body: s.body as BodyInit });
         const text = await response.text();
         return { status: response.status, code: response.status >= 400 ? (JSON.parse(text) as { code: string }).code : undefined, length: text.length };
       };

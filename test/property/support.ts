@@ -11,7 +11,8 @@ export function runs(numRuns: number, seed = 0x0_1dc2): fc.Parameters<unknown> {
 /** True for what a parser may throw: an Oidc2Error with a code, or a TypeError ERR_INVALID_ARG_* for programmer errors. */
 export function isCodedError(error: unknown): boolean {
   if (isOidc2Error(error)) return typeof error.code === 'string' && error.status >= 400 && error.status < 600;
-  return error instanceof TypeError && typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('ERR_INVALID_ARG_');
+  const code = error instanceof TypeError ? (error as unknown as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('ERR_INVALID_ARG_');
 }
 
 /** Runs `fn`; returns its value, or the thrown error's code. Rethrows anything that is not a coded error. */
