@@ -53,7 +53,7 @@ describe('the Signature-Input / Signature fast path agrees with structured-heade
         const fast = parseDictionaryFast(text);
         if (fast !== undefined) expect(fast).toEqual(reference(text));
       }),
-      runs(2000),
+      runs(1000),
     );
   });
 
@@ -69,7 +69,7 @@ describe('the Signature-Input / Signature fast path agrees with structured-heade
         const fast = parseDictionaryFast(text);
         if (fast !== undefined) expect(fast).toEqual(reference(text));
       }),
-      runs(4000),
+      runs(2000),
     );
   });
 });
@@ -83,7 +83,7 @@ describe('Signature-Input and Signature parsers', () => {
         outcome(() => parseSignatureInput(l));
         outcome(() => parseSignature(l));
       }),
-      runs(3000),
+      runs(1500),
     );
   });
 
@@ -98,7 +98,7 @@ describe('Signature-Input and Signature parsers', () => {
           for (const [label, member] of d) expect(Buffer.from(result.value.get(label)!)).toEqual(Buffer.from(member[0] as ArrayBuffer));
         }
       }),
-      runs(1500),
+      runs(800),
     );
   });
 
@@ -131,7 +131,7 @@ describe('Signature-Input and Signature parsers', () => {
         expect(entry.params).toEqual(p);
         expect(serializeSignatureParams(entry.components, entry.params)).toBe(text);
       }),
-      runs(1500),
+      runs(800),
     );
   });
 
