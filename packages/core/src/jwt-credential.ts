@@ -8,7 +8,7 @@
 import { compactVerify, type JWK, type JWTPayload } from 'jose';
 import type { Oidc2Error } from './errors.js';
 import type { IssuerKeyResolver } from './issuer-keys.js';
-import { decodeJsonSegment } from './lib/base64.js';
+import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
 import { ASYMMETRIC_JWA, importKey, type KeyHandle } from './lib/crypto.js';
 import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
 import { LruCache } from './lib/lru.js';
@@ -70,8 +70,15 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
   async function verifyUncached(token: string, t: number): Promise<T> {
     // 1. Shape, header, alg, typ and the issuer claims: all before any key is looked up.
     const parts = token.split('.');
+    // The signature segment must be canonical base64url (RFC 4648 section 3.5): jose's decoder
+    // ignores spare bits, so without this one token would have several accepted spellings.
     const shaped =
-      parts.length === 3 && parts.every((p) => SEGMENT.test(p)) && parts[0] !== '' && parts[1] !== '' && (rules.allowEmptySignature || parts[2] !== '');
+      parts.length === 3 &&
+      parts.every((p) => SEGMENT.test(p)) &&
+      parts[0] !== '' &&
+      parts[1] !== '' &&
+      (rules.allowEmptySignature || parts[2] !== '') &&
+      decodeBase64Url(parts[2]!) !== undefined;
     if (!shaped) throw errors.malformed('the token is not a compact JWS');
     const header = decodeJsonSegment(parts[0]!);
     if (!header) throw errors.malformed('the token header is not a JSON object');

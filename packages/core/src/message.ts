@@ -19,6 +19,13 @@ export interface HttpRequest {
   method: string;
   /** The request target as received (`/path?query`) or an absolute URL. */
   url: string;
+  /**
+   * Whether the request line carried `url` in absolute form (RFC 9112 section 3.2.2), as a request
+   * to a forward proxy does. `@request-target` is then the absolute URL itself (RFC 9421 section
+   * 2.2.5). Default false: an absolute `url` names the target URI only, and `@request-target` is
+   * its origin-form, the request line a client sends to an origin server.
+   */
+  absoluteForm?: boolean | undefined;
   /** All field lines. Use {@link normalizeFields} to build. */
   headers: Fields;
   /** Raw body bytes as received (before any parsing). Absent or empty means no body. */

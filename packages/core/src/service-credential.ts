@@ -104,11 +104,42 @@ export function serviceCredentialProvider(
 ): () => Promise<ServiceCredential> {
   const renews = typeof source === 'function';
   const refresher = new CredentialRefresher(
-    async () => toServiceCredential(typeof source === 'function' ? await source() : source, kind, now(), margin, renews),
+    async () => toServiceCredential(typeof source === 'function' ? await answerWithin<AnyInput>(source as () => AnyInput | Promise<AnyInput>, CREDENTIAL_TIMEOUT_MS) : source, kind, now(), margin, renews),
     now,
     (cause) => new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} credential is unavailable`, { cause }),
   );
-  return () => refresher.get();
+  // A failure is answered again for a moment without asking the provider: the error response that
+  // follows a failed signature would otherwise wait for the same broken provider a second time.
+  let failedAt = -Infinity;
+  let failure: unknown;
+  return async () => {
+    if (performance.now() - failedAt < CREDENTIAL_RETRY_MS) throw failure;
+    try {
+      return await refresher.get();
+    } catch (error) {
+      failedAt = performance.now();
+      failure = error;
+      throw error;
+    }
+  };
+}
+
+/**
+ * How long a credential provider may take. One that hangs would otherwise hold every response that
+ * must be signed (and every signed error response) for as long as it hangs; past this the response
+ * fails with `response_signing_unavailable` and the next one asks the provider again.
+ */
+export const CREDENTIAL_TIMEOUT_MS = 5000;
+
+/** After a provider failure, how long the same failure is answered without asking it again. */
+const CREDENTIAL_RETRY_MS = 1000;
+
+function answerWithin<T>(provider: () => T | Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the credential provider did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([Promise.resolve().then(provider), timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The service's credential providers by token kind. */

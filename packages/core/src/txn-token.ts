@@ -6,6 +6,7 @@
 import { errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
+import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 
@@ -81,6 +82,12 @@ export function createTxnTokenVerifier(
     required: options.required === true,
     async verify(token) {
       if (token.length > 8192) throw new Oidc2Error('header_too_large', 'Txn-Token exceeds 8192 bytes');
+      // Exactly three canonical base64url segments: jose's decoder skips whitespace and spare bits,
+      // so without this one token would have many accepted spellings.
+      const parts = token.split('.');
+      if (parts.length !== 3 || !parts.every((p) => p.length > 0 && decodeBase64Url(p) !== undefined)) {
+        throw new Oidc2Error('txn_token_invalid', 'the Txn-Token is not a compact JWS');
+      }
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, keys, {

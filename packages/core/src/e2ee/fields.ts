@@ -63,7 +63,9 @@ export interface SessionField {
   readonly rekey?: number;
 }
 
-const JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The first character must also start an sf-token (RFC 9651 section 3.3.4); a JOSE header always
+// encodes to `ey...`, so nothing valid is lost and the Token serializer never throws on what passed.
+const JWE = /^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // RFC 9651 sf-integer bound.
 const MAX_INTEGER = 999_999_999_999_999;
 
@@ -204,7 +206,7 @@ export function serializeResponseKeyShare(share: KeyShare): string {
   return serializeDictionary(checkedShares([share], 'response'));
 }
 
-/** True for a string of compact-JWE shape (five base64url segments, the second possibly empty). */
+/** True for a string of compact-JWE shape (five base64url segments, the second possibly empty, the first starting with a letter). */
 function isCompactJwe(token: string): boolean {
   return JWE.test(token);
 }

@@ -141,6 +141,7 @@ function parseTarget(request: HttpRequest): Target {
     authority = url;
     rest = '';
   }
+  if (request.absoluteForm === true && sep <= 0) throw argumentError('ERR_INVALID_ARG_VALUE', 'request.absoluteForm needs an absolute request.url');
   if (!SCHEME.test(scheme)) throw new Oidc2Error('request_malformed', 'the request scheme is malformed');
   authority ??= request.authority ?? hostOf(request);
   const q = rest.indexOf('?');
@@ -150,9 +151,10 @@ function parseTarget(request: HttpRequest): Target {
     authority: authority === undefined ? undefined : normalizeAuthority(authority, scheme),
     path: path.length === 0 ? '/' : path,
     query: q < 0 ? undefined : rest.slice(q + 1),
-    // An absolute URL names the target URI; the request line a client sends to an origin server
+    // An absolute URL names the target URI; unless the request line carried it in absolute form
+    // (RFC 9421 section 2.2.5's proxy example), the request line a client sends to an origin server
     // carries its origin-form (RFC 9112 section 3.2.1), which is what both ends can agree on.
-    requestTarget: sep > 0 ? `${path.length === 0 ? '/' : path}${q < 0 ? '' : rest.slice(q)}` : url,
+    requestTarget: sep > 0 && request.absoluteForm !== true ? `${path.length === 0 ? '/' : path}${q < 0 ? '' : rest.slice(q)}` : url,
   };
 }
 
@@ -198,7 +200,9 @@ function formComponent(raw: string): string {
       bytes.push(c);
     } else {
       // A non-ASCII character in a raw query: its UTF-8 bytes (the URL parser would have encoded it).
-      const end = c >= 0xd800 && c <= 0xdbff && i + 1 < raw.length ? i + 2 : i + 1;
+      // A surrogate pair is one character; a lone surrogate is one U+FFFD, never with its neighbour.
+      const next = i + 1 < raw.length ? raw.charCodeAt(i + 1) : 0;
+      const end = c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? i + 2 : i + 1;
       for (const b of utf8Encoder.encode(raw.slice(i, end))) bytes.push(b);
       i = end - 1;
     }

@@ -56,22 +56,29 @@ export interface FieldLimits {
   maxBytes?: number;
   /** Most accepted dictionary members (signatures). Default 8. */
   maxMembers?: number;
+  /** Most covered components of one signature (`Signature-Input` only). Default 64. */
+  maxComponents?: number;
 }
 
 const DEFAULT_MAX_BYTES = 8192;
 const DEFAULT_MAX_MEMBERS = 8;
+// A response signature of this profile covers at most 14 components; 64 leaves room for services
+// that require more, and bounds the work one signature base can ask for.
+const DEFAULT_MAX_COMPONENTS = 64;
 // RFC 9651 sf-integer bound.
 const MAX_INTEGER = 999_999_999_999_999;
 const PARAM_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
 const PRINTABLE = /^[\x20-\x7e]*$/;
 const STRING_PARAMS = new Set(['nonce', 'alg', 'keyid', 'tag']);
 
-function limitsOf(limits: FieldLimits | undefined): { maxBytes: number; maxMembers: number } {
+function limitsOf(limits: FieldLimits | undefined): { maxBytes: number; maxMembers: number; maxComponents: number } {
   const maxBytes = limits?.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxMembers = limits?.maxMembers ?? DEFAULT_MAX_MEMBERS;
+  const maxComponents = limits?.maxComponents ?? DEFAULT_MAX_COMPONENTS;
+  if (!Number.isInteger(maxComponents) || maxComponents < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'limits.maxComponents must be a positive integer');
   if (!Number.isInteger(maxBytes) || maxBytes < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'limits.maxBytes must be a positive integer');
   if (!Number.isInteger(maxMembers) || maxMembers < 1) throw argumentError('ERR_INVALID_ARG_VALUE', 'limits.maxMembers must be a positive integer');
-  return { maxBytes, maxMembers };
+  return { maxBytes, maxMembers, maxComponents };
 }
 
 /** @internal Joins field lines (RFC 9110 section 5.3) after checking the size bound. */
@@ -130,15 +137,18 @@ function checkParam(key: string, value: BareItem, fail: (message: string) => nev
  *
  * @param lines The field lines, e.g. `fieldLines(request.headers, 'signature-input')`; absent means no signatures.
  * @throws Oidc2Error `header_too_large` over `limits.maxBytes`; `request_malformed` for anything
- *   malformed or more than `limits.maxMembers` members; `component_unsupported` for an unknown
+ *   malformed, more than `limits.maxMembers` members or more than `limits.maxComponents` covered
+ *   components in one member; `component_unsupported` for an unknown
  *   derived component or component parameter, or `tr`.
  */
 export function parseSignatureInput(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, SignatureInputEntry> {
   const out = new Map<string, SignatureInputEntry>();
   if (lines === undefined || lines.length === 0) return out;
+  const { maxComponents } = limitsOf(limits);
   for (const [label, member] of parseBoundedDictionary(lines, limits, 'Signature-Input')) {
     if (!Array.isArray(member[0])) throw new Oidc2Error('request_malformed', `Signature-Input member ${label} is not an inner list`);
     const list = member as InnerList;
+    if (list[0].length > maxComponents) throw new Oidc2Error('request_malformed', `Signature-Input member ${label} covers more than ${maxComponents} components`);
     const components = list[0].map((item) => componentFromItem(item, failMessage));
     assertDistinct(components, failMessage);
     const params: Record<string, SignatureParamValue> = {};
