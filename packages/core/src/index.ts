@@ -98,3 +98,17 @@ export {
 export { SESSION_ENDPOINT_PATH, type E2eeOptions, type EncryptionPolicy } from './e2ee/service-side.js';
 export { MemorySessionKeyStore, StaticSessionKeyStore, type SessionKey, type SessionKeyStore, type MemorySessionKeyStoreOptions, type StaticSessionKeyStoreOptions } from './e2ee/session-keys.js';
 export type { SuiteName } from './e2ee/fields.js';
+// Decision events (docs/events.md).
+export {
+  OIDC2_EVENT_CHANNELS,
+  type AuthenticationEvent,
+  type CredentialRefreshEvent,
+  type IssuerGrantEvent,
+  type KeyFetchEvent,
+  type Oidc2Event,
+  type Oidc2EventBase,
+  type Oidc2EventListener,
+  type Oidc2EventType,
+  type ResponseSigningEvent,
+  type ResponseVerificationEvent,
+} from './events.js';

@@ -1,7 +1,7 @@
 // Validation and normalisation of IssuerOptions, once, at construction. Every option object is
 // checked for unknown keys, so a misspelt security option fails closed instead of being ignored.
-import { createDpopNonces, MemoryReplayStore, type DpopNonceOptions, type DpopNonces, type ReplayStore } from '@oidc2/core';
-import { argumentError, assertOptions } from '@oidc2/core/adapter';
+import { createDpopNonces, MemoryReplayStore, type DpopNonceOptions, type DpopNonces, type Oidc2EventListener, type ReplayStore } from '@oidc2/core';
+import { argumentError, assertEventListener, assertOptions, createEventSink, type EventSink } from '@oidc2/core/adapter';
 import type { JWK } from 'jose';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
 import type { ClientAuthenticator } from './types.js';
@@ -99,6 +99,13 @@ export interface IssuerOptions {
    * ICTs. Default: no WITs.
    */
   workloads?: WorkloadIdentityOptions;
+  /**
+   * Receives one `issuer_grant` event per request at the ICT, WIT and token endpoints
+   * (docs/events.md): grant, outcome, code, subject, client, the certified key's thumbprint and
+   * expiry, never a token or key. The events are also published on `node:diagnostics_channel`
+   * (`oidc2:issuer-grant`). Default none.
+   */
+  onEvent?: Oidc2EventListener;
 }
 
 const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
@@ -122,6 +129,7 @@ const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
   'paths',
   'metadata',
   'workloads',
+  'onEvent',
 ];
 const PATH_OPTIONS: readonly (keyof IssuerPaths)[] = ['discovery', 'jwks', 'ict', 'token', 'wit'];
 const CLIENT_POLICY_OPTIONS: readonly (keyof ClientPolicy)[] = ['contexts', 'claims'];
@@ -159,6 +167,8 @@ export interface ResolvedIssuerOptions {
   metadata: Record<string, unknown> | undefined;
   /** WIT issuance; undefined when the issuer issues no WITs. */
   workloads: ResolvedWorkloads | undefined;
+  /** Where `issuer_grant` events go. */
+  events: EventSink;
   /** Absolute endpoint URLs; `wit` only with `workloads`. */
   endpoints: Record<Exclude<EndpointName, 'wit'>, string> & { wit?: string };
   /** Full request path -> endpoint. */
@@ -285,7 +295,9 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
   if (typeof options.dpopNonces === 'object' && options.dpopNonces !== null) assertOptions(options.dpopNonces, DPOP_NONCE_OPTIONS, 'options.dpopNonces');
   const dpopNonces = options.dpopNonces ? createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces) : undefined;
 
+  assertEventListener(options.onEvent, 'options.onEvent');
   return {
+    events: createEventSink(options.onEvent),
     issuer,
     authenticators: [...options.authenticators],
     signingKeys: options.signingKeys,
