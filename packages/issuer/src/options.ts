@@ -5,6 +5,7 @@ import { argumentError, assertEventListener, assertOptions, createEventSink, typ
 import type { JWK } from 'jose';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
 import type { ClientAuthenticator } from './types.js';
+import type { SigningKeyStore } from './signing-key-store.js';
 import { resolveWorkloads, type ResolvedWorkloads, type WorkloadIdentityOptions } from './workloads.js';
 
 /** Release policy for one OAuth client acting for end-users. */
@@ -51,6 +52,14 @@ export interface IssuerOptions {
    * until ICTs signed with them have expired. Default: one key generated with `signingAlgorithm`.
    */
   signingKeys?: JWK[];
+  /**
+   * Where the signing keys persist across restarts (e.g. {@link fileSigningKeyStore}). When it
+   * holds keys, they are used and `signingKeys` is ignored; when it is empty, the configured or a
+   * generated key is stored; every rotation is stored before the new key signs. Without a store,
+   * generated and rotated keys are lost on restart and ICTs they signed fail with
+   * `ict_unknown_key` until they expire. Default none.
+   */
+  signingKeyStore?: SigningKeyStore;
   /** Algorithm of generated signing keys. Default `ES256`. */
   signingAlgorithm?: SigningAlgorithm;
   /** ICT lifetime in seconds; never more than the authenticating credential's. Default 300. */
@@ -112,6 +121,7 @@ const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
   'issuer',
   'authenticators',
   'signingKeys',
+  'signingKeyStore',
   'signingAlgorithm',
   'ictLifetime',
   'maxIctLifetime',
@@ -151,6 +161,7 @@ export interface ResolvedIssuerOptions {
   issuer: string;
   authenticators: readonly ClientAuthenticator[];
   signingKeys: JWK[] | undefined;
+  signingKeyStore: SigningKeyStore | undefined;
   algorithm: SigningAlgorithm;
   ictLifetime: number;
   maxIctLifetime: number;
@@ -247,6 +258,10 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
   const algorithm = options.signingAlgorithm ?? 'ES256';
   if (!SIGNING_ALGORITHMS.includes(algorithm)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.signingAlgorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   if (options.signingKeys !== undefined && !Array.isArray(options.signingKeys)) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.signingKeys must be an array');
+  const store = options.signingKeyStore as Partial<SigningKeyStore> | undefined;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.load !== 'function' || typeof store.save !== 'function')) {
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.signingKeyStore must have load() and save()');
+  }
   options.signingKeys?.forEach((jwk, i) => assertOptions(jwk, SIGNING_KEY_MEMBERS, `options.signingKeys[${i}]`));
 
   const clients = options.clients === undefined ? undefined : policies<ClientPolicy>(options.clients, CLIENT_POLICY_OPTIONS, 'options.clients');
@@ -301,6 +316,7 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
     issuer,
     authenticators: [...options.authenticators],
     signingKeys: options.signingKeys,
+    signingKeyStore: options.signingKeyStore,
     algorithm,
     ictLifetime,
     maxIctLifetime,

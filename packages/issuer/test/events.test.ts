@@ -49,5 +49,5 @@ it('publishes each grant and each refusal at the ICT endpoint, to onEvent and th
 });
 
 it('refuses an onEvent that is not a function', async () => {
-  await expect(createIssuer({ issuer: 'https://op.example.com', authenticators: [() => undefined], onEvent: 1 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+  await expect(createIssuer({ issuer: 'https://op.example.com', authenticators: [async () => undefined], onEvent: 1 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
 });
