@@ -3,7 +3,9 @@
 // adapter) on another origin, and shows the verified service identity in the DOM. A proxy that
 // flips one bit of the response body must make the page show a rejection instead. With end-to-end
 // encryption, a logging proxy must see only ciphertext, and a proxy that forges an unsigned
-// `e2ee_unavailable` must get a rejection and no request in clear.
+// `e2ee_unavailable` must get a rejection and no request in clear. A streamed encrypted event stream
+// must be read event by event (the service writes each one only after the page has read the one
+// before), and a streamed answer that a proxy cuts short must make the page's read fail with a code.
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -58,6 +60,7 @@ const PAGE = `<!doctype html>
   <dt>http-signature, ES256</dt><dd id="sig-es256">pending</dd><dd id="sig-es256-tampered">pending</dd>
   <dt>dpop, Ed25519</dt><dd id="dpop-ed25519">pending</dd><dd id="dpop-ed25519-tampered">pending</dd>
   <dt>e2ee, ES256</dt><dd id="e2ee">pending</dd><dd id="e2ee-forged">pending</dd>
+  <dt>e2ee, streamed</dt><dd id="e2ee-events">pending</dd><dd id="e2ee-cut">pending</dd>
 </dl>
 <script type="application/json" id="config">__CONFIG__</script>
 <script type="module">
@@ -113,9 +116,38 @@ const PAGE = `<!doctype html>
       show('e2ee-forged', 'rejected ' + (error.code || error.name));
     }
   }
+  async function runStreamed() {
+    const api = createClient({
+      serviceIssuers: config.serviceIssuers,
+      expectedService: config.service,
+      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      encryption: 'required',
+    });
+    try {
+      const response = await api(config.serviceUrl + '/events');
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      const seen = [];
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        seen.push(next.value);
+        await window.eventRead(seen.length);
+      }
+      show('e2ee-events', 'read ' + JSON.stringify(seen) + ' encrypted=' + response.encryption.bodyEncrypted);
+    } catch (error) {
+      show('e2ee-events', 'error ' + (error.code || error.name) + ': ' + error.message);
+    }
+    let read = 0;
+    try {
+      const reader = (await api(config.cuttingUrl + '/feed')).body.getReader();
+      for (let next = await reader.read(); !next.done; next = await reader.read()) read += next.value.length;
+      show('e2ee-cut', 'accepted ' + read);
+    } catch (error) {
+      show('e2ee-cut', 'rejected ' + (error.code || error.name) + ' after ' + read);
+    }
+  }
   await run('sig-es256', 'http-signature', 'ES256');
   await run('dpop-ed25519', 'dpop', 'Ed25519');
   await runE2ee();
+  await runStreamed();
   document.body.dataset.done = 'true';
 </script>
 </body></html>`;
@@ -152,7 +184,11 @@ suite('@oidc2/client in headless Chromium', () => {
     // Answers every e2ee request (not the CORS preflight) with an unsigned e2ee_unavailable, made
     // readable to the page, as a downgrading intermediary would.
     const forging = await startLoggingProxy(service.url);
-    proxies.push(logging, forging);
+    // Cuts every streamed encrypted answer after its first record and 100 octets of the second.
+    const cutting = await startLoggingProxy(service.url);
+    cutting.onResponse = (response) =>
+      response.headers.get('content-encoding') === 'aes128gcm' && !response.headers.has('content-digest') ? { ...response, body: response.body.subarray(0, 21 + 16384 + 100) } : response;
+    proxies.push(logging, forging, cutting);
     forging.onRequest = (request) =>
       request.method === 'OPTIONS'
         ? request
@@ -188,6 +224,7 @@ suite('@oidc2/client in headless Chromium', () => {
       proxyUrl: proxy.url,
       loggingUrl: logging.url,
       forgingUrl: forging.url,
+      cuttingUrl: cutting.url,
     };
     const html = PAGE.replace('__CONFIG__', JSON.stringify(config).replace(/</g, '\\u003c'));
     page.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -205,13 +242,33 @@ suite('@oidc2/client in headless Chromium', () => {
     app.use(
       oidc2({
         issuers: [{ issuer: issuerId }],
-        audiences: [service.url, proxy.url, logging.url, forging.url],
+        audiences: [service.url, proxy.url, logging.url, forging.url, cutting.url],
         credential: { ict: await attest.mint(serviceKey, { subject: 'spiffe://test.example/greeter', lifetime: 600 }), privateKey: serviceKey.privateJwk },
       }),
     );
     app.use(express.json());
     app.post('/hello', (req, res) => {
       res.json({ caller: req.identity?.subject, echo: req.body });
+    });
+    // Event n + 1 is written only once the page says it has read event n (or after 5 s, as "stalled").
+    let eventsRead = 0;
+    const waiting = new Map<number, () => void>();
+    const pageRead = (n: number) =>
+      new Promise<boolean>((resolve) => {
+        if (eventsRead >= n) return resolve(true);
+        const timer = setTimeout(() => (waiting.delete(n), resolve(false)), 5000);
+        waiting.set(n, () => (clearTimeout(timer), resolve(true)));
+      });
+    app.get('/events', async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const n of [1, 2, 3]) {
+        res.write(`data: ${n}\n\n`);
+        if (!(await pageRead(n))) res.write('data: stalled\n\n');
+      }
+      res.end();
+    });
+    app.get('/feed', (_req, res) => {
+      res.type('text/event-stream').send('data: x\n\n'.repeat(6000));
     });
     app.use(oidc2ErrorHandler());
     service.server.on('request', app);
@@ -220,6 +277,10 @@ suite('@oidc2/client in headless Chromium', () => {
     const tab = await browser.newPage();
     const problems: string[] = [];
     tab.on('pageerror', (error) => problems.push(error.message));
+    await tab.exposeFunction('eventRead', (n: number) => {
+      eventsRead = n;
+      for (const [k, wake] of waiting) if (k <= n) (waiting.delete(k), wake());
+    });
     await tab.goto(`${page.url}/`);
     await tab.waitForSelector('body[data-done="true"]', { timeout: 20_000 });
     const text = async (id: string) => (await tab.locator(`#${id}`).textContent())?.trim();
@@ -245,5 +306,10 @@ suite('@oidc2/client in headless Chromium', () => {
     expect(await text('e2ee-forged')).toBe('rejected e2ee_response_unsigned');
     expect(forging.requests.filter((r) => r.method !== 'OPTIONS').map((r) => `${r.method} ${r.path}`)).toEqual(['POST /.well-known/oidc2-session']);
     expect(forging.requests.some((r) => Buffer.from(r.body).toString().includes('e2ee-secret'))).toBe(false);
+
+    // Streamed: each event read as it came (none stalled), and a cut stream an error after its first record.
+    expect(await text('e2ee-events')).toBe('read ["data: 1\\n\\n","data: 2\\n\\n","data: 3\\n\\n"] encrypted=true');
+    expect(await text('e2ee-cut')).toBe(`rejected e2ee_response_decrypt_failed after ${16384 - 17}`);
+    expect(cutting.responses.some((r) => r.status === 200 && r.headers.get('content-encoding') === 'aes128gcm' && !r.headers.has('content-digest'))).toBe(true);
   });
 });

@@ -55,6 +55,7 @@ import {
   type ResponseEncryption,
   type SendParams,
 } from './lib/e2ee.js';
+import { isReadableStream, streamsEncryptedBody } from './lib/e2ee-stream.js';
 
 export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
@@ -160,7 +161,10 @@ export interface ClientOptions {
   components?: string[];
   /** Digest algorithm of `Content-Digest` on request bodies. Default `'sha-256'`. */
   digestAlgorithm?: 'sha-256' | 'sha-512';
-  /** Largest response body, in bytes, read for verification; a larger one is rejected. Default 16 MiB. */
+  /**
+   * Largest response body, in bytes, read for verification; a larger one is rejected. A streamed
+   * encrypted body (docs/protocol.md section 7.7) is not read whole and not bounded by it. Default 16 MiB.
+   */
   maxResponseBytes?: number;
   /** Allowed clock skew in seconds when checking the service's ICT or WIT and signature. Default `60`. */
   clockTolerance?: number;
@@ -189,6 +193,14 @@ export interface ClientOptions {
    * and pinned to the service that opened them. A refused session (`session_expired`,
    * `session_invalid`) costs one new handshake and one resend. An unsigned answer to an e2ee request
    * is `e2ee_response_unsigned` in both modes.
+   *
+   * Streamed bodies (docs/protocol.md section 7.7): an answer whose signed head carries no `Content-Digest` is
+   * handed over once its head is verified, its body a stream decrypted record by record as it is
+   * read, which errors with `e2ee_response_decrypt_failed` (never ends early) when a record is cut,
+   * changed, lost, repeated or reordered. A `ReadableStream` request body (with `duplex: 'half'`) is
+   * encrypted record by record as it is sent, without `Content-Digest`, for routes that take streamed
+   * bodies; it is sent once (never again after a refused session, never in clear) and with
+   * `redirect: 'error'`.
    *
    * Only with `proof: 'http-signature'` or `'wimse-signature'` (a DPoP proof or a WPT covers
    * neither e2ee field); anything else with `'dpop'` or `'wpt'` is a `TypeError`. A workload's
@@ -240,7 +252,10 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /**
  * A response whose signature, service ICT (or WIT), binding to its request and body digest were verified.
  * The body is the verified bytes (the decrypted plaintext of an end-to-end encrypted response),
- * readable once as with any `Response`.
+ * readable once as with any `Response`. A streamed encrypted response (docs/protocol.md section 7.7) is handed over
+ * once its head is verified: its body is decrypted and authenticated record by record as it is read,
+ * and errors with `e2ee_response_decrypt_failed` rather than end short; it is complete only once
+ * it has ended without an error.
  */
 export class VerifiedResponse extends Response {
   /** Who answered: the verified identity from the service's ICT, or its WIT (then with `trustDomain`). */
@@ -256,12 +271,14 @@ export class VerifiedResponse extends Response {
   readonly encryption: ResponseEncryption | null;
 
   /** @internal */
-  constructor(body: Uint8Array | null, source: Response, service: ServiceIdentity, encryption: ResponseEncryption | null = null) {
+  constructor(body: Uint8Array | ReadableStream<Uint8Array> | null, source: Response, service: ServiceIdentity, encryption: ResponseEncryption | null = null) {
     let headers = source.headers;
     if (encryption) {
       headers = new Headers(source.headers);
       for (const name of E2EE_RESPONSE_FIELDS) headers.delete(name);
-      if (source.headers.has('content-length')) headers.set('content-length', String(body?.length ?? 0));
+      // A streamed plaintext's length is known only at its end.
+      if (isReadableStream(body)) headers.delete('content-length');
+      else if (source.headers.has('content-length')) headers.set('content-length', String(body?.length ?? 0));
     }
     super(body as BodyInit | null, { status: source.status, statusText: source.statusText, headers });
     this.service = service;
@@ -278,7 +295,7 @@ export class VerifiedResponse extends Response {
  * resolves with one. With end-to-end encryption it also rejects, fail-closed, with
  * `e2ee_response_unsigned` (an unsigned answer to an e2ee request, never retried in clear),
  * `e2ee_response_key_share_missing`, `e2ee_response_suite_mismatch`, `e2ee_response_not_encrypted`
- * and `e2ee_response_decrypt_failed`, and with the code of a signed e2ee refusal it cannot get past
+ * and `e2ee_response_decrypt_failed` (which a streamed body's reading also errors with), and with the code of a signed e2ee refusal it cannot get past
  * (e.g. `e2ee_unavailable` when encryption is required, `session_expired` after its one new
  * handshake, `session_binding_mismatch`). Before sending, it rejects when it has no usable
  * credential: `issuer_unavailable` (the issuer or the `getIct` / `getWit` provider failed), the
@@ -591,13 +608,22 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     return !fieldLines(message.headers, WIT_HEADER) && fieldLines(message.headers, ICT_HEADER) ? wptBinding(OIDC2_PROFILE) : binding;
   }
 
-  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string): Promise<Exchanged> {
+  /**
+   * Verifies a response. With `encrypted` (an e2ee message) a head that announces a streamed
+   * encrypted body (docs/protocol.md section 7.7) is verified without reading the body, which is left for
+   * record-by-record decryption; every other body is read whole, up to `maxResponseBytes`.
+   */
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string, encrypted: boolean): Promise<Exchanged> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
-    const body = await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
-    const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
+    const headers = normalizeFields(response.headers);
+    const streamed = encrypted && streamsEncryptedBody(headers);
+    const body = streamed
+      ? undefined
+      : await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
+    const message: HttpResponse = { status: response.status, headers, body };
     const expectedSubject = expectedFor(expectFor);
     let service: ServiceIdentity;
     try {
@@ -609,8 +635,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         clockTolerance,
         now,
         ...(expectedSubject !== undefined ? { expectedSubject } : {}),
+        streamedEncryptedBody: streamed,
       });
     } catch (error) {
+      if (streamed) await response.body?.cancel().catch(() => undefined);
       // What the unverified answer says, as a hint for whoever reads the error (never acted upon).
       const remote = unverifiedProblem(message);
       const said = remote?.code ? `; the unverified answer says ${remote.code}` : '';
@@ -619,7 +647,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       }
       throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status}${said})`, { cause: error, remote: remote ?? { status: response.status, verified: false } });
     }
-    return { response, message, service };
+    return { response, message, service, streamed };
   }
 
   /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
@@ -630,8 +658,12 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
         method: sent.method,
         headers: toHeaders(sent.headers),
         ...(sent.body ? { body: sent.body as BodyInit } : {}),
-        // A redirected request would carry a signature for another target (and a spent nonce).
-        redirect: request.redirect === 'error' ? 'error' : 'manual',
+        // A streamed body goes out as it is encrypted (fetch needs `duplex` for a stream).
+        ...(out.stream ? ({ body: out.stream, duplex: 'half' } as RequestInit) : {}),
+        // A redirected request would carry a signature for another target (and a spent nonce). A
+        // streamed body is never followed: fetch keeps a copy of every chunk of a body it may have to
+        // send again (Node's, until the exchange ends), which a redirect it may not follow needs none of.
+        redirect: request.redirect === 'error' || out.stream ? 'error' : 'manual',
         // A handshake shared by several requests must not end with the one that started it.
         ...(e2eeParams?.shared ? {} : { signal: request.signal }),
         credentials: request.credentials,
@@ -649,14 +681,22 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url);
+      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams !== undefined);
     }
   }
 
   async function oidc2Fetch(input: RequestInfo | URL, init?: RequestInit): Promise<VerifiedResponse> {
     const request = new Request(input, init);
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    const out: Outgoing = { method: request.method, url: request.url, headers: normalizeFields(request.headers), body: bytes.length > 0 ? bytes : undefined };
+    // With encryption, a body given as a stream is encrypted and sent as it is read (docs/protocol.md section 7.7).
+    const stream = e2ee && isReadableStream(init?.body) ? request.body! : undefined;
+    const bytes = stream ? undefined : new Uint8Array(await request.arrayBuffer());
+    const out: Outgoing = {
+      method: request.method,
+      url: request.url,
+      headers: normalizeFields(request.headers),
+      body: bytes && bytes.length > 0 ? bytes : undefined,
+      ...(stream ? { stream } : {}),
+    };
     // A Txn-Token travels unchanged down the call chain: one compact JWT (docs/protocol.md section 3b), checked
     // here so a mangled one is the caller's error, not the service's refusal.
     const txn = fieldLines(out.headers, TXN_TOKEN_HEADER);
@@ -677,7 +717,11 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     const caller = { iss: held.issuer, sub: held.subject, jkt: rawThumbprint(k.thumbprint) };
     const { exchanged, body, encryption } = await e2ee.fetch(out, send, caller);
     const { response, service } = exchanged;
-    return new VerifiedResponse(NULL_BODY_STATUS.has(response.status) ? null : body, response, service, encryption);
+    if (NULL_BODY_STATUS.has(response.status)) {
+      if (isReadableStream(body)) await body.cancel().catch(() => undefined);
+      return new VerifiedResponse(null, response, service, encryption);
+    }
+    return new VerifiedResponse(body, response, service, encryption);
   }
 
   return Object.assign(oidc2Fetch, {

@@ -29,14 +29,20 @@ declare module 'fastify' {
 
 const exchanges = new WeakMap<object, Exchange>();
 
-// The payload's chunks; stopped early (a refusal), the rest is discarded so the connection can answer.
-async function* payloadChunks(payload: Readable): AsyncGenerator<Uint8Array> {
+// The chunks of a payload. Stopped early, the request's payload (a refusal, a body the route gave up)
+// is read on and dropped so the connection can answer and serve again; a route's reply stream is
+// destroyed, so that what produces it stops (and releases its file or cursor) instead of running on
+// for nobody.
+async function* payloadChunks(payload: Readable, stop: 'drop-rest' | 'destroy'): AsyncGenerator<Uint8Array> {
   let ended = false;
   try {
     for await (const chunk of payload.iterator({ destroyOnReturn: false })) yield typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
     ended = true;
   } finally {
-    if (!ended) payload.resume();
+    if (!ended) {
+      if (stop === 'destroy') payload.destroy();
+      else payload.resume();
+    }
   }
 }
 
@@ -45,7 +51,7 @@ function bodyOf(payload: unknown): Body | undefined {
   if (payload == null) return undefined;
   if (typeof payload === 'string') return Buffer.from(payload);
   if (payload instanceof Uint8Array) return payload;
-  return payloadChunks(payload as Readable);
+  return payloadChunks(payload as Readable, 'destroy');
 }
 
 function writeHead(reply: FastifyReply, response: ExchangeResponse): void {
@@ -76,7 +82,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const raw = request.raw;
     const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct ?? raw.headers) }, policy);
     exchanges.set(request, exchange);
-    exchange.admit(exchange.expectsBody ? payloadChunks(payload) : undefined).then((admission) => {
+    exchange.admit(exchange.expectsBody ? payloadChunks(payload, 'drop-rest') : undefined).then((admission) => {
       if (admission.answered) {
         // Answered without calling next(): the route's parsers and handler never run.
         writeHead(reply, admission.response);

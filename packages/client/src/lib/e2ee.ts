@@ -29,6 +29,7 @@ import {
   type SuiteName,
 } from '@oidc2/core/adapter';
 import { base64url } from 'jose';
+import { decryptResponseStream, encryptRequestStream } from './e2ee-stream.js';
 
 /** A key-encapsulation suite the client offers. */
 export type E2eeSuite = 'x25519' | 'p256' | 'xwing';
@@ -138,6 +139,8 @@ export interface Outgoing {
   readonly headers: Fields;
   /** Absent for no body. */
   readonly body?: Uint8Array | undefined;
+  /** A body given as a stream instead: sent encrypted record by record, without `Content-Digest` (docs/protocol.md section 7.7). */
+  readonly stream?: ReadableStream<Uint8Array> | undefined;
 }
 
 /** How one e2ee message is signed: the nonce and audience its keys derive from, chosen before signing. */
@@ -155,6 +158,8 @@ export interface Exchanged {
   readonly response: Response;
   readonly message: HttpResponse;
   readonly service: ServiceIdentity;
+  /** The head announced a streamed encrypted body, verified without one: the ciphertext is still unread in `response.body`. */
+  readonly streamed: boolean;
 }
 
 /** Signs, sends and verifies one message (the client's own path); `params` absent for a request in clear. */
@@ -163,8 +168,11 @@ export type Send = (out: Outgoing, params?: SendParams) => Promise<Exchanged>;
 /** What the client hands back: the verified exchange, the body to expose, and how it was protected. */
 export interface E2eeResult {
   readonly exchanged: Exchanged;
-  /** The response body as the caller reads it: the decrypted plaintext, or the verified bytes. */
-  readonly body: Uint8Array;
+  /**
+   * The response body as the caller reads it: the decrypted plaintext, or the verified bytes; for a
+   * streamed encrypted body, its plaintext as a stream decrypted as it is read.
+   */
+  readonly body: Uint8Array | ReadableStream<Uint8Array>;
   readonly encryption: ResponseEncryption | null;
 }
 
@@ -307,9 +315,10 @@ export class E2eeClient {
       const session = acquired.session;
       if (session && (SESSION_REFUSALS.has(code) || code === 'session_binding_mismatch')) {
         this.#drop(endpoint, session);
-        if (!retried && SESSION_REFUSALS.has(code)) continue;
+        // A streamed body has been read by the first attempt: it cannot be sent again.
+        if (!retried && SESSION_REFUSALS.has(code) && !out.stream) continue;
       }
-      if (FALLBACK_REFUSALS.has(code) && preferred) {
+      if (FALLBACK_REFUSALS.has(code) && preferred && !out.stream) {
         // A refusal at the session endpoint speaks for the whole service, one at a route for that route.
         this.#clearOnly.set(acquired.refusal ? endpoint : route, true);
         return this.#clear(out, send);
@@ -341,6 +350,8 @@ export class E2eeClient {
   }
 
   async #clear(out: Outgoing, send: Send): Promise<E2eeResult> {
+    // A streamed body goes only encrypted: in clear it would need a Content-Digest over all of it.
+    if (out.stream) throw responseError('e2ee_unavailable', 'a streamed request body is sent only end-to-end encrypted, and this route answers in clear');
     const exchanged = await send(out);
     return { exchanged, body: exchanged.message.body ?? EMPTY, encryption: null };
   }
@@ -374,7 +385,7 @@ export class E2eeClient {
         if (this.#flights.get(endpoint) === own) this.#flights.delete(endpoint);
         settle(value);
       };
-      if (!out.body) return { session: undefined, settle: land };
+      if (!out.body && !out.stream) return { session: undefined, settle: land };
       let outcome: Outcome;
       try {
         outcome = await this.#exchange(endpoint, { method: 'POST', url: endpoint, headers: {} }, undefined, send, caller, out.url, true);
@@ -423,24 +434,31 @@ export class E2eeClient {
     const offer = mode === 'session' ? undefined : await this.#offer();
     try {
       const headers: Fields = { ...out.headers };
-      let body = out.body;
+      let { body, stream } = out;
       if (offer) headers[KEY_SHARE_FIELD] = [offer.keyShare];
       if (session) {
         headers[SESSION_FIELD] = [serializeSession(session.token)];
-        if (body) {
-          body = await encryptBody(await requestKey({ rk: session.rk, sid: session.sid, nonce, method: out.method.toUpperCase(), audience }), body);
+        if (body || stream) {
+          const key = await requestKey({ rk: session.rk, sid: session.sid, nonce, method: out.method.toUpperCase(), audience });
+          if (body) body = await encryptBody(key, body);
+          else stream = encryptRequestStream(key, stream!);
           headers['content-encoding'] = [ENCODING];
         }
       }
       let exchanged: Exchanged;
       try {
-        exchanged = await send({ method: out.method, url: out.url, headers, body }, { nonce, audience, expectFor, shared });
+        exchanged = await send({ method: out.method, url: out.url, headers, body, stream }, { nonce, audience, expectFor, shared });
       } catch (error) {
         // An unsigned answer to an e2ee request is a downgrade attempt as much as a missing proof.
         if (isOidc2Error(error) && error.code === 'response_unsigned') throw responseError('e2ee_response_unsigned', error.message, error);
         throw error;
       }
-      return await this.#open(endpoint, exchanged, mode, offer, session, { nonce, audience, caller });
+      try {
+        return await this.#open(endpoint, exchanged, mode, offer, session, { nonce, audience, caller });
+      } catch (error) {
+        if (exchanged.streamed) await exchanged.response.body?.cancel().catch(() => undefined);
+        throw error;
+      }
     } finally {
       // The ephemeral private keys serve this one response: gone once it is handled, whatever happened.
       offer?.keyPairs.clear();
@@ -515,6 +533,17 @@ export class E2eeClient {
       next = { ...session!, token: field.token, exp: field.exp, rekey: field.rekey };
     }
 
+    if (exchanged.streamed) {
+      // The head is verified and names the keys; the records are checked as the caller reads them.
+      key ??= await responseKey({ rk: session!.rk, sid: session!.sid, nonce: request.nonce, status: message.status });
+      if (next) this.#store(endpoint, next);
+      const state = (next ?? session)!;
+      return {
+        kind: 'done',
+        session: next,
+        result: { exchanged, body: decryptResponseStream(key, exchanged.response.body), encryption: { suite: state.suite, mode, epoch: state.epoch, bodyEncrypted: true } },
+      };
+    }
     const body = message.body ?? EMPTY;
     let plaintext: Uint8Array | undefined;
     if (body.length > 0 || coding !== undefined) {

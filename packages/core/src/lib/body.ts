@@ -18,14 +18,23 @@ export function concatBytes(chunks: readonly Uint8Array[], total?: number): Uint
 }
 
 /**
- * What {@link readBounded} found when the body was larger than the bound: the bytes read so far and
- * the rest of the stream (iterate `rest` to continue, or `cancel()` to stop reading).
+ * What {@link readBounded} found when the body was larger than the bound: the rest of the stream
+ * from its first byte (iterate `rest` to continue, or `cancel()` to stop reading).
  */
 export interface Overflow {
-  readonly read: readonly Uint8Array[];
-  /** The whole body from its first byte: the chunks read so far, then the rest of the stream. */
+  /**
+   * The whole body from its first byte: the chunks read so far, then the rest of the stream. Each
+   * chunk read ahead is let go as soon as it is handed on, so a long stream does not keep the first
+   * `maxBytes` referenced while it runs.
+   */
   readonly rest: AsyncIterable<Uint8Array>;
   cancel(): Promise<void>;
+}
+
+/** Hands on the chunks read ahead, dropping each from `read` as it goes, then the rest of `iterator`. */
+async function* drain(read: Uint8Array[], iterator: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for (let chunk = read.shift(); chunk !== undefined; chunk = read.shift()) yield chunk;
+  for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
 }
 
 /**
@@ -35,7 +44,8 @@ export interface Overflow {
 export async function readBounded(body: Body, maxBytes: number): Promise<Uint8Array | Overflow> {
   if (body instanceof Uint8Array) {
     if (body.byteLength <= maxBytes) return body;
-    return { read: [body], rest: (async function* () { yield body; })(), cancel: async () => undefined };
+    const read = [body];
+    return { rest: drain(read, (async function* () {})()), cancel: async () => void read.splice(0) };
   }
   const iterator = body[Symbol.asyncIterator]();
   const chunks: Uint8Array[] = [];
@@ -43,12 +53,13 @@ export async function readBounded(body: Body, maxBytes: number): Promise<Uint8Ar
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
     chunks.push(next.value);
     if ((size += next.value.byteLength) > maxBytes) {
-      const read = chunks;
-      const rest = async function* () {
-        yield* read;
-        for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
+      return {
+        rest: drain(chunks, iterator),
+        cancel: async () => {
+          chunks.splice(0);
+          await iterator.return?.();
+        },
       };
-      return { read, rest: rest(), cancel: async () => void (await iterator.return?.()) };
     }
   }
   return concatBytes(chunks, size);
