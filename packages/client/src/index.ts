@@ -366,7 +366,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const options = {
  *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
  *   expectedService: 'spiffe://example.com/payments',
- *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken } },
+ *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
  * }
  * const api = createClient(options)
  * const response = await api('https://payments.example.com/v1/balance')

@@ -32,7 +32,7 @@ export type IssuerCredential =
  * Where and how the client obtains its credential from an issuer (e.g. `@oidc2/issuer`): an ICT,
  * or with a workload proof (`proof: 'wimse-signature'` or `'wpt'`) a WIT.
  */
-export interface IssuanceOptions {
+interface IssuanceCommon {
   /**
    * The issuer identifier (the `iss` of the ICTs and WITs it issues, and the PoP token `aud`). Its
    * endpoints come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given.
@@ -76,6 +76,13 @@ export interface IssuanceOptions {
   /** Milliseconds before an issuer request is abandoned. Default `10000`. */
   timeout?: number;
 }
+
+/**
+ * Where and how the client obtains its credential from an issuer (e.g. `@oidc2/issuer`): an ICT,
+ * or with a workload proof (`proof: 'wimse-signature'` or `'wpt'`) a WIT. The ICT and WIT requests
+ * need the `subject` (the PoP token's `sub`); token exchange does not.
+ */
+export type IssuanceOptions = (IssuanceCommon & { grant?: 'ict' | 'wit'; subject: string }) | (IssuanceCommon & { grant: 'token-exchange' });
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ICT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:ic_token';
