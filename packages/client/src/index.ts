@@ -34,6 +34,7 @@ import {
   type TrustedIssuer,
   type WimseTrustDomain,
   type WitVerifier,
+  type RemoteCause,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
 import { CredentialRefresher, argumentError, assertOptions, isArgumentError, readBoundedBody } from '@oidc2/core/adapter';
@@ -59,6 +60,7 @@ import { isReadableStream, streamsEncryptedBody } from './lib/e2ee-stream.js';
 export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
 export type { IssuanceOptions, IssuerCredential } from './lib/issuance.js';
+export { serviceCredential, type ServiceCredentialOptions, type ServiceIctCredential, type ServiceWitCredential } from './service-credential.js';
 export type { E2eeOptions, E2eeSuite, EncryptionMode, ResponseEncryption } from './lib/e2ee.js';
 
 /**
@@ -364,7 +366,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const options = {
  *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
  *   expectedService: 'spiffe://example.com/payments',
- *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken } },
+ *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
  * }
  * const api = createClient(options)
  * const response = await api('https://payments.example.com/v1/balance')
@@ -392,6 +394,22 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const entry = await ledger('https://ledger.bank.example/entries', { method: 'POST', headers: { 'txn-token': received }, body })
  * ```
  */
+// The code and detail of a problem+json answer, when it is one.
+function unverifiedProblem(message: HttpResponse): RemoteCause | undefined {
+  if (!/^application\/problem\+json\s*(;|$)/i.test(fieldLines(message.headers, 'content-type')?.[0] ?? '') || !message.body || message.body.length > 16384) return undefined;
+  try {
+    const problem = JSON.parse(new TextDecoder().decode(message.body)) as { code?: unknown; detail?: unknown };
+    return {
+      status: message.status,
+      verified: false,
+      ...(typeof problem.code === 'string' ? { code: problem.code.slice(0, 64) } : {}),
+      ...(typeof problem.detail === 'string' ? { description: problem.detail.slice(0, 300) } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 export function createClient(options: ClientOptions): Oidc2Fetch {
   assertOptions(options, CLIENT_OPTION_KEYS, 'options');
   const proof: ProofMode = options.proof ?? 'http-signature';
@@ -621,10 +639,13 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       });
     } catch (error) {
       if (streamed) await response.body?.cancel().catch(() => undefined);
+      // What the unverified answer says, as a hint for whoever reads the error (never acted upon).
+      const remote = unverifiedProblem(message);
+      const said = remote?.code ? `; the unverified answer says ${remote.code}` : '';
       if (isOidc2Error(error) && error.code.startsWith('response_')) {
-        throw new Oidc2Error(error.code, `${error.message} (HTTP ${response.status})`, { cause: error });
+        throw new Oidc2Error(error.code, `${error.message} (HTTP ${response.status}${said})`, { cause: error, remote: remote ?? { status: response.status, verified: false } });
       }
-      throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status})`, { cause: error });
+      throw new Oidc2Error('response_signature_invalid', `the response could not be verified (HTTP ${response.status}${said})`, { cause: error, remote: remote ?? { status: response.status, verified: false } });
     }
     return { response, message, service, streamed };
   }

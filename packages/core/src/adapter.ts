@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { argumentError, isArgumentError, assertOptions, numberOption, integerOption, type ArgumentError, type ArgumentErrorCode } from './lib/validate.js';
+export { CHANNEL_SINK, assertEventListener, createEventSink, failureOf, type EventInit, type EventSink } from './events.js';
 export { announcesBody, createExchange, isBodylessResponse, type ExchangeHost } from './exchange.js';
 export { concatBytes, readBounded, readBoundedBody, readBoundedOrThrow, type Overflow } from './lib/body.js';
 export { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';

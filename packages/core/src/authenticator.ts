@@ -23,6 +23,7 @@ import type { ProofContext, ProofHooks } from './proofs/context.js';
 import { verifyHttpSignatureProof } from './proofs/http-signature.js';
 import { verifyDpopRequest } from './proofs/dpop.js';
 import { verifyWptRequest } from './proofs/wpt.js';
+import { assertEventListener, createEventSink, type EventSink, type Oidc2EventListener } from './events.js';
 
 export type { AcceptedProof, ProofType, RequestBinding } from './binding.js';
 
@@ -56,6 +57,12 @@ export interface AuthenticatorOptions {
    * (`with_audience`), not to the services the caller may reach.
    */
   tokenAudiences?: string[];
+  /**
+   * Receives the verifier's events (docs/events.md): here, one per fetch of an issuer's or trust
+   * domain's keys. A service built on this authenticator (`createOidc2Service`, the adapters) also
+   * publishes authentication, response-signing and credential events. Default none.
+   */
+  onEvent?: Oidc2EventListener;
   /** Components the signature must cover beyond the profile's, e.g. `['@authority']`. Default none. */
   requiredComponents?: string[];
   /** Require RFC 9449 server nonces in DPoP proofs. `true` uses a random secret. Default off. */
@@ -155,6 +162,7 @@ export const AUTHENTICATOR_OPTION_KEYS = Object.freeze([
   'maxSignatureAge',
   'maxTokenAge',
   'tokenAudiences',
+  'onEvent',
   'requiredComponents',
   'dpopNonces',
   'maxHeaderBytes',
@@ -197,8 +205,10 @@ export interface Authenticator {
  * const identity = await auth.authenticate({ method, url, headers, body })
  * ```
  */
-export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+export function createAuthenticator(options: AuthenticatorOptions, sink?: EventSink): Authenticator {
   assertOptions(options as unknown, AUTHENTICATOR_OPTION_KEYS, 'options');
+  assertEventListener(options.onEvent, 'options.onEvent');
+  const events = sink ?? createEventSink(options.onEvent);
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
@@ -234,7 +244,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     now,
     fetch: options.fetch,
     cacheSize: options.cacheSize,
-  });
+  }, events);
   if (typeof options.dpopNonces === 'object' && options.dpopNonces !== null) assertOptions(options.dpopNonces as unknown, DPOP_NONCE_OPTION_KEYS, 'options.dpopNonces');
   if (options.workloads !== undefined) {
     assertOptions(options.workloads as unknown, WORKLOAD_OPTION_KEYS, 'options.workloads');
@@ -252,9 +262,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     options.dpopNonces === undefined || options.dpopNonces === false
       ? undefined
       : createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces);
-  const txnTokens = options.transactionTokens === undefined ? undefined : createTxnTokenVerifier(options.transactionTokens, { now, clockTolerance: tolerance, fetch: options.fetch });
+  const txnTokens = options.transactionTokens === undefined ? undefined : createTxnTokenVerifier(options.transactionTokens, { now, clockTolerance: tolerance, fetch: options.fetch, events });
   const witVerifier = options.workloads
-    ? createWitVerifier({ trustDomains: options.workloads.trustDomains, maxTokenAge: options.workloads.maxTokenAge, clockTolerance: tolerance, now, fetch: options.fetch, cacheSize: options.cacheSize })
+    ? createWitVerifier({ trustDomains: options.workloads.trustDomains, maxTokenAge: options.workloads.maxTokenAge, clockTolerance: tolerance, now, fetch: options.fetch, cacheSize: options.cacheSize }, events)
     : undefined;
   const legacyWpt = options.workloads?.legacyProofHeader === true;
   const acceptsWpt = proofs.includes('wpt');

@@ -101,10 +101,30 @@ export const ERROR_STATUS = {
   e2ee_response_suite_mismatch: 502,
   e2ee_response_not_encrypted: 502,
   e2ee_response_decrypt_failed: 502,
+  // client-side: a function the client was given for its credential at the issuer (an access token,
+  // API key or client assertion supplier) threw
+  credential_supplier_failed: 500,
 } as const;
 
 /** One of the stable error codes. */
 export type Oidc2ErrorCode = keyof typeof ERROR_STATUS;
+
+/**
+ * What a remote party answered, carried by a client-side error: the HTTP status and, when the
+ * answer was a problem or an OAuth error, its code and description. `verified` says whether the
+ * answer was signed by the expected party (a description from an unverified answer is a hint, not
+ * a fact).
+ */
+export interface RemoteCause {
+  readonly status: number;
+  /** The problem's `code` (or the OAuth `error` when it has no code). */
+  readonly code?: string;
+  /** The OAuth `error` of an issuer's answer. */
+  readonly error?: string;
+  /** `error_description` or the problem's `detail`, cut to 300 characters. */
+  readonly description?: string;
+  readonly verified: boolean;
+}
 
 /** RFC 9457 problem details as this project renders them. */
 export interface ProblemDetails {
@@ -149,14 +169,17 @@ export class Oidc2Error extends Error {
   headers: Record<string, string>;
   /** Extension members of the problem body (RFC 9457 section 3.2), e.g. `kems` of `e2ee_kem_unsupported`. */
   readonly extensions: Readonly<Record<string, unknown>>;
+  /** On a client-side error: what the issuer or service answered. Never rendered into a problem. */
+  readonly remote?: RemoteCause;
 
-  constructor(code: Oidc2ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string>; extensions?: Record<string, unknown> }) {
+  constructor(code: Oidc2ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string>; extensions?: Record<string, unknown>; remote?: RemoteCause }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'Oidc2Error';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = { ...options?.headers };
     this.extensions = Object.freeze({ ...options?.extensions });
+    if (options?.remote) this.remote = Object.freeze({ ...options.remote });
     Object.defineProperty(this, BRAND, { value: true });
   }
 

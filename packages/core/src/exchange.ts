@@ -118,6 +118,10 @@ export interface ExchangeHost {
   credential(binding?: RequestBinding): Promise<ServiceCredential>;
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
   encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
+  /** Publishes the admission decision, taken since `start` (a {@link now} reading). */
+  decided(request: HttpRequest, start: number, result: { identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined } | undefined, error: unknown, e2ee?: 'handshake' | 'session' | 'rekey'): void;
+  /** A monotonic clock in milliseconds. */
+  now(): number;
 }
 
 /** Whether a request's framing fields announce a body (RFC 9112 section 6.3). */
@@ -187,6 +191,7 @@ async function* chunksOf(body: Body): AsyncGenerator<Uint8Array> {
 
 /** Creates the exchange of one request; `request` carries method, target and fields, no body. */
 export function createExchange(host: ExchangeHost, request: HttpRequest, policy: RoutePolicy | undefined): Exchange {
+  const start = host.now();
   let binding: RequestBinding | undefined;
   let authenticated = false;
   let answered = false;
@@ -293,6 +298,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody });
         binding = result.binding;
         authenticated = true;
+        host.decided(request, start, result, undefined, opened?.mode);
         if (endpoint && opened) {
           // The handshake endpoint (docs/protocol.md section 7.3): answered here with a signed 204 and the new session.
           answered = true;
@@ -319,6 +325,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       } catch (error) {
         // A refused request's streamed body is never read: whatever feeds it discards the rest.
         if (streamed) void discard(streamed).catch(() => undefined);
+        if (!authenticated) host.decided(request, start, undefined, error);
         if (!isOidc2Error(error)) throw error;
         return refuse(error);
       }

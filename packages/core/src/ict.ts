@@ -4,6 +4,7 @@
  */
 import type { JWK, JWSHeaderParameters, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
+import type { EventSink } from './events.js';
 import { ISSUER_KEY_OPTION_KEYS, assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
 import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
@@ -131,7 +132,7 @@ interface IssuerEntry {
  * const { subject, key } = await ict.verify(request.headers[OIDC2_PROFILE.tokenHeader]);
  * ```
  */
-export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
+export function createIctVerifier(options: IctVerifierOptions, events?: EventSink): IctVerifier {
   assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options');
   if (options.jwks !== undefined) assertOptions(options.jwks as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.jwks');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
@@ -155,7 +156,7 @@ export function createIctVerifier(options: IctVerifierOptions): IctVerifier {
     assertTrustedIssuer(config, `options.issuers[${i}]`);
     if (issuers.has(config.issuer)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuers[${i}] repeats an issuer`);
     issuers.set(config.issuer, {
-      resolver: createIssuerKeyResolver(config, { ...options.jwks, fetch: options.fetch }),
+      resolver: createIssuerKeyResolver(config, { ...options.jwks, fetch: options.fetch }, events),
       audiences: config.audiences ?? options.audiences,
       maxTokenAge: config.maxTokenAge ?? maxTokenAge,
     });

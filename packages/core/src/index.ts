@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { ERROR_STATUS, Oidc2Error, PROBLEM_CONTENT_TYPE, isOidc2Error, type Oidc2ErrorCode, type ProblemDetails } from './errors.js';
+export { ERROR_STATUS, Oidc2Error, PROBLEM_CONTENT_TYPE, isOidc2Error, type Oidc2ErrorCode, type ProblemDetails, type RemoteCause } from './errors.js';
 export { fieldLines, fieldValue, normalizeFields, type Fields, type FieldsInit, type HttpRequest, type HttpResponse } from './message.js';
 export { OIDC2_PROFILE, SIGNATURE_PROFILES, WIMSE_06_PROFILE, WIMSE_PROFILE, WIT_HEADER, type SignatureProfile, type TokenKind } from './profile.js';
 export { dpopBinding, wptBinding, type AcceptedProof, type ProofType, type RequestBinding } from './binding.js';
@@ -98,3 +98,17 @@ export {
 export { SESSION_ENDPOINT_PATH, type E2eeOptions, type EncryptionPolicy } from './e2ee/service-side.js';
 export { MemorySessionKeyStore, StaticSessionKeyStore, type SessionKey, type SessionKeyStore, type MemorySessionKeyStoreOptions, type StaticSessionKeyStoreOptions } from './e2ee/session-keys.js';
 export type { SuiteName } from './e2ee/fields.js';
+// Decision events (docs/events.md).
+export {
+  OIDC2_EVENT_CHANNELS,
+  type AuthenticationEvent,
+  type CredentialRefreshEvent,
+  type IssuerGrantEvent,
+  type KeyFetchEvent,
+  type Oidc2Event,
+  type Oidc2EventBase,
+  type Oidc2EventListener,
+  type Oidc2EventType,
+  type ResponseSigningEvent,
+  type ResponseVerificationEvent,
+} from './events.js';

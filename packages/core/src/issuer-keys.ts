@@ -14,6 +14,7 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import { Oidc2Error } from './errors.js';
+import { CHANNEL_SINK, failureOf, type EventSink } from './events.js';
 import { readBoundedBody } from './lib/body.js';
 import { fromUtf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
@@ -202,6 +203,33 @@ function fetchDocument(o: ResolvedOptions, url: string): Promise<Uint8Array> {
   return fetchBounded(o.fetch, url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) }, o.maxResponseBytes);
 }
 
+/** Publishes the outcome of one fetch of `issuer`'s keys or discovery document at `url`. */
+async function observed(events: EventSink, issuer: string, url: string, fetching: Promise<Uint8Array>): Promise<Uint8Array> {
+  let body: Uint8Array;
+  try {
+    body = await fetching;
+  } catch (error) {
+    if (events.wants('key_fetch')) events.publish({ type: 'key_fetch', issuer, url, outcome: 'failure', code: 'issuer_unavailable', reason: failureOf(error).reason });
+    throw error;
+  }
+  if (events.wants('key_fetch')) {
+    let keys: number | undefined;
+    try {
+      const doc = JSON.parse(fromUtf8(body)) as { keys?: unknown };
+      if (Array.isArray(doc.keys)) keys = doc.keys.length;
+    } catch {
+      // Not JSON: the parser that reads it next reports that.
+    }
+    events.publish({ type: 'key_fetch', issuer, url, outcome: 'success', ...(keys !== undefined ? { keys } : {}) });
+  }
+  return body;
+}
+
+/** Publishes that keys of an earlier fetch stand in for a failed one (stale-if-error). */
+function staleUsed(events: EventSink, issuer: string, url: string): void {
+  if (events.wants('key_fetch')) events.publish({ type: 'key_fetch', issuer, url, outcome: 'failure', code: 'issuer_unavailable', stale: true, reason: 'the keys of an earlier fetch are used' });
+}
+
 function unavailable(issuer: string, cause?: unknown): Oidc2Error {
   return new Oidc2Error('issuer_unavailable', `the keys of issuer ${issuer} cannot be fetched`, cause === undefined ? undefined : { cause });
 }
@@ -237,7 +265,7 @@ interface RemoteKeys {
  * const { payload } = await jwtVerify(token, getKey, { algorithms: ['ES256'] });
  * ```
  */
-export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKeyOptions = {}): IssuerKeyResolver {
+export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKeyOptions = {}, events: EventSink = CHANNEL_SINK): IssuerKeyResolver {
   assertTrustedIssuer(config);
   const o = resolveOptions(options, 'options.');
   const issuer = config.issuer;
@@ -247,7 +275,7 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   }
 
   const jwksFetch = async (url: string, init: RequestInit): Promise<Response> => {
-    const body = await fetchBounded(o.fetch, url, init, o.maxResponseBytes);
+    const body = await observed(events, issuer, url, fetchBounded(o.fetch, url, init, o.maxResponseBytes));
     return new Response(body as BodyInit, { status: 200, headers: { 'content-type': 'application/json' } });
   };
 
@@ -268,7 +296,9 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
     if (uat === undefined || jwks === undefined || Date.now() > uat + o.cacheMaxAge + o.staleIfError) throw unavailable(issuer, cause);
     if (r.stale?.uat !== uat) r.stale = { uat, set: createLocalJWKSet(jwks) };
     try {
-      return await r.stale.set(header, token);
+      const key = await r.stale.set(header, token);
+      if (cause !== undefined) staleUsed(events, issuer, r.uri);
+      return key;
     } catch (err) {
       // A kid we do not know may be a new key we could not fetch: "try again later", not "invalid".
       if (errorCode(err) === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
@@ -302,7 +332,7 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   let pending: Promise<void> | undefined;
 
   const discover = async (): Promise<void> => {
-    const body = await fetchDocument(o, discoveryUrl);
+    const body = await observed(events, issuer, discoveryUrl, fetchDocument(o, discoveryUrl));
     const doc: unknown = JSON.parse(fromUtf8(body));
     if (typeof doc !== 'object' || doc === null || (doc as { issuer?: unknown }).issuer !== issuer) {
       throw new Error('the discovery document names a different issuer');
@@ -389,7 +419,7 @@ function readSpiffeBundle(body: Uint8Array): { keys: JWK[]; hint: number | undef
  * await compactVerify(wit, getKey)
  * ```
  */
-export function createSpiffeBundleResolver(trustDomain: string, url: string, options: IssuerKeyOptions = {}, where = 'spiffeBundleUrl'): IssuerKeyResolver {
+export function createSpiffeBundleResolver(trustDomain: string, url: string, options: IssuerKeyOptions = {}, where = 'spiffeBundleUrl', events: EventSink = CHANNEL_SINK): IssuerKeyResolver {
   if (!fetchableUrl(url, true)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} must be an https URL (http only on a loopback host)`);
   const o = resolveOptions(options, 'options.');
   const name = `spiffe://${trustDomain}`;
@@ -398,7 +428,7 @@ export function createSpiffeBundleResolver(trustDomain: string, url: string, opt
   let failedAt = -Infinity;
 
   const fetchBundle = async (): Promise<HeldBundle> => {
-    const bundle = readSpiffeBundle(await fetchDocument(o, url));
+    const bundle = readSpiffeBundle(await observed(events, name, url, fetchDocument(o, url)));
     if (held?.sequence !== undefined && bundle.sequence !== undefined && bundle.sequence < held.sequence) {
       throw new Error('the bundle is older than the one held (spiffe_sequence went back)');
     }
@@ -430,8 +460,9 @@ export function createSpiffeBundleResolver(trustDomain: string, url: string, opt
     try {
       return await refresh();
     } catch (err) {
-      if (stale) return stale;
-      throw unavailable(name, err);
+      if (!stale) throw unavailable(name, err);
+      staleUsed(events, name, url);
+      return stale;
     }
   };
 

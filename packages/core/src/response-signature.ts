@@ -27,6 +27,8 @@ export interface ServiceCredential {
   key: KeyHandle;
   /** Which token {@link ict} holds, and so which profile's responses it signs. Default `'ict'`. */
   kind?: TokenKind;
+  /** RFC 7638 thumbprint of the token's `cnf.jwk`, for decision events. Default none. */
+  thumbprint?: string;
 }
 
 /** Options of {@link signResponse}. */

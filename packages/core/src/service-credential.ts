@@ -4,12 +4,14 @@
  * expires. A response is signed with the credential of the caller's profile.
  */
 import { decodeJwt, type JWK } from 'jose';
-import { Oidc2Error } from './errors.js';
+import { Oidc2Error, isOidc2Error } from './errors.js';
 import type { ServiceCredential } from './response-signature.js';
 import type { TokenKind } from './profile.js';
-import { importKey, keyHandleFrom, type KeyHandle } from './lib/crypto.js';
+import { importKey, keyHandleFrom, sign, verify, type KeyHandle } from './lib/crypto.js';
 import { CredentialRefresher, renewalTime, type Renewable } from './lib/credential-refresh.js';
 import { argumentError, assertOptions } from './lib/validate.js';
+import { jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
+import { CHANNEL_SINK, failureOf, type EventSink } from './events.js';
 
 /** The service's ICT credential as configured: its ICT and the private key it certifies. */
 export interface CredentialInput {
@@ -64,7 +66,9 @@ export function assertCredentialSource(source: unknown, name: string, kind: Toke
   assertOptions(source, KEYS[kind], name);
 }
 
-async function toServiceCredential(input: AnyInput, kind: TokenKind, now: number, margin: number, renews: boolean): Promise<ServiceCredential & Renewable> {
+type HeldCredential = ServiceCredential & Renewable & { subject: string | undefined; issuer: string | undefined };
+
+async function toServiceCredential(input: AnyInput, kind: TokenKind, now: number, margin: number, renews: boolean): Promise<HeldCredential> {
   assertCredentialSource(input, 'credential', kind);
   const token = (input as unknown as Record<TokenKind, string>)[kind];
   let claims;
@@ -84,12 +88,25 @@ async function toServiceCredential(input: AnyInput, kind: TokenKind, now: number
   if (pk.spec !== undefined && pk.usage !== undefined) key = pk as KeyHandle;
   else if (typeof pk.kty === 'string') key = await importKey(pk, alg, 'sign');
   else key = keyHandleFrom(pk as unknown as CryptoKey, alg, 'sign');
+  // A credential whose key does not match its token would sign every response with a signature no
+  // caller accepts: refuse it here, where the cause is known, rather than on the caller's side.
+  const publicKey = parsePublicJwk(cnf);
+  if (!publicKey) throw new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} has no usable cnf.jwk`);
+  const probe = new TextEncoder().encode('oidc2 credential check');
+  let matches = false;
+  try {
+    matches = await verify(await importKey(publicKey, alg, 'verify'), probe, await sign(key, probe));
+  } catch (cause) {
+    throw new Oidc2Error('response_signing_unavailable', `the service private key cannot sign with ${alg}`, { cause });
+  }
+  if (!matches) throw new Oidc2Error('response_signing_unavailable', `the service private key is not the key its ${kind.toUpperCase()} certifies (cnf.jwk)`);
+  const thumbprint = await jwkThumbprint(publicKey);
   const expiresAt = typeof claims.exp === 'number' ? claims.exp : Infinity;
   // A fixed credential is never renewed; a provider's is renewed `margin` before expiry, or half-way
   // for credentials shorter-lived than twice the margin, so a provider handing out short tokens is
   // not called on every response.
   const renewAt = renews && Number.isFinite(expiresAt) ? renewalTime(expiresAt, typeof claims.iat === 'number' ? claims.iat : undefined, now, margin) : Infinity;
-  return { ict: token, key, kind, expiresAt, renewAt };
+  return { ict: token, key, kind, thumbprint, expiresAt, renewAt, subject: typeof claims.sub === 'string' ? claims.sub : undefined, issuer: typeof claims.iss === 'string' ? claims.iss : undefined };
 }
 
 /**
@@ -101,12 +118,38 @@ export function serviceCredentialProvider(
   margin: number,
   now: () => number,
   kind: TokenKind = 'ict',
+  events: EventSink = CHANNEL_SINK,
 ): () => Promise<ServiceCredential> {
   const renews = typeof source === 'function';
+  let held: HeldCredential | undefined;
   const refresher = new CredentialRefresher(
-    async () => toServiceCredential(typeof source === 'function' ? await answerWithin<AnyInput>(source as () => AnyInput | Promise<AnyInput>, CREDENTIAL_TIMEOUT_MS) : source, kind, now(), margin, renews),
+    async () => {
+      try {
+        held = await toServiceCredential(typeof source === 'function' ? await answerWithin<AnyInput>(source as () => AnyInput | Promise<AnyInput>, CREDENTIAL_TIMEOUT_MS) : source, kind, now(), margin, renews);
+      } catch (error) {
+        if (events.wants('credential_refresh')) {
+          const kept = held !== undefined && held.expiresAt > now();
+          events.publish({ type: 'credential_refresh', side: 'service', credential: kind, outcome: 'failure', ...failureOf(error), ...(kept ? { keptPrevious: true } : {}) });
+        }
+        throw error;
+      }
+      if (events.wants('credential_refresh')) {
+        const { subject, issuer, thumbprint, expiresAt } = held;
+        events.publish({
+          type: 'credential_refresh',
+          side: 'service',
+          credential: kind,
+          outcome: 'success',
+          ...(subject !== undefined ? { subject } : {}),
+          ...(issuer !== undefined ? { issuer } : {}),
+          ...(thumbprint !== undefined ? { thumbprint } : {}),
+          ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
+        });
+      }
+      return held;
+    },
     now,
-    (cause) => new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} credential is unavailable`, { cause }),
+    (cause) => new Oidc2Error('response_signing_unavailable', `the service ${kind.toUpperCase()} credential is unavailable${isOidc2Error(cause) ? `: ${cause.message}` : ''}`, { cause }),
   );
   // A failure is answered again for a moment without asking the provider: the error response that
   // follows a failed signature would otherwise wait for the same broken provider a second time.
@@ -150,10 +193,10 @@ export type CredentialProviders = Partial<Record<TokenKind, () => Promise<Servic
  * `credential` is the ICT credential alone (the form services had before they could hold a WIT);
  * the two options exclude each other.
  */
-export function credentialProviders(credential: unknown, credentials: unknown, margin: number, now: () => number): CredentialProviders {
+export function credentialProviders(credential: unknown, credentials: unknown, margin: number, now: () => number, events?: EventSink): CredentialProviders {
   if (credentials === undefined) {
     assertCredentialSource(credential, 'options.credential');
-    return credential === undefined ? {} : { ict: serviceCredentialProvider(credential as CredentialSource, margin, now) };
+    return credential === undefined ? {} : { ict: serviceCredentialProvider(credential as CredentialSource, margin, now, 'ict', events) };
   }
   if (credential !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.credential and options.credentials exclude each other: name the ICT as options.credentials.ict');
   assertOptions(credentials, SERVICE_CREDENTIALS_KEYS, 'options.credentials');
@@ -163,7 +206,7 @@ export function credentialProviders(credential: unknown, credentials: unknown, m
   for (const kind of SERVICE_CREDENTIALS_KEYS) {
     const source = set[kind];
     assertCredentialSource(source, `options.credentials.${kind}`, kind);
-    if (source !== undefined) providers[kind] = serviceCredentialProvider(source, margin, now, kind);
+    if (source !== undefined) providers[kind] = serviceCredentialProvider(source, margin, now, kind, events);
   }
   return providers;
 }

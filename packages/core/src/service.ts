@@ -13,9 +13,11 @@ import { requestBinding } from './proofs/detect.js';
 import { applyRoutePolicy, assertRoutePolicy, type EncryptedStreamsPolicy, type RoutePolicy } from './policy.js';
 import { problemResponse } from './problem.js';
 import { credentialProviders, type CredentialSource, type ServiceCredentials } from './service-credential.js';
-import { createExchange, type Exchange } from './exchange.js';
+import { createExchange, type Exchange, type ExchangeHost } from './exchange.js';
 import { argumentError, integerOption } from './lib/validate.js';
 import { createE2eeService, hasE2eeFields, type E2eeOptions, type E2eeService, type EncryptionPolicy } from './e2ee/service-side.js';
+import { assertEventListener, createEventSink, failureOf, type AuthenticationEvent, type EventSink, type Oidc2EventListener } from './events.js';
+import { requestPath } from './lib/audience.js';
 
 /** Options shared by every adapter. */
 export interface Oidc2Options extends AuthenticatorOptions {
@@ -48,6 +50,13 @@ export interface Oidc2Options extends AuthenticatorOptions {
    * has a credential, else off.
    */
   e2ee?: false | E2eeOptions;
+  /**
+   * Receives one event per authentication decision, response signature, key fetch and credential
+   * renewal (docs/events.md): codes, identifiers and thumbprints, never a token, proof or key. The
+   * same events are published on `node:diagnostics_channel` whether or not this is set. A
+   * throwing listener changes nothing. Default none.
+   */
+  onEvent?: Oidc2EventListener;
 }
 
 /** The outcome of {@link Oidc2Service.authenticate}. */
@@ -102,6 +111,15 @@ export interface Oidc2Service {
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
   /** Which encrypted bodies a route streams, for a route policy (`policy.encryptedStreams`). */
   encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
+  /**
+   * Obtains every configured credential and checks that it can sign (its private key matches the
+   * public key its token certifies). Resolves when all can; rejects with the first failure, a
+   * `response_signing_unavailable` error whose message and cause say why. Call it at start-up to
+   * fail before serving: `await service.ready()` (adapters expose it as `ready()` too). The check
+   * also starts, unawaited, when the service is created, and reports a failure as a
+   * `credential_refresh` event.
+   */
+  ready(): Promise<void>;
 }
 
 
@@ -116,14 +134,16 @@ export interface Oidc2Service {
  */
 export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   if (typeof options !== 'object' || options === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options must be an object');
-  const { credential: source, credentials: sources, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, e2ee: e2eeOptions, ...authenticatorOptions } = options;
-  const authenticator = createAuthenticator(authenticatorOptions);
+  const { credential: source, credentials: sources, policy, maxBodyBytes: maxBody, maxResponseBytes: maxResponse, credentialRefreshMargin, e2ee: e2eeOptions, onEvent, ...authenticatorOptions } = options;
+  assertEventListener(onEvent, 'options.onEvent');
+  const events = createEventSink(onEvent);
+  const authenticator = createAuthenticator(authenticatorOptions, events);
   assertRoutePolicy(policy, 'options.policy');
   const now = options.now ?? (() => Date.now() / 1000);
   const maxBodyBytes = integerOption('options.maxBodyBytes', maxBody, 1024 * 1024);
   const maxResponseBytes = integerOption('options.maxResponseBytes', maxResponse, 4 * 1024 * 1024);
   const margin = integerOption('options.credentialRefreshMargin', credentialRefreshMargin, 60);
-  const providers = credentialProviders(source, sources, margin, now);
+  const providers = credentialProviders(source, sources, margin, now, events);
   const signs = providers.ict !== undefined || providers.wit !== undefined;
   const noCredential = () => new Oidc2Error('response_signing_unavailable', 'the caller asked for a signed response and the service has no credential for its profile');
   if (e2eeOptions !== undefined && e2eeOptions !== false) {
@@ -150,13 +170,65 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   async function sign(response: HttpResponse, request: HttpRequest, binding: RequestBinding | undefined, pinned?: ServiceCredential, options?: Pick<SignResponseOptions, 'streamedEncryptedBody'>): Promise<Fields | undefined> {
     const chosen = signer(binding ?? unbound);
     if (!chosen) {
-      if (binding?.signResponse) throw noCredential();
+      if (binding?.signResponse) {
+        const error = noCredential();
+        signingEvent(request, response.status, undefined, error);
+        throw error;
+      }
       return undefined;
     }
-    return signResponse(response, request, chosen.binding, pinned ?? (await chosen.credential()), { ...options, now });
+    let credential: ServiceCredential | undefined = pinned;
+    try {
+      credential ??= await chosen.credential();
+      const added = await signResponse(response, request, chosen.binding, credential, { ...options, now });
+      signingEvent(request, response.status, credential, undefined, options?.streamedEncryptedBody);
+      return added;
+    } catch (error) {
+      signingEvent(request, response.status, credential, error);
+      throw error;
+    }
   }
 
-  async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
+  function signingEvent(request: HttpRequest, status: number, credential: ServiceCredential | undefined, error: unknown, streamed?: boolean): void {
+    if (!events.wants('response_signing')) return;
+    events.publish({
+      type: 'response_signing',
+      method: request.method,
+      path: requestPath(request.url),
+      status,
+      ...(credential ? { credential: credential.kind ?? 'ict', ...(credential.thumbprint ? { thumbprint: credential.thumbprint } : {}) } : {}),
+      ...(error === undefined ? { outcome: 'success', ...(streamed ? { streamed: true } : {}) } : { outcome: 'failure', ...failureOf(error) }),
+    });
+  }
+
+  const configuredAudiences = Object.freeze([...authenticatorOptions.audiences]);
+  const tokenAudiences = Object.freeze(authenticatorOptions.tokenAudiences ?? authenticatorOptions.issuers.flatMap((i) => i.audiences ?? []));
+
+  /** Publishes the authentication decision on `request`, started at `start` (ms). */
+  function decided(request: HttpRequest, start: number, result: AuthResult | undefined, error: unknown, e2ee?: AuthenticationEvent['e2ee']): void {
+    if (!events.wants('authentication')) return;
+    const identity = result?.identity;
+    const failure = error ?? result?.error;
+    const code = isOidc2Error(failure) ? failure.code : undefined;
+    const expected = code === 'audience_mismatch' ? { audiences: configuredAudiences } : code === 'ict_audience_mismatch' ? { audiences: tokenAudiences } : undefined;
+    events.publish({
+      type: 'authentication',
+      method: request.method,
+      path: requestPath(request.url),
+      ...(failure === undefined ? { outcome: 'success' } : { outcome: 'failure', ...failureOf(failure), ...(isOidc2Error(failure) ? { status: failure.status } : {}) }),
+      ...(result && failure !== undefined ? { anonymous: true } : {}),
+      ...(identity
+        ? { proof: identity.proof, kind: identity.kind, subject: identity.subject, issuer: identity.issuer, thumbprint: identity.thumbprint }
+        : result?.binding
+          ? { proof: result.binding.proof }
+          : {}),
+      ...(e2ee ? { e2ee } : {}),
+      ...(expected ? { expected } : {}),
+      durationMs: Math.max(0, performanceNow() - start),
+    });
+  }
+
+  async function decide(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
     const effective = routePolicy ?? policy;
     let result: AuthResult;
     try {
@@ -170,10 +242,35 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
       if (!(effective?.optional && isOidc2Error(error) && error.status === 401 && !e2eeRefusal && !hasE2eeFields(request))) throw error;
       result = { identity: null, error, binding: requestBinding(request) };
     }
-    // Refused before the route runs: it could only answer with an unsigned success (docs/protocol.md section 4).
-    if (result.binding?.signResponse && !signer(result.binding)) throw noCredential();
+    // Refused before the route runs: it could only answer with an unsigned success (docs/protocol.md
+    // section 4), or with a signed problem after it ran, when its credential is broken.
+    if (result.binding?.signResponse) {
+      const chosen = signer(result.binding);
+      if (!chosen) throw noCredential();
+      await chosen.credential();
+    }
     return result;
   }
+
+  async function authenticate(request: HttpRequest, routePolicy?: RoutePolicy, authenticateOptions?: AuthenticateOptions): Promise<AuthResult> {
+    const start = performanceNow();
+    try {
+      const result = await decide(request, routePolicy, authenticateOptions);
+      decided(request, start, result, undefined);
+      return result;
+    } catch (error) {
+      decided(request, start, undefined, error);
+      throw error;
+    }
+  }
+
+  const checks = Object.values(providers).map((provider) => provider!);
+  const ready = async (): Promise<void> => {
+    await Promise.all(checks.map((provider) => provider()));
+  };
+  // Starts obtaining and checking the credentials now; a failure is published as an event and
+  // surfaces again on the first response that needs the credential, or from ready().
+  if (checks.length > 0) ready().catch(() => undefined);
 
   async function errorResponse(error: Oidc2Error, request: HttpRequest, binding?: RequestBinding): Promise<HttpResponse> {
     const response = problemResponse(error);
@@ -201,7 +298,12 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     authenticate,
     signResponse: sign,
     errorResponse,
-    exchange: (request, routePolicy) => createExchange(service, request, routePolicy),
+    ready,
+    exchange: (request, routePolicy) => createExchange(host, request, routePolicy),
   };
+  // The exchange publishes its own decision (it knows more: body errors, the e2ee step).
+  const host: ExchangeHost = { ...service, authenticate: decide, decided, now: performanceNow };
   return service;
 }
+
+const performanceNow = (): number => globalThis.performance.now();

@@ -5,6 +5,7 @@
  */
 import { errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
+import type { EventSink } from './events.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
@@ -62,7 +63,7 @@ export interface TxnTokenVerifier {
 /** Creates the verifier; options are validated here, once. */
 export function createTxnTokenVerifier(
   options: TransactionTokenOptions,
-  context: { now: () => number; clockTolerance: number; fetch?: typeof fetch },
+  context: { now: () => number; clockTolerance: number; fetch?: typeof fetch; events?: EventSink },
 ): TxnTokenVerifier {
   const where = 'options.transactionTokens';
   assertOptions(options as unknown, TRANSACTION_TOKEN_OPTION_KEYS, where);
@@ -76,7 +77,7 @@ export function createTxnTokenVerifier(
   if (!Number.isInteger(maxTokenAge) || maxTokenAge < 1) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.maxTokenAge must be a positive integer`);
   const config = { issuer: options.issuer ?? options.trustDomain, jwks: options.jwks, jwksUri: options.jwksUri };
   assertTrustedIssuer(config, where);
-  const keys: IssuerKeyResolver = createIssuerKeyResolver(config, { fetch: context.fetch });
+  const keys: IssuerKeyResolver = createIssuerKeyResolver(config, { fetch: context.fetch }, context.events);
 
   return {
     required: options.required === true,

@@ -7,6 +7,7 @@
 import type { JWK, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
+import type { EventSink } from './events.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, createSpiffeBundleResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA, algorithmSpec, digest, digestSync, randomBytes, sign as signBytes, timingSafeEqual, verify as verifySignature, type KeyHandle } from './lib/crypto.js';
@@ -218,7 +219,7 @@ interface DomainEntry {
  * const wit = await wits.verify(request.headers[WIT_HEADER]);
  * ```
  */
-export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
+export function createWitVerifier(options: WitVerifierOptions, events?: EventSink): WitVerifier {
   assertOptions(options as unknown, WIT_VERIFIER_OPTION_KEYS, 'options');
   if (!Array.isArray(options.trustDomains) || options.trustDomains.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.trustDomains must list at least one trust domain');
@@ -241,11 +242,11 @@ export function createWitVerifier(options: WitVerifierOptions): WitVerifier {
     if (config.spiffeBundleUrl !== undefined) {
       if (config.jwks !== undefined || config.jwksUri !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} takes one of jwks, jwksUri and spiffeBundleUrl`);
       if (config.issuer !== undefined && (typeof config.issuer !== 'string' || config.issuer.length === 0)) throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.issuer must be a non-empty string`);
-      resolver = createSpiffeBundleResolver(name, config.spiffeBundleUrl, { fetch: options.fetch }, `${where}.spiffeBundleUrl`);
+      resolver = createSpiffeBundleResolver(name, config.spiffeBundleUrl, { fetch: options.fetch }, `${where}.spiffeBundleUrl`, events);
     } else {
       const issuerConfig = { issuer: config.issuer ?? `wimse://${name}`, jwks: config.jwks, jwksUri: config.jwksUri };
       assertTrustedIssuer(issuerConfig, where);
-      resolver = createIssuerKeyResolver(issuerConfig, { fetch: options.fetch });
+      resolver = createIssuerKeyResolver(issuerConfig, { fetch: options.fetch }, events);
     }
     domains.set(name, { trustDomain: name, ...(config.issuer !== undefined ? { issuer: config.issuer } : {}), resolver });
   });

@@ -235,20 +235,18 @@ describe('response', () => {
     expect(await collect(out.body)).toEqual(bytes);
   });
 
-  it('answers a failed signing with a signed problem only to a caller who asked', async () => {
-    let calls = 0;
-    const flaky = service({
-      credential: () => {
-        if (calls++ === 0) throw new Error('credential store down');
-        return { ict: svcIct, privateKey: svcKey.privateJwk };
-      },
-    });
-    const asked = flaky.exchange((await signed({ method: 'GET', signResponse: true })).head);
-    await asked.admit(undefined);
-    const out = await asked.respond(json(200, '{}'));
-    expect(out.status).toBe(501);
-    const unsigned = service({ credential: () => Promise.reject(new Error('down')) }).exchange((await signed({ method: 'GET', signResponse: false })).head);
-    await unsigned.admit(undefined);
+  it('refuses before the route, with the cause, a caller who asked for a signature the broken credential cannot make', async () => {
+    const down = service({ credential: () => Promise.reject(new Error('credential store down')) });
+    const asked = down.exchange((await signed({ method: 'POST', signResponse: true, body: '{}' })).head);
+    const admission = await asked.admit(utf8('{}'));
+    expect(admission.answered).toBe(true);
+    if (!admission.answered) throw new Error('admitted');
+    expect(admission.error?.code).toBe('response_signing_unavailable');
+    expect(admission.response.status).toBe(501);
+    expect(admission.error?.message).toContain('ICT credential is unavailable');
+    const unsigned = down.exchange((await signed({ method: 'GET', signResponse: false })).head);
+    const admitted = await unsigned.admit(undefined);
+    expect(admitted.answered).toBe(false);
     const passed = await unsigned.respond(json(200, '{"x":1}'));
     expect(passed.status).toBe(200);
     expect(passed.headers['signature']).toBeUndefined();

@@ -33,6 +33,12 @@ export interface Oidc2Middleware extends RequestHandler {
    * route. Mount one oidc2 middleware per request: not this one app-wide and another on the route.
    */
   with(policy: RoutePolicy): RequestHandler;
+  /**
+   * Resolves once every configured credential is obtained and can sign; rejects with a
+   * `response_signing_unavailable` error saying why. `await auth.ready()` before listening fails
+   * start-up on a broken credential instead of the first signed response.
+   */
+  ready(): Promise<void>;
 }
 
 /**
@@ -68,6 +74,7 @@ export function oidc2(options: Oidc2Options): Oidc2Middleware {
       }, next);
     };
   return Object.assign(middleware(), {
+    ready: () => service.ready(),
     with: (policy: RoutePolicy) => {
       assertRoutePolicy(policy);
       return middleware(policy);

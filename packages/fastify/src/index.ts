@@ -17,6 +17,10 @@ declare module 'fastify' {
     /** Why authentication failed on an optional route (`policy.optional`), else `null`. */
     identityError: Oidc2Error | null;
   }
+  interface FastifyInstance {
+    /** The oidc2 service of this plugin: `await fastify.oidc2.ready()` checks its credentials at start-up. */
+    oidc2: { ready(): Promise<void> };
+  }
   interface FastifyContextConfig {
     /** This route's policy, or `false` for a route without authentication. Default: the plugin's `policy` option. */
     oidc2?: RoutePolicy | false;
@@ -62,6 +66,7 @@ function writeHead(reply: FastifyReply, response: ExchangeResponse): void {
 
 const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
   const service = createOidc2Service(options);
+  fastify.decorate('oidc2', { ready: () => service.ready() });
   fastify.decorateRequest('identity', null);
   fastify.decorateRequest('identityError', null);
   // Per-route policies are checked once, when the route is declared.

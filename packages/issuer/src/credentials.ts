@@ -71,6 +71,14 @@ export function credentialsFrom(request: HttpRequest, params: BodyParams, endpoi
  * recognising it is `access_token_missing`, `access_token_invalid`, `client_invalid` or
  * `wit_untrusted`, by what was presented.
  */
+// The authentication of each request, for its grant event.
+const authenticated = new WeakMap<HttpRequest, Authentication>();
+
+/** Who the request authenticated as, once {@link authenticate} succeeded for it. */
+export function authenticationOf(request: HttpRequest): Authentication | undefined {
+  return authenticated.get(request);
+}
+
 export async function authenticate(state: IssuerState, request: HttpRequest, endpoint: IssuanceEndpoint, params: BodyParams, credentials: Credentials): Promise<Authentication> {
   const context: AuthenticationContext = {
     endpoint,
@@ -89,6 +97,7 @@ export async function authenticate(state: IssuerState, request: HttpRequest, end
     if (typeof result !== 'object' || result === null || typeof result.subject !== 'string' || result.subject.length === 0 || (result.kind !== 'user' && result.kind !== 'workload')) {
       throw argumentError('ERR_INVALID_RETURN_VALUE', 'an authenticator returned no subject or kind');
     }
+    authenticated.set(request, result);
     return result;
   }
   if (context.accessToken !== undefined) throw new Oidc2Error('access_token_invalid', 'access token is not accepted');

@@ -2,7 +2,10 @@
 // cacheable), the ICT endpoint, the token endpoint and, with `workloads`, the WIT endpoint (POST). Every failure becomes the OAuth
 // error response of the endpoint's standard.
 import { Oidc2Error, type HttpRequest, type HttpResponse } from '@oidc2/core';
-import { TOKEN_EXCHANGE_GRANT_TYPE } from './constants.js';
+import { failureOf } from '@oidc2/core/adapter';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
+import { authenticationOf } from './credentials.js';
+import { TOKEN_EXCHANGE_GRANT_TYPE, WIT_TYP } from './constants.js';
 import { popGrant } from './grants/pop.js';
 import { tokenExchangeGrant } from './grants/token-exchange.js';
 import { SIGNING_ALGORITHMS } from './lib/keys.js';
@@ -65,9 +68,50 @@ export async function handleRequest(state: IssuerState, request: HttpRequest): P
       return method === 'HEAD' ? { ...response, body: undefined } : response;
     }
     if (method !== 'POST') throw new Oidc2Error('method_not_allowed', 'use POST', { headers: { allow: 'POST' } });
-    if (route === 'token') return await tokenExchangeGrant(state, request);
-    return await popGrant(state, request, route === 'wit' ? 'wit' : 'ict');
+    const response = route === 'token' ? await tokenExchangeGrant(state, request) : await popGrant(state, request, route === 'wit' ? 'wit' : 'ict');
+    if (state.events.wants('issuer_grant')) await granted(state, request, endpoint, response);
+    return response;
   } catch (err) {
-    return errorResponse(err, endpoint, state.issuer);
+    const response = errorResponse(err, endpoint, state.issuer);
+    if (endpoint !== 'metadata' && state.events.wants('issuer_grant')) {
+      const auth = authenticationOf(request);
+      state.events.publish({
+        type: 'issuer_grant',
+        side: 'issuer',
+        grant: endpoint === 'token' ? 'token-exchange' : endpoint,
+        outcome: 'failure',
+        ...failureOf(err),
+        status: response.status,
+        ...(auth ? { subject: auth.subject, ...(auth.clientId !== undefined ? { client: auth.clientId } : {}) } : {}),
+      });
+    }
+    return response;
   }
+}
+
+// Publishes the grant a successful response carries, read back from the token just minted.
+async function granted(state: IssuerState, request: HttpRequest, endpoint: 'ict' | 'wit' | 'token', response: HttpResponse): Promise<void> {
+  const auth = authenticationOf(request);
+  let claims: JWTPayload = {};
+  let typ: string | undefined;
+  try {
+    const body = JSON.parse(new TextDecoder().decode(response.body)) as Record<string, string>;
+    const token = body.identity_certification_token ?? body.workload_identity_token ?? body.access_token ?? '';
+    claims = decodeJwt(token);
+    typ = decodeProtectedHeader(token).typ;
+  } catch {
+    // Every successful grant carries a token; nothing more to report without one.
+  }
+  const jwk = (claims.cnf as { jwk?: JWK } | undefined)?.jwk;
+  state.events.publish({
+    type: 'issuer_grant',
+    side: 'issuer',
+    grant: endpoint === 'token' ? 'token-exchange' : endpoint,
+    outcome: 'success',
+    token: typ === WIT_TYP ? 'wit' : 'ict',
+    ...(typeof claims.sub === 'string' ? { subject: claims.sub } : {}),
+    ...(auth?.clientId !== undefined ? { client: auth.clientId } : {}),
+    ...(jwk ? { thumbprint: await calculateJwkThumbprint(jwk) } : {}),
+    ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+  });
 }

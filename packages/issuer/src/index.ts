@@ -56,3 +56,4 @@ export {
 } from './authenticators/kubernetes.js';
 export type { RemoteKeyOptions } from './authenticators/keys.js';
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
+export { fileSigningKeyStore, type SigningKeyStore, type StoredSigningKey, type StoredSigningKeys } from './signing-key-store.js';

@@ -36,7 +36,7 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
   const { algorithm, maxIctLifetime, clockTolerance, keyRotationInterval, now } = resolved;
   const keys = await KeyRing.create(
     resolved.signingKeys,
-    { algorithm, retention: maxIctLifetime + clockTolerance, ...(keyRotationInterval ? { rotationInterval: keyRotationInterval } : {}) },
+    { algorithm, retention: maxIctLifetime + clockTolerance, ...(keyRotationInterval ? { rotationInterval: keyRotationInterval } : {}), ...(resolved.signingKeyStore ? { store: resolved.signingKeyStore } : {}) },
     now(),
   );
   const state: IssuerState = { ...resolved, keys, checkReplay: replayCheck(resolved) };

@@ -1,10 +1,11 @@
 // Validation and normalisation of IssuerOptions, once, at construction. Every option object is
 // checked for unknown keys, so a misspelt security option fails closed instead of being ignored.
-import { createDpopNonces, MemoryReplayStore, type DpopNonceOptions, type DpopNonces, type ReplayStore } from '@oidc2/core';
-import { argumentError, assertOptions } from '@oidc2/core/adapter';
+import { createDpopNonces, MemoryReplayStore, type DpopNonceOptions, type DpopNonces, type Oidc2EventListener, type ReplayStore } from '@oidc2/core';
+import { argumentError, assertEventListener, assertOptions, createEventSink, type EventSink } from '@oidc2/core/adapter';
 import type { JWK } from 'jose';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './lib/keys.js';
 import type { ClientAuthenticator } from './types.js';
+import type { SigningKeyStore } from './signing-key-store.js';
 import { resolveWorkloads, type ResolvedWorkloads, type WorkloadIdentityOptions } from './workloads.js';
 
 /** Release policy for one OAuth client acting for end-users. */
@@ -51,6 +52,14 @@ export interface IssuerOptions {
    * until ICTs signed with them have expired. Default: one key generated with `signingAlgorithm`.
    */
   signingKeys?: JWK[];
+  /**
+   * Where the signing keys persist across restarts (e.g. {@link fileSigningKeyStore}). When it
+   * holds keys, they are used and `signingKeys` is ignored; when it is empty, the configured or a
+   * generated key is stored; every rotation is stored before the new key signs. Without a store,
+   * generated and rotated keys are lost on restart and ICTs they signed fail with
+   * `ict_unknown_key` until they expire. Default none.
+   */
+  signingKeyStore?: SigningKeyStore;
   /** Algorithm of generated signing keys. Default `ES256`. */
   signingAlgorithm?: SigningAlgorithm;
   /** ICT lifetime in seconds; never more than the authenticating credential's. Default 300. */
@@ -99,12 +108,20 @@ export interface IssuerOptions {
    * ICTs. Default: no WITs.
    */
   workloads?: WorkloadIdentityOptions;
+  /**
+   * Receives one `issuer_grant` event per request at the ICT, WIT and token endpoints
+   * (docs/events.md): grant, outcome, code, subject, client, the certified key's thumbprint and
+   * expiry, never a token or key. The events are also published on `node:diagnostics_channel`
+   * (`oidc2:issuer-grant`). Default none.
+   */
+  onEvent?: Oidc2EventListener;
 }
 
 const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
   'issuer',
   'authenticators',
   'signingKeys',
+  'signingKeyStore',
   'signingAlgorithm',
   'ictLifetime',
   'maxIctLifetime',
@@ -122,6 +139,7 @@ const ISSUER_OPTIONS: readonly (keyof IssuerOptions)[] = [
   'paths',
   'metadata',
   'workloads',
+  'onEvent',
 ];
 const PATH_OPTIONS: readonly (keyof IssuerPaths)[] = ['discovery', 'jwks', 'ict', 'token', 'wit'];
 const CLIENT_POLICY_OPTIONS: readonly (keyof ClientPolicy)[] = ['contexts', 'claims'];
@@ -143,6 +161,7 @@ export interface ResolvedIssuerOptions {
   issuer: string;
   authenticators: readonly ClientAuthenticator[];
   signingKeys: JWK[] | undefined;
+  signingKeyStore: SigningKeyStore | undefined;
   algorithm: SigningAlgorithm;
   ictLifetime: number;
   maxIctLifetime: number;
@@ -159,6 +178,8 @@ export interface ResolvedIssuerOptions {
   metadata: Record<string, unknown> | undefined;
   /** WIT issuance; undefined when the issuer issues no WITs. */
   workloads: ResolvedWorkloads | undefined;
+  /** Where `issuer_grant` events go. */
+  events: EventSink;
   /** Absolute endpoint URLs; `wit` only with `workloads`. */
   endpoints: Record<Exclude<EndpointName, 'wit'>, string> & { wit?: string };
   /** Full request path -> endpoint. */
@@ -237,6 +258,10 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
   const algorithm = options.signingAlgorithm ?? 'ES256';
   if (!SIGNING_ALGORITHMS.includes(algorithm)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.signingAlgorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   if (options.signingKeys !== undefined && !Array.isArray(options.signingKeys)) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.signingKeys must be an array');
+  const store = options.signingKeyStore as Partial<SigningKeyStore> | undefined;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.load !== 'function' || typeof store.save !== 'function')) {
+    throw argumentError('ERR_INVALID_ARG_TYPE', 'options.signingKeyStore must have load() and save()');
+  }
   options.signingKeys?.forEach((jwk, i) => assertOptions(jwk, SIGNING_KEY_MEMBERS, `options.signingKeys[${i}]`));
 
   const clients = options.clients === undefined ? undefined : policies<ClientPolicy>(options.clients, CLIENT_POLICY_OPTIONS, 'options.clients');
@@ -285,10 +310,13 @@ export function resolveIssuerOptions(options: IssuerOptions): ResolvedIssuerOpti
   if (typeof options.dpopNonces === 'object' && options.dpopNonces !== null) assertOptions(options.dpopNonces, DPOP_NONCE_OPTIONS, 'options.dpopNonces');
   const dpopNonces = options.dpopNonces ? createDpopNonces(options.dpopNonces === true ? {} : options.dpopNonces) : undefined;
 
+  assertEventListener(options.onEvent, 'options.onEvent');
   return {
+    events: createEventSink(options.onEvent),
     issuer,
     authenticators: [...options.authenticators],
     signingKeys: options.signingKeys,
+    signingKeyStore: options.signingKeyStore,
     algorithm,
     ictLifetime,
     maxIctLifetime,

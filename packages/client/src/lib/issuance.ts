@@ -32,7 +32,7 @@ export type IssuerCredential =
  * Where and how the client obtains its credential from an issuer (e.g. `@oidc2/issuer`): an ICT,
  * or with a workload proof (`proof: 'wimse-signature'` or `'wpt'`) a WIT.
  */
-export interface IssuanceOptions {
+interface IssuanceCommon {
   /**
    * The issuer identifier (the `iss` of the ICTs and WITs it issues, and the PoP token `aud`). Its
    * endpoints come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given.
@@ -76,6 +76,13 @@ export interface IssuanceOptions {
   /** Milliseconds before an issuer request is abandoned. Default `10000`. */
   timeout?: number;
 }
+
+/**
+ * Where and how the client obtains its credential from an issuer (e.g. `@oidc2/issuer`): an ICT,
+ * or with a workload proof (`proof: 'wimse-signature'` or `'wpt'`) a WIT. The ICT and WIT requests
+ * need the `subject` (the PoP token's `sub`); token exchange does not.
+ */
+export type IssuanceOptions = (IssuanceCommon & { grant?: 'ict' | 'wit'; subject: string }) | (IssuanceCommon & { grant: 'token-exchange' });
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ICT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:ic_token';
@@ -150,9 +157,17 @@ export interface IssuanceEnvironment {
   discovery: { document?: Promise<Record<string, unknown>> | undefined };
 }
 
-async function supplied<T>(value: Supplied<T>): Promise<T> {
-  return typeof value === 'function' ? (value as () => T | Promise<T>)() : value;
+// A supplier's failure is the application's, not the issuer's: its own code, with the cause.
+async function supplied<T>(value: Supplied<T>, name: string): Promise<T> {
+  if (typeof value !== 'function') return value;
+  try {
+    return await (value as () => T | Promise<T>)();
+  } catch (cause) {
+    throw new Oidc2Error('credential_supplier_failed', `options.issuer.credential.${name} threw`, { cause });
+  }
 }
+
+const cut = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
 
 async function readJson(response: Response): Promise<Record<string, unknown> | undefined> {
   const bytes = await readBoundedBody(response, MAX_ANSWER_BYTES, () => new Oidc2Error('issuer_unavailable', `the issuer's answer exceeds ${MAX_ANSWER_BYTES} bytes`));
@@ -165,12 +180,17 @@ async function readJson(response: Response): Promise<Record<string, unknown> | u
 }
 
 // The issuer's refusal keeps its stable code when it is one of ours; anything else is "unavailable".
+// Either way the error says what the issuer said (`remote`, and its description in the message).
 function refusal(status: number, body: Record<string, unknown> | undefined, kind: CredentialKind): Oidc2Error {
-  const code = body?.code;
-  if (status < 500 && typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_STATUS, code)) {
-    return new Oidc2Error(code as Oidc2ErrorCode, `the issuer refused the ${kind.toUpperCase()} request (HTTP ${status}, ${typeof body?.error === 'string' ? body.error : code})`);
+  const code = typeof body?.code === 'string' ? body.code : undefined;
+  const error = typeof body?.error === 'string' ? body.error : undefined;
+  const description = typeof body?.error_description === 'string' ? cut(body.error_description) : undefined;
+  const remote = { status, verified: false, ...(code ?? error ? { code: (code ?? error)! } : {}), ...(error ? { error } : {}), ...(description ? { description } : {}) };
+  const said = [error ?? code, description].filter((s) => s !== undefined).join(': ');
+  if (status < 500 && code !== undefined && Object.prototype.hasOwnProperty.call(ERROR_STATUS, code)) {
+    return new Oidc2Error(code as Oidc2ErrorCode, `the issuer refused the ${kind.toUpperCase()} request (HTTP ${status}${said ? `, ${said}` : ''})`, { remote });
   }
-  return new Oidc2Error('issuer_unavailable', `the issuer answered HTTP ${status}`);
+  return new Oidc2Error('issuer_unavailable', `the issuer answered HTTP ${status}${said ? ` (${said})` : ''}`, { remote });
 }
 
 const ENDPOINT_MEMBER = { ict: 'ict_endpoint', wit: 'wit_endpoint', 'token-exchange': 'token_endpoint' } as const;
@@ -229,10 +249,10 @@ export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: I
       let requestBody: string;
       if (c.clientAssertion !== undefined) {
         headers['content-type'] = 'application/x-www-form-urlencoded';
-        requestBody = new URLSearchParams({ client_assertion_type: JWT_BEARER, client_assertion: await c.clientAssertion(), pop_token: pop }).toString();
+        requestBody = new URLSearchParams({ client_assertion_type: JWT_BEARER, client_assertion: await supplied(c.clientAssertion, 'clientAssertion'), pop_token: pop }).toString();
       } else {
         headers['content-type'] = 'application/jwt+pop';
-        headers.authorization = c.accessToken !== undefined ? `Bearer ${await supplied(c.accessToken)}` : `ApiKey ${await supplied(c.apiKey!)}`;
+        headers.authorization = c.accessToken !== undefined ? `Bearer ${await supplied(c.accessToken, 'accessToken')}` : `ApiKey ${await supplied(c.apiKey!, 'apiKey')}`;
         requestBody = pop;
       }
       response = await env.fetch(endpoint, { method: 'POST', headers, body: requestBody, redirect: 'error', signal });
@@ -243,7 +263,7 @@ export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: I
     const presented = c.accessToken !== undefined ? 'accessToken' : c.apiKey !== undefined ? 'apiKey' : 'clientAssertion';
     const params = new URLSearchParams({
       grant_type: TOKEN_EXCHANGE,
-      subject_token: presented === 'clientAssertion' ? await c.clientAssertion!() : await supplied((c.accessToken ?? c.apiKey)!),
+      subject_token: await supplied(presented === 'clientAssertion' ? c.clientAssertion! : (c.accessToken ?? c.apiKey)!, presented),
       subject_token_type: SUBJECT_TOKEN_TYPES[presented],
       requested_token_type: kind === 'ict' ? ICT_TOKEN_TYPE : WIT_TOKEN_TYPE,
     });

@@ -3,6 +3,7 @@
 import { ASYMMETRIC_JWA, jwkAlgorithm, publicJwk } from '@oidc2/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import { argumentError } from '@oidc2/core/adapter';
+import type { SigningKeyStore } from '../signing-key-store.js';
 
 /** JWS algorithms the issuer signs with: the asymmetric allow-list of the core. */
 export const SIGNING_ALGORITHMS = ASYMMETRIC_JWA;
@@ -22,10 +23,11 @@ export interface SigningKey {
   jwk: JWK;
   /** Unix seconds when the key stopped signing; undefined while active. */
   retiredAt?: number;
+  /** The private JWK, kept only when a store persists the keys. */
+  privateJwk?: JWK;
 }
 
-async function fromPrivateJwk(jwk: JWK, index: number): Promise<SigningKey> {
-  const where = `options.signingKeys[${index}]`;
+async function fromPrivateJwk(jwk: JWK, index: number, where = `options.signingKeys[${index}]`): Promise<SigningKey> {
   if (typeof jwk !== 'object' || jwk === null) throw argumentError('ERR_INVALID_ARG_TYPE', `${where} must be a JWK object`);
   if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) throw argumentError('ERR_INVALID_ARG_VALUE', `${where} needs a kid`);
   const alg = jwk.alg as SigningAlgorithm;
@@ -38,14 +40,14 @@ async function fromPrivateJwk(jwk: JWK, index: number): Promise<SigningKey> {
   } catch (cause) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `${where} cannot be imported`, { cause });
   }
-  return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicJwk(jwk), kid: jwk.kid, alg, use: 'sig' } };
+  return { kid: jwk.kid, alg, key: key as CryptoKey, jwk: { ...publicJwk(jwk), kid: jwk.kid, alg, use: 'sig' }, privateJwk: jwk };
 }
 
 async function generate(alg: SigningAlgorithm): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg.startsWith('RS') || alg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
   const pub = publicJwk(await exportJWK(publicKey));
   const kid = await calculateJwkThumbprint(pub, 'sha256');
-  return { kid, alg, key: privateKey, jwk: { ...pub, kid, alg, use: 'sig' } };
+  return { kid, alg, key: privateKey, jwk: { ...pub, kid, alg, use: 'sig' }, privateJwk: { ...(await exportJWK(privateKey)), kid, alg } };
 }
 
 export interface KeyRingOptions {
@@ -55,6 +57,8 @@ export interface KeyRingOptions {
   algorithm: SigningAlgorithm;
   /** Seconds after which the active key is replaced; undefined: never. */
   rotationInterval?: number;
+  /** Where the keys persist across restarts. */
+  store?: SigningKeyStore;
 }
 
 export class KeyRing {
@@ -67,6 +71,18 @@ export class KeyRing {
   /** The first configured key signs; the others are published as retired keys from `now`. */
   static async create(configured: JWK[] | undefined, options: KeyRingOptions, now: number): Promise<KeyRing> {
     const ring = new KeyRing(options);
+    if (options.store) {
+      const stored = await options.store.load();
+      if (stored !== undefined) {
+        ring.keys = await Promise.all(
+          stored.keys.map(async (entry, i) => ({ ...(await fromPrivateJwk(entry.jwk, i, `the stored signing key ${i}`)), ...(entry.retiredAt !== undefined ? { retiredAt: entry.retiredAt } : {}) })),
+        );
+        if (ring.keys.length === 0 || ring.keys[0]!.retiredAt !== undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'the stored signing keys have no signing key');
+        ring.activatedAt = stored.activatedAt;
+        ring.prune(now);
+        return ring;
+      }
+    }
     if (configured !== undefined && configured.length > 0) {
       const keys = await Promise.all(configured.map((jwk, i) => fromPrivateJwk(jwk, i)));
       const kids = new Set(keys.map((k) => k.kid));
@@ -77,17 +93,36 @@ export class KeyRing {
       ring.keys = [await generate(options.algorithm)];
     }
     ring.activatedAt = now;
+    await ring.save();
     return ring;
+  }
+
+  private async save(): Promise<void> {
+    const store = this.options.store;
+    if (!store) return;
+    await store.save({
+      activatedAt: this.activatedAt,
+      keys: this.keys.map((k) => ({ jwk: k.privateJwk!, ...(k.retiredAt !== undefined ? { retiredAt: k.retiredAt } : {}) })),
+    });
   }
 
   /** Makes `jwk` (or a fresh key of the configured algorithm) the signing key; the old one retires. */
   async rotate(now: number, jwk?: JWK): Promise<SigningKey> {
     const next = jwk === undefined ? await generate(this.options.algorithm) : await fromPrivateJwk(jwk, this.keys.length);
     if (this.keys.some((k) => k.kid === next.kid)) throw argumentError('ERR_INVALID_ARG_VALUE', 'a key with this kid is already published');
+    const before = { keys: this.keys.map((k) => ({ ...k })), activatedAt: this.activatedAt };
     for (const k of this.keys) k.retiredAt ??= now;
     this.keys.unshift(next);
     this.activatedAt = now;
     this.prune(now);
+    try {
+      await this.save();
+    } catch (error) {
+      // Never sign with a key the store does not hold: the old key goes on signing.
+      this.keys = before.keys;
+      this.activatedAt = before.activatedAt;
+      throw error;
+    }
     return next;
   }
 
