@@ -26,6 +26,13 @@ export function useWebCrypto(on: boolean): void {
 function node(): NodeCryptoModule | undefined {
   return forceWebCrypto ? undefined : nodeCrypto;
 }
+/**
+ * node:crypto when this runtime has it and the WebCrypto test hook is off, else undefined: for the
+ * synchronous paths that sit beside another library's (jose's JWS verification, see jws.ts).
+ */
+export function nodeCryptoModule(): NodeCryptoModule | undefined {
+  return node();
+}
 function subtle(): SubtleCrypto {
   const s = globalThis.crypto?.subtle;
   if (!s) throw new Error('WebCrypto is not available in this runtime');
