@@ -208,6 +208,16 @@ export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> 
   return new Uint8Array(await subtle().sign(webSignParams(s), h.webKey!, data as BufferSource));
 }
 
+/**
+ * {@link sign} without a promise where the runtime signs synchronously (Node, a node KeyObject, not
+ * HMAC), else undefined: for hot paths that then fall back to {@link sign}.
+ */
+export function signSync(h: KeyHandle, data: Uint8Array): Uint8Array | undefined {
+  const n = node();
+  if (!n || !h.nodeKey || h.usage !== 'sign' || h.spec.kind === 'hmac') return undefined;
+  return n.sign(nodeHash(h.spec), data, nodeKeyOptions(n, h));
+}
+
 /** Verifies `signature` over `data`; false for any mismatch, never throws for bad signatures. */
 export async function verify(h: KeyHandle, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
   const s = h.spec;
