@@ -430,10 +430,11 @@ async function main() {
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${relative(process.cwd(), args.out) || args.out}`);
-  if (args.full) {
-    updateReadme('results', rendered.main);
-    updateReadme('e2ee-results', rendered.e2ee);
-  }
+  // Each block of bench/README.md is replaced by a run that made all of it: every section but e2ee
+  // on every framework for the main block, the e2ee section on every framework for its own.
+  const everyFramework = !args.quick && args.frameworks.length === FRAMEWORKS.length;
+  if (everyFramework && SECTIONS.every((s) => s === 'e2ee' || args.only.includes(s))) updateReadme('results', rendered.main);
+  if (everyFramework && args.only.includes('e2ee')) updateReadme('e2ee-results', rendered.e2ee);
 
   const e2eeFailed = (e) => e && ['body', 'exchange', 'session', 'http'].some((k) => e[k]?.error || (Array.isArray(e[k]) && e[k].some((r) => r.error)));
   const failed = SECTIONS.filter((s) => result[s]?.error || (Array.isArray(result[s]) && result[s].some((r) => r.error)) || (s === 'e2ee' && e2eeFailed(result[s])));

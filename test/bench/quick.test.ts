@@ -67,7 +67,7 @@ describe('bench/run.mjs --quick', () => {
     }
   });
 
-  test('http: per request, each middleware's own work over hello world and the raw crypto', () => {
+  test('http: per request, the own work of each middleware over hello world and the raw crypto', () => {
     expect(measurement(result.httpCrypto.rawVerifyUs)).toBe(true);
     expect(measurement(result.httpCrypto.rawSignUs)).toBe(true);
     for (const row of result.http as Array<{ perRequest?: Record<string, unknown> }>) {

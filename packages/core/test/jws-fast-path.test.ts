@@ -56,7 +56,7 @@ beforeAll(async () => {
 
 async function sign(s: Signer, payload: object, header: Record<string, unknown> = {}): Promise<string> {
   const h = { alg: s.alg, kid: s.kid, typ: 'ict+jwt', ...header };
-  return new CompactSign(utf8(JSON.stringify(payload))).setProtectedHeader(h as JWSHeaderParameters).sign(await importJWK(s.priv, s.alg));
+  return new CompactSign(utf8(JSON.stringify(payload))).setProtectedHeader(h as JWSHeaderParameters & { alg: string }).sign(await importJWK(s.priv, s.alg));
 }
 /** A token with any header and signature segment, signed over its own bytes by `s` when given. */
 function raw(header: object, payload: object, signature: string): string {
@@ -67,7 +67,7 @@ async function rawSigned(s: Signer, header: object, payload: object): Promise<st
   const key = (await importJWK(s.priv, s.alg)) as CryptoKey;
   const params =
     s.alg.startsWith('ES') ? { name: 'ECDSA', hash: `SHA-${s.alg.slice(2)}` } : s.alg.startsWith('PS') ? { name: 'RSA-PSS', saltLength: Number(s.alg.slice(2)) / 8 } : s.alg.startsWith('RS') ? { name: 'RSASSA-PKCS1-v1_5' } : { name: 'Ed25519' };
-  const sig = new Uint8Array(await crypto.subtle.sign(params, key, utf8(input)));
+  const sig = new Uint8Array(await crypto.subtle.sign(params, key, utf8(input) as BufferSource));
   return `${input}.${encodeBase64Url(sig)}`;
 }
 const flip = (token: string, part: number, at = 5): string => {

@@ -45,7 +45,7 @@ const CASES: Case[] = [
   { name: 'OIDC² signature, no nonce (an unbound error)', binding: { proof: 'http-signature', signResponse: false }, response },
   { name: 'OIDC² with e2ee fields present', binding: { proof: 'http-signature', nonce: 'n-2', signResponse: true }, response: () => response({ 'oidc2-session': ['sess'], 'content-encoding': ['aes128gcm'] }) },
   { name: 'nonce with characters to escape', binding: { proof: 'http-signature', nonce: 'a "quoted" \\ nonce', signResponse: true }, response },
-  { name: 'DPoP binding with nonce', binding: { ...dpopBinding('dpop-nonce'), signResponse: true }, response },
+  { name: 'DPoP binding with nonce', binding: { ...dpopBinding(), nonce: 'dpop-nonce', signResponse: true }, response },
   { name: 'DPoP binding without nonce', binding: dpopBinding(), response },
   { name: 'WPT binding', binding: wptBinding(), response, kind: 'wit' },
   { name: 'WIMSE -07 signature', binding: { proof: 'http-signature', nonce: 'w-1', signResponse: true, profile: WIMSE_PROFILE }, response, kind: 'wit' },
