@@ -1,44 +1,64 @@
-// Where a new caller's first request goes, in process: N callers (own keys, own ICTs), each
-// authenticated once by a fresh authenticator (empty caches) and answered with signResponse, one
-// after another. Prints µs per new caller for the ICT alone, and for authenticate + signResponse.
-// Run with --cpu-prof to see the split.
+// What a new caller costs, in process: N callers (own keys, own ICTs) verified once each by a fresh
+// ICT verifier (empty caches; the issuer's key imported beforehand), and authenticated and answered
+// (authenticate + signResponse) by a fresh service. With a second build of @oidc2/core (its
+// dist/esm/index.js) both builds are measured in alternating rounds, for before/after comparisons
+// on a shared machine. Prints one JSON line of µs per new caller. Run with --cpu-prof to see the split.
 //
-// Usage: node bench/lib/cold-profile.mjs [callers=500]
+// Usage: node bench/lib/cold-profile.mjs [callers=500] [other dist/esm/index.js]
+import { pathToFileURL } from 'node:url';
 import { loadPackage } from './env.mjs';
 import { AUDIENCE, ROUTE, newIssuer, newKey } from './credentials.mjs';
+import { median, round } from './stats.mjs';
 
 const count = Number(process.argv[2] ?? 500);
-const core = await loadPackage('core');
+const builds = { current: await loadPackage('core') };
+if (process.argv[3]) builds.other = await import(pathToFileURL(process.argv[3]).href);
+const core = builds.current;
 const issuer = await newIssuer();
 const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
 const host = new URL(AUDIENCE).host;
-const requests = [];
+const callers = [];
 for (let i = 0; i < count; i++) {
   const key = await newKey('ES256');
-  const ict = await issuer.mintIct(key, `caller-${i}`);
-  const handle = await core.importKey(key.privateJwk, 'ES256', 'sign');
-  const signed = await core.signRequest({ method: 'GET', url: AUDIENCE + ROUTE, headers: { host } }, { ict, key: handle, expiresIn: 300 });
-  requests.push({ ict, request: { method: 'GET', url: ROUTE, headers: signed.headers } });
+  callers.push({ ict: await issuer.mintIct(key, `caller-${i}`), handle: await core.importKey(key.privateJwk, 'ES256', 'sign') });
 }
+const sign = async () => {
+  const out = [];
+  for (const c of callers) {
+    const signed = await core.signRequest({ method: 'GET', url: AUDIENCE + ROUTE, headers: { host } }, { ict: c.ict, key: c.handle, expiresIn: 300 });
+    out.push({ method: 'GET', url: ROUTE, headers: signed.headers });
+  }
+  return out;
+};
 const service = await newKey('ES256');
-const oidc2 = core.createOidc2Service({ issuers, audiences: [AUDIENCE], credential: { ict: await issuer.mintIct(service, 'api'), privateKey: service.privateJwk } });
+const serviceIct = await issuer.mintIct(service, 'api');
 const response = { status: 200, headers: { 'content-type': ['application/json; charset=utf-8'] }, body: new TextEncoder().encode('{"hello":"world"}') };
 
-// Warm the code paths (and the issuer key import) on a verifier that is then dropped.
-{
-  const warm = core.createIctVerifier({ issuers });
-  for (const r of requests.slice(0, 50)) await warm.verify(r.ict);
+async function round1(build) {
+  const verifier = build.createIctVerifier({ issuers });
+  await verifier.verify(await issuer.mintIct(await newKey('ES256'), 'warm')); // the issuer key, imported once
+  let t = performance.now();
+  for (const c of callers) await verifier.verify(c.ict);
+  const ictUs = ((performance.now() - t) * 1000) / count;
+  const requests = await sign();
+  const oidc2 = build.createOidc2Service({ issuers, audiences: [AUDIENCE], credential: { ict: serviceIct, privateKey: service.privateJwk } });
+  await oidc2.authenticate(requests[0]).catch(() => undefined);
+  t = performance.now();
+  for (const request of requests.slice(1)) {
+    const { identity } = await oidc2.authenticate(request);
+    await oidc2.signResponse(response, request, identity.binding);
+  }
+  return { ictUs, fullUs: ((performance.now() - t) * 1000) / (count - 1) };
 }
-const ictOnly = core.createIctVerifier({ issuers });
-let t = performance.now();
-for (const r of requests) await ictOnly.verify(r.ict);
-const ictUs = ((performance.now() - t) * 1000) / count;
 
-const auth = oidc2.authenticator ?? core.createAuthenticator({ issuers, audiences: [AUDIENCE] });
-t = performance.now();
-for (const r of requests) {
-  const identity = await auth.authenticate(r.request);
-  await oidc2.signResponse(response, r.request, identity.binding);
+const m = Object.fromEntries(Object.keys(builds).map((k) => [k, { ict: [], full: [] }]));
+for (let r = 0; r < 5; r++) {
+  for (const name of r % 2 ? Object.keys(builds).reverse() : Object.keys(builds)) {
+    const { ictUs, fullUs } = await round1(builds[name]);
+    m[name].ict.push(ictUs);
+    m[name].full.push(fullUs);
+  }
 }
-const fullUs = ((performance.now() - t) * 1000) / count;
-process.stdout.write(`${JSON.stringify({ callers: count, ictVerifyUs: Math.round(ictUs), authenticateAndSignUs: Math.round(fullUs) })}\n`);
+const out = { callers: count };
+for (const [name, v] of Object.entries(m)) out[name] = { ictVerifyUs: round(median(v.ict), 1), authenticateAndSignUs: round(median(v.full), 1) };
+process.stdout.write(`${JSON.stringify(out)}\n`);

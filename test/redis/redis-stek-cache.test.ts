@@ -110,14 +110,14 @@ describeRedis('RedisSessionKeyStore holds STEKs', () => {
   });
 
   it('takes a reply received while the event loop was busy past the deadline', async () => {
-    const store = new RedisSessionKeyStore({ client: a, timeoutMs: 20, now: clock });
+    const store = new RedisSessionKeyStore({ client: a, timeoutMs: 50, now: clock });
     const pending = store.current();
-    busy(150);
+    busy(200);
     const stek = await pending;
     expect(stek.kid.startsWith(`p${PERIOD}.`)).toBe(true);
-    const reader = new RedisSessionKeyStore({ client: a, timeoutMs: 20, now: clock });
+    const reader = new RedisSessionKeyStore({ client: a, timeoutMs: 50, now: clock });
     const read = reader.get(stek.kid);
-    busy(150);
+    busy(200);
     expect((await read)?.kid).toBe(stek.kid);
   });
 
@@ -127,7 +127,7 @@ describeRedis('RedisSessionKeyStore holds STEKs', () => {
     try {
       const started = Date.now();
       const pending = rejection(store.current());
-      busy(20); // a busy loop shorter than the deadline changes nothing
+      busy(20); // a busy loop shorter than half the deadline changes nothing
       const error = await pending;
       expect(error.code).toBe('session_keys_unavailable');
       expect(error.status).toBe(503);
@@ -153,13 +153,13 @@ describeRedis('RedisReplayStore round-trip deadline', () => {
   });
 
   it('takes a reply received while the event loop was busy past the deadline, and still refuses the replay', async () => {
-    const store = new RedisReplayStore({ client: a, timeoutMs: 20 });
+    const store = new RedisReplayStore({ client: a, timeoutMs: 50 });
     const now = Date.now() / 1000;
     const first = store.checkAndRecord('nonce-busy', now + 60, now);
-    busy(150);
+    busy(200);
     expect(await first).toBe(true);
     const again = store.checkAndRecord('nonce-busy', now + 60, now);
-    busy(150);
+    busy(200);
     expect(await again).toBe(false);
   });
 

@@ -35,7 +35,8 @@ export interface RedisReplayStoreOptions {
   /**
    * Milliseconds to wait for Redis's reply before failing the check with `replay_store_unavailable`
    * (503): the round trip, not time this process's event loop spent on other work (a reply already
-   * received when the deadline passes is taken). An integer from 1 to 60000. Default `200`.
+   * received when the deadline passes is taken, and a deadline that passed while the loop was busy
+   * runs once more). An integer from 1 to 60000. Default `200`.
    */
   timeoutMs?: number;
 }
@@ -46,22 +47,34 @@ const TIMED_OUT: unique symbol = Symbol('timed out');
  * One Redis round trip with a deadline of `ms`: resolves to the reply, or to {@link TIMED_OUT} when
  * none came in time; rejects with the client's error.
  *
- * The deadline measures Redis, not this process: timers run before I/O in each turn of Node's event
- * loop, so when the loop was busy (other requests' work) past the deadline, a reply that arrived long
- * before it is still unread when the timer fires. The verdict therefore waits one more turn
- * (`setImmediate` runs after the I/O poll), in which any reply already received is read; only a reply
- * that has not arrived by then counts as late.
+ * The deadline measures Redis, not this process. When the event loop was busy (other requests'
+ * work), the command may have been written late and its reply may sit unread: timers run before I/O
+ * in each turn of Node's event loop. So a timer that fires later than half the deadline past its
+ * time (the loop was busy, not waiting) is armed once more for the whole deadline, and any verdict
+ * waits one more turn (`setImmediate` runs after the I/O poll), in which a reply already received is
+ * read. Only a reply that has not arrived after a deadline the loop spent waiting counts as late.
  */
 function roundTrip<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => {
-      setImmediate(() => {
-        if (settled) return;
-        settled = true;
-        resolve(TIMED_OUT);
-      });
-    }, ms);
+    let timer: ReturnType<typeof setTimeout>;
+    let extended = false;
+    const arm = () => {
+      const due = performance.now() + ms;
+      timer = setTimeout(() => {
+        if (!extended && performance.now() - due > ms / 2) {
+          extended = true;
+          arm();
+          return;
+        }
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          resolve(TIMED_OUT);
+        });
+      }, ms);
+    };
+    arm();
     command.then(
       (reply) => {
         if (settled) return;
