@@ -36,11 +36,11 @@ describe('bench/run.mjs --quick', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'oidc2-bench-test-'));
     const out = join(dir, 'quick.json');
-    const run = spawnSync(process.execPath, [join(ROOT, 'bench', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    const run = spawnSync(process.execPath, [join(ROOT, 'bench', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 420_000 });
     if (run.status !== 0) throw new Error(`bench --quick exited with ${run.status}:\n${run.stderr}`);
     stdout = run.stdout;
     result = JSON.parse(readFileSync(out, 'utf8')) as QuickResult;
-  }, 300_000);
+  }, 480_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
