@@ -2,7 +2,7 @@
 // `pnpm bench`: measures oidc2 side by side with its baselines in one run, prints a table of
 // ratios and writes bench/results/latest.json. See bench/README.md.
 //
-//   node bench/run.mjs                  full run (about 11 minutes on 2 cores, 7 of them --only e2ee)
+//   node bench/run.mjs                  full run (about 12 minutes on 2 cores, 7 of them --only e2ee)
 //   node bench/run.mjs --quick          smoke run with tiny counts (numbers meaningless)
 //   --out FILE                          where to write the JSON (default: results/latest.json,
 //                                       or results/quick.tmp.json with --quick)
