@@ -17,13 +17,15 @@ const MODES = ['hello', 'bearer', 'oidc2'];
 
 /**
  * Writes to `path` everything the servers need: Oidc2Options (trusted issuers, the service
- * credential) and the bearer middleware's key, issuer and audience.
+ * credential) and the bearer middleware's key, issuer and audience; `extra` is merged in (e.g.
+ * `replayRedis`, see bench/servers/common.mjs).
  */
-export async function writeServerConfig(path, issuer, issuers) {
+export async function writeServerConfig(path, issuer, issuers, extra = {}) {
   const service = await newKey('ES256');
   const config = {
     oidc2: { issuers, audiences: [AUDIENCE], credential: { ict: await issuer.mintIct(service, 'api'), privateKey: service.privateJwk } },
     bearer: { publicPem: issuer.publicPem, issuer: issuer.issuer, audience: AUDIENCE },
+    ...extra,
   };
   writeFileSync(path, JSON.stringify(config));
   return path;

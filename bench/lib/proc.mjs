@@ -32,14 +32,16 @@ export async function runJson(argv, options) {
 }
 
 /**
- * Starts bench/servers/<framework>.mjs in `mode`, pinned to `core`; resolves { port, stop }.
- * The server exits when its stdin closes, so it never outlives the runner.
+ * Starts bench/servers/<framework>.mjs in `mode`, pinned to `core` (a taskset list such as `'0,1'`
+ * for several workers); with `workers` > 1 as that many processes behind one port
+ * (bench/servers/cluster.mjs). Resolves { port, stop }. The server exits when its stdin closes, so
+ * it never outlives the runner.
  */
-export function startServer(t, framework, mode, configPath, core = 0) {
-  const script = join(BENCH, 'servers', `${framework}.mjs`);
+export function startServer(t, framework, mode, configPath, core = 0, workers = 1) {
   // BENCH_SERVER_ARGS passes node flags to every server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const flags = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
-  const argv = pinned(t, core, [process.execPath, ...flags, script, mode, configPath]);
+  const args = workers > 1 ? [join(BENCH, 'servers', 'cluster.mjs'), framework, String(workers), mode, configPath] : [join(BENCH, 'servers', `${framework}.mjs`), mode, configPath];
+  const argv = pinned(t, core, [process.execPath, ...flags, ...args]);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

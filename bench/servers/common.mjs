@@ -5,8 +5,9 @@
 // endpoint the adapter answers itself.
 // A server prints {"port":N} once it listens and exits when its parent closes stdin.
 import { readFileSync } from 'node:fs';
+import { loadPackage, rootRequire } from '../lib/env.mjs';
 
-export { loadPackage, rootRequire } from '../lib/env.mjs';
+export { loadPackage, rootRequire };
 
 export const mode = process.argv[2];
 if (!['hello', 'bearer', 'oidc2', 'e2ee'].includes(mode)) throw new Error(`unknown mode ${mode}`);
@@ -20,6 +21,20 @@ export const ECHO = '/echo';
 export const SEALED = '/sealed';
 export const SESSION_ENDPOINT = '/.well-known/oidc2-session';
 export const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The oidc2 options of the config; with `replayRedis` (a redis:// URL on loopback, written by the
+ * scaling row) the replay store is a RedisReplayStore on its own connected client, so that several
+ * processes of one service share it.
+ */
+export async function oidc2Options() {
+  if (!config.replayRedis) return config.oidc2;
+  const client = rootRequire('redis').createClient({ url: config.replayRedis });
+  client.on('error', (error) => process.stderr.write(`redis: ${error?.message ?? error}\n`));
+  await client.connect();
+  const { RedisReplayStore } = await loadPackage('redis');
+  return { ...config.oidc2, replayStore: new RedisReplayStore({ client }) };
+}
 
 /** The adapter's middleware factory, whatever it is exported as. */
 export function factory(mod) {

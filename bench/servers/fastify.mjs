@@ -1,6 +1,6 @@
 // Fastify 5: GET /hello, bare, behind @fastify/jwt, or behind @oidc2/fastify; in mode e2ee the JSON
 // echo routes behind @oidc2/fastify (see common.mjs).
-import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, oidc2Options, rootRequire } from './common.mjs';
 
 const app = rootRequire('fastify')({ logger: false, bodyLimit: BODY_LIMIT });
 if (mode === 'bearer') {
@@ -13,7 +13,7 @@ if (mode === 'bearer') {
     await request.jwtVerify();
   });
 } else if (mode === 'oidc2' || mode === 'e2ee') {
-  await app.register(factory(await loadPackage('fastify')), config.oidc2);
+  await app.register(factory(await loadPackage('fastify')), await oidc2Options());
 }
 if (mode === 'e2ee') {
   // The plugin decrypts in preParsing, so Fastify's own JSON parser sees the plaintext.

@@ -14,6 +14,8 @@ interface QuickResult {
   http: Array<{ framework: string; helloRps: number; bearerRps: number; oidc2Rps: number; invalidRuns: unknown[]; error?: string }>;
   cold: { callers: number; jwksFetches: number; p99Ms: number; ok: number };
   replay: { entries: number; boundBytes: number; rssGrowthBytes: number; heldAtEnd: number; arrayBuffersGrowthBytes: number };
+  httpCrypto: { rawVerifyUs: number; rawSignUs: number };
+  scale: { framework: string; invalidRuns: unknown[]; variants: Record<'memory' | 'redis' | 'redis-2', { workers: number; replayStore: string; rps: number }>; redisVsMemory: number; twoVsOneWorker: number };
   e2ee: {
     body: { bytes: number; records: number; streams: boolean } & Record<'encryptUs' | 'decryptUs' | 'rawEncryptUs' | 'rawDecryptUs' | 'encryptRatio' | 'decryptRatio', number> & Partial<Record<'encryptStreamUs' | 'decryptStreamUs', number>>;
     exchange: Array<{ suite: string; available: boolean; reason?: string } & Partial<Record<'serviceHandshakeUs' | 'serviceRekeyUs' | 'callerHandshakeUs' | 'callerRekeyUs' | 'verifyES256Us' | 'verifyEd25519Us' | 'serviceHandshakeVsES256' | 'callerRekeyVsEd25519', number>>>;
@@ -34,11 +36,11 @@ describe('bench/run.mjs --quick', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'oidc2-bench-test-'));
     const out = join(dir, 'quick.json');
-    const run = spawnSync(process.execPath, [join(ROOT, 'bench', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    const run = spawnSync(process.execPath, [join(ROOT, 'bench', 'run.mjs'), '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 420_000 });
     if (run.status !== 0) throw new Error(`bench --quick exited with ${run.status}:\n${run.stderr}`);
     stdout = run.stdout;
     result = JSON.parse(readFileSync(out, 'utf8')) as QuickResult;
-  }, 300_000);
+  }, 480_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -63,6 +65,24 @@ describe('bench/run.mjs --quick', () => {
       expect(row.invalidRuns).toEqual([]);
       for (const k of ['helloRps', 'bearerRps', 'oidc2Rps'] as const) expect(measurement(row[k])).toBe(true);
     }
+  });
+
+  test('http: per request, the own work of each middleware over hello world and the raw crypto', () => {
+    expect(measurement(result.httpCrypto.rawVerifyUs)).toBe(true);
+    expect(measurement(result.httpCrypto.rawSignUs)).toBe(true);
+    for (const row of result.http as Array<{ perRequest?: Record<string, unknown> }>) {
+      for (const k of ['helloUs', 'bearerAddsUs', 'oidc2AddsUs', 'bearerOwnUs', 'oidc2OwnUs', 'ownWorkRatio']) expect(typeof row.perRequest?.[k]).toBe('number');
+    }
+  });
+
+  test('scale: one and two workers over a shared Redis replay store, and one over memory', () => {
+    const { variants } = result.scale;
+    expect(result.scale.invalidRuns).toEqual([]);
+    expect([variants.memory.workers, variants.redis.workers, variants['redis-2'].workers]).toEqual([1, 1, 2]);
+    expect([variants.memory.replayStore, variants.redis.replayStore, variants['redis-2'].replayStore]).toEqual(['memory', 'redis', 'redis']);
+    for (const v of Object.values(variants)) expect(measurement(v.rps)).toBe(true);
+    expect(measurement(result.scale.redisVsMemory)).toBe(true);
+    expect(measurement(result.scale.twoVsOneWorker)).toBe(true);
   });
 
   test('cold: every distinct caller succeeds with exactly one JWKS fetch', () => {
@@ -116,13 +136,16 @@ describe('bench/run.mjs --quick', () => {
   });
 
   test('prints the table with ratios and records which targets were met', () => {
-    for (const heading of ['Core, per operation', 'HTTP, GET /hello', 'Cold path', 'Replay store memory', 'End-to-end encryption', 'not implemented']) expect(stdout).toContain(heading);
+    for (const heading of ['Core, per operation', 'HTTP, GET /hello', 'Per request', 'Cold path', 'Replay store memory', 'Scaling and the replay store', 'End-to-end encryption', 'not implemented']) expect(stdout).toContain(heading);
     expect(Object.keys(result.targets).sort()).toEqual([
+      'coldP99Within2xHello',
       'coldSingleJwksFetch',
-      'coreAuthenticateWithin1_3x',
+      'coreAuthenticateWithin1_2x',
+      'coreSignResponseWithin1_4x',
       'e2eeBodyWithin0_8x',
       'e2eeSymmetricAtLeast1_5xBearer',
-      'oidc2AtLeastBearer',
+      'fastifyOwnWorkWithin1_25x',
+      'oidc2AtLeast1_1xBearer',
       'replayUnderBound',
     ]);
   });

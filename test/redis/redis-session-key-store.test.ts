@@ -110,12 +110,13 @@ describeRedis('RedisSessionKeyStore', () => {
     expect(await store.get(stek.kid.slice(0, -1) + (stek.kid.endsWith('A') ? 'B' : 'A'))).toBeUndefined();
   });
 
-  it('is deleted by Redis once its retention is over (Redis owns this clock)', async () => {
-    const start = Math.floor(Date.now() / 1000);
-    const store = new RedisSessionKeyStore({ client: a, stekRotationSeconds: 1, stekRetentionSeconds: 2, now: () => start });
+  it('is deleted by Redis once its retention is over, and dropped by the store at the same time', async () => {
+    // The real clock, which Redis's expiry and the store's deletion time both follow.
+    const store = new RedisSessionKeyStore({ client: a, stekRotationSeconds: 1, stekRetentionSeconds: 2 });
     const stek = await store.current();
-    const name = `${DEFAULT_STEK_KEY_PREFIX}${start}`;
+    const name = `${DEFAULT_STEK_KEY_PREFIX}${stek.kid.slice(1, stek.kid.indexOf('.'))}`;
     expect(await admin.exists(name)).toBe(1);
+    expect((await store.get(stek.kid))?.kid).toBe(stek.kid);
     await new Promise((resolve) => setTimeout(resolve, 2100));
     expect(await admin.exists(name)).toBe(0);
     expect(await store.get(stek.kid)).toBeUndefined();
@@ -135,18 +136,26 @@ describeRedis('RedisSessionKeyStore', () => {
     now = T + 650;
     expect((await tokensB.verify(token, 'https://api.example')).caller.sub).toBe('alice');
     await admin.flushAll(); // as after a Redis restart without its data
-    expect(await codeOf(() => tokensB.verify(token, 'https://api.example'))).toBe('session_invalid');
+    // B holds the STEK it read until its deletion time; an instance that never read it cannot open the token.
+    expect((await tokensB.verify(token, 'https://api.example')).caller.sub).toBe('alice');
+    const tokensC = createSessionTokens({ keys: new RedisSessionKeyStore({ client: b, now: clock }), now: clock });
+    expect(await codeOf(() => tokensC.verify(token, 'https://api.example'))).toBe('session_invalid');
   });
 
   describe('fails closed', () => {
-    it('with session_keys_unavailable (503) while Redis is stopped, and recovers once it is back', async () => {
+    it('with session_keys_unavailable (503) while Redis is stopped for what it does not hold, and recovers once it is back', async () => {
       const doomed = await startRedis();
       const client = await connectRedis(doomed.address, { reconnect: true });
       try {
         const store = new RedisSessionKeyStore({ client, timeoutMs: 500, now: clock });
         const before = await store.current();
         await doomed.stop();
-        for (const call of [() => store.current(), () => store.get(before.kid)]) {
+        // The held STEK still serves its period; the next period's, and a kid of a period it never
+        // read, need Redis.
+        expect((await store.current()).kid).toBe(before.kid);
+        expect((await store.get(before.kid))?.kid).toBe(before.kid);
+        now = T + 600;
+        for (const call of [() => store.current(), () => store.get(`p${PERIOD - 1}.AAAAAAAAAAAAAAAA`)]) {
           const error = await rejection(call());
           expect(error.code).toBe('session_keys_unavailable');
           expect(error.status).toBe(503);
@@ -165,8 +174,8 @@ describeRedis('RedisSessionKeyStore', () => {
               await new Promise((resolve) => setTimeout(resolve, 50));
             }
           }
-          expect(after.kid).not.toBe(before.kid); // nothing persisted: a new STEK for the period
-          expect(await store.get(before.kid)).toBeUndefined();
+          expect(after.kid.startsWith(`p${PERIOD + 1}.`)).toBe(true);
+          expect((await store.get(before.kid))?.kid).toBe(before.kid); // held until its deletion time
         } finally {
           if (client.isOpen) client.destroy();
           await restarted.stop();

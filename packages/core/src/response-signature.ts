@@ -6,8 +6,12 @@
 import type { JWK } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './message.js';
-import { createContentDigest, verifyContentDigest } from './content-digest.js';
-import { parseSignature, parseSignatureInput, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
+import { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm } from './content-digest.js';
+import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
+import { signPreparedSync } from './rfc9421/http-signatures.js';
+import { sfString, toComponent } from './rfc9421/components.js';
+import { encodeBase64 } from './lib/base64.js';
+import { digestSync } from './lib/crypto.js';
 import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
 import type { WitVerifier } from './wimse.js';
@@ -82,8 +86,9 @@ export async function signResponse(
   if (streamed && (response.body !== undefined || !encryptedCoding(response.headers) || fieldLines(response.headers, 'content-digest') !== undefined)) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'a head is signed for a streamed body only when the body is aes128gcm-encoded, follows the head (no body given) and has no Content-Digest');
   }
+  const algorithm = options.digestAlgorithm ?? 'sha-256';
   const added: Fields = { [profile.tokenHeader]: [credential.ict] };
-  if (!streamed) added['content-digest'] = [await createContentDigest(response.body ?? new Uint8Array(0), options.digestAlgorithm ?? 'sha-256')];
+  if (!streamed) added['content-digest'] = [contentDigestSync(response.body, algorithm) ?? (await createContentDigest(response.body ?? new Uint8Array(0), algorithm))];
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];
@@ -100,10 +105,60 @@ export async function signResponse(
     tag: profile.tag,
   };
   if (binding.nonce !== undefined) params[profile.requestNonceParam] = binding.nonce;
+  // The prepared path: the components of this shape of response parsed and serialized once, the
+  // parameters (integers, base64url and the profile's tag, the request's nonce when it is printable
+  // ASCII) written directly, and a synchronous signature. Anything else takes signMessage, the
+  // reference, which a differential test runs against this path.
+  const prepared = preparedComponents(components);
+  const key = credential.key as KeyHandle | null | undefined;
+  const simple = typeof key === 'object' && key !== null && typeof key.spec === 'object' && key.usage === 'sign';
+  if (simple && created >= 0 && Number.isInteger(params.expires) && (params.expires as number) <= MAX_SF_INTEGER && (binding.nonce === undefined || (typeof binding.nonce === 'string' && PRINTABLE.test(binding.nonce)))) {
+    let signatureParams = `${prepared.serialized};created=${created};expires=${params.expires as number};nonce=${sfString(params.nonce as string)};tag=${sfString(profile.tag)}`;
+    if (binding.nonce !== undefined) signatureParams += `;${profile.requestNonceParam}=${sfString(binding.nonce)}`;
+    const signature = signPreparedSync({ ...response, headers }, prepared.components, signatureParams, credential.key, request);
+    if (signature !== undefined) {
+      added['signature-input'] = [`${profile.label}=${signatureParams}`];
+      added['signature'] = [`${profile.label}=:${signature}:`];
+      return added;
+    }
+  }
   const signed = await signMessage({ ...response, headers }, { label: profile.label, components, params, key: credential.key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
   return added;
+}
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+/** RFC 9651 section 3.3.1: the largest Integer. */
+const MAX_SF_INTEGER = 999_999_999_999_999;
+const DIGEST_HASH = { 'sha-256': 'SHA-256', 'sha-512': 'SHA-512' } as const;
+
+/** `createContentDigest` without a promise where hashing is synchronous (Node), else undefined. */
+function contentDigestSync(body: Uint8Array | undefined, algorithm: ContentDigestAlgorithm): string | undefined {
+  if (body !== undefined && !(body instanceof Uint8Array)) return undefined;
+  if (algorithm !== 'sha-256' && algorithm !== 'sha-512') return undefined;
+  const h = digestSync(DIGEST_HASH[algorithm], body ?? new Uint8Array(0));
+  return h === undefined ? undefined : `${algorithm}=:${encodeBase64(h)}:`;
+}
+
+/** A response's covered components, parsed and serialized once per list (a service has a handful). */
+interface PreparedComponents {
+  components: readonly ComponentIdentifier[];
+  serialized: string;
+}
+const PREPARED_MAX = 64;
+const prepared = new Map<string, PreparedComponents>();
+
+function preparedComponents(list: readonly string[]): PreparedComponents {
+  const key = list.join(' ');
+  let entry = prepared.get(key);
+  if (entry === undefined) {
+    // serializeSignatureParams parses and checks the identifiers (distinct, supported) as signMessage does.
+    entry = { components: Object.freeze(list.map(toComponent)), serialized: serializeSignatureParams(list) };
+    if (prepared.size >= PREPARED_MAX) prepared.delete(prepared.keys().next().value as string);
+    prepared.set(key, entry);
+  }
+  return entry;
 }
 
 /** The verified identity of the service that answered. */

@@ -2,24 +2,24 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import * as jose from 'jose';
 import { SignJWT, calculateJwkThumbprint, exportSPKI, importJWK, type JWK } from 'jose';
 import { createIctVerifier, type IctVerifierOptions } from '../src/ict';
 import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from '../src/lib/jwk';
 import { isOidc2Error } from '../src/errors';
 import * as crypto from '../src/lib/crypto';
+import * as jws from '../src/lib/jws';
 import { encodeBase64Url, utf8 } from '../src/lib/base64';
 
 // Real implementations, wrapped so tests can count signature checks and key imports.
-jest.mock('jose', () => {
-  const actual = jest.requireActual('jose');
-  return { ...actual, compactVerify: jest.fn(actual.compactVerify) };
+jest.mock('../src/lib/jws', () => {
+  const actual = jest.requireActual('../src/lib/jws');
+  return { ...actual, verifyJwsSignature: jest.fn(actual.verifyJwsSignature) };
 });
 jest.mock('../src/lib/crypto', () => {
   const actual = jest.requireActual('../src/lib/crypto');
   return { ...actual, importKey: jest.fn(actual.importKey) };
 });
-const compactVerify = jose.compactVerify as jest.MockedFunction<typeof jose.compactVerify>;
+const compactVerify = jws.verifyJwsSignature as jest.MockedFunction<typeof jws.verifyJwsSignature>;
 const importKey = crypto.importKey as jest.MockedFunction<typeof crypto.importKey>;
 
 const fixture = (name: string): JWK => JSON.parse(readFileSync(join(__dirname, 'fixtures', name), 'utf8'));

@@ -33,13 +33,73 @@ export interface RedisReplayStoreOptions {
    */
   prefix?: string;
   /**
-   * Milliseconds to wait for Redis before failing the check with `replay_store_unavailable` (503).
-   * An integer from 1 to 60000. Default `200`.
+   * Milliseconds to wait for Redis's reply before failing the check with `replay_store_unavailable`
+   * (503): the round trip, not time this process's event loop spent on other work (a reply already
+   * received when the deadline passes is taken, and a deadline that passed while the loop was busy
+   * runs once more). An integer from 1 to 60000. Default `200`.
    */
   timeoutMs?: number;
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/**
+ * One Redis round trip with a deadline of `ms`: resolves to the reply, or to {@link TIMED_OUT} when
+ * none came in time; rejects with the client's error.
+ *
+ * The deadline measures Redis, not this process. When the event loop was busy (other requests'
+ * work), the command may have been written late and its reply may sit unread: timers run before I/O
+ * in each turn of Node's event loop. So a timer that fires later than half the deadline past its
+ * time (the loop was busy, not waiting) is armed once more for the whole deadline, and any verdict
+ * waits one more turn (`setImmediate` runs after the I/O poll), in which a reply already received is
+ * read. Only a reply that has not arrived after a deadline the loop spent waiting counts as late.
+ */
+function roundTrip<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout>;
+    let extended = false;
+    const arm = () => {
+      const due = performance.now() + ms;
+      timer = setTimeout(() => {
+        if (!extended && performance.now() - due > ms / 2) {
+          extended = true;
+          arm();
+          return;
+        }
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          resolve(TIMED_OUT);
+        });
+      }, ms);
+    };
+    arm();
+    command.then(
+      (reply) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(reply);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Calls `run` so that a synchronous throw of the client becomes a rejected promise. */
+function call<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /** Default key prefix of {@link RedisReplayStore}. */
 export const DEFAULT_REPLAY_KEY_PREFIX = 'oidc2:replay:';
@@ -118,18 +178,12 @@ export class RedisReplayStore implements ReplayStore {
     const ttlMs = Math.min(Math.ceil((expiresAt - now) * 1000), Number.MAX_SAFE_INTEGER);
     const name = this.prefix + createHash('sha256').update(key, 'utf8').digest('base64url');
 
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT);
-    });
     let reply: unknown;
     try {
-      reply = await Promise.race([this.#client.set(name, '1', { PX: ttlMs, NX: true }), timeout]);
+      reply = await roundTrip(call(() => this.#client.set(name, '1', { PX: ttlMs, NX: true })), this.timeoutMs);
     } catch (error) {
       // The cause is Redis's own error; it cannot hold the nonce, which Redis never receives.
       throw new Oidc2Error('replay_store_unavailable', 'the replay store failed', { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
     // A late answer is dropped: the request is refused even if the key was recorded after all.
     if (reply === TIMED_OUT) throw new Oidc2Error('replay_store_unavailable', 'the replay store did not answer in time');
@@ -161,7 +215,12 @@ export interface RedisSessionKeyStoreOptions {
   client: RedisStekClient;
   /** Prefix of every key written; the rest is the period number. At most 256 characters. Default `'oidc2:stek:'`. */
   prefix?: string;
-  /** Milliseconds to wait for Redis per call before failing with `session_keys_unavailable` (503). 1 to 60000. Default `200`. */
+  /**
+   * Milliseconds to wait for each Redis reply before failing with `session_keys_unavailable` (503):
+   * the round trip, not time this process's event loop spent on other work (a reply already received
+   * when the deadline passes is taken). A call makes at most three round trips, and none while the
+   * STEK it needs is held. 1 to 60000. Default `200`.
+   */
   timeoutMs?: number;
   /** Seconds a STEK is current; periods start at multiples of this (unix time). Default 600. */
   stekRotationSeconds?: number;
@@ -180,6 +239,13 @@ export const DEFAULT_STEK_KEY_PREFIX = 'oidc2:stek:';
 
 const STEK_KID = /^p(\d{1,15})\.[A-Za-z0-9_-]{16}$/;
 
+/** A STEK held in process memory: until `deleteAt` (unix seconds), read from Redis at `readAt`. */
+interface HeldStek {
+  stek: SessionKey;
+  deleteAt: number;
+  readAt: number;
+}
+
 function stekUnavailable(message: string, cause?: unknown): Oidc2Error {
   return new Oidc2Error('session_keys_unavailable', message, cause === undefined ? undefined : { cause });
 }
@@ -195,11 +261,20 @@ function stekUnavailable(message: string, cause?: unknown): Oidc2Error {
  * retention counted from the start of the period, so Redis deletes the key at `period start +
  * stekRetentionSeconds` whoever created it and when. A token's `kid` names its period, so a lookup is
  * one `GET`, and a `kid` whose period is in the future or past its retention is refused without
- * asking Redis. Nothing is cached in process memory: a key Redis has deleted is gone.
+ * asking Redis.
+ *
+ * A STEK read from Redis is held in process memory until its deletion time (`period start +
+ * stekRetentionSeconds`, when Redis's expiry deletes it too) and dropped then, so a busy service asks
+ * Redis once per period rather than once per session request; at most one STEK per period within the
+ * retention is held. A `kid` of a held period that names another STEK makes the store read the
+ * period's STEK again (at most once a second per period), so instances converge on what Redis holds
+ * after Redis lost its data; a STEK deleted from Redis by hand stays usable where it is held until
+ * its deletion time.
  *
  * It fails closed: a Redis error, an unexpected or malformed reply, or no answer within
- * `timeoutMs` rejects with `Oidc2Error` `session_keys_unavailable` (503). After Redis restarts
- * without its data, new STEKs are made and old sessions fail with `session_invalid` (their callers
+ * `timeoutMs` rejects with `Oidc2Error` `session_keys_unavailable` (503) whenever Redis had to be
+ * asked. After Redis restarts without its data, the next period's STEK is new everywhere, and
+ * sessions made under a STEK that instances do not hold fail with `session_invalid` (their callers
  * handshake again).
  *
  * The keyspace must not be persisted (no RDB snapshot, no AOF) or replicated to anything that
@@ -225,6 +300,10 @@ export class RedisSessionKeyStore implements SessionKeyStore {
   readonly stekRetentionSeconds: number;
   readonly #client: RedisStekClient;
   readonly #now: () => number;
+  /** The STEKs read from Redis, by period, each until its deletion time. */
+  readonly #keys = new Map<number, HeldStek>();
+  /** The reads of a period's STEK under way for {@link current}. */
+  readonly #loading = new Map<number, Promise<SessionKey>>();
 
   constructor(options: RedisSessionKeyStoreOptions) {
     assertOptions(options, ['client', 'prefix', 'timeoutMs', 'stekRotationSeconds', 'stekRetentionSeconds', 'now'], 'options');
@@ -252,19 +331,31 @@ export class RedisSessionKeyStore implements SessionKeyStore {
   async current(): Promise<SessionKey> {
     const now = this.#clock();
     const period = Math.floor(now / this.stekRotationSeconds);
-    return this.#bounded(async () => {
+    const held = this.#held(period, now);
+    if (held) return held.stek;
+    // Concurrent first calls of a period share one read (and at most one write).
+    let loading = this.#loading.get(period);
+    if (!loading) {
+      loading = this.#load(period, now).finally(() => this.#loading.delete(period));
+      this.#loading.set(period, loading);
+    }
+    return loading;
+  }
+
+  #load(period: number, now: number): Promise<SessionKey> {
+    return this.#guarded(async () => {
       const name = this.prefix + String(period);
-      const existing = await this.#client.get(name);
-      if (existing !== null) return this.#decode(existing, period);
+      const existing = await this.#redis(() => this.#client.get(name));
+      if (existing !== null) return this.#hold(this.#decode(existing, period), period);
       const kid = `p${period}.${randomBytes(12).toString('base64url')}`;
       const value = JSON.stringify({ kid, k: randomBytes(32).toString('base64url') });
-      const ttl = Math.max(1, Math.ceil(period * this.stekRotationSeconds + this.stekRetentionSeconds - now));
-      const reply = await this.#client.set(name, value, { EX: ttl, NX: true });
+      const ttl = Math.max(1, Math.ceil(this.#deletionTime(period) - now));
+      const reply = await this.#redis(() => this.#client.set(name, value, { EX: ttl, NX: true }));
       if (reply !== 'OK' && reply !== null) throw stekUnavailable('the session key store gave an unexpected reply');
       // Whether this instance won or lost the race, the value in Redis is the period's STEK.
-      const winner = await this.#client.get(name);
+      const winner = await this.#redis(() => this.#client.get(name));
       if (winner === null) throw stekUnavailable('the session key store lost the key it just wrote');
-      return this.#decode(winner, period);
+      return this.#hold(this.#decode(winner, period), period);
     });
   }
 
@@ -275,13 +366,50 @@ export class RedisSessionKeyStore implements SessionKeyStore {
     const period = Number(match[1]);
     const now = this.#clock();
     const currentPeriod = Math.floor(now / this.stekRotationSeconds);
-    if (period > currentPeriod || period * this.stekRotationSeconds + this.stekRetentionSeconds <= now) return undefined;
-    return this.#bounded(async () => {
-      const value = await this.#client.get(this.prefix + String(period));
-      if (value === null) return undefined;
-      const stek = this.#decode(value, period);
+    if (period > currentPeriod || this.#deletionTime(period) <= now) return undefined;
+    const held = this.#held(period, now);
+    if (held) {
+      if (held.stek.kid === kid) return held.stek;
+      // Another STEK for a held period: Redis may have lost its data and another instance made a
+      // new one. Asked again at most once a second per period, whatever kids callers invent.
+      if (now - held.readAt < 1) return undefined;
+    }
+    return this.#guarded(async () => {
+      const value = await this.#redis(() => this.#client.get(this.prefix + String(period)));
+      if (value === null) {
+        this.#keys.delete(period);
+        return undefined;
+      }
+      const stek = this.#hold(this.#decode(value, period), period);
       return stek.kid === kid ? stek : undefined;
     });
+  }
+
+  /** When Redis deletes the STEK of `period` (its TTL runs to this instant, whoever made it). */
+  #deletionTime(period: number): number {
+    return period * this.stekRotationSeconds + this.stekRetentionSeconds;
+  }
+
+  /** The STEK held for `period`, if it is not yet due for deletion; drops every STEK that is. */
+  #held(period: number, now: number): HeldStek | undefined {
+    for (const [p, entry] of this.#keys) if (entry.deleteAt <= now) this.#keys.delete(p);
+    return this.#keys.get(period);
+  }
+
+  #hold(stek: SessionKey, period: number): SessionKey {
+    const now = this.#clock();
+    const held = this.#keys.get(period);
+    // The same STEK read again keeps the object already handed out.
+    const kept = held && held.stek.kid === stek.kid ? held.stek : stek;
+    this.#keys.set(period, { stek: kept, deleteAt: this.#deletionTime(period), readAt: now });
+    return kept;
+  }
+
+  /** One Redis command within `timeoutMs` of round trip. */
+  async #redis(run: () => Promise<unknown>): Promise<unknown> {
+    const reply = await roundTrip(call(run), this.timeoutMs);
+    if (reply === TIMED_OUT) throw stekUnavailable('the session key store did not answer in time');
+    return reply;
   }
 
   #clock(): number {
@@ -307,23 +435,14 @@ export class RedisSessionKeyStore implements SessionKeyStore {
     return { kid: kid as string, key };
   }
 
-  // One deadline for the whole call; a late answer is dropped and the call has failed.
-  async #bounded<T>(run: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT);
-    });
-    let result: T | typeof TIMED_OUT;
+  // A late answer is dropped and the call has failed; the client's own errors become 503s.
+  async #guarded<T>(run: () => Promise<T>): Promise<T> {
     try {
-      result = await Promise.race([run(), timeout]);
+      return await run();
     } catch (error) {
       if (isOidc2Error(error)) throw error;
       // The cause is the client's own error; it never holds a key, which only travels in replies.
       throw stekUnavailable('the session key store failed', error);
-    } finally {
-      clearTimeout(timer);
     }
-    if (result === TIMED_OUT) throw stekUnavailable('the session key store did not answer in time');
-    return result;
   }
 }

@@ -26,6 +26,13 @@ export function useWebCrypto(on: boolean): void {
 function node(): NodeCryptoModule | undefined {
   return forceWebCrypto ? undefined : nodeCrypto;
 }
+/**
+ * node:crypto when this runtime has it and the WebCrypto test hook is off, else undefined: for the
+ * synchronous paths that sit beside another library's (jose's JWS verification, see jws.ts).
+ */
+export function nodeCryptoModule(): NodeCryptoModule | undefined {
+  return node();
+}
 function subtle(): SubtleCrypto {
   const s = globalThis.crypto?.subtle;
   if (!s) throw new Error('WebCrypto is not available in this runtime');
@@ -199,6 +206,16 @@ export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> 
   if (h.nodeKey && n) return new Uint8Array(n.sign(nodeHash(s), data, nodeKeyOptions(n, h)));
   if (h.nodeKey) throw argumentError('ERR_INVALID_ARG_VALUE', 'a node KeyObject cannot be used in this runtime');
   return new Uint8Array(await subtle().sign(webSignParams(s), h.webKey!, data as BufferSource));
+}
+
+/**
+ * {@link sign} without a promise where the runtime signs synchronously (Node, a node KeyObject, not
+ * HMAC), else undefined: for hot paths that then fall back to {@link sign}.
+ */
+export function signSync(h: KeyHandle, data: Uint8Array): Uint8Array | undefined {
+  const n = node();
+  if (!n || !h.nodeKey || h.usage !== 'sign' || h.spec.kind === 'hmac') return undefined;
+  return n.sign(nodeHash(h.spec), data, nodeKeyOptions(n, h));
 }
 
 /** Verifies `signature` over `data`; false for any mismatch, never throws for bad signatures. */

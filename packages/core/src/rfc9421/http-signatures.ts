@@ -5,7 +5,7 @@
 import { Oidc2Error } from '../errors.js';
 import { argumentError } from '../lib/validate.js';
 import { encodeBase64, utf8 } from '../lib/base64.js';
-import { algorithmSpec, sign, verify, type AlgorithmSpec, type KeyHandle } from '../lib/crypto.js';
+import { algorithmSpec, sign, signSync, verify, type AlgorithmSpec, type KeyHandle } from '../lib/crypto.js';
 import type { Fields, HttpRequest } from '../message.js';
 import { toComponent, type ComponentIdentifier } from './components.js';
 import { signatureBase, type HttpMessage, type SignatureContext, type StructuredFieldType } from './signature-base.js';
@@ -94,6 +94,21 @@ export async function signMessage(message: HttpMessage, options: SignMessageOpti
   const base = signatureBase(message, components, signatureParams, { request: options.request, structuredFields: options.structuredFields });
   const signature = await sign(options.key, utf8(base));
   return { label, signatureInput: `${label}=${signatureParams}`, signature: `${label}=:${encodeBase64(signature)}:`, base };
+}
+
+/**
+ * The last step of {@link signMessage} for a caller that built and checked the components and the
+ * serialized `@signature-params` itself (the response signer, which prepares them once per shape of
+ * response): the signature base and a synchronous signature, the `Signature` member's base64, or
+ * undefined where signing is not synchronous (the caller then uses {@link signMessage}).
+ *
+ * @internal
+ */
+export function signPreparedSync(message: HttpMessage, components: readonly ComponentIdentifier[], signatureParams: string, key: KeyHandle, request: HttpRequest | undefined): string | undefined {
+  if (key.usage !== 'sign' || key.spec.kind === 'hmac') return undefined;
+  const base = signatureBase(message, components, signatureParams, { request });
+  const signature = signSync(key, utf8(base));
+  return signature === undefined ? undefined : encodeBase64(signature);
 }
 
 /**
