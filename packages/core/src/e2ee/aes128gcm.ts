@@ -13,7 +13,7 @@ import { Oidc2Error } from '../errors.js';
 // Speed: on Node every record goes through one synchronous node:crypto cipher whose key is imported
 // once per body, and whole bodies are written into one preallocated output, so the coding costs little
 // more than the AES-GCM it runs; elsewhere the same steps run on WebCrypto.
-import { aes128GcmOpen, aes128GcmRecordCipher, aes128GcmSeal, hkdfExpand, hkdfExpandSync, hkdfExtract, hkdfExtractSync, randomBytes, type Aes128GcmRecordCipher } from '../lib/crypto.js';
+import { aes128GcmOpen, aes128GcmRecordCipher, aes128GcmSeal, hkdfExpand, hkdfExpandSync, hkdfExtract, hkdfExtractSync, outputBytes, randomBytes, type Aes128GcmRecordCipher } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 
 /** Octets of the RFC 8188 salt. */
@@ -148,10 +148,20 @@ function recordNonce(base: Uint8Array, seq: number): Uint8Array {
  * Decrypts one record and strips its padding. `last` says whether the record must be the final one
  * (it ended the body); the delimiter must agree. Any failure is `e2ee_decrypt_failed`.
  */
-async function openRecord(keys: RecordKeys, seq: number, record: Uint8Array, last: boolean): Promise<{ data: Uint8Array; final: boolean }> {
+function openRecord(keys: RecordKeys, seq: number, record: Uint8Array, last: boolean): OpenedRecord | Promise<OpenedRecord> {
   if (record.length < TAG_LENGTH + 1) throw decryptFailed();
   const nonce = recordNonce(keys.nonce, seq);
-  const plain = keys.cipher ? keys.cipher.open(nonce, record) : await aes128GcmOpen(keys.cek, nonce, record);
+  // On Node the record opens synchronously: no promise per record.
+  if (keys.cipher) return opened(keys.cipher.open(nonce, record), last);
+  return aes128GcmOpen(keys.cek, nonce, record).then((plain) => opened(plain, last));
+}
+
+interface OpenedRecord {
+  readonly data: Uint8Array;
+  readonly final: boolean;
+}
+
+function opened(plain: Uint8Array | undefined, last: boolean): OpenedRecord {
   if (!plain) throw decryptFailed();
   const { end, final } = unpad(plain, 0, plain.length, last);
   return { data: plain.subarray(0, end), final };
@@ -221,10 +231,15 @@ function trailer(final: boolean, padding: number): Uint8Array {
  * parts), into `out` at `offset`; returns the offset after it. On Node the parts go straight into
  * the cipher; on WebCrypto they are joined first.
  */
-async function sealRecordInto(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number, out: Uint8Array, offset: number): Promise<number> {
+function sealRecordInto(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number, out: Uint8Array, offset: number): number | Promise<number> {
   const parts = data instanceof Uint8Array ? [data] : data;
   const nonce = recordNonce(keys.nonce, seq);
+  // On Node the record is sealed synchronously: no promise per record.
   if (keys.cipher) return keys.cipher.sealInto(nonce, [...parts, trailer(final, padding)], out, offset);
+  return sealRecordWeb(keys, nonce, parts, final, padding, out, offset);
+}
+
+async function sealRecordWeb(keys: RecordKeys, nonce: Uint8Array, parts: readonly Uint8Array[], final: boolean, padding: number, out: Uint8Array, offset: number): Promise<number> {
   const length = parts.reduce((n, part) => n + part.length, 0);
   const plain = new Uint8Array(length + 1 + padding);
   let at = 0;
@@ -239,11 +254,12 @@ async function sealRecordInto(keys: RecordKeys, seq: number, data: Uint8Array | 
 }
 
 /** One record of its own: see {@link sealRecordInto}. */
-async function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number): Promise<Uint8Array> {
+function sealRecord(keys: RecordKeys, seq: number, data: Uint8Array | readonly Uint8Array[], final: boolean, padding: number): Uint8Array | Promise<Uint8Array> {
   const length = data instanceof Uint8Array ? data.length : data.reduce((n, part) => n + part.length, 0);
-  const out = new Uint8Array(length + 1 + padding + TAG_LENGTH);
-  await sealRecordInto(keys, seq, data, final, padding, out, 0);
-  return out;
+  // Every octet is written: data, delimiter and padding as ciphertext, then the tag.
+  const out = outputBytes(length + 1 + padding + TAG_LENGTH);
+  const end = sealRecordInto(keys, seq, data, final, padding, out, 0);
+  return typeof end === 'number' ? out : end.then(() => out);
 }
 
 /**
@@ -262,13 +278,16 @@ export async function aes128gcmEncode(ikm: Uint8Array, plaintext: Uint8Array, op
   const records = Math.max(1, Math.ceil(plaintext.length / per));
   // The whole body is written into one output: header, then each record in place.
   const head = header(p.salt, p.rs, p.keyid);
-  const out = new Uint8Array(head.length + plaintext.length + records * (1 + TAG_LENGTH) + p.padding);
+  const out = outputBytes(head.length + plaintext.length + records * (1 + TAG_LENGTH) + p.padding);
   out.set(head, 0);
   let offset = head.length;
   for (let seq = 0; seq < records; seq++) {
     const final = seq === records - 1;
-    offset = await sealRecordInto(keys, seq, plaintext.subarray(seq * per, Math.min(plaintext.length, (seq + 1) * per)), final, final ? p.padding : 0, out, offset);
+    const end = sealRecordInto(keys, seq, plaintext.subarray(seq * per, Math.min(plaintext.length, (seq + 1) * per)), final, final ? p.padding : 0, out, offset);
+    offset = typeof end === 'number' ? end : await end;
   }
+  // Every octet was written (the length above is exactly the records'); kept true if that changes.
+  if (offset !== out.length) out.fill(0, offset);
   return out;
 }
 
@@ -289,7 +308,7 @@ export async function aes128gcmDecode(ikm: Uint8Array, body: Uint8Array, options
   if (records.length - (count - 1) * h.rs < TAG_LENGTH + 1) throw decryptFailed();
   // Each record's plaintext (data, delimiter, padding) is decrypted straight into the output, after
   // the data of the records before it; its delimiter and padding are overwritten by the next one.
-  const out = new Uint8Array(Math.max(0, records.length - count * TAG_LENGTH));
+  const out = outputBytes(Math.max(0, records.length - count * TAG_LENGTH));
   let written = 0;
   for (let seq = 0; seq < count; seq++) {
     const last = seq === count - 1;
@@ -300,14 +319,16 @@ export async function aes128gcmDecode(ikm: Uint8Array, body: Uint8Array, options
       if (length < 0) throw decryptFailed();
       ({ end: written, final } = unpad(out, written, written + length, last));
     } else {
-      const opened = await openRecord(keys, seq, record, last);
-      out.set(opened.data, written);
-      written += opened.data.length;
-      final = opened.final;
+      const web = await openRecord(keys, seq, record, last);
+      out.set(web.data, written);
+      written += web.data.length;
+      final = web.final;
     }
     // A final record with more records after it.
     if (final && !last) throw decryptFailed();
   }
+  // Past the data lie the last delimiter and padding, and octets no record reached: zeroed.
+  out.fill(0, written);
   return { plaintext: out.subarray(0, written), header: h };
 }
 
@@ -357,6 +378,18 @@ class ChunkReader {
     else this.#pending = next.value;
   }
 
+  /**
+   * The whole `size`-octet pieces already held (as many as there are, at least one), as one view
+   * into the source's chunk; undefined when fewer than `size` octets are held. Never waits.
+   */
+  takeWhole(size: number): Uint8Array | undefined {
+    const length = Math.floor(this.#pending.length / size) * size;
+    if (length === 0) return undefined;
+    const view = this.#pending.subarray(0, length);
+    this.#pending = this.#pending.subarray(length);
+    return view;
+  }
+
   /** True when the source has no more octets. */
   async atEnd(): Promise<boolean> {
     while (this.#pending.length === 0 && !this.#done) await this.#pull();
@@ -393,13 +426,29 @@ export async function* aes128gcmDecodeStream(ikm: Uint8Array, source: AsyncItera
     const h = parsed.header;
     const keys = await recordKeys(ikm, h.salt);
     for (let seq = 0; ; seq++) {
+      // On Node, the full records already held (a 64 KiB chunk holds three or four) open straight
+      // from the source's chunk, without the copy a read makes; a full record is never the short
+      // last one, so the rules are those below.
+      const run = keys.cipher ? reader.takeWhole(h.rs) : undefined;
+      if (run) {
+        for (let at = 0; at < run.length; at += h.rs, seq++) {
+          const { data, final } = opened(keys.cipher!.open(recordNonce(keys.nonce, seq), run.subarray(at, at + h.rs)), false);
+          // A final record must be the end: nothing after it, held or still to come.
+          if (final && (at + h.rs < run.length || !(await reader.atEnd()))) throw decryptFailed();
+          if (data.length) yield data;
+          if (final) return;
+        }
+        seq--;
+        continue;
+      }
       const record = await reader.read(h.rs);
       // Ended at a record boundary before the final record (or with no record at all).
       if (record.length === 0) throw decryptFailed();
       // A short record ends the body. A full one goes out as soon as it opens when its delimiter says
       // more follows (a flushed record must not wait for the next one), so that an end right after
       // it fails at the next read; a full final record must be the end.
-      const { data, final } = await openRecord(keys, seq, record, record.length < h.rs);
+      const result = openRecord(keys, seq, record, record.length < h.rs);
+      const { data, final } = 'data' in result ? result : await result;
       if (final && !(await reader.atEnd())) throw decryptFailed();
       if (data.length) yield data;
       if (final) return;
@@ -488,7 +537,17 @@ export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncItera
       if (next.value.length === 0) continue;
       held.push(next.value);
       size += next.value.length;
-      while (size > per) yield await sealRecord(keys, seq++, take(per), false, 0);
+      if (size > per) {
+        // The records this chunk completed go out at once, sealed into one output.
+        const count = Math.floor((size - 1) / per);
+        // Every octet is written: `count` full records.
+        const out = outputBytes(count * p.rs);
+        for (let i = 0, offset = 0; i < count; i++) {
+          const end = sealRecordInto(keys, seq++, take(per), false, 0, out, offset);
+          offset = typeof end === 'number' ? end : await end;
+        }
+        yield out;
+      }
     }
     const fits = size + 1 + p.padding + TAG_LENGTH <= p.rs;
     const data = take(size);
