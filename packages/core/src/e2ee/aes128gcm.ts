@@ -489,8 +489,9 @@ function within<T>(next: Promise<T>, ms: number): Promise<T | undefined> {
 
 /**
  * RFC 8188 encoding of a streamed body: the header, then one record per `rs - 17` octets of input,
- * each sent as soon as it is full (and, with `flushAfterMs`, padded early when the source pauses).
- * Holds at most one record of plaintext beyond the chunk being read.
+ * each sent as soon as it is full (and, with `flushAfterMs`, padded early when the source pauses);
+ * the records one source chunk completes are yielded together, as one array. Holds at most one
+ * record of plaintext beyond the chunk being read.
  */
 export async function* aes128gcmEncodeStream(ikm: Uint8Array, source: AsyncIterable<Uint8Array>, options?: Aes128gcmEncodeStreamOptions): AsyncGenerator<Uint8Array, void, undefined> {
   assertIkm(ikm);
