@@ -545,3 +545,22 @@ export function aes128GcmRecordCipher(key: Uint8Array): Aes128GcmRecordCipher | 
     },
   };
 }
+
+/**
+ * AES-256-GCM encryption (`ciphertext || tag`) under a 32-octet key and a 12-octet nonce,
+ * synchronously on node:crypto; undefined elsewhere (the caller then takes its WebCrypto route).
+ */
+export function aes256GcmSealSync(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  assertGcmInputs(key, 32, nonce, plaintext, aad);
+  const n = node();
+  if (!n) return undefined;
+  const cipher = n.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
+  cipher.setAAD(aad);
+  const out = new Uint8Array(plaintext.length + GCM_TAG_LENGTH);
+  const body = cipher.update(plaintext);
+  out.set(body, 0);
+  const rest = cipher.final();
+  out.set(rest, body.length);
+  out.set(cipher.getAuthTag(), body.length + rest.length);
+  return out;
+}
