@@ -32,9 +32,13 @@ describe('RFC 9458 Appendix A', () => {
     const hdr = request.subarray(0, HEADER);
     const enc = request.subarray(HEADER, HEADER + ENC);
     expect(toHex(enc)).toBe(V.pkE);
-    const kpR = await testing.keyPairFromPrivateKey('x25519', hex(V.skR));
-    const exporter = await testing.suite('x25519', { aead: 'aes-128-gcm' }).setupBaseR(enc, kpR, hex(V.info));
-    expect(toHex(await exporter.export(utf8(V.exportContext), V.exportLength))).toBe(V.secret);
+    // On both engines of the facade; the Open below needs the `hpke` engine's key pair.
+    for (const engine of ['node', 'hpke'] as const) {
+      const pair = await testing.keyPairFromPrivateKey('x25519', hex(V.skR), engine);
+      const exporter = await testing.suite('x25519', { aead: 'aes-128-gcm', engine }).setupBaseR(enc, pair, hex(V.info));
+      expect(toHex(await exporter.export(utf8(V.exportContext), V.exportLength))).toBe(V.secret);
+    }
+    const kpR = await testing.keyPairFromPrivateKey('x25519', hex(V.skR), 'hpke');
 
     // The request itself, opened with the engine directly (the facade has no Open by design); the
     // header is bound through info, and the AAD is empty (RFC 9458 section 4.3).

@@ -211,9 +211,21 @@ function isCompactJwe(token: string): boolean {
   return JWE.test(token);
 }
 
+/**
+ * A field that is nothing but a compact JWE as a bare Token (what every request sends): RFC 9651
+ * would parse it to that Token with no parameters, so it is read without the general parser, which
+ * walks the token character by character. Anything else takes the parser.
+ */
+const BARE_JWE_TOKEN = /^ *([A-Za-z][A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/;
+
 function parseSession(lines: readonly string[] | undefined, side: 'request' | 'response'): SessionField {
   if (lines === undefined || lines.length === 0) sessionError('Oidc2-Session is empty');
   const text = joinLines(lines, MAX_SESSION_FIELD_BYTES, sessionError, 'Oidc2-Session');
+  const bare = BARE_JWE_TOKEN.exec(text);
+  if (bare) {
+    if (side === 'request') return { token: bare[1]! };
+    sessionError('Oidc2-Session in a response carries exp and rekey');
+  }
   let item: Item;
   try {
     item = parseItem(text);

@@ -1,10 +1,11 @@
 // The one door to HPKE (RFC 9180). Everything of HPKE that the end-to-end encryption profile uses,
 // and nothing else: DHKEM(X25519), DHKEM(P-256) and MLKEM768-X25519 with HKDF-SHA256 and the
 // export-only AEAD, Base and PSK modes, and an exporter. No Seal/Open, no Auth modes: message keys
-// come from the exporter (docs/e2ee-engineering.md). The engine is the `hpke` package (pinned
-// exactly); it runs on WebCrypto, so this module has no Node import and bundles for browsers. The
-// X-Wing KEM comes from the optional peer dependency `@panva/hpke-noble`, imported only when an
-// `xwing` suite is first used.
+// come from the exporter (docs/e2ee-engineering.md). Two engines: on Node, `x25519` and `p256` run
+// synchronously on node:crypto (`hpke-node.ts`, reached through lib/crypto's node path); elsewhere,
+// and for `xwing` everywhere, the engine is the `hpke` package (pinned exactly) on WebCrypto, so this
+// module has no Node import and bundles for browsers. The X-Wing KEM comes from the optional peer
+// dependency `@panva/hpke-noble`, imported only when an `xwing` suite is first used.
 import {
   AEAD_AES_128_GCM,
   AEAD_EXPORT_ONLY,
@@ -20,7 +21,9 @@ import {
   type KEMFactory,
 } from 'hpke';
 import { Oidc2Error } from '../errors.js';
+import { nodeCryptoModule } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
+import { AEAD_EXPORT_ONLY_ID, NodeHpkeKeyError, nodeHpkeSuite, type DhkemName, type NodeHpkeExporter, type NodeHpkeKeyPair, type NodeHpkePublicKey, type NodeHpkeSuite } from './hpke-node.js';
 
 /** A suite name as it appears in `Oidc2-Key-Share` (docs/e2ee-engineering.md). */
 export type E2eeSuiteName = 'x25519' | 'p256' | 'xwing';
@@ -54,15 +57,20 @@ export const E2EE_SUITES: Readonly<Record<E2eeSuiteName, E2eeSuiteInfo>> = Objec
 /** A public key of one suite, as deserialised (and validated) from its octets or generated. */
 export interface HpkePublicKey {
   readonly suite: E2eeSuiteName;
-  /** @internal */ readonly key: Key;
+  /** @internal The `hpke` engine's key (absent for a key of the node:crypto engine). */ readonly key?: Key;
+  /** @internal The node:crypto engine's key. */ readonly node?: NodeHpkePublicKey;
 }
 
-/** An ephemeral key pair of one suite. The private half is not extractable. */
+/** An ephemeral key pair of one suite. The facade never exposes the private half. */
 export interface HpkeKeyPair {
   readonly suite: E2eeSuiteName;
   readonly publicKey: HpkePublicKey;
-  /** @internal */ readonly pair: KeyPair;
+  /** @internal The `hpke` engine's pair (non-extractable private key). */ readonly pair?: KeyPair;
+  /** @internal The node:crypto engine's pair. */ readonly node?: NodeHpkeKeyPair;
 }
+
+/** The engines behind the facade: node:crypto (`x25519` and `p256` on Node) and the `hpke` package. */
+export type HpkeEngineName = 'node' | 'hpke';
 
 /** What is left of an HPKE context here: its exporter (RFC 9180 section 5.3). */
 export interface HpkeExporter {
@@ -208,17 +216,34 @@ function own(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+function assertExport(context: Uint8Array, length: number): void {
+  assertBytes(context, 'context', 0, MAX_EXPORT_CONTEXT);
+  if (!Number.isSafeInteger(length) || length < 1 || length > MAX_EXPORT_LENGTH) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `length must be an integer from 1 to ${MAX_EXPORT_LENGTH}`);
+  }
+}
+
 function exporterOf(ctx: { Export(context: Uint8Array, length: number): Promise<Uint8Array> }): HpkeExporter {
   return Object.freeze({
     async export(context: Uint8Array, length: number): Promise<Uint8Array> {
-      assertBytes(context, 'context', 0, MAX_EXPORT_CONTEXT);
-      if (!Number.isSafeInteger(length) || length < 1 || length > MAX_EXPORT_LENGTH) {
-        throw argumentError('ERR_INVALID_ARG_VALUE', `length must be an integer from 1 to ${MAX_EXPORT_LENGTH}`);
-      }
+      assertExport(context, length);
       return ctx.Export(own(context), length);
     },
   });
 }
+
+function nodeExporterOf(ctx: NodeHpkeExporter): HpkeExporter {
+  return Object.freeze({
+    async export(context: Uint8Array, length: number): Promise<Uint8Array> {
+      assertExport(context, length);
+      return ctx.export(context, length);
+    },
+  });
+}
+
+/** The engine a test forces for every suite built without its own (`testing.engine`). */
+let forcedEngine: HpkeEngineName | undefined;
+const AEAD_AES_128_GCM_ID = 0x0001;
 
 /** How a suite is built; the options exist only for tests (see `testing` below). */
 interface Build {
@@ -233,6 +258,8 @@ interface Build {
   readonly chacha20poly1305?: boolean;
   /** Derived key pairs get an extractable private key (so a test can compare it with a vector). */
   readonly extractable?: boolean;
+  /** The engine of `x25519`/`p256` (tests only); default node:crypto on Node, else `hpke`. */
+  readonly engine?: HpkeEngineName;
 }
 
 function kemFactory(base: KEMFactory, ikmE: Uint8Array | undefined): KEMFactory {
@@ -314,9 +341,34 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   let suite = ready;
   const cipherSuite = async (): Promise<CipherSuite> => (suite ??= await load());
   const extractable = options.extractable === true;
+  const aeadId = options.aead === AEAD_AES_128_GCM ? AEAD_AES_128_GCM_ID : AEAD_EXPORT_ONLY_ID;
+  let nodeSuite: NodeHpkeSuite | undefined;
+
+  /**
+   * The node:crypto engine when it is the one to use for a new key or operation (x25519 and p256 on
+   * Node, unless a test forces the `hpke` engine or the WebCrypto path); undefined for `hpke`.
+   */
+  function nodeEngine(): NodeHpkeSuite | undefined {
+    if (name === 'xwing') return undefined;
+    const wanted = options.engine ?? forcedEngine;
+    if (wanted === 'hpke') return undefined;
+    const n = nodeCryptoModule();
+    if (!n) {
+      if (options.engine === 'node') throw argumentError('ERR_INVALID_ARG_VALUE', 'the node engine needs node:crypto (and the node:crypto path of lib/crypto)');
+      return undefined;
+    }
+    return (nodeSuite ??= nodeHpkeSuite(name, n, aeadId));
+  }
+  /** The node:crypto engine of this suite for a key that engine made (even if a test has since forced WebCrypto). */
+  function nodeEngineOfKey(): NodeHpkeSuite {
+    return (nodeSuite ??= nodeHpkeSuite(name as DhkemName, nodeCryptoModule(true)!, aeadId));
+  }
 
   function pairOf(pair: KeyPair): HpkeKeyPair {
     return Object.freeze({ suite: name, publicKey: Object.freeze({ suite: name, key: pair.publicKey }), pair });
+  }
+  function nodePairOf(pair: NodeHpkeKeyPair): HpkeKeyPair {
+    return Object.freeze({ suite: name, publicKey: Object.freeze({ suite: name, node: pair.publicKey }), node: pair });
   }
   function assertOwn<T extends { suite: E2eeSuiteName }>(value: T | undefined, what: string): T {
     if (typeof value !== 'object' || value === null || value.suite !== name) {
@@ -334,12 +386,25 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   function setupOptions(infoBytes: Uint8Array, psk?: Uint8Array, pskId?: Uint8Array) {
     return psk && pskId ? { info: own(infoBytes), psk: own(psk), pskId: own(pskId) } : { info: own(infoBytes) };
   }
+  // Operations on a key run on the engine that made it, so a key pair made before a switch of
+  // engine (a test toggling the crypto path) still completes its exchange.
   async function send(pkR: HpkePublicKey, infoBytes: Uint8Array, psk?: Uint8Array, pskId?: Uint8Array) {
     assertOwn(pkR, 'pkR');
     assertSetupInputs(infoBytes, psk, pskId);
+    if (pkR.node) {
+      const engine = nodeEngineOfKey();
+      try {
+        const ephemeral = options.ikmE ? engine.deriveKeyPair(options.ikmE) : undefined;
+        const { enc, exporter } = engine.setupS(pkR.node, infoBytes, psk && pskId ? { psk, pskId } : undefined, ephemeral);
+        return { enc, exporter: nodeExporterOf(exporter) };
+      } catch (cause) {
+        if (cause instanceof NodeHpkeKeyError) throw keyShareInvalid(cause);
+        throw cause;
+      }
+    }
     const engine = suite ?? (await cipherSuite());
     try {
-      const { encapsulatedSecret, ctx } = await engine.SetupSender(pkR.key, setupOptions(infoBytes, psk, pskId));
+      const { encapsulatedSecret, ctx } = await engine.SetupSender(pkR.key!, setupOptions(infoBytes, psk, pskId));
       return { enc: encapsulatedSecret, exporter: exporterOf(ctx) };
     } catch (cause) {
       // EncapError: the DH with the peer's key failed, i.e. its result was all zero (RFC 9180 7.1.4).
@@ -353,9 +418,17 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
     assertSetupInputs(infoBytes, psk, pskId);
     if (enc.length !== info.encLength) throw keyShareInvalid();
     if (name === 'p256' && enc[0] !== 0x04) throw keyShareInvalid();
+    if (keyPair.node) {
+      try {
+        return nodeExporterOf(nodeEngineOfKey().setupR(enc, keyPair.node, infoBytes, psk && pskId ? { psk, pskId } : undefined));
+      } catch (cause) {
+        if (cause instanceof NodeHpkeKeyError) throw keyShareInvalid(cause);
+        throw cause;
+      }
+    }
     const engine = suite ?? (await cipherSuite());
     try {
-      return exporterOf(await engine.SetupRecipient(keyPair.pair, own(enc), setupOptions(infoBytes, psk, pskId)));
+      return exporterOf(await engine.SetupRecipient(keyPair.pair!, own(enc), setupOptions(infoBytes, psk, pskId)));
     } catch (cause) {
       if (cause instanceof NotSupportedError) throw cause;
       throw keyShareInvalid(cause);
@@ -365,16 +438,21 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
   return Object.freeze({
     info,
     async generateKeyPair() {
+      const node = nodeEngine();
+      if (node) return nodePairOf(node.generateKeyPair());
       return pairOf(await (suite ?? (await cipherSuite())).GenerateKeyPair(false));
     },
     async deriveKeyPair(ikm: Uint8Array) {
       // RFC 9180 section 7.1.3 asks for ikm of at least Nsk (32) octets of entropy.
       assertBytes(ikm, 'ikm', 32, 1024);
+      const node = nodeEngine();
+      if (node) return nodePairOf(node.deriveKeyPair(own(ikm)));
       return pairOf(await (suite ?? (await cipherSuite())).DeriveKeyPair(own(ikm), extractable));
     },
     async serializePublicKey(key: HpkePublicKey) {
       assertOwn(key, 'key');
-      return (suite ?? (await cipherSuite())).SerializePublicKey(key.key);
+      if (key.node) return own(key.node.raw);
+      return (suite ?? (await cipherSuite())).SerializePublicKey(key.key!);
     },
     async deserializePublicKey(bytes: Uint8Array) {
       if (!(bytes instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'a key share must be a Uint8Array');
@@ -384,6 +462,15 @@ function build(name: E2eeSuiteName, options: Build = {}): HpkeSuite {
       if (name === 'p256' && bytes[0] !== 0x04) throw keyShareInvalid();
       // X-Wing's DeserializePublicKey is the identity: the ML-KEM key check is ours to run.
       if (name === 'xwing' && !mlkemEncapsulationKeyOk(bytes)) throw keyShareInvalid();
+      const node = nodeEngine();
+      if (node) {
+        try {
+          return Object.freeze({ suite: name, node: node.deserializePublicKey(bytes) });
+        } catch (cause) {
+          if (cause instanceof NodeHpkeKeyError) throw keyShareInvalid(cause);
+          throw cause;
+        }
+      }
       const engine = suite ?? (await cipherSuite());
       try {
         return Object.freeze({ suite: name, key: await engine.DeserializePublicKey(own(bytes)) });
@@ -452,7 +539,7 @@ export function preloadHpkeSuites(names: readonly E2eeSuiteName[]): void {
  * @internal
  */
 export const testing = Object.freeze({
-  suite(name: E2eeSuiteName, options: { ikmE?: Uint8Array; aead?: 'export-only' | 'aes-128-gcm' | 'chacha20-poly1305' } = {}): HpkeSuite {
+  suite(name: E2eeSuiteName, options: { ikmE?: Uint8Array; aead?: 'export-only' | 'aes-128-gcm' | 'chacha20-poly1305'; engine?: HpkeEngineName } = {}): HpkeSuite {
     if (options.ikmE !== undefined) {
       if (name === 'xwing') assertBytes(options.ikmE, 'ikmE', XWING_ENCAP_RANDOMNESS, XWING_ENCAP_RANDOMNESS);
       else assertBytes(options.ikmE, 'ikmE', 32, 1024);
@@ -463,7 +550,15 @@ export const testing = Object.freeze({
       aead: options.aead === 'aes-128-gcm' ? AEAD_AES_128_GCM : AEAD_EXPORT_ONLY,
       chacha20poly1305: options.aead === 'chacha20-poly1305',
       extractable: true,
+      ...(options.engine ? { engine: options.engine } : {}),
     });
+  },
+  /**
+   * Forces the engine of `x25519` and `p256` for new keys of every suite (`undefined`: node:crypto
+   * on Node's node:crypto path, else `hpke`), so a test can run the production suites on either.
+   */
+  engine(name: HpkeEngineName | undefined): void {
+    forcedEngine = name;
   },
   /**
    * Replaces the import of the xwing engine (`undefined`: the real one) and forgets what was
@@ -474,9 +569,17 @@ export const testing = Object.freeze({
     engine = undefined;
     cache.delete('xwing');
   },
-  /** A key pair from a serialised private key (RFC 9180 `DeserializePrivateKey`), for published examples. */
-  async keyPairFromPrivateKey(name: E2eeSuiteName, privateKey: Uint8Array): Promise<HpkeKeyPair> {
+  /**
+   * A key pair from a serialised private key (RFC 9180 `DeserializePrivateKey`), for published
+   * examples, on the engine named (default: the one new keys get).
+   */
+  async keyPairFromPrivateKey(name: E2eeSuiteName, privateKey: Uint8Array, engineName?: HpkeEngineName): Promise<HpkeKeyPair> {
     if (name !== 'x25519' && name !== 'p256') throw argumentError('ERR_INVALID_ARG_VALUE', 'keyPairFromPrivateKey takes x25519 and p256 keys');
+    const n = (engineName ?? forcedEngine) === 'hpke' ? undefined : nodeCryptoModule(engineName === 'node');
+    if (n) {
+      const pair = nodeHpkeSuite(name, n).keyPairFromPrivateKey(own(privateKey));
+      return Object.freeze({ suite: name, publicKey: Object.freeze({ suite: name, node: pair.publicKey }), node: pair });
+    }
     const suite = new CipherSuite(KEMS[name], KDF_HKDF_SHA256, AEAD_EXPORT_ONLY);
     const sk = (await suite.DeserializePrivateKey(own(privateKey), true)) as CryptoKey;
     const subtle = globalThis.crypto.subtle;
@@ -486,7 +589,8 @@ export const testing = Object.freeze({
   },
   /** The private key of a pair made by a `testing.suite`, serialised (RFC 9180 `SerializePrivateKey`). */
   async serializePrivateKey(name: E2eeSuiteName, keyPair: HpkeKeyPair): Promise<Uint8Array> {
+    if (keyPair.node) return nodeHpkeSuite(name as DhkemName, nodeCryptoModule(true)!).serializePrivateKey(keyPair.node);
     const { ready, load } = cipherSuiteOf(name);
-    return (ready ?? (await load())).SerializePrivateKey(keyPair.pair.privateKey);
+    return (ready ?? (await load())).SerializePrivateKey(keyPair.pair!.privateKey);
   },
 });

@@ -162,6 +162,7 @@ function servicePartyOf(credential: ServiceCredential): Promise<PartyIdentity> {
 function coding(request: HttpRequest): { encoded: boolean; coded: boolean } {
   const lines = fieldLines(request.headers, 'content-encoding');
   if (!lines) return { encoded: false, coded: false };
+  if (lines.length === 1 && lines[0] === ENCODING) return { encoded: true, coded: true };
   const codings = lines.flatMap((l) => l.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c.length > 0);
   const encoded = codings.includes(ENCODING);
   // aes128gcm is the only coding of an encrypted message (docs/protocol.md section 7.2).

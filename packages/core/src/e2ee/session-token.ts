@@ -7,7 +7,7 @@
 import { CompactEncrypt } from 'jose';
 import { Oidc2Error } from '../errors.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from '../lib/base64.js';
-import { aes256GcmOpen, timingSafeEqual } from '../lib/crypto.js';
+import { aes256GcmOpen, aes256GcmSealSync, randomBytes, timingSafeEqual } from '../lib/crypto.js';
 import { concatBytes } from '../lib/body.js';
 import { argumentError, assertOptions, integerOption } from '../lib/validate.js';
 import { MAX_SESSION_FIELD_BYTES, SUITE_NAMES, type SuiteName } from './fields.js';
@@ -332,9 +332,22 @@ export function createSessionTokens(options: SessionTokenOptions): SessionTokens
       ...macClaims,
     };
     const stek = await fromStore(() => store.current(), isSessionKey);
-    const jwe = new CompactEncrypt(utf8(JSON.stringify(claims))).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: stek.kid, typ: SESSION_TOKEN_TYPE });
-    if (iv !== undefined) jwe.setInitializationVector(iv);
-    const token = await jwe.encrypt(stek.key);
+    const protectedHeader = { alg: 'dir', enc: 'A256GCM', kid: stek.kid, typ: SESSION_TOKEN_TYPE };
+    const plaintext = utf8(JSON.stringify(claims));
+    // On Node the JWE is sealed with one synchronous AES-256-GCM (the compact form jose makes, byte
+    // for byte: a test compares them); elsewhere jose makes it on WebCrypto.
+    const header = encodeBase64Url(utf8(JSON.stringify(protectedHeader)));
+    const nonce = iv ?? randomBytes(IV_LENGTH);
+    const sealed = aes256GcmSealSync(stek.key, nonce, plaintext, utf8(header));
+    let token: string;
+    if (sealed) {
+      const tagAt = sealed.length - 16;
+      token = `${header}..${encodeBase64Url(nonce)}.${encodeBase64Url(sealed.subarray(0, tagAt))}.${encodeBase64Url(sealed.subarray(tagAt))}`;
+    } else {
+      const jwe = new CompactEncrypt(plaintext).setProtectedHeader(protectedHeader);
+      if (iv !== undefined) jwe.setInitializationVector(iv);
+      token = await jwe.encrypt(stek.key);
+    }
     if (token.length > MAX_SESSION_TOKEN_BYTES - 64) throw argumentError('ERR_INVALID_ARG_VALUE', 'the session token would not fit its field');
     return Object.freeze({ token, exp, rekey: Math.min(iat + rekeySeconds, exp), iat });
   }
