@@ -54,6 +54,7 @@ import {
   type ResponseEncryption,
   type SendParams,
 } from './lib/e2ee.js';
+import { signWithSessionMac, verifySessionMacSigned } from './lib/e2ee-symmetric.js';
 
 export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
@@ -573,13 +574,16 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     return !fieldLines(message.headers, WIT_HEADER) && fieldLines(message.headers, ICT_HEADER) ? wptBinding(OIDC2_PROFILE) : binding;
   }
 
-  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string): Promise<Exchanged> {
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string, e2eeParams?: SendParams): Promise<Exchanged> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
     const body = await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
     const message: HttpResponse = { status: response.status, headers: normalizeFields(response.headers), body };
+    // A session-MAC request's response, MAC-signed by the service pinned at the handshake (docs/protocol.md section 7.11).
+    const macService = e2eeParams?.mac && (await verifySessionMacSigned(message, sent, e2eeParams.nonce, e2eeParams.mac, { clockTolerance, now }));
+    if (macService) return { response, message, service: macService };
     const expectedSubject = expectedFor(expectFor);
     let service: ServiceIdentity;
     try {
@@ -604,7 +608,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
   async function exchange(request: Request, out: Outgoing, k: ClientKey, token: string, e2eeParams?: SendParams): Promise<Exchanged> {
     for (let attempt = 0; ; attempt++) {
-      const { sent, binding, dpopNonce } = await prepare(out, k, token, e2eeParams);
+      const mac = e2eeParams?.mac;
+      const { sent, binding, dpopNonce } = mac
+        ? { ...(await signWithSessionMac({ method: out.method, url: out.url, headers: { ...out.headers }, ...(out.body ? { body: out.body } : {}) }, mac, { nonce: e2eeParams!.nonce, audience: e2eeParams!.audience, expiresIn: signatureLifetime, digestAlgorithm, now })), dpopNonce: undefined }
+        : await prepare(out, k, token, e2eeParams);
       const response = await fetchImpl(sent.url, {
         method: sent.method,
         headers: toHeaders(sent.headers),
@@ -628,7 +635,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url);
+      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams);
     }
   }
 

@@ -102,6 +102,8 @@ export interface Oidc2Service {
   encryptionPolicy(policy: RoutePolicy | undefined): EncryptionPolicy;
   /** Which encrypted bodies a route streams, for a route policy (`policy.encryptedStreams`). */
   encryptedStreams(policy: RoutePolicy | undefined): EncryptedStreamsPolicy;
+  /** Whether a route accepts symmetric session authentication, for a route policy (`policy.sessionMac`). */
+  sessionMacAllowed(policy: RoutePolicy | undefined): boolean;
 }
 
 
@@ -198,6 +200,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     },
     encryptionPolicy: (routePolicy) => (routePolicy ?? policy)?.encryption ?? (e2ee ? 'optional' : 'off'),
     encryptedStreams: (routePolicy) => (routePolicy ?? policy)?.encryptedStreams ?? {},
+    sessionMacAllowed: (routePolicy) => (routePolicy ?? policy)?.sessionMac !== false,
     authenticate,
     signResponse: sign,
     errorResponse,
