@@ -25,6 +25,7 @@ import {
   signatureBase,
   verifyResponse,
   type Fields,
+  type HttpRequest,
   type HttpResponse,
   type IctVerifier,
   type ServiceIdentity,
@@ -325,7 +326,7 @@ async function sendRequest(parties: Parties, r: RequestInput, headers: Fields, b
   );
 }
 
-function requestSigned(request: SignedRequest): Signed {
+function requestSigned(request: HttpRequest): Signed {
   const [signatureInput] = fieldLines(request.headers, 'signature-input')!;
   const [signature] = fieldLines(request.headers, 'signature')!;
   const entry = [...parseSignatureInput([signatureInput!]).values()][0]!;
@@ -513,7 +514,7 @@ async function buildExample(parties: Parties, suite: Suite, engine: Engine): Pro
 
 interface BuiltSymmetric {
   values: SymmetricValues;
-  request: SignedRequest;
+  request: HttpRequest;
   response: HttpResponse;
   token: string;
 }
@@ -544,7 +545,7 @@ async function buildSymmetric(parties: Parties, b: Built): Promise<BuiltSymmetri
   const audience = `${F.audience}${y.request.path}`;
   const keyInput = { rk, sid, nonce: y.request.nonce, method: y.request.method, audience };
   const K_req = await requestKey(keyInput);
-  const request = (await signSessionMacRequest(
+  const request = await signSessionMacRequest(
     {
       method: y.request.method,
       url: audience,
@@ -552,7 +553,7 @@ async function buildSymmetric(parties: Parties, b: Built): Promise<BuiltSymmetri
       body: await encryptBody(K_req, utf8(y.request.body!), { salt: hex(y.request.salt!) }),
     },
     { key: c2s, nonce: y.request.nonce, audience, expiresIn: F.signatureLifetime, now: () => y.request.created },
-  )) as SignedRequest;
+  );
   const rspInput = { sid, nonce: y.request.nonce, status: y.response.status };
   const K_rsp = await responseKey({ rk, ...rspInput });
   const body = await encryptBody(K_rsp, utf8(y.response.body), { salt: hex(y.response.salt) });

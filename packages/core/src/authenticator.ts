@@ -160,7 +160,7 @@ export interface AuthenticateOptions {
    * `session_mac_unavailable`. Set by the exchange of a service with end-to-end encryption.
    * Default none: such a request names no accepted proof.
    */
-  sessionMac?: { readonly host: SessionMacHost; readonly routeAllows: boolean };
+  sessionMac?: { readonly host: SessionMacHost; readonly routeAllows: boolean; readonly token?: string };
 }
 
 /** Every key of {@link AuthenticatorOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */

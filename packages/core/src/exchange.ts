@@ -301,7 +301,8 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
         const beforeRecord = e2eeStep(fields, endpoint, streamed);
         const endpointPolicy = endpoint && policy?.optional ? { ...policy, optional: false } : policy;
-        const sessionMac = host.e2ee ? { host: host.e2ee.sessionMac, routeAllows: host.sessionMacAllowed(policy) } : undefined;
+        // The session field was parsed in step 1: its token is not parsed again.
+        const sessionMac = host.e2ee ? { host: host.e2ee.sessionMac, routeAllows: host.sessionMacAllowed(policy), ...(fields?.session !== undefined ? { token: fields.session } : {}) } : undefined;
         const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody, ...(sessionMac ? { sessionMac } : {}) });
         binding = result.binding;
         authenticated = true;

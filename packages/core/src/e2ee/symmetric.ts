@@ -63,6 +63,8 @@ export interface SessionMacRequestOptions {
    * request is refused with `session_mac_unavailable` before its token is opened. Default true.
    */
   readonly routeAllows?: boolean;
+  /** The token of the request's `Oidc2-Session`, when the caller parsed the field already. Default: parsed here. */
+  readonly token?: string;
 }
 
 /** The session each session-authenticated identity was verified with (its root: never exposed). */
@@ -199,7 +201,7 @@ export async function verifySessionMacRequest(
   if (!signature) throw new Oidc2Error('signature_missing', `no Signature member for label ${entry.label}`);
   const sessionLines = fieldLines(request.headers, SESSION_FIELD);
   if (!sessionLines) throw new Oidc2Error('component_missing', `a signature tagged ${SESSION_MAC_TAG} needs an Oidc2-Session`);
-  const token = parseRequestSession(sessionLines).token;
+  const token = options.token ?? parseRequestSession(sessionLines).token;
   const params = entry.params;
   const aud = params[AUDIENCE_PARAM];
   if (typeof aud !== 'string') throw new Oidc2Error('signature_params_invalid', `${AUDIENCE_PARAM} is required`);
