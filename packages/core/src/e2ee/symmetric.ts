@@ -30,6 +30,7 @@ import { macKeys, type MacKeys } from './transcript.js';
 export const SESSION_MAC_TAG = 'oidc2-session';
 /** The RFC 9421 algorithm of a symmetric session signature (never sent as `alg`). */
 export const SESSION_MAC_ALGORITHM = 'hmac-sha256';
+const TAG_PARAM = `tag="${SESSION_MAC_TAG}"`;
 /** The label this implementation writes (verifiers select by tag). */
 const LABEL = 'sig';
 const AUDIENCE_PARAM = OIDC2_PROFILE.audienceParam;
@@ -97,7 +98,10 @@ export function sessionMacEntry(inputs: ReadonlyMap<string, SignatureInputEntry>
  */
 export function sessionMacInputs(headers: Fields, maxBytes = MAX_FIELD_BYTES): ReadonlyMap<string, SignatureInputEntry> | undefined {
   const lines = fieldLines(headers, 'signature-input');
-  if (!lines || !lines.some((l) => l.includes(SESSION_MAC_TAG))) return undefined;
+  // A tag parameter equal to the token always appears as this text (no escapes, no white space around
+  // `=` in a Structured Field), so the field is parsed only when it does; a public-key signature that
+  // merely covers "oidc2-session" is not parsed twice.
+  if (!lines || !lines.some((l) => l.includes(TAG_PARAM))) return undefined;
   try {
     const inputs = parseSignatureInput(lines, { maxBytes });
     return [...inputs.values()].some((e) => e.params.tag === SESSION_MAC_TAG) ? inputs : undefined;
