@@ -2,15 +2,18 @@
 // request (public-key mode: the caller's ICT and signature, plus Oidc2-Session and an encrypted
 // body; the response encrypted and signed) against a plaintext mutually authenticated request with
 // the same JSON body, each answered by its own process of the same server
-// (bench/servers/<framework>.mjs, mode e2ee) echoing the body it parsed. One process per variant,
+// (bench/servers/<framework>.mjs, mode e2ee) echoing the body it parsed; and a symmetric session
+// request (docs/protocol.md section 7.11: hmac-sha256 under K_c2s, the response under K_s2c, on a
+// server whose oidc2 has e2ee.symmetric) against the framework's bearer-JWT middleware (mode bearer,
+// an ES256 token) taking the same JSON body in clear. One process per variant,
 // as the HTTP section has one per mode: a process that alternates between the two kinds of traffic
 // pays for the switch (in trials on one process, a plaintext run right after a session run was
 // 25-45% slower than the next plaintext run), which would
 // land on whichever variant follows the other. Requests are signed (and encrypted) before each run
 // and replayed once each by wrk through bench/presigned-body.lua (or by autocannon).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { distEntry, loadPackage } from './env.mjs';
+import { distEntry, loadAdapter, loadPackage } from './env.mjs';
 import { AUDIENCE, newKey } from './credentials.mjs';
 import { e2eeCaller, jsonBody } from './e2ee-caller.mjs';
 import { measure } from './load.mjs';
@@ -19,8 +22,39 @@ import { startServer } from './proc.mjs';
 import { writeServerConfig } from './http-bench.mjs';
 import { median, round } from './stats.mjs';
 
-const VARIANTS = ['plain', 'session'];
-const ROUTES = { plain: '/echo', session: '/sealed' };
+const VARIANTS = ['plain', 'session', 'symmetric', 'bearer'];
+const ROUTES = { plain: '/echo', session: '/sealed', symmetric: '/sealed', bearer: '/echo' };
+/** The server mode of each variant, and whether its oidc2 has e2ee.symmetric. */
+const SERVER_MODES = { plain: 'e2ee', session: 'e2ee', symmetric: 'e2ee', bearer: 'bearer' };
+const adapter = await loadAdapter();
+
+/**
+ * A symmetric session request (docs/protocol.md section 7.11) as @oidc2/client makes it: the body
+ * encrypted under K_req of its nonce, signed with hmac-sha256 under K_c2s; no ICT.
+ */
+async function macSealed(core, session, method, path, plaintext) {
+  const nonce = core.createNonce();
+  const audience = AUDIENCE + path;
+  const body = await adapter.encryptBody(await adapter.requestKey({ rk: session.rk, sid: session.sid, nonce, method, audience }), plaintext);
+  const headers = { host: new URL(AUDIENCE).host, [adapter.SESSION_FIELD]: [adapter.serializeSession(session.token)], 'content-type': ['application/json'], 'content-encoding': ['aes128gcm'] };
+  session.macKeys ??= await adapter.macKeys(session.rk, session.sid);
+  const signed = await core.signSessionMacRequest({ method, url: audience, headers, body }, { key: session.macKeys.c2s, nonce, audience, expiresIn: 300 });
+  return { method, url: path, headers: signed.headers, body, nonce, signed };
+}
+
+/**
+ * A bearer request with the same JSON body. The load generators replay requests in one format that
+ * carries a signature and digest per request: the bearer request carries a real Content-Digest and
+ * two placeholder signature fields (about 30 octets) the bearer middleware ignores.
+ */
+function bearerRequest(core, token, plaintext) {
+  return async () => ({
+    method: 'POST',
+    url: ROUTES.bearer,
+    headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/json'], 'signature-input': ['b=()'], signature: ['b=:AA==:'], 'content-digest': [await core.createContentDigest(plaintext)] },
+    body: plaintext,
+  });
+}
 /** A session is opened again when it is older than this (its token lives 600 s; signatures 300 s). */
 const SESSION_REFRESH_SECONDS = 240;
 
@@ -39,7 +73,7 @@ function sender(core, port) {
  * e2ee_required) and replays; and @oidc2/client with `encryption: 'required'` gets the same answer
  * through its own handshake (its fetch goes to the loopback server).
  */
-async function sanityCheck(ctx, sends, session, plaintext) {
+async function sanityCheck(ctx, sends, session, plaintext, macSession) {
   const { caller, core } = ctx;
   const plain = await caller.plain('POST', ROUTES.plain, plaintext);
   const r1 = await sends.plain(plain);
@@ -57,6 +91,20 @@ async function sanityCheck(ctx, sends, session, plaintext) {
   if (replay.status !== 401) throw new Error(`a replayed session request was answered ${replay.status}`);
   const clear = await send(await caller.plain('POST', ROUTES.session, plaintext));
   if (clear.status !== 401) throw new Error(`a plaintext request to the required route was answered ${clear.status}`);
+
+  // The symmetric session: answered, MAC-signed under K_s2c, decrypts; a replay is refused.
+  const mac = await macSealed(core, macSession, 'POST', ROUTES.symmetric, plaintext);
+  const r3 = await sends.symmetric(mac);
+  if (r3.status !== 200) throw new Error(`symmetric session POST answered ${r3.status}: ${new TextDecoder().decode(r3.body)}`);
+  await core.verifySessionMacResponse(r3, { request: mac.signed, nonce: mac.nonce, key: macSession.macKeys.s2c });
+  const echoed = await adapter.decryptBody(await adapter.responseKey({ rk: macSession.rk, sid: macSession.sid, nonce: mac.nonce, status: 200 }), r3.body);
+  if (JSON.parse(new TextDecoder().decode(echoed)).data.length !== plaintext.length - 11) throw new Error('symmetric session POST did not echo the body');
+  if ((await sends.symmetric(mac)).status !== 401) throw new Error('a replayed symmetric session request was not refused');
+  // The bearer route: answers a valid token with the body, refuses none.
+  const bearer = await ctx.bearerRequest();
+  const r4 = await sends.bearer(bearer);
+  if (r4.status !== 200 || JSON.parse(new TextDecoder().decode(r4.body)).data.length !== plaintext.length - 11) throw new Error(`bearer POST answered ${r4.status}`);
+  if ((await sends.bearer({ ...bearer, headers: { 'content-type': ['application/json'] } })).status !== 401) throw new Error('the bearer route accepted a request without a token');
 
   if (ctx.client) {
     const res = await ctx.client(`${AUDIENCE}${ROUTES.session}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: plaintext });
@@ -91,6 +139,12 @@ async function loopbackClient(ctx, port) {
 export async function benchE2eeHttp(o) {
   const { t, core, tmp, log } = o;
   const configPath = await writeServerConfig(join(tmp, 'e2ee-config.json'), o.issuer, o.issuers);
+  // The same service with symmetric session authentication on.
+  const symmetricConfig = JSON.parse(readFileSync(configPath, 'utf8'));
+  symmetricConfig.oidc2.e2ee = { symmetric: true };
+  const symmetricPath = join(tmp, 'e2ee-symmetric-config.json');
+  writeFileSync(symmetricPath, JSON.stringify(symmetricConfig));
+  const bearerToken = await o.issuer.mintBearer('alice', AUDIENCE);
   const callerKey = await newKey('ES256');
   const ictVerifier = core.createIctVerifier({ issuers: o.issuers });
   const caller = e2eeCaller(core, {
@@ -109,26 +163,39 @@ export async function benchE2eeHttp(o) {
     const row = { framework, sizes: [], invalidRuns: [] };
     const servers = {};
     try {
-      for (const v of VARIANTS) servers[v] = await startServer(t, framework, 'e2ee', configPath);
-      const sends = { plain: sender(core, servers.plain.port), session: sender(core, servers.session.port) };
+      for (const v of VARIANTS) servers[v] = await startServer(t, framework, SERVER_MODES[v], v === 'symmetric' ? symmetricPath : configPath);
+      const sends = Object.fromEntries(VARIANTS.map((v) => [v, sender(core, servers[v].port)]));
       const send = sends.session;
       const ctx = { caller, core, ictVerifier, issuer: o.issuer, issuers: o.issuers, client: await loopbackClient({ issuer: o.issuer, issuers: o.issuers }, servers.session.port) };
       let session = await caller.handshake(send);
+      let macSession = await caller.handshake(sends.symmetric);
       row.suite = session.suite;
       row.clientChecked = Boolean(ctx.client);
       const fresh = async () => {
         if (Date.now() / 1000 - session.openedAt > SESSION_REFRESH_SECONDS) session = await caller.handshake(send);
         return session;
       };
+      const freshMac = async () => {
+        if (Date.now() / 1000 - macSession.openedAt > SESSION_REFRESH_SECONDS) macSession = await caller.handshake(sends.symmetric);
+        return macSession;
+      };
       for (const size of o.sizes) {
         const plaintext = jsonBody(size);
-        await sanityCheck(ctx, sends, await fresh(), plaintext);
+        ctx.bearerRequest = bearerRequest(core, bearerToken, plaintext);
+        await sanityCheck(ctx, sends, await fresh(), plaintext, await freshMac());
         // Requests per second expected of each variant, to size each batch of pre-signed requests.
-        const expected = { plain: size > 16384 ? 800 : 1500, session: size > 16384 ? 500 : 1000 };
+        const expected = { plain: size > 16384 ? 800 : 1500, session: size > 16384 ? 500 : 1000, symmetric: size > 16384 ? 800 : 2000, bearer: size > 16384 ? 1000 : 3000 };
         const one = async (variant, duration) => {
           for (let attempt = 0; ; attempt++) {
             const s = await fresh();
-            const make = variant === 'plain' ? () => caller.plain('POST', ROUTES.plain, plaintext) : () => caller.sealed(s, 'POST', ROUTES.session, plaintext);
+            const m = await freshMac();
+            const makers = {
+              plain: () => caller.plain('POST', ROUTES.plain, plaintext),
+              session: () => caller.sealed(s, 'POST', ROUTES.session, plaintext),
+              symmetric: () => macSealed(core, m, 'POST', ROUTES.symmetric, plaintext),
+              bearer: ctx.bearerRequest,
+            };
+            const make = makers[variant];
             await writePresignedBodies(make, Math.ceil(expected[variant] * duration * 1.5) + 200, file);
             const r = await measure(t, { port: servers[variant].port, connections: o.connections, duration, bodies: file, path: ROUTES[variant] });
             expected[variant] = Math.max(expected[variant], r.rps);
@@ -139,8 +206,8 @@ export async function benchE2eeHttp(o) {
             return r;
           }
         };
-        const samples = { plain: [], session: [] };
-        const p99 = { plain: [], session: [] };
+        const samples = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+        const p99 = Object.fromEntries(VARIANTS.map((v) => [v, []]));
         if (o.warmup > 0) for (const v of VARIANTS) await one(v, o.warmup);
         for (let rep = 0; rep < o.reps; rep++) {
           // Alternate the order so slow drift of a shared machine does not favour one variant.
@@ -156,6 +223,8 @@ export async function benchE2eeHttp(o) {
           }
         }
         const ratios = samples.session.map((x, i) => (x && samples.plain[i] ? x / samples.plain[i] : NaN));
+        const symmetricRatios = samples.symmetric.map((x, i) => (x && samples.bearer[i] ? x / samples.bearer[i] : NaN));
+        const rps = (v) => (samples[v].some(Boolean) ? Math.round(median(samples[v].filter(Boolean))) : null);
         const entry = {
           bytes: size,
           plainRps: samples.plain.some(Boolean) ? Math.round(median(samples.plain)) : null,
@@ -164,10 +233,16 @@ export async function benchE2eeHttp(o) {
           sessionP99Ms: round(median(p99.session)),
           // Ratios of runs made back to back, then their median (as in the HTTP section).
           sessionVsPlain: ratios.some(Number.isFinite) ? round(median(ratios), 3) : undefined,
+          symmetricRps: rps('symmetric'),
+          bearerRps: rps('bearer'),
+          symmetricP99Ms: round(median(p99.symmetric)),
+          bearerP99Ms: round(median(p99.bearer)),
+          // Symmetric session request against the bearer-JWT middleware (target >= 1.5x), paired runs.
+          symmetricVsBearer: symmetricRatios.some(Number.isFinite) ? round(median(symmetricRatios.filter(Number.isFinite)), 3) : undefined,
           samples,
         };
         row.sizes.push(entry);
-        log(`  ${framework} ${size} B: plaintext ${entry.plainRps} req/s, session ${entry.sessionRps} req/s (${entry.sessionVsPlain}x)`);
+        log(`  ${framework} ${size} B: plaintext ${entry.plainRps} req/s, session ${entry.sessionRps} req/s (${entry.sessionVsPlain}x); symmetric ${entry.symmetricRps} req/s, bearer ${entry.bearerRps} req/s (${entry.symmetricVsBearer}x)`);
       }
     } catch (error) {
       log(`  ${framework} failed: ${error?.stack ?? error}`);

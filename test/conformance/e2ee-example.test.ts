@@ -25,6 +25,7 @@ import {
   signatureBase,
   verifyResponse,
   type Fields,
+  type HttpRequest,
   type HttpResponse,
   type IctVerifier,
   type ServiceIdentity,
@@ -50,6 +51,8 @@ import {
   SID_LENGTH,
   handshakeInfo,
   handshakeTranscript,
+  lp,
+  macKeys,
   partyId,
   rekeyInfo,
   rekeyPskId,
@@ -64,6 +67,8 @@ import { acceptHandshake, acceptRekey, chooseSuite, completeHandshake, completeR
 import { checkSessionBinding, createSessionTokens } from '../../packages/core/src/e2ee/session-token';
 import { StaticSessionKeyStore } from '../../packages/core/src/e2ee/session-keys';
 import { decryptBody, encryptBody } from '../../packages/core/src/e2ee/aes128gcm';
+import { SESSION_MAC_TAG, signSessionMacRequest, signSessionMacResponse, verifySessionMacResponse } from '../../packages/core/src/e2ee/symmetric';
+import { audienceMatcher } from '../../packages/core/src/lib/audience';
 import { CRYPTO_PATHS, b64u, hex, onCryptoPath, toB64u, toHex, utf8 } from '../../packages/core/test/support/e2ee';
 import fixtureJson from '../fixtures/e2ee-v1.json';
 import section6 from '../fixtures/protocol-example.json';
@@ -102,6 +107,12 @@ interface ExampleInput {
   handshake: Phase;
   session: Phase;
   rekey: Phase;
+  /**
+   * One exchange in symmetric session authentication (docs/protocol.md section 7.11), x25519 only: the
+   * rekey's token as a service with `e2ee.symmetric` issues it (its own JWE IV), then a session
+   * request signed under K_c2s and its response under K_s2c.
+   */
+  symmetric?: Phase & { tokenIv: string };
 }
 interface Jwk {
   kty: string;
@@ -194,7 +205,16 @@ interface PartyValues {
   jktS: string;
   idS: string;
 }
-type Expected = { parties: PartyValues } & Record<Suite, ExampleValues>;
+interface SymmetricValues {
+  token: TokenValues;
+  K_c2s_info: string;
+  K_c2s: string;
+  K_s2c_info: string;
+  K_s2c: string;
+  request: Signed & Body & { K_req_info: string; K_req: string };
+  response: Signed & Body & { K_rsp_info: string; K_rsp: string };
+}
+type Expected = { parties: PartyValues; symmetric: SymmetricValues } & Record<Suite, ExampleValues>;
 
 // ---------------------------------------------------------------------------------------------
 // The parties: the section 6 caller and issuer, and the service with its own key and ICT.
@@ -306,7 +326,7 @@ async function sendRequest(parties: Parties, r: RequestInput, headers: Fields, b
   );
 }
 
-function requestSigned(request: SignedRequest): Signed {
+function requestSigned(request: HttpRequest): Signed {
   const [signatureInput] = fieldLines(request.headers, 'signature-input')!;
   const [signature] = fieldLines(request.headers, 'signature')!;
   const entry = [...parseSignatureInput([signatureInput!]).values()][0]!;
@@ -492,6 +512,79 @@ async function buildExample(parties: Parties, suite: Suite, engine: Engine): Pro
   };
 }
 
+interface BuiltSymmetric {
+  values: SymmetricValues;
+  request: HttpRequest;
+  response: HttpResponse;
+  token: string;
+}
+
+/** `info` of K_c2s and K_s2c: `label || 0x00 || lp(sid)`. */
+function macInfo(label: string, sid: Uint8Array): Uint8Array {
+  return Uint8Array.from([...utf8(label), 0, ...lp(sid)]);
+}
+
+/**
+ * The symmetric exchange (docs/protocol.md section 7.11) after the x25519 rekey: the rekey's token as
+ * a service with `e2ee.symmetric` issues it (`mac`, `ctx`, `ctyp`, `exp` bounded by the ICT's), a
+ * session request signed by `signSessionMacRequest` under K_c2s, and its response composed as
+ * `signSessionMacResponse` composes it, with the fixture's nonce, under K_s2c.
+ */
+async function buildSymmetric(parties: Parties, b: Built): Promise<BuiltSymmetric> {
+  const ex = F.examples.x25519;
+  const y = ex.symmetric!;
+  const exp = b.values;
+  const sid = hex(exp.handshake.sid);
+  const rk = hex(exp.rekey.rk);
+  const ict = F.callerIct.claims as { exp: number; ctx: string[] };
+  const issued = await tokensAt(ex.rekey.response.created).issue(
+    { sid, rk, suite: 'x25519', epoch: 1, sessionStart: ex.handshake.response.created, audience: F.audience, caller: parties.caller, mac: { ctx: ict.ctx, ctyp: 'ict', credentialExpiresAt: ict.exp } },
+    { iv: hex(y.tokenIv) },
+  );
+  const { c2s, s2c } = await macKeys(rk, sid);
+  const audience = `${F.audience}${y.request.path}`;
+  const keyInput = { rk, sid, nonce: y.request.nonce, method: y.request.method, audience };
+  const K_req = await requestKey(keyInput);
+  const request = await signSessionMacRequest(
+    {
+      method: y.request.method,
+      url: audience,
+      headers: { host: [HOST], 'content-type': [y.request.contentType!], 'content-encoding': ['aes128gcm'], 'oidc2-session': [serializeSession(issued.token)] },
+      body: await encryptBody(K_req, utf8(y.request.body!), { salt: hex(y.request.salt!) }),
+    },
+    { key: c2s, nonce: y.request.nonce, audience, expiresIn: F.signatureLifetime, now: () => y.request.created },
+  );
+  const rspInput = { sid, nonce: y.request.nonce, status: y.response.status };
+  const K_rsp = await responseKey({ rk, ...rspInput });
+  const body = await encryptBody(K_rsp, utf8(y.response.body), { salt: hex(y.response.salt) });
+  const headers: Fields = {
+    'content-type': [y.response.contentType],
+    'content-encoding': ['aes128gcm'],
+    'cache-control': ['no-store, no-transform'],
+    'content-digest': [await createContentDigest(body)],
+  };
+  const response: HttpResponse = { status: y.response.status, headers, body };
+  const components = ['@status', 'content-type', 'content-encoding', 'content-digest', '"@method";req', '"@path";req', '"@query";req', '"oidc2-session";req'];
+  const params = { created: y.response.created, expires: y.response.created + F.signatureLifetime, nonce: y.response.nonce, tag: SESSION_MAC_TAG, [OIDC2_PROFILE.requestNonceParam]: y.request.nonce };
+  const signed = await signMessage(response, { label: 'sig', components, params, key: await importKey(s2c, 'hmac-sha256', 'sign'), request });
+  headers['signature-input'] = [signed.signatureInput];
+  headers['signature'] = [signed.signature];
+  return {
+    values: {
+      token: await tokenValues(issued),
+      K_c2s_info: toHex(macInfo(E2EE_LABELS.macC2s, sid)),
+      K_c2s: toHex(c2s),
+      K_s2c_info: toHex(macInfo(E2EE_LABELS.macS2c, sid)),
+      K_s2c: toHex(s2c),
+      request: { K_req_info: toHex(requestKeyInfo(keyInput)), K_req: toHex(K_req), body: toB64u(request.body!), contentDigest: fieldLines(request.headers, 'content-digest')![0]!, ...requestSigned(request) },
+      response: { K_rsp_info: toHex(responseKeyInfo(rspInput)), K_rsp: toHex(K_rsp), body: toB64u(body), contentDigest: headers['content-digest']![0]!, signatureInput: signed.signatureInput, signature: signed.signature, base: signed.base },
+    },
+    request,
+    response,
+    token: issued.token,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The blocks docs/protocol.md prints, rendered from computed values.
 
@@ -659,6 +752,36 @@ function suiteBlocks(suite: Suite, v: ExampleValues, built?: Built): Record<stri
   return blocks;
 }
 
+function symmetricBlocks(v: SymmetricValues): Record<string, string> {
+  const y = F.examples.x25519.symmetric!;
+  return {
+    'e2ee-x25519-symmetric': table(
+      [
+        ['token claims', v.token.claims],
+        ['JWE IV', y.tokenIv],
+        ['token', v.token.compact],
+        ['Oidc2-Session', v.token.field.replace(v.token.compact, '<token>')],
+      ],
+      [
+        ['K_c2s info', v.K_c2s_info],
+        ['K_c2s', v.K_c2s],
+        ['K_s2c info', v.K_s2c_info],
+        ['K_s2c', v.K_s2c],
+      ],
+      [...requestLines(y.request, v.request), ...bodyLines(y.request.body!, y.request.salt!, v.request)],
+      [
+        ['STATUS', String(y.response.status)],
+        ['K_rsp info', v.response.K_rsp_info],
+        ['K_rsp', v.response.K_rsp],
+        ...bodyLines(y.response.body, y.response.salt, v.response),
+      ],
+      signatureLines(v.request, v.response),
+    ),
+    'e2ee-x25519-symmetric-request-base': v.request.base,
+    'e2ee-x25519-symmetric-response-base': v.response.base,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
@@ -690,9 +813,11 @@ describe.each(CRYPTO_PATHS)('docs/protocol.md section 7 worked example on %s', (
   onCryptoPath(web);
   let parties: Parties;
   const built = {} as Record<Suite, Built>;
+  let symmetric: BuiltSymmetric;
   beforeAll(async () => {
     parties = await buildParties();
     for (const suite of SUITES) built[suite] = await buildExample(parties, suite, 'hpke');
+    symmetric = await buildSymmetric(parties, built.x25519);
   });
 
   it('reuses the caller, issuer, ICT, audience and nonce style of section 6', () => {
@@ -827,11 +952,54 @@ describe.each(CRYPTO_PATHS)('docs/protocol.md section 7 worked example on %s', (
     });
   });
 
+  describe('symmetric session authentication (x25519)', () => {
+    const y = F.examples.x25519.symmetric!;
+
+    it('the token, K_c2s, K_s2c, both bodies and both signatures equal the fixture', () => {
+      expect(symmetric.values).toEqual(F.expected.symmetric);
+    });
+
+    it("the token allows the mode, with the ICT's contexts and an exp no later than the ICT's", async () => {
+      const session = await tokensAt(y.request.created).verify(symmetric.token, F.audience);
+      expect(session.mac).toEqual({ ctx: ['mfa'], ctyp: 'ict' });
+      expect(session.expiresAt).toBe(Math.min(F.examples.x25519.rekey.response.created + F.sessionTokens.epochSeconds, (F.callerIct.claims as { exp: number }).exp));
+      expect(JSON.parse(symmetric.values.token.claims)).toMatchObject({ mac: true, ctx: ['mfa'], ctyp: 'ict', ep: 1 });
+    });
+
+    it('the request authenticates with its MAC alone, as the caller the token states; a MAC under K_s2c does not', async () => {
+      const host = { enabled: true, tokens: tokensAt(y.request.created + 1), bases: audienceMatcher([F.audience], 'audiences') };
+      const authenticator = () => createAuthenticator({ issuers: [{ issuer: F.issuer, jwks: { keys: [issuerPublic] } }], audiences: [F.audience], now: () => y.request.created + 1 });
+      const identity = await authenticator().authenticate(symmetric.request, { sessionMac: { host, routeAllows: true } });
+      expect(identity).toMatchObject({ subject: 'alice@example.com', issuer: F.issuer, contexts: ['mfa'], thumbprint: toB64u(parties.caller.jkt), sessionMac: true });
+      expect(identity.publicKey).toBeUndefined();
+      const wrongKey = await signSessionMacRequest(
+        { ...symmetric.request, headers: { ...symmetric.request.headers } },
+        { key: hex(symmetric.values.K_s2c), nonce: y.request.nonce, audience: `${F.audience}${y.request.path}`, expiresIn: F.signatureLifetime, now: () => y.request.created },
+      );
+      await expect(authenticator().authenticate(wrongKey, { sessionMac: { host, routeAllows: true } })).rejects.toMatchObject({ code: 'signature_invalid' });
+    });
+
+    it('the response verifies under K_s2c and not under K_c2s, is composed as signSessionMacResponse composes it, and both bodies decrypt', async () => {
+      const now = () => y.response.created;
+      await expect(verifySessionMacResponse(symmetric.response, { request: symmetric.request, nonce: y.request.nonce, key: hex(symmetric.values.K_s2c), now })).resolves.toBeUndefined();
+      await expect(verifySessionMacResponse(symmetric.response, { request: symmetric.request, nonce: y.request.nonce, key: hex(symmetric.values.K_c2s), now })).rejects.toMatchObject({ code: 'response_signature_invalid' });
+      const { 'signature-input': _i, signature: _s, 'content-digest': _d, ...unsigned } = symmetric.response.headers;
+      const fields = await signSessionMacResponse({ ...symmetric.response, headers: unsigned }, symmetric.request, y.request.nonce, hex(symmetric.values.K_s2c), { now });
+      const theirs = fields['signature-input']![0]!;
+      const nonce = [...parseSignatureInput([theirs]).values()][0]!.params.nonce as string;
+      expect(symmetric.values.response.signatureInput.replace(`nonce="${y.response.nonce}"`, `nonce="${nonce}"`)).toBe(theirs);
+      expect(fields['content-digest']).toEqual([symmetric.values.response.contentDigest]);
+      const decrypt = async (key: string, body: string) => new TextDecoder().decode(await decryptBody(hex(key), b64u(body)));
+      expect(await decrypt(symmetric.values.request.K_req, symmetric.values.request.body)).toBe(y.request.body);
+      expect(await decrypt(symmetric.values.response.K_rsp, symmetric.values.response.body)).toBe(y.response.body);
+    });
+  });
+
   it('docs/protocol.md prints every block as computed, and no block the example does not compute', () => {
-    const rendered: Record<string, string> = { ...partyBlocks(parties.values) };
+    const rendered: Record<string, string> = { ...partyBlocks(parties.values), ...symmetricBlocks(symmetric.values) };
     for (const suite of SUITES) Object.assign(rendered, suiteBlocks(suite, built[suite].values, built[suite]));
     if (process.env.PRINT_EXAMPLE && pathName === 'node:crypto') {
-      const expected = { parties: parties.values, x25519: built.x25519.values, p256: built.p256.values };
+      const expected = { parties: parties.values, x25519: built.x25519.values, p256: built.p256.values, symmetric: symmetric.values };
       const markdown = Object.entries(rendered).map(([name, text]) => `<!-- example:${name} -->\n\`\`\`${name.endsWith('-request') || name.endsWith('-response') ? 'http' : name === 'e2ee-service-key' ? 'json' : 'text'}\n${text}\n\`\`\``);
       process.stdout.write(`${JSON.stringify(expected, null, 2)}\n\n${markdown.join('\n\n')}\n`);
     }

@@ -23,7 +23,7 @@ import {
   type HttpResponse,
   type IctVerifier,
 } from '@oidc2/core';
-import { hpkeSuite, macKeys, requestKey, serializeRequestKeyShare } from '@oidc2/core/adapter';
+import { hpkeSuite, macKeys, requestKey, serializeRequestKeyShare, sessionMacBinding } from '@oidc2/core/adapter';
 import { encryptBody } from '../../packages/core/src/e2ee/aes128gcm';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../support/credentials';
 import { FRAMEWORKS, RANGED_RESOURCE, startFramework, type FrameworkService } from '../support/frameworks';
@@ -471,8 +471,9 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
     });
 
     // docs/protocol.md section 7.11 is opt-in on both sides; this service has not opted in, so an HMAC under K_c2s
-    // in place of the ICT and its signature is no proof at all, even with a `mac: true` token.
-    it('a symmetric-mode request (HMAC under K_c2s, no ICT) with a minted mac token: 401 signature_missing', async () => {
+    // in place of the ICT and its signature is refused before the token is opened, even a `mac: true` token
+    // (test/e2ee/symmetric-attacks.test.ts has the mode's own attacks).
+    it('a symmetric-mode request (HMAC under K_c2s, no ICT) with a minted mac token: 401 session_mac_unavailable', async () => {
       const s = await mint({ claims: { mac: true, ctx: [], ctyp: 'ict' } });
       const { c2s } = await macKeys(s.rk, s.sid);
       const key = await importKey(c2s, 'hmac-sha256', 'sign');
@@ -484,7 +485,13 @@ describe.each(FRAMEWORKS)('%s: attacks on end-to-end encryption', (framework) =>
         params: { created: t, expires: t + 60, nonce: createNonce(), tag: 'oidc2-session', 'oidc2-aud': url },
         key,
       });
-      await refused({ ...message, headers: { ...message.headers, ...fields } }, 401, 'signature_missing');
+      const request = { ...message, headers: { ...message.headers, ...fields } };
+      const before = store.snapshot();
+      const res = await sendE2ee(main.url, request);
+      expect({ status: res.status, code: problemOf(res)?.code }).toEqual({ status: 401, code: 'session_mac_unavailable' });
+      expect(store.snapshot()).toEqual(before);
+      // Signed with the service's key, bound to the request's nonce.
+      await verifyResponse(res, { request, binding: sessionMacBinding(request)!, ictVerifier: verifier, now: clock });
     });
 
     const flip = (token: string, part: number, at = 5) => {

@@ -56,6 +56,7 @@ import {
   type SendParams,
 } from './lib/e2ee.js';
 import { isReadableStream, streamsEncryptedBody } from './lib/e2ee-stream.js';
+import { signWithSessionMac, verifySessionMacSigned } from './lib/e2ee-symmetric.js';
 
 export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
@@ -609,21 +610,24 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   }
 
   /**
-   * Verifies a response. With `encrypted` (an e2ee message) a head that announces a streamed
+   * Verifies a response. For an e2ee message (`e2eeParams`) a head that announces a streamed
    * encrypted body (docs/protocol.md section 7.7) is verified without reading the body, which is left for
    * record-by-record decryption; every other body is read whole, up to `maxResponseBytes`.
    */
-  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string, encrypted: boolean): Promise<Exchanged> {
+  async function verified(response: Response, sent: HttpRequest, binding: RequestBinding, expectFor: string, e2eeParams?: SendParams): Promise<Exchanged> {
     // An opaque redirect (browsers, redirect: 'manual') exposes nothing that could be verified.
     if (response.type === 'opaqueredirect' || response.status === 0) {
       throw new Oidc2Error('response_unsigned', 'the response is an opaque redirect and cannot be verified');
     }
     const headers = normalizeFields(response.headers);
-    const streamed = encrypted && streamsEncryptedBody(headers);
+    const streamed = e2eeParams !== undefined && streamsEncryptedBody(headers);
     const body = streamed
       ? undefined
       : await readBoundedBody(response, maxResponseBytes, () => new Oidc2Error('response_signature_invalid', `the response body exceeds ${maxResponseBytes} bytes and cannot be verified`));
     const message: HttpResponse = { status: response.status, headers, body };
+    // A session-MAC request's response, MAC-signed by the service pinned at the handshake (docs/protocol.md section 7.11).
+    const macService = e2eeParams?.mac && (await verifySessionMacSigned(message, sent, e2eeParams.nonce, e2eeParams.mac, { clockTolerance, now, streamedEncryptedBody: streamed }));
+    if (macService) return { response, message, service: macService, streamed };
     const expectedSubject = expectedFor(expectFor);
     let service: ServiceIdentity;
     try {
@@ -653,7 +657,10 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   /** Signs `out`, sends it and verifies the response. `e2eeParams` fixes the nonce and audience an e2ee message derives keys from. */
   async function exchange(request: Request, out: Outgoing, k: ClientKey, token: string, e2eeParams?: SendParams): Promise<Exchanged> {
     for (let attempt = 0; ; attempt++) {
-      const { sent, binding, dpopNonce } = await prepare(out, k, token, e2eeParams);
+      const mac = e2eeParams?.mac;
+      const { sent, binding, dpopNonce } = mac
+        ? { ...(await signWithSessionMac({ method: out.method, url: out.url, headers: { ...out.headers }, ...(out.body ? { body: out.body } : {}) }, mac, { nonce: e2eeParams!.nonce, audience: e2eeParams!.audience, expiresIn: signatureLifetime, digestAlgorithm, now })), dpopNonce: undefined }
+        : await prepare(out, k, token, e2eeParams);
       const response = await fetchImpl(sent.url, {
         method: sent.method,
         headers: toHeaders(sent.headers),
@@ -681,7 +688,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams !== undefined);
+      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams);
     }
   }
 

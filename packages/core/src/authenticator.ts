@@ -24,6 +24,7 @@ import { verifyHttpSignatureProof } from './proofs/http-signature.js';
 import { verifyDpopRequest } from './proofs/dpop.js';
 import { verifyWptRequest } from './proofs/wpt.js';
 import { assertEventListener, createEventSink, type EventSink, type Oidc2EventListener } from './events.js';
+import { sessionMacInputs, verifySessionMacRequest, type SessionMacHost } from './e2ee/symmetric.js';
 
 export type { AcceptedProof, ProofType, RequestBinding } from './binding.js';
 
@@ -122,8 +123,11 @@ export interface Identity {
   claims: JWTPayload;
   /** OIDC² authentication contexts (`ctx`), empty when absent (always for workloads). */
   contexts: string[];
-  /** The caller's public key (public members only). */
-  publicKey: JWK;
+  /**
+   * The caller's public key (public members only). Absent for a session-authenticated caller
+   * ({@link sessionMac}): its session token carries only the key's thumbprint.
+   */
+  publicKey?: JWK;
   /** RFC 7638 SHA-256 thumbprint of the caller's key, base64url. */
   thumbprint: string;
   /** Which proof the caller used. */
@@ -132,6 +136,13 @@ export interface Identity {
   binding: RequestBinding;
   /** The verified Transaction Token of the call chain, when the service accepts them and one was sent. */
   transaction?: TransactionContext;
+  /**
+   * `true` when the caller authenticated with its session's MAC key instead of a credential and a
+   * public-key signature (docs/protocol.md section 7.11): subject, issuer, contexts and thumbprint
+   * are those its session token states, `claims` holds only `iss`, `sub` and `ctx`, and
+   * `publicKey` is absent.
+   */
+  sessionMac?: true;
 }
 
 /** Options of one {@link Authenticator.authenticate} call. */
@@ -150,6 +161,13 @@ export interface AuthenticateOptions {
    * that accepts streamed bodies. Default false.
    */
   streamedEncryptedBody?: boolean;
+  /**
+   * Verify a request signed with a session MAC (a signature tagged `oidc2-session`, docs/protocol.md
+   * section 7.11) against the service's session tokens; `routeAllows: false` refuses it with
+   * `session_mac_unavailable`. Set by the exchange of a service with end-to-end encryption.
+   * Default none: such a request names no accepted proof.
+   */
+  sessionMac?: { readonly host: SessionMacHost; readonly routeAllows: boolean; readonly token?: string };
 }
 
 /** Every key of {@link AuthenticatorOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
@@ -348,6 +366,9 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
     const hooks: ProofHooks = { beforeRecord: callOptions.beforeRecord, streamedEncryptedBody: callOptions.streamedEncryptedBody };
     let dpop = false;
     try {
+      // Symmetric session authentication (docs/protocol.md section 7.11): a signature tagged oidc2-session.
+      const macInputs = callOptions.sessionMac && sessionMacInputs(request.headers, maxHeaderBytes);
+      if (macInputs) return await verifySessionMacRequest(request, macInputs, context, hooks, callOptions.sessionMac!.host, callOptions.sessionMac!);
       const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles, maxHeaderBytes });
       switch (detected.proof) {
         case 'wpt':

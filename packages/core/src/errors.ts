@@ -67,6 +67,9 @@ export const ERROR_STATUS = {
   session_invalid: 401,
   session_expired: 401,
   session_binding_mismatch: 401,
+  // symmetric session authentication (docs/protocol.md section 7.11)
+  session_mac_unavailable: 401,
+  session_mac_not_allowed: 401,
   e2ee_body_not_encrypted: 415,
   session_keys_unavailable: 503,
   // 403: valid identity, denied by policy

@@ -12,6 +12,7 @@ import type { EncryptedStreamsPolicy, RoutePolicy } from './policy.js';
 import type { ServiceCredential, SignResponseOptions } from './response-signature.js';
 import { readBounded, readBoundedOrThrow, type Body } from './lib/body.js';
 import { hasE2eeFields, type E2eeService, type EncryptionPolicy, type OpenedE2ee, type RequestE2ee } from './e2ee/service-side.js';
+import { sessionMacBinding } from './e2ee/symmetric.js';
 
 /** A response as the route produced it, or as the exchange sends it. */
 export interface ExchangeResponse {
@@ -122,6 +123,7 @@ export interface ExchangeHost {
   decided(request: HttpRequest, start: number, result: { identity: Identity | null; error?: Oidc2Error; binding: RequestBinding | undefined } | undefined, error: unknown, e2ee?: 'handshake' | 'session' | 'rekey'): void;
   /** A monotonic clock in milliseconds. */
   now(): number;
+  sessionMacAllowed(policy: RoutePolicy | undefined): boolean;
 }
 
 /** Whether a request's framing fields announce a body (RFC 9112 section 6.3). */
@@ -195,7 +197,9 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
   let binding: RequestBinding | undefined;
   let authenticated = false;
   let answered = false;
-  const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request)));
+  // A session-MAC request (docs/protocol.md section 7.11) names no binding of a public-key profile: its
+  // refusals are signed with the service's credential, bound to its nonce.
+  const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request) ?? (host.e2ee ? sessionMacBinding(request) : undefined)));
 
   async function readRequestBody(body: Body): Promise<Uint8Array> {
     const limit = host.maxBodyBytes;
@@ -248,13 +252,20 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     if (response.status === 206) throw new Oidc2Error('response_signing_unavailable', 'an end-to-end encrypted request is never answered with 206');
   }
 
+  // Signs a sealed response: under K_s2c for a session-MAC request (docs/protocol.md section 7.11),
+  // else with the credential the key exchange was bound to.
+  function signSealed(sealed: OpenedE2ee, response: ExchangeResponse & { body?: Uint8Array | undefined }, streamed: boolean): Promise<Fields | undefined> {
+    if (sealed.mac) return host.e2ee!.signSessionMac(sealed, response, request, streamed);
+    return host.signResponse(response, request, currentBinding(), sealed.credential, streamed ? { streamedEncryptedBody: true } : undefined);
+  }
+
   // Encrypts the response of an e2ee request and adds its fields; then signs it with the credential
   // the key exchange was bound to.
   async function sealAndSign(e2ee: E2eeService, sealed: OpenedE2ee, response: ExchangeResponse, bytes: Uint8Array | undefined, bodyless: boolean): Promise<ExchangeResponse> {
     assertSealable(response, !bodyless && bytes !== undefined && bytes.length > 0);
     const { headers: fields, body } = await e2ee.seal(sealed, response.status, bodyless ? undefined : bytes);
     const headers = { ...response.headers, ...fields };
-    const signed = await host.signResponse({ status: response.status, headers, body }, request, currentBinding(), sealed.credential);
+    const signed = await signSealed(sealed, { status: response.status, headers, body }, false);
     const added = { ...fields, ...signed };
     return { status: response.status, headers: { ...headers, ...signed }, body: bodyless ? bytes : body, added };
   }
@@ -268,7 +279,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
     const headers = { ...response.headers, ...fields };
     delete headers['content-length'];
     delete headers['content-digest'];
-    const signed = await host.signResponse({ status: response.status, headers }, request, currentBinding(), sealed.credential, { streamedEncryptedBody: true });
+    const signed = await signSealed(sealed, { status: response.status, headers }, true);
     return { status: response.status, headers: { ...headers, ...signed }, body: records };
   }
 
@@ -295,7 +306,9 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         const endpoint = host.e2ee?.isSessionEndpoint(request) === true;
         const beforeRecord = e2eeStep(fields, endpoint, streamed);
         const endpointPolicy = endpoint && policy?.optional ? { ...policy, optional: false } : policy;
-        const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody });
+        // The session field was parsed in step 1: its token is not parsed again.
+        const sessionMac = host.e2ee ? { host: host.e2ee.sessionMac, routeAllows: host.sessionMacAllowed(policy), ...(fields?.session !== undefined ? { token: fields.session } : {}) } : undefined;
+        const result = await host.authenticate(request, endpointPolicy, { beforeRecord, streamedEncryptedBody: streamsBody, ...(sessionMac ? { sessionMac } : {}) });
         binding = result.binding;
         authenticated = true;
         host.decided(request, start, result, undefined, opened?.mode);

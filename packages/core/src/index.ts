@@ -96,6 +96,15 @@ export {
 } from './wimse.js';
 // End-to-end encryption (docs/protocol.md section 7): what a service or its operator configures.
 export { SESSION_ENDPOINT_PATH, type E2eeOptions, type EncryptionPolicy } from './e2ee/service-side.js';
+export {
+  SESSION_MAC_TAG,
+  SESSION_MAC_ALGORITHM,
+  hasSessionMacSignature,
+  signSessionMacRequest,
+  verifySessionMacResponse,
+  type SignSessionMacRequestOptions,
+  type VerifySessionMacResponseOptions,
+} from './e2ee/symmetric.js';
 export { MemorySessionKeyStore, StaticSessionKeyStore, type SessionKey, type SessionKeyStore, type MemorySessionKeyStoreOptions, type StaticSessionKeyStoreOptions } from './e2ee/session-keys.js';
 export type { SuiteName } from './e2ee/fields.js';
 // Decision events (docs/events.md).

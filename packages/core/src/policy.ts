@@ -47,6 +47,13 @@ export interface RoutePolicy {
    * `maxResponseBytes` or of type `text/event-stream`.
    */
   encryptedStreams?: EncryptedStreamsPolicy;
+  /**
+   * Whether this route accepts symmetric session authentication (docs/protocol.md section 7.11) when
+   * the service enables it (`e2ee.symmetric`): `false` refuses a session-MAC request with
+   * `session_mac_unavailable` (the caller then signs with its key), e.g. for a route whose
+   * decisions need the caller's own signature or its credential's full claims. Default true.
+   */
+  sessionMac?: boolean;
 }
 
 /** Which end-to-end encrypted bodies a route streams (docs/protocol.md section 7.7). */
@@ -66,7 +73,7 @@ export interface EncryptedStreamsPolicy {
   responses?: boolean;
 }
 
-const POLICY_KEYS = ['contexts', 'claims', 'workloads', 'allow', 'optional', 'encryption', 'encryptedStreams'] as const;
+const POLICY_KEYS = ['contexts', 'claims', 'workloads', 'allow', 'optional', 'encryption', 'encryptedStreams', 'sessionMac'] as const;
 const WORKLOAD_POLICY_KEYS = ['trustDomains', 'identifiers'] as const;
 const ENCRYPTED_STREAMS_KEYS = ['requests', 'responses'] as const;
 
@@ -102,6 +109,7 @@ export function assertRoutePolicy(policy: RoutePolicy | undefined, name = 'polic
   if (policy.allow !== undefined && typeof policy.allow !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.allow must be a function`);
   if (policy.optional !== undefined && typeof policy.optional !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.optional must be a boolean`);
   assertEncryptionPolicy(policy.encryption, `${name}.encryption`);
+  if (policy.sessionMac !== undefined && typeof policy.sessionMac !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', `${name}.sessionMac must be a boolean`);
   const streams = policy.encryptedStreams;
   if (streams !== undefined) {
     assertOptions(streams, ENCRYPTED_STREAMS_KEYS, `${name}.encryptedStreams`);

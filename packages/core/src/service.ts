@@ -120,6 +120,8 @@ export interface Oidc2Service {
    * `credential_refresh` event.
    */
   ready(): Promise<void>;
+  /** Whether a route accepts symmetric session authentication, for a route policy (`policy.sessionMac`). */
+  sessionMacAllowed(policy: RoutePolicy | undefined): boolean;
 }
 
 
@@ -295,6 +297,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
     },
     encryptionPolicy: (routePolicy) => (routePolicy ?? policy)?.encryption ?? (e2ee ? 'optional' : 'off'),
     encryptedStreams: (routePolicy) => (routePolicy ?? policy)?.encryptedStreams ?? {},
+    sessionMacAllowed: (routePolicy) => (routePolicy ?? policy)?.sessionMac !== false,
     authenticate,
     signResponse: sign,
     errorResponse,

@@ -60,7 +60,7 @@ describe('HTTP message signature proof', () => {
     expect(identity).toMatchObject({ subject: 'alice', issuer: op.issuer, contexts: ['mfa'], proof: 'http-signature', thumbprint: alice.thumbprint });
     expect(identity.claims.role).toBe('admin');
     expect(identity.binding.signResponse).toBe(true);
-    expect(identity.publicKey.d).toBeUndefined();
+    expect(identity.publicKey!.d).toBeUndefined();
 
     const bob = await newKey('Ed25519');
     const bobIct = await op.mint(bob, { now: T, subject: 'bob' });
@@ -275,7 +275,7 @@ describe('DPoP proof', () => {
     const jktIct = await op.mint(alice, { now: T, jkt: true });
     const id = await auth.authenticate(await dpopRequest({ ict: jktIct }));
     expect(id.thumbprint).toBe(await calculateJwkThumbprint(alice.publicJwk));
-    expect(id.publicKey.x).toBe(alice.publicJwk.x);
+    expect(id.publicKey!.x).toBe(alice.publicJwk.x);
   });
 
   it('rejects wrong htm, htu, ath, key, age and a replayed jti', async () => {

@@ -43,7 +43,7 @@ describe('WIMSE workload proof through the authenticator', () => {
     const identity = await createAuthenticator(options()).authenticate(wptRequest({ authorization: `WPT ${vectors.wpt}` }));
     // The vector's WIT has no iss: the issuer is empty (as end-to-end encryption binds it), the trust domain says where it is from.
     expect(identity).toMatchObject({ kind: 'workload', subject: vectors.subject, issuer: '', trustDomain: 'example.com', proof: 'wpt', contexts: [] });
-    expect(identity.publicKey.x).toBe(vectors.workloadKey.x);
+    expect(identity.publicKey!.x).toBe(vectors.workloadKey.x);
   });
 
   it('accepts the legacy Workload-Proof-Token header with its bearer binding only when enabled', async () => {

@@ -30,6 +30,7 @@ import {
 } from '@oidc2/core/adapter';
 import { base64url } from 'jose';
 import { decryptResponseStream, encryptRequestStream } from './e2ee-stream.js';
+import { SESSION_MAC_REFUSALS, sessionMacParams, type SessionMacParams } from './e2ee-symmetric.js';
 
 /** A key-encapsulation suite the client offers. */
 export type E2eeSuite = 'x25519' | 'p256' | 'xwing';
@@ -63,6 +64,17 @@ export interface E2eeOptions {
    * services and routes known to answer only in clear. Default `100`.
    */
   maxSessions?: number;
+  /**
+   * Sign session requests with the session's MAC key (`hmac-sha256` under `K_c2s`, docs/protocol.md
+   * section 7.11) instead of the ICT and key, and accept responses MAC-signed under `K_s2c`, when the
+   * service allows it (its `e2ee.symmetric`). Handshakes and rekeys stay signed with the client's
+   * key. The caller cannot see whether a token allows it: the client tries, and after a signed
+   * `session_mac_unavailable` or `session_mac_not_allowed` from the pinned service (nothing ran)
+   * sends the request again signed with its key and no longer tries at that service. It trades
+   * away non-repudiation of the requests, and lets whoever obtains a service's session-token key
+   * act as this caller (docs/e2ee.md). Default `false`.
+   */
+  symmetric?: boolean;
 }
 
 /** How a verified response was protected (`VerifiedResponse.encryption`). */
@@ -78,7 +90,7 @@ export interface ResponseEncryption {
 }
 
 /** Every key of {@link E2eeOptions}. */
-const E2EE_OPTION_KEYS = ['suites', 'ratchet', 'sessionEndpoint', 'maxSessions'] as const satisfies ReadonlyArray<keyof E2eeOptions>;
+const E2EE_OPTION_KEYS = ['suites', 'ratchet', 'sessionEndpoint', 'maxSessions', 'symmetric'] as const satisfies ReadonlyArray<keyof E2eeOptions>;
 const DEFAULT_SUITES: readonly E2eeSuite[] = Object.freeze(['x25519', 'p256']);
 const ENCODING = 'aes128gcm';
 
@@ -103,6 +115,7 @@ export interface E2eeConfig {
   readonly ratchet: boolean;
   readonly sessionEndpoint: (url: URL) => string;
   readonly maxSessions: number;
+  readonly symmetric: boolean;
 }
 
 /** Validates `options.encryption` and `options.e2ee` once, at construction; undefined when encryption is off. */
@@ -119,6 +132,7 @@ export function e2eeConfig(encryption: unknown, options: E2eeOptions | undefined
   if (o.ratchet !== undefined && typeof o.ratchet !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.ratchet must be a boolean');
   if (o.sessionEndpoint !== undefined && typeof o.sessionEndpoint !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.sessionEndpoint must be a function');
   const maxSessions = integerOption('options.e2ee.maxSessions', o.maxSessions, 100, false);
+  if (o.symmetric !== undefined && typeof o.symmetric !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.symmetric must be a boolean');
   if (encryption === 'off') return undefined;
   // xwing's engine (@panva/hpke-noble, an optional peer) is imported now, not at the first request.
   preloadHpkeSuites(suites);
@@ -128,6 +142,7 @@ export function e2eeConfig(encryption: unknown, options: E2eeOptions | undefined
     ratchet: o.ratchet === true,
     sessionEndpoint: o.sessionEndpoint ?? ((url: URL) => `${url.origin}/.well-known/oidc2-session`),
     maxSessions,
+    symmetric: o.symmetric === true,
   });
 }
 
@@ -151,6 +166,8 @@ export interface SendParams {
   readonly expectFor: string;
   /** The message serves several requests (a shared handshake): no single request's abort signal applies. */
   readonly shared: boolean;
+  /** Sign with the session's MAC key instead of the client's key (docs/protocol.md section 7.11). */
+  readonly mac?: SessionMacParams;
 }
 
 /** A response whose signature and service were verified. */
@@ -189,6 +206,8 @@ interface Session {
   readonly serviceIssuer: string;
   readonly serviceSubject: string;
   readonly serviceThumbprint: string;
+  /** The service's identity as verified at the handshake or rekey: what a MAC-signed response stands for. */
+  readonly service: ServiceIdentity;
 }
 
 /** The ephemeral key pairs of one handshake or rekey, and `KS`, the key share as sent. */
@@ -280,12 +299,16 @@ export class E2eeClient {
   readonly #sessions: Lru<Session>;
   readonly #flights = new Map<string, Flight>();
   readonly #clearOnly: Lru<true>;
+  /** Endpoints whose service refused a session MAC, signed: their requests are signed with the client's key. */
+  readonly #macRefused: Lru<true>;
+  readonly #macKeys = new WeakMap<Session, Promise<SessionMacParams>>();
 
   constructor(config: E2eeConfig, now: () => number) {
     this.#config = config;
     this.#now = now;
     this.#sessions = new Lru(config.maxSessions);
     this.#clearOnly = new Lru(config.maxSessions);
+    this.#macRefused = new Lru(config.maxSessions);
   }
 
   /**
@@ -299,7 +322,7 @@ export class E2eeClient {
     const route = `${out.method.toUpperCase()} ${audienceOf(url)}`;
     const preferred = this.#config.mode === 'preferred';
     if (preferred && (this.#clearOnly.get(endpoint) || this.#clearOnly.get(route))) return this.#clear(out, send);
-    for (let retried = false; ; retried = true) {
+    for (let retried = false, macRetried = false; ; retried = true) {
       const acquired = await this.#acquire(endpoint, out, send, caller);
       const outcome =
         acquired.refusal ??
@@ -313,6 +336,13 @@ export class E2eeClient {
       if (outcome.kind === 'done') return outcome.result;
       const { code } = outcome;
       const session = acquired.session;
+      if (SESSION_MAC_REFUSALS.has(code) && !macRetried) {
+        // A signed refusal of the session MAC: nothing ran; the same request again, signed with the
+        // key (a streamed body was read by the first attempt: its refusal is the answer).
+        this.#macRefused.set(endpoint, true);
+        macRetried = true;
+        if (!out.stream) continue;
+      }
       if (session && (SESSION_REFUSALS.has(code) || code === 'session_binding_mismatch')) {
         this.#drop(endpoint, session);
         // A streamed body has been read by the first attempt: it cannot be sent again.
@@ -414,6 +444,16 @@ export class E2eeClient {
     if (this.#sessions.get(endpoint) === session) this.#sessions.delete(endpoint);
   }
 
+  /** `K_c2s` and `K_s2c` of a session, derived once. */
+  #macOf(session: Session): Promise<SessionMacParams> {
+    let params = this.#macKeys.get(session);
+    if (!params) {
+      params = sessionMacParams(session.rk, session.sid, session.service);
+      this.#macKeys.set(session, params);
+    }
+    return params;
+  }
+
   async #offer(): Promise<Offer> {
     const keyPairs = new Map<SuiteName, HpkeKeyPair>();
     const shares: KeyShare[] = [];
@@ -432,6 +472,7 @@ export class E2eeClient {
     const nonce = createNonce();
     const audience = audienceOf(new URL(out.url));
     const offer = mode === 'session' ? undefined : await this.#offer();
+    const mac = mode === 'session' && this.#config.symmetric && !this.#macRefused.get(endpoint) ? await this.#macOf(session!) : undefined;
     try {
       const headers: Fields = { ...out.headers };
       let { body, stream } = out;
@@ -447,7 +488,7 @@ export class E2eeClient {
       }
       let exchanged: Exchanged;
       try {
-        exchanged = await send({ method: out.method, url: out.url, headers, body, stream }, { nonce, audience, expectFor, shared });
+        exchanged = await send({ method: out.method, url: out.url, headers, body, stream }, { nonce, audience, expectFor, shared, ...(mac ? { mac } : {}) });
       } catch (error) {
         // An unsigned answer to an e2ee request is a downgrade attempt as much as a missing proof.
         if (isOidc2Error(error) && error.code === 'response_unsigned') throw responseError('e2ee_response_unsigned', error.message, error);
@@ -526,6 +567,7 @@ export class E2eeClient {
         serviceIssuer: service.issuer,
         serviceSubject: service.subject,
         serviceThumbprint: service.thumbprint,
+        service,
       };
     } else if (sessionLines) {
       // A session response may renew the token (same root) without a rekey.

@@ -7,7 +7,7 @@
  */
 import { decodeJwt, type JWK } from 'jose';
 import { Oidc2Error } from '../errors.js';
-import { fieldLines, type Fields, type HttpRequest } from '../message.js';
+import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from '../message.js';
 import type { Identity } from '../authenticator.js';
 import { encryptedCoding, type ServiceCredential } from '../response-signature.js';
 import { audienceMatcher, requestPath } from '../lib/audience.js';
@@ -26,11 +26,12 @@ import {
   type SuiteName,
 } from './fields.js';
 import { acceptHandshake, acceptRekey, chooseSuite, type ExchangeBinding, type ServiceExchange } from './key-exchange.js';
-import { createSessionTokens, checkSessionBinding, type IssuedSessionToken, type SessionTokens, type VerifiedSession } from './session-token.js';
+import { createSessionTokens, checkSessionBinding, type IssuedSessionToken, type SessionTokenInput, type SessionTokens, type VerifiedSession } from './session-token.js';
 import { MemorySessionKeyStore, type SessionKeyStore } from './session-keys.js';
 import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
 import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
 import type { Body } from '../lib/body.js';
+import { sessionOfIdentity, signSessionMacResponse, type SessionMacHost } from './symmetric.js';
 
 /** A route's end-to-end encryption policy (docs/protocol.md section 7.10). */
 export type EncryptionPolicy = 'off' | 'optional' | 'required';
@@ -57,10 +58,27 @@ export interface E2eeOptions {
   rekeySeconds?: number;
   /** Seconds from the handshake after which only a new handshake continues a session. Default 3600. */
   maxAgeSeconds?: number;
+  /**
+   * Symmetric session authentication (docs/protocol.md section 7.11; docs/e2ee.md): session tokens
+   * issued by handshakes and rekeys say `mac: true` (with the caller credential's contexts and type,
+   * and an `exp` no later than the credential's), and a session request may then be signed with
+   * `hmac-sha256` under the session's `K_c2s` instead of the caller's credential and key; its
+   * response is signed under `K_s2c` instead of the service's key. Handshakes and rekeys stay
+   * public-key signed. A route can refuse the mode with `policy.sessionMac: false`.
+   *
+   * What it trades away: **non-repudiation** (both sides hold the MAC keys, so a MAC-signed message
+   * proves nothing to a third party, and nothing in it is signed by the caller's key), and **the
+   * STEK becomes a credential**: whoever obtains a STEK that has not been deleted can read every
+   * token issued under it and sign requests with them until they expire, and can mint new tokens
+   * for *any* caller identity, accepted (and impersonating that caller) until the STEK is deleted
+   * (`stekRetentionSeconds`, default 1,260 s). In public-key mode a leaked STEK exposes bodies but
+   * lets nobody act as a caller. Default `false`.
+   */
+  symmetric?: boolean;
 }
 
 /** Every key of {@link E2eeOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
-export const E2EE_OPTION_KEYS = Object.freeze(['suites', 'sessionKeys', 'epochSeconds', 'rekeySeconds', 'maxAgeSeconds'] as const satisfies ReadonlyArray<keyof E2eeOptions>);
+export const E2EE_OPTION_KEYS = Object.freeze(['suites', 'sessionKeys', 'epochSeconds', 'rekeySeconds', 'maxAgeSeconds', 'symmetric'] as const satisfies ReadonlyArray<keyof E2eeOptions>);
 
 /** The path every service answers a handshake on, below each of its base URLs (docs/protocol.md section 7.3). */
 export const SESSION_ENDPOINT_PATH = '/.well-known/oidc2-session';
@@ -98,6 +116,11 @@ export interface OpenedE2ee {
   readonly fields: Fields;
   /** The credential whose identity the handshake or rekey is bound to: it must sign the response. */
   readonly credential: ServiceCredential;
+  /**
+   * For a session-authenticated request (docs/protocol.md section 7.11): `K_s2c`, which signs the
+   * response instead of {@link credential}, and the request nonce the response repeats.
+   */
+  readonly mac?: { readonly key: Uint8Array; readonly nonce: string };
 }
 
 /** The service's end-to-end encryption, made by {@link createE2eeService}. */
@@ -129,6 +152,13 @@ export interface E2eeService {
   streamsRequestBody(request: HttpRequest): boolean;
   /** Whether a request is the handshake endpoint's (`POST <base>/.well-known/oidc2-session`: its path is exactly `/.well-known/oidc2-session`). */
   isSessionEndpoint(request: HttpRequest): boolean;
+  /** What the verification of a session-MAC request needs (docs/protocol.md section 7.11); `enabled` is `options.symmetric`. */
+  readonly sessionMac: SessionMacHost;
+  /**
+   * Signs the sealed response of a session-MAC request under `K_s2c` (`opened.mac`; docs/protocol.md
+   * section 7.11); `streamed` for a head whose `aes128gcm` body follows. Returns the fields to set.
+   */
+  signSessionMac(opened: OpenedE2ee, response: HttpResponse, request: HttpRequest, streamed: boolean): Promise<Fields>;
 }
 
 /** Whether a request carries an e2ee field (and so is treated as asking for a signed response). */
@@ -192,6 +222,20 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
   });
   const bases = audienceMatcher(audiences, 'audiences');
   const kems = suites.join(' ');
+  if (options.symmetric !== undefined && typeof options.symmetric !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.e2ee.symmetric must be a boolean');
+  const symmetric = options.symmetric === true;
+
+  // The token's permission of symmetric authentication (docs/protocol.md section 7.4): the caller
+  // credential's contexts, type and `exp`, which bounds the token's. A credential whose contexts do
+  // not fit a token's bounds, or without an integer `exp`, gets a token without it.
+  function macOf(identity: Identity): SessionTokenInput['mac'] {
+    if (!symmetric) return undefined;
+    const exp = identity.claims.exp;
+    const ctx = identity.contexts;
+    if (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp < 0) return undefined;
+    if (ctx.length > 32 || ctx.some((c) => c.length === 0 || c.length > 256)) return undefined;
+    return { ctx, ctyp: identity.kind === 'workload' ? 'wit' : 'ict', credentialExpiresAt: exp };
+  }
 
   function issuedFields(exchange: ServiceExchange, issued: IssuedSessionToken): Fields {
     return {
@@ -229,6 +273,11 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     // The request path is relative to the base URL the caller addressed (as for the audience), so
     // the endpoint is that path exactly: an application route that merely ends in it is not.
     isSessionEndpoint,
+    sessionMac: { enabled: symmetric, tokens, bases },
+    signSessionMac(opened, response, request, streamed) {
+      if (!opened.mac) throw argumentError('ERR_INVALID_ARG_VALUE', 'the exchange was not authenticated with a session MAC');
+      return signSessionMacResponse(response, request, opened.mac.nonce, opened.mac.key, { now, streamedEncryptedBody: streamed });
+    },
 
     streamsRequestBody: (request) =>
       fieldLines(request.headers, SESSION_FIELD) !== undefined && fieldLines(request.headers, 'content-digest') === undefined && encryptedCoding(request.headers) && !isSessionEndpoint(request),
@@ -267,10 +316,13 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
       const binding = (keyShare: RequestKeyShare, service: PartyIdentity): ExchangeBinding => ({ keyShare: keyShare.canonical, nonce, audience, caller, service });
 
       if (fields.session !== undefined) {
-        const session = await tokens.verify(fields.session, base);
-        checkSessionBinding(session, caller);
+        // A session-authenticated request was verified with its token already; its response is MAC-signed.
+        const macSession = identity.sessionMac ? sessionOfIdentity(identity) : undefined;
+        if (identity.sessionMac && !macSession) throw new Oidc2Error('session_invalid', 'the session of this request is unknown');
+        const session = macSession?.session ?? (await tokens.verify(fields.session, base));
+        if (!macSession) checkSessionBinding(session, caller);
         const body = await decryptRequest(request, fields, session, nonce, audience, streamed);
-        const opened = { ...(body ? { body } : {}), credential };
+        const opened = { ...(body ? { body } : {}), credential, ...(macSession ? { mac: { key: macSession.keys.s2c, nonce } } : {}) };
         if (!fields.keyShare) {
           return {
             mode: 'session',
@@ -283,7 +335,8 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
         }
         const share = chooseSuite(fields.keyShare, suites);
         const rekeyed = await acceptRekey(share, binding(fields.keyShare, await servicePartyOf(credential)), session);
-        const issued = await tokens.issue({ sid: session.sid, rk: rekeyed.rk, suite: rekeyed.suite, epoch: session.epoch + 1, sessionStart: session.sessionStart, audience: base, caller: session.caller });
+        const mac = macOf(identity);
+        const issued = await tokens.issue({ sid: session.sid, rk: rekeyed.rk, suite: rekeyed.suite, epoch: session.epoch + 1, sessionStart: session.sessionStart, audience: base, caller: session.caller, ...(mac ? { mac } : {}) });
         return { mode: 'rekey', suite: rekeyed.suite, epoch: session.epoch + 1, fields: issuedFields(rekeyed, issued), responseKey: async () => rekeyed.responseKey, ...opened };
       }
 
@@ -296,7 +349,8 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
         }
       }
       const handshake = await acceptHandshake(share, binding(keyShare, await servicePartyOf(credential)));
-      const issued = await tokens.issue({ sid: handshake.sid, rk: handshake.rk, suite: handshake.suite, epoch: 0, audience: base, caller });
+      const mac = macOf(identity);
+      const issued = await tokens.issue({ sid: handshake.sid, rk: handshake.rk, suite: handshake.suite, epoch: 0, audience: base, caller, ...(mac ? { mac } : {}) });
       return { mode: 'handshake', suite: handshake.suite, epoch: 0, fields: issuedFields(handshake, issued), responseKey: async () => handshake.responseKey, credential };
     },
 

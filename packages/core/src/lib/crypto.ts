@@ -26,13 +26,6 @@ export function useWebCrypto(on: boolean): void {
 function node(): NodeCryptoModule | undefined {
   return forceWebCrypto ? undefined : nodeCrypto;
 }
-/**
- * node:crypto when this runtime has it and the WebCrypto test hook is off, else undefined: for the
- * synchronous paths that sit beside another library's (jose's JWS verification, see jws.ts).
- */
-export function nodeCryptoModule(): NodeCryptoModule | undefined {
-  return node();
-}
 function subtle(): SubtleCrypto {
   const s = globalThis.crypto?.subtle;
   if (!s) throw new Error('WebCrypto is not available in this runtime');
@@ -439,8 +432,8 @@ export function outputBytes(length: number): Uint8Array {
 /**
  * node:crypto when the node path is in effect (Node, and `useWebCrypto(false)`), else undefined;
  * with `evenIfWebCryptoForced`, node:crypto wherever the runtime has it (for keys made on it before
- * a test switched paths). For the HPKE engine on node:crypto (`e2ee/hpke-node.ts`); nothing else
- * should need the module.
+ * a test switched paths). For the synchronous paths that sit beside another library's: the HPKE
+ * engine on node:crypto (`e2ee/hpke-node.ts`) and JWS verification beside jose's (`jws.ts`).
  * @internal
  */
 export function nodeCryptoModule(evenIfWebCryptoForced = false): NodeCryptoModule | undefined {
