@@ -350,15 +350,7 @@ export async function aes128GcmSeal(key: Uint8Array, nonce: Uint8Array, plaintex
   assertGcmInputs(key, 16, nonce, plaintext, aad);
   const n = node();
   if (n) {
-    const cipher = n.createCipheriv('aes-128-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
-    if (aad.length) cipher.setAAD(aad);
-    const out = new Uint8Array(plaintext.length + GCM_TAG_LENGTH);
-    const body = cipher.update(plaintext);
-    out.set(body, 0);
-    const rest = cipher.final();
-    out.set(rest, body.length);
-    out.set(cipher.getAuthTag(), body.length + rest.length);
-    return out;
+    return gcmSealNode(n, 'aes-128-gcm', key, nonce, plaintext, aad);
   }
   const k = await subtle().importKey('raw', key as BufferSource, 'AES-GCM', false, ['encrypt']);
   return new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: nonce as BufferSource, additionalData: aad as BufferSource, tagLength: 128 }, k, plaintext as BufferSource));
@@ -563,9 +555,13 @@ export function aes128GcmRecordCipher(key: Uint8Array): Aes128GcmRecordCipher | 
 export function aes256GcmSealSync(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
   assertGcmInputs(key, 32, nonce, plaintext, aad);
   const n = node();
-  if (!n) return undefined;
-  const cipher = n.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
-  cipher.setAAD(aad);
+  return n && gcmSealNode(n, 'aes-256-gcm', key, nonce, plaintext, aad);
+}
+
+// `ciphertext || tag` of one AES-GCM encryption on node:crypto, in one output buffer.
+function gcmSealNode(n: NodeCryptoModule, algorithm: 'aes-128-gcm' | 'aes-256-gcm', key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const cipher = n.createCipheriv(algorithm, key, nonce, { authTagLength: GCM_TAG_LENGTH });
+  if (aad.length) cipher.setAAD(aad);
   const out = new Uint8Array(plaintext.length + GCM_TAG_LENGTH);
   const body = cipher.update(plaintext);
   out.set(body, 0);
