@@ -39,9 +39,9 @@ export function typeCheck(snippets: Snippet[], prelude: string): string[] {
   const base = ts.readConfigFile(join(ROOT, 'test/tsconfig.json'), ts.sys.readFile);
   const parsed = ts.parseJsonConfigFileContent(base.config, ts.sys, join(ROOT, 'test'));
   const files = new Map<string, string>();
-  const dir = join(ROOT, 'test/docs/.snippets');
-  snippets.forEach((s, i) => files.set(join(dir, `snippet-${i}.ts`), `${s.code}\nexport {}\n`));
-  files.set(join(dir, 'prelude.d.ts'), prelude);
+  // At the repository root, as a reader's module beside examples/ would be (events.md imports one).
+  snippets.forEach((s, i) => files.set(join(ROOT, `.snippet-${i}.ts`), `${s.code}\nexport {}\n`));
+  files.set(join(ROOT, '.snippet-prelude.d.ts'), prelude);
   const host = ts.createCompilerHost({ ...parsed.options, noEmit: true });
   const read = host.readFile.bind(host);
   const exists = host.fileExists.bind(host);
@@ -54,7 +54,7 @@ export function typeCheck(snippets: Snippet[], prelude: string): string[] {
       out.push(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
       continue;
     }
-    const index = Number(/snippet-(\d+)\.ts$/.exec(d.file.fileName)?.[1]);
+    const index = Number(/\.snippet-(\d+)\.ts$/.exec(d.file.fileName)?.[1]);
     const { line } = d.file.getLineAndCharacterOfPosition(d.start ?? 0);
     const s = snippets[index];
     out.push(`${s ? s.where.replace(/:(\d+)$/, (_, l) => `:${Number(l) + 1 + line}`) : d.file.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
