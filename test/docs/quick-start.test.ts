@@ -1,0 +1,168 @@
+// The README's service and caller and the set-up of the Express, Fastify and Koa guides, run as
+// printed, with only their example URLs, port and API key swapped for a real @oidc2/issuer and a
+// port on 127.0.0.1: a signed request from @oidc2/client gets an answer verified as the service the
+// snippet configures, and an unsigned one is refused.
+import { createClient } from '@oidc2/client';
+import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
+import { join } from 'node:path';
+import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
+import { listen } from '../support/node-service';
+import { answering, runSnippet, substitute, type RunningSnippet } from './run-snippet';
+import { ROOT, snippetsOf } from './snippets';
+
+const README_KEY = 'docs-readme-key-'.padEnd(48, 'r');
+const GUIDE_KEY = 'docs-guide-key-'.padEnd(48, 'g');
+const PACKAGE_KEY = 'docs-package-key-'.padEnd(48, 'p');
+const README_SERVICE = 'spiffe://example.com/orders';
+const GUIDE_SERVICE = 'https://api.bank.example';
+const PACKAGE_SERVICE = 'https://api.example.com';
+
+let login: TestIssuer;
+let issuerId: string;
+let issuer: ListeningIssuer;
+let accessToken: string;
+
+async function freePort(): Promise<number> {
+  const probe = await listen(() => undefined);
+  const port = Number(new URL(probe.url).port);
+  await probe.close();
+  return port;
+}
+
+beforeAll(async () => {
+  login = await newIssuer('https://login.docs.test');
+  const port = await freePort();
+  issuerId = `http://127.0.0.1:${port}`;
+  // One issuer certifies callers (from the login OP's access tokens) and both services (API key).
+  const ictIssuer = await createIssuer({
+    issuer: issuerId,
+    authenticators: [
+      jwtAccessTokens({ issuer: login.issuer, audience: issuerId, jwks: login.jwks }),
+      apiKeys({
+        keys: [
+          { hash: hashApiKey(README_KEY), subject: README_SERVICE },
+          { hash: hashApiKey(GUIDE_KEY), subject: GUIDE_SERVICE },
+          { hash: hashApiKey(PACKAGE_KEY), subject: PACKAGE_SERVICE },
+        ],
+      }),
+    ],
+  });
+  issuer = await ictIssuer.listen({ port });
+  accessToken = await login.mint(await newKey(), { subject: 'alice', typ: 'at+jwt', claims: { aud: issuerId, scope: 'openid e2e_auth_orders', client_id: 'orders-app', cnf: undefined } });
+});
+afterAll(() => issuer?.close());
+
+/** The snippet of `file` (relative to the root) that contains `marker`. */
+function snippet(file: string, marker: string): string {
+  const found = snippetsOf(join(ROOT, file)).filter((s) => s.code.includes(marker));
+  if (found.length !== 1) throw new Error(`${file}: ${found.length} snippets contain ${marker}`);
+  return found[0]!.code;
+}
+
+/** A user's client that accepts only `expectedService` as the answering service. */
+const caller = (expectedService: string) => createClient({ serviceIssuers: [{ issuer: issuerId }], expectedService, issuer: { issuer: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } });
+
+describe('README: a service and its caller', () => {
+  let service: RunningSnippet | undefined;
+  let url: string;
+  afterAll(() => service?.stop());
+
+  it('the service answers a signed request, signed as its subject, and refuses an unsigned one', async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const code = substitute(snippet('README.md', "from '@oidc2/express'"), [
+      ['https://op.example.com', issuerId],
+      ['https://api.example.com', url],
+    ]);
+    service = await runSnippet(`${code}\napp.listen(${port}, '127.0.0.1')\n`, { OIDC2_API_KEY: README_KEY });
+    await answering(service, url);
+
+    const unsigned = await fetch(`${url}/me`);
+    expect(unsigned.status).toBe(401);
+    expect(((await unsigned.json()) as { code: string }).code).toBe('ict_missing');
+    const res = await caller(README_SERVICE)(`${url}/me`);
+    expect(res.status).toBe(200);
+    expect(res.service.subject).toBe(README_SERVICE);
+    expect(await res.json()).toEqual({ caller: 'alice' });
+  });
+
+  it('the caller, run as printed, prints the verified service and body', async () => {
+    expect(service).toBeDefined();
+    const code = substitute(snippet('README.md', "import { createClient } from '@oidc2/client'"), [
+      ['https://op.example.com', issuerId],
+      ['https://api.example.com', url],
+    ]);
+    // The reader's session: the user's access token from the login OP.
+    const session = `const session = { accessToken: ${JSON.stringify(accessToken)}, userId: 'alice' }\n`;
+    const run = await runSnippet(session + code);
+    const { code: exit, stdout, stderr } = await run.exited;
+    expect(stderr).toBe('');
+    expect(exit).toBe(0);
+    expect(stdout.trim()).toBe(`${README_SERVICE} { caller: 'alice' }`);
+  });
+});
+
+interface Setup {
+  file: string;
+  /** The snippet's URLs of the issuer trusted for callers and of the service's own issuer. */
+  callerIssuer: string;
+  serviceIssuer: string;
+  /** Its audience (the service's public base URL), its subject and the API key the issuer knows it by. */
+  audience: string;
+  subject: string;
+  apiKey: string;
+  listen: [RegExp, (port: number) => string];
+  /** What the reader brings that the snippet uses: their route handlers. */
+  prelude?: string;
+}
+
+const listenExpress: Setup['listen'] = [/\.listen\(8080\)/, (port) => `.listen(${port}, '127.0.0.1')`];
+const listenFastify: Setup['listen'] = [/app\.listen\(\{ port: 8080 \}\)/, (port) => `app.listen({ port: ${port}, host: '127.0.0.1' })`];
+const GUIDE = { callerIssuer: 'https://login.bank.example', serviceIssuer: 'https://issuer.bank.example', audience: GUIDE_SERVICE, subject: GUIDE_SERVICE, apiKey: GUIDE_KEY };
+const PACKAGE = { callerIssuer: 'https://login.example.com', serviceIssuer: 'https://issuer.example.com', audience: PACKAGE_SERVICE, subject: PACKAGE_SERVICE, apiKey: PACKAGE_KEY };
+const SETUPS: Setup[] = [
+  { file: 'docs/express.md', ...GUIDE, listen: listenExpress },
+  { file: 'docs/fastify.md', ...GUIDE, listen: listenFastify },
+  { file: 'docs/koa.md', ...GUIDE, listen: listenExpress },
+  {
+    file: 'packages/express/README.md',
+    ...PACKAGE,
+    listen: listenExpress,
+    prelude: "const transfer = (_req: unknown, res: { status(code: number): { end(): void } }) => res.status(204).end()\n",
+  },
+  {
+    file: 'packages/fastify/README.md',
+    ...PACKAGE,
+    listen: listenFastify,
+    prelude: 'const transfer = async () => ({ done: true })\n',
+  },
+  { file: 'packages/koa/README.md', ...PACKAGE, listen: listenExpress },
+  { file: 'packages/node/README.md', ...PACKAGE, listen: listenExpress },
+];
+
+describe.each(SETUPS)('$file: the set-up', ({ file, callerIssuer, serviceIssuer, audience, subject, apiKey, listen: [listenCall, listenOn], prelude = '' }) => {
+  let service: RunningSnippet | undefined;
+  afterAll(() => service?.stop());
+
+  it('answers a signed request with the caller, signed as the configured subject; refuses an unsigned one', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const code = substitute(snippet(file, 'serviceCredential('), [
+      [callerIssuer, issuerId],
+      [serviceIssuer, issuerId],
+      // The audience only: the service's subject stays the one the snippet asks the issuer for.
+      [`audiences: ['${audience}']`, `audiences: ['${url}']`],
+      [listenCall, listenOn(port)],
+    ]);
+    service = await runSnippet(prelude + code, { OIDC2_API_KEY: apiKey });
+    await answering(service, url);
+
+    const unsigned = await fetch(`${url}/me`);
+    expect(unsigned.status).toBe(401);
+    expect(((await unsigned.json()) as { code: string }).code).toBe('ict_missing');
+    const res = await caller(subject)(`${url}/me`);
+    expect(res.status).toBe(200);
+    expect(res.service.subject).toBe(subject);
+    expect(((await res.json()) as { subject: string }).subject).toBe('alice');
+  });
+});
