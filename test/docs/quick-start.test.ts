@@ -1,12 +1,14 @@
 // The README's service and caller and the set-up of the Express, Fastify and Koa guides, run as
 // printed, with only their example URLs, port and API key swapped for a real @oidc2/issuer and a
 // port on 127.0.0.1: a signed request from @oidc2/client gets an answer verified as the service the
-// snippet configures, and an unsigned one is refused.
+// snippet configures, and an unsigned one is refused. docs/redis.md runs twice on one real
+// redis-server: a request replayed from one instance to the other is refused.
 import { createClient } from '@oidc2/client';
+import { keyHandleFrom, signRequest } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
 import { join } from 'node:path';
 import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
-import { listen } from '../support/node-service';
+import { describeWithRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 import { answering, runSnippet, substitute, type RunningSnippet } from './run-snippet';
 import { ROOT, snippetsOf } from './snippets';
 
@@ -21,13 +23,6 @@ let login: TestIssuer;
 let issuerId: string;
 let issuer: ListeningIssuer;
 let accessToken: string;
-
-async function freePort(): Promise<number> {
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  return port;
-}
 
 beforeAll(async () => {
   login = await newIssuer('https://login.docs.test');
@@ -140,21 +135,34 @@ const SETUPS: Setup[] = [
   { file: 'packages/node/README.md', ...PACKAGE, listen: listenExpress },
 ];
 
-describe.each(SETUPS)('$file: the set-up', ({ file, callerIssuer, serviceIssuer, audience, subject, apiKey, listen: [listenCall, listenOn], prelude = '' }) => {
-  let service: RunningSnippet | undefined;
-  afterAll(() => service?.stop());
+describe('the framework set-ups', () => {
+  // Started together: each is a Node process of its own, so they start in parallel.
+  const started = new Map<string, Promise<{ url: string; service: RunningSnippet }>>();
+  beforeAll(() => {
+    for (const { file, callerIssuer, serviceIssuer, audience, apiKey, listen: [listenCall, listenOn], prelude = '' } of SETUPS) {
+      const start = async () => {
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}`;
+        const code = substitute(snippet(file, 'serviceCredential('), [
+          [callerIssuer, issuerId],
+          [serviceIssuer, issuerId],
+          // The audience only: the service's subject stays the one the snippet asks the issuer for.
+          [`audiences: ['${audience}']`, `audiences: ['${url}']`],
+          [listenCall, listenOn(port)],
+        ]);
+        return { url, service: await runSnippet(prelude + code, { OIDC2_API_KEY: apiKey }) };
+      };
+      const promise = start();
+      promise.catch(() => undefined); // reported by the test of that file
+      started.set(file, promise);
+    }
+  });
+  afterAll(async () => {
+    for (const promise of started.values()) await promise.then(({ service }) => service.stop(), () => undefined);
+  });
 
-  it('answers a signed request with the caller, signed as the configured subject; refuses an unsigned one', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const code = substitute(snippet(file, 'serviceCredential('), [
-      [callerIssuer, issuerId],
-      [serviceIssuer, issuerId],
-      // The audience only: the service's subject stays the one the snippet asks the issuer for.
-      [`audiences: ['${audience}']`, `audiences: ['${url}']`],
-      [listenCall, listenOn(port)],
-    ]);
-    service = await runSnippet(prelude + code, { OIDC2_API_KEY: apiKey });
+  it.each(SETUPS)('$file: answers a signed request with the caller, signed as the configured subject; refuses an unsigned one', async ({ file, subject }) => {
+    const { url, service } = await started.get(file)!;
     await answering(service, url);
 
     const unsigned = await fetch(`${url}/me`);
@@ -164,5 +172,48 @@ describe.each(SETUPS)('$file: the set-up', ({ file, callerIssuer, serviceIssuer,
     expect(res.status).toBe(200);
     expect(res.service.subject).toBe(subject);
     expect(((await res.json()) as { subject: string }).subject).toBe('alice');
+  });
+});
+
+describeWithRedis('docs/redis.md')('docs/redis.md: the set-up', () => {
+  let redis: RedisServer;
+  const instances: RunningSnippet[] = [];
+  beforeAll(async () => {
+    redis = await startRedisServer({ host: '127.0.0.1', port: await freePort() });
+  });
+  afterAll(async () => {
+    for (const instance of instances) await instance.stop();
+    await redis?.stop();
+  });
+
+  it('two instances of one audience share the replay store: a request replayed to the other is replay_detected', async () => {
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      // The snippet as printed, audience included (both instances serve it), plus the route and the port.
+      const code = substitute(snippet('docs/redis.md', 'RedisReplayStore({ client })'), [
+        ['https://login.bank.example', issuerId],
+        ['https://issuer.bank.example', issuerId],
+      ]);
+      const log = 'const log = { warn: (...args: unknown[]) => console.error(...args) }\n';
+      const route = `\napp.get('/me', (req, res) => { res.json({ subject: req.identity?.subject }) })\napp.listen(${port}, '127.0.0.1')\n`;
+      const { host, port: redisPort } = redis.address as { host: string; port: number };
+      instances.push(await runSnippet(log + code + route, { OIDC2_API_KEY: GUIDE_KEY, REDIS_URL: `redis://${host}:${redisPort}` }));
+      urls.push(`http://127.0.0.1:${port}`);
+      await answering(instances[i]!, urls[i]!);
+    }
+
+    // One signed request, for the audience both instances serve, sent to each in turn.
+    const keyPair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const ict = await createClient({ serviceIssuers: [{ issuer: issuerId }], keyPair, issuer: { issuer: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } }).ict();
+    const signed = await signRequest({ method: 'GET', url: `${urls[0]}/me` }, { ict, key: keyHandleFrom(keyPair.privateKey, 'ES256', 'sign'), audience: `${GUIDE_SERVICE}/me`, signResponse: false });
+    const send = (url: string) => fetch(`${url}/me`, { headers: Object.entries(signed.headers).flatMap(([name, lines]) => lines.map((line) => [name, line] as [string, string])) });
+
+    const first = await send(urls[0]!);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ subject: 'alice' });
+    const replayed = await send(urls[1]!);
+    expect(replayed.status).toBe(401);
+    expect(((await replayed.json()) as { code: string }).code).toBe('replay_detected');
   });
 });

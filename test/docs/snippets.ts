@@ -47,7 +47,7 @@ export function typeCheck(snippets: Snippet[], prelude: string): string[] {
   const exists = host.fileExists.bind(host);
   host.readFile = (name) => files.get(name) ?? read(name);
   host.fileExists = (name) => files.has(name) || exists(name);
-  const program = ts.createProgram([...files.keys()], { ...parsed.options, noEmit: true, noUnusedLocals: false }, host);
+  const program = ts.createProgram([...files.keys()], { ...parsed.options, noEmit: true, noUnusedLocals: false, types: ['node'] }, host);
   const out: string[] = [];
   for (const d of ts.getPreEmitDiagnostics(program)) {
     if (!d.file || !files.has(d.file.fileName)) {
