@@ -2,12 +2,14 @@
 // printed, with only their example URLs, port and API key swapped for a real @oidc2/issuer and a
 // port on 127.0.0.1: a signed request from @oidc2/client gets an answer verified as the service the
 // snippet configures, and an unsigned one is refused. docs/redis.md runs twice on one real
-// redis-server: a request replayed from one instance to the other is refused.
+// redis-server: a request replayed from one instance to the other is refused. docs/issuer.md's
+// issuer certifies a user of the OpenID Provider it trusts.
 import { createClient } from '@oidc2/client';
-import { keyHandleFrom, signRequest } from '@oidc2/core';
+import { createIctVerifier, keyHandleFrom, signRequest } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
 import { join } from 'node:path';
 import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
+import { listen, type RunningServer } from '../support/node-service';
 import { describeWithRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 import { answering, runSnippet, substitute, type RunningSnippet } from './run-snippet';
 import { ROOT, snippetsOf } from './snippets';
@@ -215,5 +217,36 @@ describeWithRedis('docs/redis.md')('docs/redis.md: the set-up', () => {
     const replayed = await send(urls[1]!);
     expect(replayed.status).toBe(401);
     expect(((await replayed.json()) as { code: string }).code).toBe('replay_detected');
+  });
+});
+
+describe('docs/issuer.md: the set-up', () => {
+  let jwks: RunningServer;
+  let service: RunningSnippet | undefined;
+  afterAll(async () => {
+    await service?.stop();
+    await jwks?.close();
+  });
+
+  it("issues a user's ICT for the access token of the OpenID Provider it trusts, with the client's contexts", async () => {
+    // The OpenID Provider's JWKS, where the snippet's jwksUri points.
+    jwks = await listen((_req, res) => res.end(JSON.stringify(login.jwks)));
+    const port = await freePort();
+    const ictIssuer = `http://127.0.0.1:${port}/oidc2`;
+    const code = substitute(snippet('docs/issuer.md', "app.use('/oidc2', issuer.nodeHandler)"), [
+      ['https://login.bank.example/jwks', `${jwks.url}/jwks`],
+      ['https://login.bank.example', login.issuer],
+      ['https://op.bank.example/oidc2', ictIssuer],
+      ['app.listen(8080)', `app.listen(${port}, '127.0.0.1')`],
+    ]);
+    service = await runSnippet(code);
+    await answering(service, ictIssuer);
+
+    // A user of the snippet's client 'mail-app' who granted the email context.
+    const token = await login.mint(await newKey(), { subject: 'bob', typ: 'at+jwt', claims: { aud: ictIssuer, scope: 'openid e2e_auth_email', client_id: 'mail-app', cnf: undefined } });
+    const ict = await createClient({ serviceIssuers: [{ issuer: ictIssuer }], issuer: { issuer: ictIssuer, credential: { accessToken: token }, subject: 'bob', clientId: 'mail-app' } }).ict();
+    const verified = await createIctVerifier({ issuers: [{ issuer: ictIssuer }] }).verify(ict); // keys by discovery
+    expect(verified.subject).toBe('bob');
+    expect(verified.contexts).toEqual(['email']);
   });
 });
