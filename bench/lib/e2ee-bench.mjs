@@ -11,8 +11,8 @@
 // Usage: node bench/lib/e2ee-bench.mjs '{"rounds":9,"bodyBatch":20,"exchangeBatch":100,"sessionBatch":200,"sizes":[1024,65536]}'
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, randomBytes, sign as rawSign, verify as rawVerify } from 'node:crypto';
 import { loadAdapter, loadPackage } from './env.mjs';
-import { AUDIENCE, newIssuer, newKey } from './credentials.mjs';
-import { e2eeCaller, jsonBody } from './e2ee-caller.mjs';
+import { AUDIENCE, newKey } from './credentials.mjs';
+import { jsonBody, sessionParties } from './e2ee-caller.mjs';
 import { median, round, usPerOp, usPerOpSync } from './stats.mjs';
 
 const P = { rounds: 9, bodyBatch: 20, bodyBytes: 1 << 20, exchangeBatch: 100, sessionBatch: 200, sizes: [1024, 65536], warmup: 1, ...JSON.parse(process.argv[2] ?? '{}') };
@@ -249,17 +249,7 @@ async function benchExchange() {
 // 3. A session request against a plaintext mutually authenticated one, through the core's exchange.
 
 async function benchSession() {
-  const issuer = await newIssuer();
-  const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
-  const callerKey = await newKey('ES256');
-  const serviceKey = await newKey('ES256');
-  const service = core.createOidc2Service({ issuers, audiences: [AUDIENCE], credential: { ict: await issuer.mintIct(serviceKey, 'api'), privateKey: serviceKey.privateJwk } });
-  const caller = e2eeCaller(core, {
-    ict: await issuer.mintIct(callerKey, 'alice'),
-    key: await core.importKey(callerKey.privateJwk, 'ES256', 'sign'),
-    publicJwk: callerKey.publicJwk,
-    ictVerifier: core.createIctVerifier({ issuers }),
-  });
+  const { service, caller } = await sessionParties(core);
   const REQUIRED = { encryption: 'required' };
   const json = { 'content-type': ['application/json'] };
   // The route echoes the body it was given (plaintext in both cases); the exchange signs the

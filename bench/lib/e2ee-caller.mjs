@@ -3,7 +3,7 @@
 // then session requests whose bodies are encrypted under K_req of the nonce they are signed with.
 // Requests are made ahead of a measurement, so that the measurement sees only the service's work.
 import { loadAdapter } from './env.mjs';
-import { AUDIENCE, ISSUER } from './credentials.mjs';
+import { AUDIENCE, ISSUER, newIssuer, newKey } from './credentials.mjs';
 
 const adapter = await loadAdapter();
 const ENCODING = 'aes128gcm';
@@ -88,4 +88,24 @@ export function e2eeCaller(core, { ict, key, publicJwk, subject = 'alice', ictVe
   }
 
   return { ict, plain, handshake, sealed, open, identity };
+}
+
+/**
+ * The two parties of the in-process session benchmarks: a service (`createOidc2Service` with an
+ * ES256 credential, audience AUDIENCE) and an `e2eeCaller` with its own ES256 ICT, both from one
+ * fresh issuer.
+ */
+export async function sessionParties(core) {
+  const issuer = await newIssuer();
+  const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
+  const callerKey = await newKey('ES256');
+  const serviceKey = await newKey('ES256');
+  const service = core.createOidc2Service({ issuers, audiences: [AUDIENCE], credential: { ict: await issuer.mintIct(serviceKey, 'api'), privateKey: serviceKey.privateJwk } });
+  const caller = e2eeCaller(core, {
+    ict: await issuer.mintIct(callerKey, 'alice'),
+    key: await core.importKey(callerKey.privateJwk, 'ES256', 'sign'),
+    publicJwk: callerKey.publicJwk,
+    ictVerifier: core.createIctVerifier({ issuers }),
+  });
+  return { service, caller };
 }

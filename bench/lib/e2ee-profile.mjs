@@ -14,8 +14,8 @@ import { createDecipheriv, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadAdapter, loadPackage } from './env.mjs';
-import { AUDIENCE, newIssuer, newKey } from './credentials.mjs';
-import { e2eeCaller, jsonBody } from './e2ee-caller.mjs';
+import { AUDIENCE } from './credentials.mjs';
+import { jsonBody, sessionParties } from './e2ee-caller.mjs';
 import { median, round, usPerOp } from './stats.mjs';
 
 const args = process.argv.slice(2);
@@ -27,17 +27,7 @@ const BATCH = 200;
 
 const core = await loadPackage('core');
 const adapter = await loadAdapter();
-const issuer = await newIssuer();
-const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
-const callerKey = await newKey('ES256');
-const serviceKey = await newKey('ES256');
-const service = core.createOidc2Service({ issuers, audiences: [AUDIENCE], credential: { ict: await issuer.mintIct(serviceKey, 'api'), privateKey: serviceKey.privateJwk } });
-const caller = e2eeCaller(core, {
-  ict: await issuer.mintIct(callerKey, 'alice'),
-  key: await core.importKey(callerKey.privateJwk, 'ES256', 'sign'),
-  publicJwk: callerKey.publicJwk,
-  ictVerifier: core.createIctVerifier({ issuers }),
-});
+const { service, caller } = await sessionParties(core);
 const REQUIRED = { encryption: 'required' };
 const serve = async (req, policy) => {
   const exchange = service.exchange({ method: req.method, url: req.url, headers: { ...req.headers } }, policy);
