@@ -81,21 +81,10 @@ export const SIGN_REQUEST_OPTION_KEYS = Object.freeze([
 ] as const satisfies ReadonlyArray<keyof SignRequestOptions>);
 
 
-/** A fresh 128-bit nonce, base64url. */
+/** A fresh 128-bit nonce, base64url (from the core's pooled CSPRNG output: each octet is handed out once). */
 export function createNonce(): string {
-  // Drawn from a pool of CSPRNG output refilled 4 KiB at a time: one system call per 256 nonces
-  // instead of one per nonce. Each byte is handed out once.
-  if (poolOffset + 16 > noncePool.length) {
-    noncePool = randomBytes(4096);
-    poolOffset = 0;
-  }
-  const nonce = encodeBase64Url(noncePool.subarray(poolOffset, poolOffset + 16));
-  noncePool.fill(0, poolOffset, poolOffset + 16);
-  poolOffset += 16;
-  return nonce;
+  return encodeBase64Url(randomBytes(16));
 }
-let noncePool: Uint8Array = new Uint8Array(0);
-let poolOffset = 0;
 
 /** The profile and token of a signRequest call, checked. */
 function profileAndToken(options: SignRequestOptions): { profile: SignatureProfile; token: string } {

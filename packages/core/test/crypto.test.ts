@@ -1,6 +1,6 @@
 import { generateKeyPair, exportJWK } from 'jose';
-import { importKey, sign, verify, useWebCrypto, digest, timingSafeEqual } from '../src/lib/crypto';
-import { encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url } from '../src/lib/base64';
+import { importKey, sign, verify, useWebCrypto, digest, timingSafeEqual, randomBytes } from '../src/lib/crypto';
+import { encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url, utf8 } from '../src/lib/base64';
 
 describe.each([['node:crypto', false], ['WebCrypto', true]])('crypto backend %s', (_name, web) => {
   beforeAll(() => useWebCrypto(web));
@@ -41,5 +41,39 @@ describe('base64', () => {
     expect(timingSafeEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true);
     expect(timingSafeEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false);
     expect(timingSafeEqual(Uint8Array.of(1), Uint8Array.of(1, 3))).toBe(false);
+  });
+});
+
+describe.each([['node:crypto', false], ['WebCrypto', true]])('randomBytes on %s', (_name, web) => {
+  beforeAll(() => useWebCrypto(web));
+  afterAll(() => useWebCrypto(false));
+
+  it('hands out fresh octets in arrays of their own, across pool refills', () => {
+    const seen = new Set<string>();
+    // 16-octet draws through more than two 4 KiB refills of the Node pool.
+    for (let i = 0; i < 600; i++) {
+      const r = randomBytes(16);
+      expect(r.buffer.byteLength).toBe(16);
+      seen.add(Buffer.from(r).toString('hex'));
+    }
+    expect(seen.size).toBe(600);
+  });
+
+  it.each([0, 1, 12, 64, 65, 5000])('returns exactly %i octets', (n) => {
+    const r = randomBytes(n);
+    expect(r).toBeInstanceOf(Uint8Array);
+    expect(r.length).toBe(n);
+    expect(r.buffer.byteLength).toBe(n);
+    // A long draw is not all zero (the chance of that is 2^-8n).
+    if (n >= 12) expect(r.some((b) => b !== 0)).toBe(true);
+  });
+});
+
+describe('utf8', () => {
+  const encoder = new TextEncoder();
+  it.each(['', 'ascii only', '"@method": POST\n', 'caf\u00e9', '\u{1F510} key', 'lone \ud800 surrogate', 'x'.repeat(10000), '\u00e9'.repeat(3000)])('agrees with TextEncoder for %j', (s) => {
+    const out = utf8(s);
+    expect(Buffer.from(out).equals(Buffer.from(encoder.encode(s)))).toBe(true);
+    expect(out.buffer.byteLength).toBe(out.length);
   });
 });

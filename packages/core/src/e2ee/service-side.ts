@@ -31,6 +31,7 @@ import { MemorySessionKeyStore, type SessionKeyStore } from './session-keys.js';
 import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
 import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
 import type { Body } from '../lib/body.js';
+import type { KeyHandle } from '../lib/crypto.js';
 import { sessionOfIdentity, signSessionMacResponse, type SessionMacHost } from './symmetric.js';
 
 /** A route's end-to-end encryption policy (docs/protocol.md section 7.10). */
@@ -120,7 +121,7 @@ export interface OpenedE2ee {
    * For a session-authenticated request (docs/protocol.md section 7.11): `K_s2c`, which signs the
    * response instead of {@link credential}, and the request nonce the response repeats.
    */
-  readonly mac?: { readonly key: Uint8Array; readonly nonce: string };
+  readonly mac?: { readonly key: KeyHandle; readonly nonce: string };
 }
 
 /** The service's end-to-end encryption, made by {@link createE2eeService}. */
@@ -322,7 +323,7 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
         const session = macSession?.session ?? (await tokens.verify(fields.session, base));
         if (!macSession) checkSessionBinding(session, caller);
         const body = await decryptRequest(request, fields, session, nonce, audience, streamed);
-        const opened = { ...(body ? { body } : {}), credential, ...(macSession ? { mac: { key: macSession.keys.s2c, nonce } } : {}) };
+        const opened = { ...(body ? { body } : {}), credential, ...(macSession ? { mac: { key: macSession.s2c, nonce } } : {}) };
         if (!fields.keyShare) {
           return {
             mode: 'session',

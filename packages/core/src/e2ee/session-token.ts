@@ -9,6 +9,7 @@ import { Oidc2Error } from '../errors.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from '../lib/base64.js';
 import { aes256GcmOpen, aes256GcmSealSync, randomBytes, timingSafeEqual } from '../lib/crypto.js';
 import { concatBytes } from '../lib/body.js';
+import { LruCache } from '../lib/lru.js';
 import { argumentError, assertOptions, integerOption } from '../lib/validate.js';
 import { MAX_SESSION_FIELD_BYTES, SUITE_NAMES, type SuiteName } from './fields.js';
 import { fromStore, isSessionKey, isValidKid, type SessionKey, type SessionKeyStore } from './session-keys.js';
@@ -33,6 +34,9 @@ const MAX_CTX = 32;
 const MAX_CTX_ENTRY = 256;
 const CLAIMS = new Set(['v', 'sid', 'rk', 'suite', 'ep', 'sat', 'iat', 'exp', 'aud', 'iss', 'sub', 'cnf', 'mac', 'ctx', 'ctyp']);
 const IV_LENGTH = 12;
+/** Default number of opened tokens kept per service (see {@link SessionTokenOptions.openedCacheSize}). */
+export const DEFAULT_OPENED_CACHE_SIZE = 4096;
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The claims of a session token, as carried (binary values base64url without padding). */
 export interface SessionTokenClaims {
@@ -130,6 +134,14 @@ export interface SessionTokenOptions {
   leewaySeconds?: number;
   /** The clock, unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
+  /**
+   * How many opened tokens to keep, least recently used first out. A session sends its token with
+   * every request; a kept token is not decrypted again, but every other check of
+   * {@link SessionTokens.verify} still runs on each use (the STEK its `kid` names must still be the
+   * store's same key, `exp`, the epoch and age bounds, `aud`). A kept token holds its session root in
+   * memory until it is evicted or found expired. 0 opens every token on every request. Default 4096.
+   */
+  openedCacheSize?: number;
 }
 
 /** Makes and reads session tokens. */
@@ -212,7 +224,7 @@ function headerKid(segment: string): string {
 function readClaims(plaintext: Uint8Array): VerifiedSession {
   let claims: unknown;
   try {
-    claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+    claims = JSON.parse(utf8Decoder.decode(plaintext));
   } catch (error) {
     invalid('the session token claims are not JSON', error);
   }
@@ -262,7 +274,7 @@ function readClaims(plaintext: Uint8Array): VerifiedSession {
  * ```
  */
 export function createSessionTokens(options: SessionTokenOptions): SessionTokens {
-  assertOptions(options, ['keys', 'epochSeconds', 'maxAgeSeconds', 'rekeySeconds', 'leewaySeconds', 'now'], 'options');
+  assertOptions(options, ['keys', 'epochSeconds', 'maxAgeSeconds', 'rekeySeconds', 'leewaySeconds', 'now', 'openedCacheSize'], 'options');
   const store = options.keys;
   if (typeof store !== 'object' || store === null || typeof store.current !== 'function' || typeof store.get !== 'function') {
     throw argumentError('ERR_INVALID_ARG_TYPE', 'options.keys must be a SessionKeyStore');
@@ -274,6 +286,9 @@ export function createSessionTokens(options: SessionTokenOptions): SessionTokens
   if (rekeySeconds > epochSeconds) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.rekeySeconds must be at most options.epochSeconds');
   if (maxAgeSeconds < epochSeconds) throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxAgeSeconds must be at least options.epochSeconds');
   if (options.now !== undefined && typeof options.now !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.now must be a function');
+  const openedCacheSize = integerOption('options.openedCacheSize', options.openedCacheSize, DEFAULT_OPENED_CACHE_SIZE);
+  /** Tokens opened before, by their exact text, with the STEK that opened them. */
+  const opened = new LruCache<string, { stek: SessionKey; session: VerifiedSession }>(openedCacheSize);
   const clock = options.now ?? systemNow;
   const now = (): number => {
     const t = clock();
@@ -355,11 +370,44 @@ export function createSessionTokens(options: SessionTokenOptions): SessionTokens
   async function verify(token: string, audience: string): Promise<VerifiedSession> {
     if (typeof audience !== 'string' || audience.length === 0) throw argumentError('ERR_INVALID_ARG_TYPE', 'audience must be a non-empty string');
     if (typeof token !== 'string' || token.length > MAX_SESSION_TOKEN_BYTES) invalid('the session token is not a string of at most 4096 characters');
-    const parts = token.split('.');
-    if (parts.length !== 5 || parts[1] !== '') invalid('the session token is not a compact JWE with direct encryption');
-    const kid = headerKid(parts[0]!);
+    const known = opened.get(token);
+    const session = known === undefined ? await open(token) : await reopen(token, known);
+    const t = now();
+    if (session.expiresAt + leewaySeconds <= t) {
+      opened.delete(token);
+      throw new Oidc2Error('session_expired', 'the session token has expired');
+    }
+    if (session.issuedAt > t + leewaySeconds) invalid('the session token was issued in the future');
+    if (session.sessionStart > session.issuedAt) invalid('the session token starts its epoch before its session');
+    if (session.expiresAt - session.issuedAt > epochSeconds) invalid('the session token outlives its epoch');
+    if (session.expiresAt > session.sessionStart + maxAgeSeconds) invalid('the session token outlives the session maximum age');
+    if (session.audience !== audience) invalid('the session token was made for another audience');
+    return session;
+  }
+
+  /** The STEK a token's `kid` names now, or `session_invalid`. */
+  async function stekOf(kid: string): Promise<SessionKey> {
     const stek: SessionKey | undefined = await fromStore(() => store.get(kid), (value): value is SessionKey | undefined => value === undefined || isSessionKey(value));
     if (stek === undefined || stek.kid !== kid) invalid('the session token names an unknown or deleted key');
+    return stek;
+  }
+
+  /**
+   * A token opened before: valid only while the store still answers its `kid` with the very key
+   * that opened it (a deleted or replaced STEK ends it as it ends a token never seen); else it is
+   * opened again.
+   */
+  async function reopen(token: string, known: { stek: SessionKey; session: VerifiedSession }): Promise<VerifiedSession> {
+    const stek = await stekOf(known.stek.kid);
+    if (stek === known.stek || timingSafeEqual(stek.key, known.stek.key)) return known.session;
+    opened.delete(token);
+    return open(token);
+  }
+
+  async function open(token: string): Promise<VerifiedSession> {
+    const parts = token.split('.');
+    if (parts.length !== 5 || parts[1] !== '') invalid('the session token is not a compact JWE with direct encryption');
+    const stek = await stekOf(headerKid(parts[0]!));
     // Tokens are made with jose; opening one is a single AES-256-GCM decryption (RFC 7516 section
     // 5.2 for `dir` + `A256GCM`: the protected header as sent is the AAD), done on the core's crypto
     // layer, synchronous on Node, because it runs on every session request. The header was checked
@@ -372,14 +420,7 @@ export function createSessionTokens(options: SessionTokenOptions): SessionTokens
     if (plaintext === undefined) invalid('the session token does not decrypt');
     const session = readClaims(plaintext);
     plaintext.fill(0);
-
-    const t = now();
-    if (session.expiresAt + leewaySeconds <= t) throw new Oidc2Error('session_expired', 'the session token has expired');
-    if (session.issuedAt > t + leewaySeconds) invalid('the session token was issued in the future');
-    if (session.sessionStart > session.issuedAt) invalid('the session token starts its epoch before its session');
-    if (session.expiresAt - session.issuedAt > epochSeconds) invalid('the session token outlives its epoch');
-    if (session.expiresAt > session.sessionStart + maxAgeSeconds) invalid('the session token outlives the session maximum age');
-    if (session.audience !== audience) invalid('the session token was made for another audience');
+    opened.set(token, { stek, session });
     return session;
   }
 

@@ -69,10 +69,10 @@ export interface SessionMacRequestOptions {
 }
 
 /** The session each session-authenticated identity was verified with (its root: never exposed). */
-const sessions = new WeakMap<Identity, { session: VerifiedSession; keys: MacKeys }>();
+const sessions = new WeakMap<Identity, { session: VerifiedSession; keys: MacKeys; s2c: KeyHandle }>();
 
 /** @internal The session and MAC keys a session-authenticated identity was verified with. */
-export function sessionOfIdentity(identity: Identity): { session: VerifiedSession; keys: MacKeys } | undefined {
+export function sessionOfIdentity(identity: Identity): { session: VerifiedSession; keys: MacKeys; s2c: KeyHandle } | undefined {
   return sessions.get(identity);
 }
 
@@ -141,6 +141,28 @@ export function sessionMacBinding(request: Pick<HttpRequest, 'headers'>): Reques
 
 function hmacKey(secret: Uint8Array): Promise<KeyHandle> {
   return importKey(secret, SESSION_MAC_ALGORITHM, 'sign');
+}
+
+/** A session's MAC keys and their handles, derived once per opened token (which the token cache keeps). */
+interface SessionMacKeys {
+  readonly keys: MacKeys;
+  readonly c2s: KeyHandle;
+  readonly s2c: KeyHandle;
+}
+const macKeysOfSession = new WeakMap<VerifiedSession, Promise<SessionMacKeys>>();
+
+function sessionMacKeys(session: VerifiedSession): Promise<SessionMacKeys> {
+  let entry = macKeysOfSession.get(session);
+  if (entry === undefined) {
+    entry = (async () => {
+      const keys = await macKeys(session.rk, session.sid);
+      return { keys, c2s: await hmacKey(keys.c2s), s2c: await hmacKey(keys.s2c) };
+    })();
+    // A failure is not kept: the next request derives again.
+    entry.catch(() => macKeysOfSession.delete(session));
+    macKeysOfSession.set(session, entry);
+  }
+  return entry;
 }
 
 function trustDomainOf(subject: string): string | undefined {
@@ -234,8 +256,8 @@ export async function verifySessionMacRequest(
     throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${ctx.maxSignatureAge} seconds`);
   }
   if (typeof nonce !== 'string' || !nonceAccepted(OIDC2_PROFILE, nonce)) throw new Oidc2Error('signature_params_invalid', `nonce must be ${nonceRule(OIDC2_PROFILE)}`);
-  const keys = await macKeys(session.rk, session.sid);
-  if (!(await verifyMessageSignature(request, entry, signature, await hmacKey(keys.c2s)))) {
+  const { keys, c2s, s2c } = await sessionMacKeys(session);
+  if (!(await verifyMessageSignature(request, entry, signature, c2s))) {
     throw new Oidc2Error('signature_invalid', 'the request signature does not verify with the session key');
   }
 
@@ -251,7 +273,7 @@ export async function verifySessionMacRequest(
   const binding = signatureBinding(OIDC2_PROFILE, { nonce, audience: aud, signResponse: true, headers: request.headers });
   const identity = sessionIdentity(session, binding);
   if (transaction) identity.transaction = transaction;
-  sessions.set(identity, { session, keys });
+  sessions.set(identity, { session, keys, s2c });
   // 5-6 (policy, decryption), then 7: the nonce, in the namespace of every OIDC² signature nonce.
   await hooks.beforeRecord?.(identity);
   if (!(await ctx.replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
@@ -274,8 +296,10 @@ export interface SessionMacResponseOptions {
  * streams), the e2ee fields sent, and `"@method";req`, `"@path";req`, `"@query";req`,
  * `"oidc2-session";req`; parameters `created`, `expires`, `nonce`, `tag` and `oidc2-req-nonce`.
  * Returns the fields to set (`Content-Digest`, `Signature-Input`, `Signature`): no token field.
+ *
+ * @param s2c `K_s2c` (32 octets), or its HMAC handle from `importKey(K_s2c, 'hmac-sha256', 'sign')`.
  */
-export async function signSessionMacResponse(response: HttpResponse, request: HttpRequest, requestNonce: string, s2c: Uint8Array, options: SessionMacResponseOptions = {}): Promise<Fields> {
+export async function signSessionMacResponse(response: HttpResponse, request: HttpRequest, requestNonce: string, s2c: Uint8Array | KeyHandle, options: SessionMacResponseOptions = {}): Promise<Fields> {
   const streamed = options.streamedEncryptedBody === true;
   const added: Fields = {};
   if (!streamed) added['content-digest'] = [await createContentDigest(response.body ?? new Uint8Array(0))];
@@ -288,7 +312,8 @@ export async function signSessionMacResponse(response: HttpResponse, request: Ht
   for (const component of RESPONSE_REQUEST_COMPONENTS) components.push(`"${component}";req`);
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const params = { created, expires: created + RESPONSE_SIGNATURE_SECONDS, nonce: encodeBase64Url(randomBytes(16)), tag: SESSION_MAC_TAG, [REQUEST_NONCE_PARAM]: requestNonce };
-  const signed = await signMessage({ ...response, headers }, { label: LABEL, components, params, key: await hmacKey(s2c), request });
+  const key = s2c instanceof Uint8Array ? await hmacKey(s2c) : s2c;
+  const signed = await signMessage({ ...response, headers }, { label: LABEL, components, params, key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
   return added;

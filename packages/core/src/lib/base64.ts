@@ -68,7 +68,11 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function utf8(s: string): Uint8Array {
-  return encoder.encode(s);
+  // Most strings here (signature bases, labels, JWS segments) are ASCII: one pass into an array of
+  // their length, several times faster than encode(); any other string takes encode().
+  const out = new Uint8Array(s.length);
+  const { read, written } = encoder.encodeInto(s, out);
+  return read === s.length && written === s.length ? out : encoder.encode(s);
 }
 
 export function fromUtf8(bytes: Uint8Array): string {

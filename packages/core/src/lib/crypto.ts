@@ -247,13 +247,38 @@ export function digestSync(hash: HashName, data: Uint8Array | string): Uint8Arra
   return n.hash ? n.hash(name, data, 'buffer') : n.createHash(name).update(data).digest();
 }
 
+/**
+ * Random octets on Node are drawn from one fill of node:crypto's CSPRNG at a time, as node:crypto's
+ * own randomUUID does: each call costs microseconds, whatever its size, and a request takes
+ * several nonces and salts. Every octet is handed out once and zeroed in the pool as it is.
+ */
+const RANDOM_POOL_BYTES = 4096;
+const RANDOM_POOLED_MAX = 64;
+let randomPool: Uint8Array | undefined;
+let randomPoolAt = RANDOM_POOL_BYTES;
+
 /** Cryptographically secure random bytes. */
 export function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);
   // node:crypto's own fill skips the WebIDL checks of WebCrypto's getRandomValues (half the cost of a salt).
   const n = node();
-  if (n) n.randomFillSync(out);
-  else globalThis.crypto.getRandomValues(out);
+  if (!n) {
+    globalThis.crypto.getRandomValues(out);
+    return out;
+  }
+  if (length > RANDOM_POOLED_MAX) {
+    n.randomFillSync(out);
+    return out;
+  }
+  if (randomPool === undefined || randomPoolAt + length > RANDOM_POOL_BYTES) {
+    randomPool ??= new Uint8Array(RANDOM_POOL_BYTES);
+    n.randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  const taken = randomPool.subarray(randomPoolAt, randomPoolAt + length);
+  out.set(taken);
+  taken.fill(0);
+  randomPoolAt += length;
   return out;
 }
 

@@ -5,6 +5,7 @@
 import { createCipheriv } from 'node:crypto';
 import { compactDecrypt, decodeProtectedHeader } from 'jose';
 import { checkSessionBinding, createSessionTokens, type SessionTokenInput } from '../../src/e2ee/session-token';
+import * as coreCrypto from '../../src/lib/crypto';
 import { MemorySessionKeyStore, StaticSessionKeyStore, type SessionKeyStore } from '../../src/e2ee/session-keys';
 import { codeOf, syncCodeOf } from '../../../../test/support/error-code';
 
@@ -222,6 +223,89 @@ describe('STEK rotation', () => {
     now = start + 1259; // the next period's STEK is still kept
     expect(await codeOf(() => sessions.verify(next.token, AUD))).toBeUndefined();
     keys.close();
+  });
+});
+
+describe('opened tokens are kept, and every check but the decryption still runs on them', () => {
+  /** A store over one mutable map, as an operator's own store may be. */
+  function mutableStore(entries: Array<[string, Uint8Array]>) {
+    const map = new Map(entries.map(([kid, key]) => [kid, { kid, key }]));
+    const store: SessionKeyStore = { current: async () => map.get('k1')!, get: async (kid) => map.get(kid) };
+    return { store, map };
+  }
+  const opens = () => jest.spyOn(coreCrypto, 'aes256GcmOpen');
+  afterEach(() => jest.restoreAllMocks());
+
+  it('decrypts a token once, then serves it from the cache', async () => {
+    const sessions = tokens();
+    const { token } = await sessions.issue(input);
+    const spy = opens();
+    const first = await sessions.verify(token, AUD);
+    const second = await sessions.verify(token, AUD);
+    expect(second).toBe(first);
+    expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('still checks expiry, audience and the age bounds of a kept token', async () => {
+    let now = T;
+    const sessions = tokens(() => now);
+    const { token } = await sessions.issue(input);
+    await sessions.verify(token, AUD);
+    expect(await codeOf(() => sessions.verify(token, 'https://other.example'))).toBe('session_invalid');
+    now = T + 600 + 60;
+    expect(await codeOf(() => sessions.verify(token, AUD))).toBe('session_expired');
+    now = T;
+    // Found expired, it was let go: it is opened again (and is valid again at this earlier clock).
+    const spy = opens();
+    expect(await codeOf(() => sessions.verify(token, AUD))).toBeUndefined();
+    expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('ends a kept token when its STEK is deleted or replaced under the same kid', async () => {
+    const { store, map } = mutableStore([['k1', K1]]);
+    const sessions = createSessionTokens({ keys: store, now: () => T });
+    const { token } = await sessions.issue(input);
+    await sessions.verify(token, AUD);
+    map.delete('k1');
+    expect(await codeOf(() => sessions.verify(token, AUD))).toBe('session_invalid');
+    map.set('k1', { kid: 'k1', key: K2 });
+    expect(await codeOf(() => sessions.verify(token, AUD))).toBe('session_invalid');
+    // The same key bytes in a new object (a store that copies its keys) keep the token valid.
+    map.set('k1', { kid: 'k1', key: new Uint8Array(K1) });
+    expect(await codeOf(() => sessions.verify(token, AUD))).toBeUndefined();
+  });
+
+  it('never serves an edited token from the cache', async () => {
+    const sessions = tokens();
+    const { token } = await sessions.issue(input);
+    await sessions.verify(token, AUD);
+    for (let i = 0; i < token.length; i += 7) {
+      const edited = token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+      expect(await codeOf(() => sessions.verify(edited, AUD))).toBe('session_invalid');
+    }
+  });
+
+  it('keeps at most openedCacheSize tokens, and none with 0', async () => {
+    const one = createSessionTokens({ keys: staticKeys(), now: () => T, openedCacheSize: 1 });
+    const a = (await one.issue(input)).token;
+    const b = (await one.issue({ ...input, epoch: 1 })).token;
+    const spy = opens();
+    await one.verify(a, AUD);
+    await one.verify(a, AUD);
+    expect(spy).toHaveBeenCalledTimes(1);
+    await one.verify(b, AUD);
+    await one.verify(a, AUD); // evicted by b
+    expect(spy).toHaveBeenCalledTimes(3);
+    const none = createSessionTokens({ keys: staticKeys(), now: () => T, openedCacheSize: 0 });
+    await none.verify(a, AUD);
+    await none.verify(a, AUD);
+    expect(spy).toHaveBeenCalledTimes(5);
+  });
+
+  it('rejects a bad openedCacheSize', () => {
+    for (const openedCacheSize of [-1, 1.5, '8']) {
+      expect(syncCodeOf(() => createSessionTokens({ keys: staticKeys(), openedCacheSize } as never))).toBe('TypeError');
+    }
   });
 });
 
