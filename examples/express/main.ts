@@ -1,0 +1,32 @@
+// An Express service protected by oidc2, called by alice: `pnpm example express`.
+import express from 'express'
+import { serviceCredential } from '@oidc2/client'
+import { oidc2, oidc2ErrorHandler } from '@oidc2/express'
+import { ORDERS, callAsAlice } from '../alice.js'
+import { finish, listen, startIssuer } from '../loopback.js'
+
+const issuer = await startIssuer([ORDERS])
+const http = await listen()
+
+const auth = oidc2({
+  issuers: [{ issuer: issuer.url }],
+  audiences: [http.url],
+  // The service's own ICT, for its API key: every answer is signed with it.
+  credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
+})
+
+const app = express()
+app.post('/orders', auth.with({ encryption: 'required' }), express.json(), (req, res) => {
+  res.status(201).json({ caller: req.identity!.subject, order: req.body })
+})
+// Every other route, and the endpoint where callers open encrypted sessions.
+app.use(auth, express.json())
+app.get('/me', (req, res) => {
+  res.json({ caller: req.identity!.subject, kind: req.identity!.kind, proof: req.identity!.proof })
+})
+app.use(oidc2ErrorHandler())
+http.server.on('request', app)
+
+console.log(`issuer ${issuer.url}; Express service ${http.url}, answering as ${ORDERS}`)
+await callAsAlice(issuer, http.url)
+await finish(http, issuer)
