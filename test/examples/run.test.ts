@@ -2,7 +2,7 @@
 // <name>` does after `pnpm build`, against the built packages. What it prints is what the clients
 // and services verified, so the output is the assertion.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
@@ -35,6 +35,15 @@ describe.each([
     ]);
   }, 90_000);
 });
+
+it('examples/README.md shows the output of `pnpm example express` as it is, ports aside', () => {
+  const readme = readFileSync(resolve(ROOT, 'examples/README.md'), 'utf8');
+  const shown = /`pnpm example express` prints \(ports vary\):\n\n```\n([^`]*)```/.exec(readme)?.[1];
+  const run = example('express');
+  expect(run.status).toBe(0);
+  const ports = (text: string) => text.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>');
+  expect(ports(shown ?? '')).toBe(ports(run.stdout));
+}, 90_000);
 
 describe('pnpm example workload-pair', () => {
   it('ledger sees orders as a workload of the trust domain, and orders verifies the WIT-signed, encrypted answer', () => {
