@@ -2,9 +2,8 @@
 // oidc2 issuer) and, on another origin, the orders service, which lets the page call it by CORS.
 import type { Server } from 'node:http'
 import express, { type RequestHandler } from 'express'
-import { serviceCredential } from '@oidc2/client'
 import { oidc2 } from '@oidc2/express'
-import { ORDERS } from '../alice.js'
+import { ORDERS, ordersOptions } from '../orders.js'
 import { createLocalIssuer, listen } from '../loopback.js'
 
 /** CORS for `origin`: the page may send the oidc2 fields and read them in the answer. */
@@ -56,12 +55,7 @@ export async function startBackend(): Promise<Backend> {
   const service = express()
   service.use(
     cors(site.url),
-    oidc2({
-      issuers: [{ issuer: issuer.url }],
-      audiences: [api.url],
-      credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
-      policy: { encryption: 'required' },
-    }),
+    oidc2({ ...ordersOptions(issuer, api.url), policy: { encryption: 'required' } }),
     express.json(),
   )
   service.post('/orders', (req, res) => {

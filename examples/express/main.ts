@@ -1,19 +1,13 @@
 // An Express service protected by oidc2, called by alice: `pnpm example express`.
 import express from 'express'
-import { serviceCredential } from '@oidc2/client'
 import { oidc2, oidc2ErrorHandler } from '@oidc2/express'
-import { ORDERS, callAsAlice } from '../alice.js'
+import { ORDERS, callAsAlice, ordersOptions } from '../orders.js'
 import { finish, listen, startIssuer } from '../loopback.js'
 
 const issuer = await startIssuer([ORDERS])
 const http = await listen()
 
-const auth = oidc2({
-  issuers: [{ issuer: issuer.url }],
-  audiences: [http.url],
-  // The service's own ICT, for its API key: every answer is signed with it.
-  credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
-})
+const auth = oidc2(ordersOptions(issuer, http.url))
 
 const app = express()
 app.post('/orders', auth.with({ encryption: 'required' }), express.json(), (req, res) => {

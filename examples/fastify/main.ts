@@ -1,20 +1,14 @@
 // A Fastify service protected by oidc2, called by alice: `pnpm example fastify`.
 import Fastify from 'fastify'
-import { serviceCredential } from '@oidc2/client'
 import { oidc2 } from '@oidc2/fastify'
-import { ORDERS, callAsAlice } from '../alice.js'
+import { ORDERS, callAsAlice, ordersOptions } from '../orders.js'
 import { finish, listen, startIssuer } from '../loopback.js'
 
 const issuer = await startIssuer([ORDERS])
 const http = await listen()
 
 const app = Fastify({ serverFactory: (handler) => http.server.on('request', handler) })
-await app.register(oidc2, {
-  issuers: [{ issuer: issuer.url }],
-  audiences: [http.url],
-  // The service's own ICT, for its API key: every answer is signed with it.
-  credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
-})
+await app.register(oidc2, ordersOptions(issuer, http.url))
 app.get('/me', async (request) => ({ caller: request.identity!.subject, kind: request.identity!.kind, proof: request.identity!.proof }))
 app.post('/orders', { config: { oidc2: { encryption: 'required' } } }, async (request, reply) =>
   reply.code(201).send({ caller: request.identity!.subject, order: request.body }),

@@ -2,20 +2,14 @@
 import Koa from 'koa'
 import Router from '@koa/router'
 import { bodyParser } from '@koa/bodyparser'
-import { serviceCredential } from '@oidc2/client'
 import { oidc2 } from '@oidc2/koa'
-import { ORDERS, callAsAlice } from '../alice.js'
+import { ORDERS, callAsAlice, ordersOptions } from '../orders.js'
 import { finish, listen, startIssuer } from '../loopback.js'
 
 const issuer = await startIssuer([ORDERS])
 const http = await listen()
 
-const auth = oidc2({
-  issuers: [{ issuer: issuer.url }],
-  audiences: [http.url],
-  // The service's own ICT, for its API key: every answer is signed with it.
-  credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
-})
+const auth = oidc2(ordersOptions(issuer, http.url))
 
 const router = new Router()
 router.get('/me', auth, (ctx) => {

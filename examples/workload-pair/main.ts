@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import { createClient, serviceCredential } from '@oidc2/client'
 import { oidc2 as expressOidc2 } from '@oidc2/express'
 import { oidc2 as fastifyOidc2 } from '@oidc2/fastify'
-import { ORDERS, aliceClient } from '../alice.js'
+import { ORDERS, aliceClient, ordersOptions } from '../orders.js'
 import { finish, listen, startIssuer } from '../loopback.js'
 
 const TRUST_DOMAIN = 'example.local'
@@ -39,11 +39,7 @@ const asWorkload = createClient({
 const ordersHttp = await listen()
 const orders = express()
 orders.use(
-  expressOidc2({
-    issuers: [{ issuer: issuer.url }],
-    audiences: [ordersHttp.url],
-    credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
-  }),
+  expressOidc2(ordersOptions(issuer, ordersHttp.url)),
   express.json(),
 )
 orders.post('/orders', async (req, res) => {

@@ -1,10 +1,21 @@
-// The caller of the framework examples: the user alice, with @oidc2/client. Every service of the
-// examples answers `GET /me` and, end-to-end encrypted only, `POST /orders`.
-import { createClient, type ClientOptions } from '@oidc2/client'
+// The orders service of the examples, both sides: its oidc2 options, the same in every framework,
+// and its caller, the user alice with @oidc2/client. Each framework example serves `GET /me` and,
+// end-to-end encrypted only, `POST /orders`.
+import { createClient, serviceCredential, type ClientOptions } from '@oidc2/client'
 import type { LocalIssuer } from './loopback.js'
 
-/** The service the examples run, as its ICT names it. */
+/** The service, as its ICT names it. */
 export const ORDERS = 'spiffe://example.local/orders'
+
+/** The options of `oidc2(...)` for the orders service at `audience`, the URL its callers use. */
+export function ordersOptions(issuer: LocalIssuer, audience: string) {
+  return {
+    issuers: [{ issuer: issuer.url }],
+    audiences: [audience],
+    // The service's own ICT, for its API key: every answer is signed with it.
+    credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
+  }
+}
 
 /** A `fetch` for alice that signs her requests and accepts only answers signed by `service`. */
 export async function aliceClient(issuer: LocalIssuer, service: string, options: Partial<ClientOptions> = {}) {
