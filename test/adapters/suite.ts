@@ -335,6 +335,27 @@ export function runAdapterSuite(name: string, createApp: AppFactory, parserOrder
         expect(rejected.status).toBe(413);
         expect(rejected.json.code).toBe('body_too_large');
       });
+
+      it('a caller that hangs up mid-body leaves the service serving, and the next request is answered', async () => {
+        const server = await app();
+        const who = await caller('ES256', { subject: 'erin' });
+        const message = await signRequest({ method: 'POST', url: `${BASE}/echo`, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ pad: 'x'.repeat(4000) })) }, { ict: who.ict, key: who.key.signer });
+        const { port } = server.address() as AddressInfo;
+        await new Promise<void>((resolve) => {
+          const headers = Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, v[0]!]));
+          const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/echo', headers: { ...headers, 'content-length': String(message.body!.length) } });
+          req.on('error', () => resolve());
+          req.on('response', () => resolve());
+          req.write(Buffer.from(message.body!).subarray(0, 1000));
+          setTimeout(() => {
+            req.destroy();
+            resolve();
+          }, 50);
+        });
+        const next = await signed(server, who, 'POST', '/echo', { body: JSON.stringify({ after: 'hang-up' }) });
+        expect(next.status).toBe(200);
+        expect(next.json).toEqual({ subject: 'erin', body: { after: 'hang-up' } });
+      });
     });
 
     describe('route policy', () => {

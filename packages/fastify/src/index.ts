@@ -46,6 +46,46 @@ async function* payloadChunks(payload: Readable, stop: 'drop-rest' | 'destroy'):
   }
 }
 
+// The chunks of a request payload as they arrive, read with read() and 'readable' (a stream's own async
+// iterator costs several promises and listeners per request). Stopped early (a refusal), the rest is
+// read on and dropped so the connection can answer and serve again.
+async function* requestChunks(payload: Readable): AsyncGenerator<Uint8Array> {
+  let ended = false;
+  try {
+    for (;;) {
+      for (let chunk: Buffer | string | null; (chunk = payload.read() as Buffer | string | null) !== null; ) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (payload.readableEnded) break;
+      const more = await new Promise<boolean>((resolve, reject) => {
+        const done = (error: unknown, value: boolean) => {
+          payload.off('readable', onReadable).off('end', onEnd).off('error', onError).off('close', onClose);
+          if (error) reject(error as Error);
+          else resolve(value);
+        };
+        const onReadable = () => done(undefined, true);
+        const onEnd = () => done(undefined, false);
+        const onError = (error: unknown) => done(error, false);
+        const onClose = () => done(payload.readableEnded ? undefined : new Error('the request body was not received completely'), false);
+        payload.on('readable', onReadable).on('end', onEnd).on('error', onError).on('close', onClose);
+        if (payload.destroyed) onClose();
+        else if (payload.readableLength > 0) done(undefined, true);
+      });
+      if (!more) break;
+    }
+    ended = true;
+  } finally {
+    if (!ended) payload.resume();
+  }
+}
+
+// A body the parsers read next: one pushed buffer, or a stream of chunks.
+function parserPayload(body: Body): Readable {
+  if (!(body instanceof Uint8Array)) return Readable.from(body, { objectMode: false });
+  const stream = new Readable({ read() {} });
+  stream.push(body);
+  stream.push(null);
+  return stream;
+}
+
 // What a route's reply carries, as the exchange's body.
 function bodyOf(payload: unknown): Body | undefined {
   if (payload == null) return undefined;
@@ -82,7 +122,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const raw = request.raw;
     const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct ?? raw.headers) }, policy);
     exchanges.set(request, exchange);
-    exchange.admit(exchange.expectsBody ? payloadChunks(payload, 'drop-rest') : undefined).then((admission) => {
+    exchange.admit(exchange.expectsBody ? requestChunks(payload) : undefined).then((admission) => {
       if (admission.answered) {
         // Answered without calling next(): the route's parsers and handler never run.
         writeHead(reply, admission.response);
@@ -96,7 +136,7 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
         else raw.headers[name] = value;
       }
       const body = admission.body;
-      next(null, body === undefined ? payload : Readable.from(body instanceof Uint8Array ? [body] : body, { objectMode: false }));
+      next(null, body === undefined ? payload : parserPayload(body));
     }, next);
   });
 
