@@ -279,6 +279,17 @@ function renderE2ee(e, p) {
     }
   }
   out.push('', `Symmetric session requests (docs/protocol.md section 7.11: \`e2ee.symmetric\`, hmac-sha256 under the session's keys, no ICT) go to \`/sealed\` of a third process with the mode on; the bearer-JWT middleware (ES256) takes the same JSON body in clear on \`POST /echo\` of a fourth; target ≥ ${SYMMETRIC_TARGET}x, ratio of back-to-back runs.`);
+  if (Array.isArray(e.http) && e.http.some((r) => r.sizes.some((s) => s.budgetUs !== undefined))) {
+    out.push('', `*Can the symmetric target be met on this framework?* (µs per request, this run: the framework's bare JSON echo of the same body without authentication, a fifth process; the time the ${SYMMETRIC_TARGET}x target leaves oidc2 over it, 1 / (${SYMMETRIC_TARGET} × bearer) − 1 / bare; what the bearer middleware and a symmetric session request add over it now; and the floor: the primitive calls the protocol makes a service perform for one such request — eleven HMAC, three SHA-256, two AES-128-GCM passes, one random draw — on bare node:crypto with nothing else, bench/lib/symmetric-floor.mjs)`, '');
+    const rows = [];
+    for (const r of e.http) {
+      for (const s of r.sizes) {
+        if (s.budgetUs === undefined) continue;
+        rows.push([r.framework, `${fmt(s.bytes / 1024)} KiB`, fmt(s.bareRps), fmt(s.bearerAddedUs), fmt(s.budgetUs), fmt(s.symmetricAddedUs), fmt(s.floorUs, 1), s.reachable ? 'yes: floor within budget' : '**no**: the floor alone exceeds the budget']);
+      }
+    }
+    out.push(table(['framework', 'JSON body', 'bare JSON echo (req/s)', 'bearer adds', `budget at ${SYMMETRIC_TARGET}x bearer`, 'symmetric adds now', 'floor of the primitives', 'reachable'], rows));
+  }
   return out;
 }
 

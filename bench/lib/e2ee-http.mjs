@@ -21,11 +21,33 @@ import { writePresignedBodies } from './presign.mjs';
 import { startServer } from './proc.mjs';
 import { writeServerConfig } from './http-bench.mjs';
 import { median, round } from './stats.mjs';
+import { symmetricFloorUs } from './symmetric-floor.mjs';
 
-const VARIANTS = ['plain', 'session', 'symmetric', 'bearer'];
-const ROUTES = { plain: '/echo', session: '/sealed', symmetric: '/sealed', bearer: '/echo' };
-/** The server mode of each variant, and whether its oidc2 has e2ee.symmetric. */
-const SERVER_MODES = { plain: 'e2ee', session: 'e2ee', symmetric: 'e2ee', bearer: 'bearer' };
+/**
+ * Whether the symmetric target can be met at all on this framework: the time per request it leaves
+ * oidc2 over the bare framework's JSON echo (1 / (1.5 x bearer) - 1 / bare), against what a symmetric
+ * request adds now (1 / symmetric - 1 / bare) and against the least the protocol's primitives cost
+ * (bench/lib/symmetric-floor.mjs), all in µs per request of this run.
+ */
+function budget(bareRps, bearerRps, symmetricRps, floorUs) {
+  if (!bareRps || !bearerRps) return { floorUs };
+  const budgetUs = round(1e6 / (SYMMETRIC_TARGET * bearerRps) - 1e6 / bareRps, 1);
+  return {
+    bareRps,
+    floorUs,
+    budgetUs,
+    ...(symmetricRps ? { symmetricAddedUs: round(1e6 / symmetricRps - 1e6 / bareRps, 1) } : {}),
+    bearerAddedUs: round(1e6 / bearerRps - 1e6 / bareRps, 1),
+    reachable: budgetUs > floorUs,
+  };
+}
+
+const VARIANTS = ['plain', 'session', 'symmetric', 'bearer', 'bare'];
+const ROUTES = { plain: '/echo', session: '/sealed', symmetric: '/sealed', bearer: '/echo', bare: '/echo' };
+/** The server mode of each variant, and whether its oidc2 has e2ee.symmetric. `bare`: the framework's JSON echo, no authentication. */
+const SERVER_MODES = { plain: 'e2ee', session: 'e2ee', symmetric: 'e2ee', bearer: 'bearer', bare: 'hello' };
+/** Symmetric session requests against the bearer-JWT middleware. */
+const SYMMETRIC_TARGET = 1.5;
 const adapter = await loadAdapter();
 
 /**
@@ -51,7 +73,7 @@ function bearerRequest(core, token, plaintext) {
   return async () => ({
     method: 'POST',
     url: ROUTES.bearer,
-    headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/json'], 'signature-input': ['b=()'], signature: ['b=:AA==:'], 'content-digest': [await core.createContentDigest(plaintext)] },
+    headers: { ...(token === undefined ? {} : { authorization: [`Bearer ${token}`] }), 'content-type': ['application/json'], 'signature-input': ['b=()'], signature: ['b=:AA==:'], 'content-digest': [await core.createContentDigest(plaintext)] },
     body: plaintext,
   });
 }
@@ -105,6 +127,9 @@ async function sanityCheck(ctx, sends, session, plaintext, macSession) {
   const r4 = await sends.bearer(bearer);
   if (r4.status !== 200 || JSON.parse(new TextDecoder().decode(r4.body)).data.length !== plaintext.length - 11) throw new Error(`bearer POST answered ${r4.status}`);
   if ((await sends.bearer({ ...bearer, headers: { 'content-type': ['application/json'] } })).status !== 401) throw new Error('the bearer route accepted a request without a token');
+  // The bare framework's echo: no authentication at all.
+  const r5 = await sends.bare(await ctx.bareRequest());
+  if (r5.status !== 200 || JSON.parse(new TextDecoder().decode(r5.body)).data.length !== plaintext.length - 11) throw new Error(`the bare JSON echo answered ${r5.status}`);
 
   if (ctx.client) {
     const res = await ctx.client(`${AUDIENCE}${ROUTES.session}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: plaintext });
@@ -181,10 +206,13 @@ export async function benchE2eeHttp(o) {
       };
       for (const size of o.sizes) {
         const plaintext = jsonBody(size);
+        const floorUs = symmetricFloorUs(size);
         ctx.bearerRequest = bearerRequest(core, bearerToken, plaintext);
+        const bareRequest = bearerRequest(core, undefined, plaintext);
+        ctx.bareRequest = bareRequest;
         await sanityCheck(ctx, sends, await fresh(), plaintext, await freshMac());
         // Requests per second expected of each variant, to size each batch of pre-signed requests.
-        const expected = { plain: size > 16384 ? 800 : 1500, session: size > 16384 ? 500 : 1000, symmetric: size > 16384 ? 800 : 2000, bearer: size > 16384 ? 1000 : 3000 };
+        const expected = { plain: size > 16384 ? 800 : 1500, session: size > 16384 ? 500 : 1000, symmetric: size > 16384 ? 800 : 2000, bearer: size > 16384 ? 1000 : 3000, bare: size > 16384 ? 2000 : 6000 };
         const one = async (variant, duration) => {
           for (let attempt = 0; ; attempt++) {
             const s = await fresh();
@@ -194,6 +222,7 @@ export async function benchE2eeHttp(o) {
               session: () => caller.sealed(s, 'POST', ROUTES.session, plaintext),
               symmetric: () => macSealed(core, m, 'POST', ROUTES.symmetric, plaintext),
               bearer: ctx.bearerRequest,
+              bare: bareRequest,
             };
             const make = makers[variant];
             await writePresignedBodies(make, Math.ceil(expected[variant] * duration * 1.5) + 200, file);
@@ -239,6 +268,7 @@ export async function benchE2eeHttp(o) {
           bearerP99Ms: round(median(p99.bearer)),
           // Symmetric session request against the bearer-JWT middleware (target >= 1.5x), paired runs.
           symmetricVsBearer: symmetricRatios.some(Number.isFinite) ? round(median(symmetricRatios.filter(Number.isFinite)), 3) : undefined,
+          ...budget(rps('bare'), rps('bearer'), rps('symmetric'), floorUs),
           samples,
         };
         row.sizes.push(entry);

@@ -23,8 +23,8 @@ if (mode === 'e2ee') {
   app.get('/hello', (req, res) => {
     res.json(BODY);
   });
-  // The bearer baseline of the e2ee section: the same JSON echo behind express-jwt.
-  if (mode === 'bearer') app.post(ECHO, express.json({ limit: BODY_LIMIT }), (req, res) => res.json(req.body));
+  // The bearer baseline of the e2ee section: the same JSON echo behind express-jwt (and bare in mode hello).
+  if (mode === 'bearer' || mode === 'hello') app.post(ECHO, express.json({ limit: BODY_LIMIT }), (req, res) => res.json(req.body));
 }
 // The adapter's own renderer of signed problem responses, then a generic one.
 if (adapter?.oidc2ErrorHandler) app.use(adapter.oidc2ErrorHandler());

@@ -21,8 +21,8 @@ if (mode === 'e2ee') {
   app.post(SEALED, { config: { oidc2: { encryption: 'required' } } }, async (request) => request.body);
 } else {
   app.get('/hello', async () => BODY);
-  // The bearer baseline of the e2ee section: the same JSON echo behind @fastify/jwt.
-  if (mode === 'bearer') app.post(ECHO, async (request) => request.body);
+  // The bearer baseline of the e2ee section: the same JSON echo behind @fastify/jwt (and bare in mode hello).
+  if (mode === 'bearer' || mode === 'hello') app.post(ECHO, async (request) => request.body);
 }
 await app.listen({ port: 0, host: '127.0.0.1', backlog: BACKLOG });
 announce(app.server.address().port);

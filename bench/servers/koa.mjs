@@ -20,15 +20,15 @@ if (mode === 'e2ee') {
     if (ctx.method === 'POST' && (ctx.path === ECHO || ctx.path === SEALED)) ctx.body = ctx.request.body;
   });
 } else {
-  // The bearer baseline of the e2ee section: the same JSON echo behind koa-jwt.
+  // The bearer baseline of the e2ee section: the same JSON echo behind koa-jwt (and bare in mode hello).
   // (parsed on that route only, so GET /hello of the HTTP section pays nothing for it).
-  if (mode === 'bearer') {
+  if (mode === 'bearer' || mode === 'hello') {
     const json = rootRequire('@koa/bodyparser').bodyParser({ jsonLimit: BODY_LIMIT });
     app.use((ctx, next) => (ctx.path === ECHO ? json(ctx, next) : next()));
   }
   app.use((ctx) => {
     if (ctx.method === 'GET' && ctx.path === '/hello') ctx.body = BODY;
-    else if (mode === 'bearer' && ctx.method === 'POST' && ctx.path === ECHO) ctx.body = ctx.request.body;
+    else if ((mode === 'bearer' || mode === 'hello') && ctx.method === 'POST' && ctx.path === ECHO) ctx.body = ctx.request.body;
   });
 }
 const server = app.listen(0, '127.0.0.1', BACKLOG, () => announce(server.address().port));
