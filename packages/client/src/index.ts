@@ -659,7 +659,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
     for (let attempt = 0; ; attempt++) {
       const mac = e2eeParams?.mac;
       const { sent, binding, dpopNonce } = mac
-        ? { ...(await signWithSessionMac({ method: out.method, url: out.url, headers: { ...out.headers }, ...(out.body ? { body: out.body } : {}) }, mac, { nonce: e2eeParams!.nonce, audience: e2eeParams!.audience, expiresIn: signatureLifetime, digestAlgorithm, now })), dpopNonce: undefined }
+        ? { ...(await signWithSessionMac({ method: out.method, url: out.url, headers: { ...out.headers }, ...(out.body ? { body: out.body } : {}) }, mac, { nonce: e2eeParams!.nonce, audience: e2eeParams!.audience, expiresIn: signatureLifetime, digestAlgorithm, now, proof })), dpopNonce: undefined }
         : await prepare(out, k, token, e2eeParams);
       const response = await fetchImpl(sent.url, {
         method: sent.method,

@@ -85,7 +85,7 @@ export {
   type SessionTokenOptions,
   type SessionTokens,
 } from './e2ee/session-token.js';
-export { signSessionMacResponse, sessionMacBinding, type SessionMacResponseOptions } from './e2ee/symmetric.js';
+export { signSessionMacResponse, sessionMacBinding, sessionMacProfile, type SessionMacResponseOptions } from './e2ee/symmetric.js';
 export {
   STEK_LENGTH,
   DEFAULT_STEK_ROTATION_SECONDS,

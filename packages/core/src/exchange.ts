@@ -199,7 +199,7 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
   let answered = false;
   // A session-MAC request (docs/protocol.md section 7.11) names no binding of a public-key profile: its
   // refusals are signed with the service's credential, bound to its nonce.
-  const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request) ?? (host.e2ee ? sessionMacBinding(request) : undefined)));
+  const currentBinding = () => (authenticated ? binding : (binding ??= host.bindingOf(request) ?? (host.e2ee ? sessionMacBinding(request, host.e2ee.sessionMac.profile) : undefined)));
 
   async function readRequestBody(body: Body): Promise<Uint8Array> {
     const limit = host.maxBodyBytes;

@@ -154,7 +154,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   }
   const e2ee =
     signs && e2eeOptions !== false
-      ? createE2eeService(e2eeOptions ?? {}, authenticatorOptions.audiences, now, typeof authenticatorOptions.clockTolerance === 'number' ? authenticatorOptions.clockTolerance : 60)
+      ? createE2eeService(e2eeOptions ?? {}, authenticatorOptions.audiences, now, typeof authenticatorOptions.clockTolerance === 'number' ? authenticatorOptions.clockTolerance : 60, providers.ict ? OIDC2_PROFILE : WIMSE_PROFILE)
       : undefined;
 
   // A response bound to nothing (a request that named no proof) is signed with the ICT, else the WIT.

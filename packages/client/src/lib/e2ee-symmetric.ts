@@ -8,7 +8,7 @@
 // pinned (`session_mac_unavailable`, `session_mac_not_allowed`): nothing ran, so it sends the same
 // request again signed with its key, and stops trying at that service.
 import { hasSessionMacSignature, isOidc2Error, signSessionMacRequest, verifySessionMacResponse, type HttpRequest, type HttpResponse, type RequestBinding, type ServiceIdentity } from '@oidc2/core';
-import { macKeys, sessionMacBinding } from '@oidc2/core/adapter';
+import { macKeys, sessionMacBinding, sessionMacProfile } from '@oidc2/core/adapter';
 
 /** The refusals after which a request is sent again with a public-key signature. */
 export const SESSION_MAC_REFUSALS: ReadonlySet<string> = new Set(['session_mac_unavailable', 'session_mac_not_allowed']);
@@ -33,16 +33,18 @@ export interface SessionMacSigning {
   readonly expiresIn: number;
   readonly digestAlgorithm: 'sha-256' | 'sha-512';
   readonly now: () => number;
+  /** The client's proof: a workload's refusals are signed with the service's WIT, a user's with its ICT. */
+  readonly proof: string;
 }
 
 /**
  * Signs a session request under `K_c2s`. The binding it returns is the one a public-key-signed
- * refusal of the service is verified under (the OIDC² profile, bound to this nonce, covering
- * `"oidc2-session";req`).
+ * refusal of the service is verified under (the profile of the client's proof, bound to this nonce,
+ * covering `"oidc2-session";req`).
  */
 export async function signWithSessionMac(request: HttpRequest, mac: SessionMacParams, o: SessionMacSigning): Promise<{ sent: HttpRequest; binding: RequestBinding }> {
   const sent = await signSessionMacRequest(request, { key: mac.c2s, nonce: o.nonce, audience: o.audience, expiresIn: o.expiresIn, now: o.now, digestAlgorithm: o.digestAlgorithm });
-  return { sent, binding: sessionMacBinding(sent)! };
+  return { sent, binding: sessionMacBinding(sent, sessionMacProfile(o.proof))! };
 }
 
 /**

@@ -32,6 +32,7 @@ import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
 import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
 import type { Body } from '../lib/body.js';
 import type { KeyHandle } from '../lib/crypto.js';
+import type { SignatureProfile } from '../profile.js';
 import { sessionOfIdentity, signSessionMacResponse, type SessionMacHost } from './symmetric.js';
 
 /** A route's end-to-end encryption policy (docs/protocol.md section 7.10). */
@@ -205,8 +206,9 @@ function coding(request: HttpRequest): { encoded: boolean; coded: boolean } {
  * Creates the service side of end-to-end encryption. Options are checked here, once.
  *
  * @param audiences The service's public base URLs (the session token's `aud` is the one a request matched).
+ * @param macProfile The profile whose credential signs the refusals of session-MAC requests (default OIDC²).
  */
-export function createE2eeService(options: E2eeOptions, audiences: string[], now: () => number, leewaySeconds: number): E2eeService {
+export function createE2eeService(options: E2eeOptions, audiences: string[], now: () => number, leewaySeconds: number, macProfile?: SignatureProfile): E2eeService {
   assertOptions(options as unknown, E2EE_OPTION_KEYS, 'options.e2ee');
   const suites = options.suites ?? DEFAULT_SUITES;
   if (!Array.isArray(suites) || suites.length === 0 || new Set(suites).size !== suites.length || suites.some((s: unknown) => typeof s !== 'string' || !Object.hasOwn(E2EE_SUITES, s) || !E2EE_SUITES[s as SuiteName].implemented)) {
@@ -274,7 +276,7 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     // The request path is relative to the base URL the caller addressed (as for the audience), so
     // the endpoint is that path exactly: an application route that merely ends in it is not.
     isSessionEndpoint,
-    sessionMac: { enabled: symmetric, tokens, bases },
+    sessionMac: { enabled: symmetric, tokens, bases, ...(macProfile ? { profile: macProfile } : {}) },
     signSessionMac(opened, response, request, streamed) {
       if (!opened.mac) throw argumentError('ERR_INVALID_ARG_VALUE', 'the exchange was not authenticated with a session MAC');
       return signSessionMacResponse(response, request, opened.mac.nonce, opened.mac.key, { now, streamedEncryptedBody: streamed });

@@ -14,7 +14,7 @@ import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from '..
 import type { Identity } from '../authenticator.js';
 import { signatureBinding, type RequestBinding } from '../binding.js';
 import { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm } from '../content-digest.js';
-import { OIDC2_PROFILE, nonceAccepted, nonceRule } from '../profile.js';
+import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import type { ProofContext, ProofHooks } from '../proofs/context.js';
 import { covers } from '../proofs/detect.js';
 import { parseSignature, parseSignatureInput, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
@@ -55,6 +55,12 @@ export interface SessionMacHost {
   readonly tokens: SessionTokens;
   /** The service's public base URLs. */
   readonly bases: AudienceMatcher;
+  /**
+   * The profile whose credential signs what is not MAC-signed (refusals, and the binding a route
+   * sees): the OIDC² profile when the service holds an ICT, else the WIMSE profile of its WIT.
+   * Default the OIDC² profile.
+   */
+  readonly profile?: SignatureProfile;
 }
 
 /** Per-call options of {@link verifySessionMacRequest}. */
@@ -117,10 +123,11 @@ export function hasSessionMacSignature(headers: Fields): boolean {
 
 /**
  * The binding of a symmetric request, read from its fields without trusting them: its refusals are
- * signed with the service's credential under the OIDC² profile, bound to the request's nonce and
- * covering its `Oidc2-Session` with `;req`. Undefined when the request has no such signature.
+ * signed with the service's credential under `profile` (the OIDC² profile by default; the WIMSE
+ * profile for a service that holds only a WIT), bound to the request's nonce and covering its
+ * `Oidc2-Session` with `;req`. Undefined when the request has no such signature.
  */
-export function sessionMacBinding(request: Pick<HttpRequest, 'headers'>): RequestBinding | undefined {
+export function sessionMacBinding(request: Pick<HttpRequest, 'headers'>, profile: SignatureProfile = OIDC2_PROFILE): RequestBinding | undefined {
   const lines = fieldLines(request.headers, 'signature-input');
   if (!lines) return undefined;
   let entry: SignatureInputEntry | undefined;
@@ -131,12 +138,17 @@ export function sessionMacBinding(request: Pick<HttpRequest, 'headers'>): Reques
   }
   if (!entry) return undefined;
   const { nonce, [AUDIENCE_PARAM]: audience } = entry.params;
-  return signatureBinding(OIDC2_PROFILE, {
+  return signatureBinding(profile, {
     nonce: typeof nonce === 'string' ? nonce : undefined,
     audience: typeof audience === 'string' ? audience : undefined,
     signResponse: true,
     headers: request.headers,
   });
+}
+
+/** The profile of the credential that signs for a workload or a user caller of symmetric mode. */
+export function sessionMacProfile(proof: 'http-signature' | 'wimse-signature' | string): SignatureProfile {
+  return proof === 'wimse-signature' ? WIMSE_PROFILE : OIDC2_PROFILE;
 }
 
 function hmacKey(secret: Uint8Array): Promise<KeyHandle> {
@@ -270,7 +282,7 @@ export async function verifySessionMacRequest(
   await ctx.checkDigest(request, hooks.streamedEncryptedBody !== true);
   const transaction = await ctx.transaction(request);
 
-  const binding = signatureBinding(OIDC2_PROFILE, { nonce, audience: aud, signResponse: true, headers: request.headers });
+  const binding = signatureBinding(host.profile ?? OIDC2_PROFILE, { nonce, audience: aud, signResponse: true, headers: request.headers });
   const identity = sessionIdentity(session, binding);
   if (transaction) identity.transaction = transaction;
   sessions.set(identity, { session, keys, s2c });
