@@ -2,7 +2,7 @@
 // the three adapters started with the same options, and a sender that puts a request on the wire
 // exactly as given (request line, field lines in order and repeated, body) over a real socket.
 import { request as httpRequest } from 'node:http';
-import { signRequest, type Fields, type HttpResponse, type Oidc2Options, type SignRequestOptions } from '@oidc2/core';
+import { createContentDigest, createNonce, signMessage, signRequest, type Fields, type HttpRequest, type HttpResponse, type Oidc2Options, type SignRequestOptions } from '@oidc2/core';
 import { newIssuer, newKey, type TestIssuer, type TestKey } from '../support/credentials';
 import { FRAMEWORKS, startFramework, type Framework, type FrameworkService } from '../support/frameworks';
 
@@ -104,4 +104,44 @@ export async function signedWire(parties: Parties, method: string, url: string, 
 /** The JSON body of a success. */
 export function json(response: WireResponse): Record<string, unknown> {
   return JSON.parse(Buffer.from(response.body).toString('utf8')) as Record<string, unknown>;
+}
+
+/** What {@link handSigned} signs: everything a test may set that {@link signRequest} decides itself. */
+export interface HandSigned {
+  method?: string;
+  /** Path and query. Default `/echo`. */
+  target?: string;
+  /** A JSON body, sent with `Content-Type` and `Content-Digest` (`contentDigest`, else its sha-256). */
+  body?: string;
+  contentDigest?: string;
+  /** Further fields, covered by the signature. */
+  headers?: Fields;
+  /** The covered components. Default `@method`, `@path`, `@query` and every field. */
+  components?: string[];
+  /** Sign `@request-target` as an absolute-form request line carries it, and send it so. Default false. */
+  absoluteForm?: boolean;
+  /** Rewrites the `Signature-Input` member after signing (what a proxy changes on the way). */
+  rewriteInput?: (input: string, params: { created: number; nonce: string }) => string;
+}
+
+/**
+ * A request alice signs under the OIDC² profile with the fields, components and digest as given
+ * (so a test can sign what {@link signRequest} never would), as a wire request to `origin`.
+ */
+export async function handSigned(parties: Parties, origin: string, o: HandSigned = {}): Promise<WireRequest> {
+  const method = o.method ?? 'POST';
+  const target = o.target ?? '/echo';
+  const body = o.body === undefined ? undefined : new TextEncoder().encode(o.body);
+  const url = `${origin}${target}`;
+  const headers: Fields = {
+    'identity-certification-token': [parties.aliceIct],
+    ...(body ? { 'content-type': ['application/json'], 'content-digest': [o.contentDigest ?? (await createContentDigest(body))] } : {}),
+    ...o.headers,
+  };
+  const created = Math.floor(Date.now() / 1000);
+  const params = { created, expires: created + 60, nonce: createNonce(), tag: 'oidc2-ict', 'oidc2-aud': url.split('?', 1)[0]! };
+  const message: HttpRequest = { method, url, absoluteForm: o.absoluteForm === true, headers, body };
+  const signed = await signMessage(message, { label: 'sig', components: o.components ?? ['@method', '@path', '@query', ...Object.keys(headers)], params, key: parties.alice.signer });
+  const input = o.rewriteInput ? o.rewriteInput(signed.signatureInput, params) : signed.signatureInput;
+  return { method, target: o.absoluteForm ? url : target, lines: linesOf({ ...headers, 'signature-input': [input], signature: [signed.signature] }), body };
 }
