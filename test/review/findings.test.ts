@@ -1,7 +1,9 @@
 // One regression test per finding of the hostile-input review (docs/security.md, "Review"): each
 // sends the hostile request over a real socket to Express, Fastify and Koa and asserts the status
 // and code every adapter must answer with.
-import { createContentDigest, createWpt } from '@oidc2/core';
+import { createContentDigest, createWpt, fieldLines, normalizeFields, parseSignatureInput, signRequest } from '@oidc2/core';
+import { createClient } from '@oidc2/client';
+import { codeOf } from '../support/error-code';
 import { closeAll, FRAMEWORKS, handSigned, newParties, send, serviceOptions, startAll, type Framework, type Parties, type WireResponse } from './support';
 import type { FrameworkService } from '../support/frameworks';
 import { newTrustDomain, type TestTrustDomain } from '../../packages/core/test/support/wit';
@@ -11,12 +13,16 @@ let parties: Parties;
 let domain: TestTrustDomain;
 let workload: TestKey;
 let wit: string;
+let mallory: TestKey;
+let malloryIct: string;
 let services: Record<Framework, FrameworkService>;
 beforeAll(async () => {
   parties = await newParties();
   domain = await newTrustDomain('workloads.review.example');
   workload = await newKey('ES256');
   wit = await domain.mint(workload, { lifetime: 3000 });
+  mallory = await newKey('ES256');
+  malloryIct = await parties.callers.mint(mallory, { subject: 'mallory', lifetime: 3000 });
   services = await startAll(serviceOptions(parties, { workloads: { trustDomains: [{ trustDomain: domain.trustDomain, jwks: domain.jwks }] } }));
 });
 afterAll(() => closeAll(services));
@@ -68,6 +74,34 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
     it('two lines beside an HTTP signature that covers both: 400 request_malformed too, as for every token field (was 200)', async () => {
       const request = await handSigned(parties, origin(), { method: 'GET', target: '/whoami', headers: { 'txn-token': ['a.b.c', 'd.e.f'] } });
       expect(outcome(await send(origin(), request))).toEqual({ status: 400, code: 'request_malformed' });
+    });
+  });
+
+  describe('a response signed for another caller that reused this request nonce', () => {
+    // A proxy on the way holds alice's request back and sends, with alice's nonce (readable in her
+    // Signature-Input), a request of its own signed with mallory's trusted ICT; the service answers
+    // mallory and binds the answer to that nonce, and the proxy hands it to alice.
+    const substituting = (): typeof fetch => async (input, init) => {
+      const sent = normalizeFields(init?.headers as Record<string, string>);
+      const nonce = [...parseSignatureInput(fieldLines(sent, 'signature-input')).values()][0]!.params.nonce!;
+      const own = await signRequest({ method: init?.method ?? 'GET', url: String(input) }, { ict: malloryIct, key: mallory.signer, nonce });
+      return fetch(String(input), { method: own.method, headers: Object.entries(own.headers).flatMap(([n, ls]) => ls.map((l) => [n, l] as [string, string])) });
+    };
+    const client = (fetchImpl: typeof fetch) =>
+      createClient({
+        serviceIssuers: [{ issuer: parties.services.issuer, jwks: parties.services.jwks }],
+        expectedService: 'service',
+        getIct: (jwk) => parties.callers.mint(jwk, { subject: 'alice' }),
+        fetch: fetchImpl,
+      });
+
+    it('an honest exchange verifies', async () => {
+      const response = await client(fetch)(`${origin()}/whoami`);
+      expect(await response.json()).toMatchObject({ framework, caller: 'alice' });
+    });
+
+    it('the client refuses the substituted answer: response_signature_invalid (was accepted, showing mallory as the caller)', async () => {
+      expect(await codeOf(() => client(substituting())(`${origin()}/whoami`))).toBe('response_signature_invalid');
     });
   });
 });
