@@ -2,6 +2,9 @@
 // refused: each sends the hostile request over a real socket to Express, Fastify and Koa, which
 // must all answer with the same status and code.
 import { SignJWT } from 'jose';
+import { createDpopProof } from '@oidc2/core';
+import { createClient } from '@oidc2/client';
+import { codeOf } from '../support/error-code';
 import { closeAll, FRAMEWORKS, handSigned, newParties, send, serviceOptions, signedWire, startAll, type Framework, type Parties, type WireResponse } from './support';
 import type { FrameworkService } from '../support/frameworks';
 import { ROUTE_POLICIES } from '../support/frameworks';
@@ -68,5 +71,47 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
     const response = await send(origin(), request);
     expect(outcome(response)).toEqual({ status: 401, code: 'e2ee_required' });
     expect(response.headers['www-authenticate']?.join(', ')).toContain('error="e2ee_required"');
+  });
+
+  it('a DPoP proof is bound to its method and URI and spent once', async () => {
+    const dpop = async (method: string, target: string, proofTarget = target) => ({
+      method,
+      target,
+      lines: [
+        ['authorization', `DPoP ${parties.aliceIct}`],
+        ['dpop', await createDpopProof({ method, url: `${origin()}${proofTarget}`, key: parties.alice.signer, jwk: parties.alice.publicJwk, accessToken: parties.aliceIct })],
+      ] as Array<[string, string]>,
+    });
+    const request = await dpop('GET', '/whoami');
+    expect(outcome(await send(origin(), request))).toEqual({ status: 200, code: undefined });
+    expect(outcome(await send(origin(), request))).toEqual({ status: 401, code: 'replay_detected' });
+    expect(outcome(await send(origin(), await dpop('GET', '/clear', '/whoami')))).toEqual({ status: 401, code: 'dpop_invalid' });
+    expect(outcome(await send(origin(), { ...(await dpop('GET', '/whoami')), method: 'DELETE' }))).toEqual({ status: 401, code: 'dpop_invalid' });
+  });
+
+  describe('the client, against a proxy that changes the answer', () => {
+    // Passes the request on unchanged and hands back the answer as `change` makes it.
+    const proxy = (change: (headers: Headers, status: number) => { headers: Headers; status: number }): typeof fetch => async (input, init) => {
+      const real = await fetch(input, init);
+      const changed = change(new Headers(real.headers), real.status);
+      return new Response(await real.arrayBuffer(), changed);
+    };
+    const client = (fetchImpl: typeof fetch) =>
+      createClient({ serviceIssuers: [{ issuer: parties.services.issuer, jwks: parties.services.jwks }], expectedService: 'service', getIct: (jwk) => parties.callers.mint(jwk), fetch: fetchImpl });
+
+    it('a stripped signature is response_unsigned; a changed status or content type is response_signature_invalid', async () => {
+      const strip = proxy((headers, status) => {
+        headers.delete('signature');
+        headers.delete('signature-input');
+        return { headers, status };
+      });
+      expect(await codeOf(() => client(strip)(`${origin()}/whoami`))).toBe('response_unsigned');
+      expect(await codeOf(() => client(proxy((headers) => ({ headers, status: 201 })))(`${origin()}/whoami`))).toBe('response_signature_invalid');
+      const retyped = proxy((headers, status) => {
+        headers.set('content-type', 'text/html');
+        return { headers, status };
+      });
+      expect(await codeOf(() => client(retyped)(`${origin()}/whoami`))).toBe('response_signature_invalid');
+    });
   });
 });

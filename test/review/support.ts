@@ -86,7 +86,7 @@ export function send(origin: string, request: WireRequest): Promise<WireResponse
         const headers: Fields = {};
         for (const [name, values] of Object.entries(res.headersDistinct)) headers[name] = values ?? [];
         const type = headers['content-type']?.[0] ?? '';
-        const code = type.startsWith('application/problem+json') ? (JSON.parse(body.toString('utf8')) as { code?: string }).code : undefined;
+        const code = type.startsWith('application/problem+json') && body.length > 0 ? (JSON.parse(body.toString('utf8')) as { code?: string }).code : undefined;
         resolve({ status: res.statusCode ?? 0, headers, body, code });
       });
     });
