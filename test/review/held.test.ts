@@ -5,69 +5,62 @@ import { SignJWT } from 'jose';
 import { createDpopProof } from '@oidc2/core';
 import { createClient } from '@oidc2/client';
 import { codeOf } from '../support/error-code';
-import { closeAll, FRAMEWORKS, handSigned, newParties, send, serviceOptions, signedWire, startAll, type Framework, type Parties, type WireResponse } from './support';
-import type { FrameworkService } from '../support/frameworks';
+import { FRAMEWORKS, handSigned, send, signedWire, startedForFile, type WireResponse } from './support';
 import { ROUTE_POLICIES } from '../support/frameworks';
 
-let parties: Parties;
-let services: Record<Framework, FrameworkService>;
-beforeAll(async () => {
-  parties = await newParties();
-  services = await startAll(serviceOptions(parties));
-});
-afterAll(() => closeAll(services));
+const started = startedForFile();
 
 const outcome = (r: WireResponse) => ({ status: r.status, code: r.code });
 const now = () => Math.floor(Date.now() / 1000);
 
 describe.each(FRAMEWORKS)('%s', (framework) => {
-  const origin = () => services[framework].url;
+  const origin = () => started.services[framework].url;
 
   it('a replay of a served request, to the same route or another, is refused', async () => {
-    const request = await signedWire(parties, 'GET', `${origin()}/whoami`);
+    const request = await signedWire(started.parties, 'GET', `${origin()}/whoami`);
     expect(outcome(await send(origin(), request))).toEqual({ status: 200, code: undefined });
     expect(outcome(await send(origin(), request))).toEqual({ status: 401, code: 'replay_detected' });
-    const fresh = await signedWire(parties, 'GET', `${origin()}/whoami`);
+    const fresh = await signedWire(started.parties, 'GET', `${origin()}/whoami`);
     expect(outcome(await send(origin(), { ...fresh, target: '/clear' }))).toEqual({ status: 401, code: 'signature_invalid' });
     expect(outcome(await send(origin(), { ...fresh, method: 'DELETE' }))).toEqual({ status: 401, code: 'signature_invalid' });
   });
 
   it('created beyond the clock skew is signature_not_yet_valid; no expires is signature_params_invalid', async () => {
-    const future = await signedWire(parties, 'GET', `${origin()}/whoami`, { options: { now: () => now() + 120 } });
+    const future = await signedWire(started.parties, 'GET', `${origin()}/whoami`, { options: { now: () => now() + 120 } });
     expect(outcome(await send(origin(), future))).toEqual({ status: 401, code: 'signature_not_yet_valid' });
-    const unbounded = await handSigned(parties, origin(), { method: 'GET', target: '/whoami', rewriteInput: (input) => input.replace(/;expires=\d+/, '') });
+    const unbounded = await handSigned(started.parties, origin(), { method: 'GET', target: '/whoami', rewriteInput: (input) => input.replace(/;expires=\d+/, '') });
     expect(outcome(await send(origin(), unbounded))).toEqual({ status: 401, code: 'signature_params_invalid' });
   });
 
   it('a body changed after signing, or a field added the signature must cover, is refused', async () => {
-    const request = await handSigned(parties, origin(), { body: '{"amount":1}' });
+    const request = await handSigned(started.parties, origin(), { body: '{"amount":1}' });
     expect(outcome(await send(origin(), { ...request, body: new TextEncoder().encode('{"amount":9}') }))).toEqual({ status: 401, code: 'digest_mismatch' });
-    const added = await handSigned(parties, origin(), { method: 'GET', target: '/whoami' });
+    const added = await handSigned(started.parties, origin(), { method: 'GET', target: '/whoami' });
     added.lines.push(['txn-token', 'a.b.c']);
     expect(outcome(await send(origin(), added))).toEqual({ status: 401, code: 'component_not_covered' });
   });
 
   it('ICT alg and typ confusion: HS256 is refused before any key, a WIT-typed token of the trusted issuer is not an ICT', async () => {
-    const claims = { iss: parties.callers.issuer, sub: 'alice', cnf: { jwk: parties.alice.publicJwk } };
-    const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'ict+jwt', kid: parties.callers.kid }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(parties.callers.jwks.keys[0])));
-    const asHs256 = await handSigned(parties, origin(), { method: 'GET', target: '/whoami', headers: { 'identity-certification-token': [hs256] } });
+    const claims = { iss: started.parties.callers.issuer, sub: 'alice', cnf: { jwk: started.parties.alice.publicJwk } };
+    const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'ict+jwt', kid: started.parties.callers.kid }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(started.parties.callers.jwks.keys[0])));
+    const asHs256 = await handSigned(started.parties, origin(), { method: 'GET', target: '/whoami', headers: { 'identity-certification-token': [hs256] } });
     expect(outcome(await send(origin(), asHs256))).toEqual({ status: 401, code: 'ict_alg_not_allowed' });
-    const witTyped = await parties.callers.mint(parties.alice, { typ: 'wit+jwt' });
-    const asWit = await handSigned(parties, origin(), { method: 'GET', target: '/whoami', headers: { 'identity-certification-token': [witTyped] } });
+    const witTyped = await started.parties.callers.mint(started.parties.alice, { typ: 'wit+jwt' });
+    const asWit = await handSigned(started.parties, origin(), { method: 'GET', target: '/whoami', headers: { 'identity-certification-token': [witTyped] } });
     expect(outcome(await send(origin(), asWit))).toEqual({ status: 401, code: 'ict_typ_invalid' });
   });
 
   it('the token field twice under names that differ only in case is request_malformed, and no token is echoed', async () => {
-    const request = await signedWire(parties, 'GET', `${origin()}/whoami`);
-    request.lines.push(['IDENTITY-CERTIFICATION-TOKEN', parties.aliceIct]);
+    const request = await signedWire(started.parties, 'GET', `${origin()}/whoami`);
+    request.lines.push(['IDENTITY-CERTIFICATION-TOKEN', started.parties.aliceIct]);
     const response = await send(origin(), request);
     expect(outcome(response)).toEqual({ status: 400, code: 'request_malformed' });
-    expect(Buffer.from(response.body).toString('utf8')).not.toContain(parties.aliceIct.split('.')[1]);
+    expect(Buffer.from(response.body).toString('utf8')).not.toContain(started.parties.aliceIct.split('.')[1]);
   });
 
   it('a route that requires end-to-end encryption refuses a plaintext request: 401 e2ee_required', async () => {
     expect(ROUTE_POLICIES.secret).toEqual({ encryption: 'required' });
-    const request = await handSigned(parties, origin(), { target: '/secret', body: '{"a":1}' });
+    const request = await handSigned(started.parties, origin(), { target: '/secret', body: '{"a":1}' });
     const response = await send(origin(), request);
     expect(outcome(response)).toEqual({ status: 401, code: 'e2ee_required' });
     expect(response.headers['www-authenticate']?.join(', ')).toContain('error="e2ee_required"');
@@ -78,8 +71,8 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
       method,
       target,
       lines: [
-        ['authorization', `DPoP ${parties.aliceIct}`],
-        ['dpop', await createDpopProof({ method, url: `${origin()}${proofTarget}`, key: parties.alice.signer, jwk: parties.alice.publicJwk, accessToken: parties.aliceIct })],
+        ['authorization', `DPoP ${started.parties.aliceIct}`],
+        ['dpop', await createDpopProof({ method, url: `${origin()}${proofTarget}`, key: started.parties.alice.signer, jwk: started.parties.alice.publicJwk, accessToken: started.parties.aliceIct })],
       ] as Array<[string, string]>,
     });
     const request = await dpop('GET', '/whoami');
@@ -97,7 +90,7 @@ describe.each(FRAMEWORKS)('%s', (framework) => {
       return new Response(await real.arrayBuffer(), changed);
     };
     const client = (fetchImpl: typeof fetch) =>
-      createClient({ serviceIssuers: [{ issuer: parties.services.issuer, jwks: parties.services.jwks }], expectedService: 'service', getIct: (jwk) => parties.callers.mint(jwk), fetch: fetchImpl });
+      createClient({ serviceIssuers: [{ issuer: started.parties.services.issuer, jwks: started.parties.services.jwks }], expectedService: 'service', getIct: (jwk) => started.parties.callers.mint(jwk), fetch: fetchImpl });
 
     it('a stripped signature is response_unsigned; a changed status or content type is response_signature_invalid', async () => {
       const strip = proxy((headers, status) => {

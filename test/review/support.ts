@@ -42,6 +42,23 @@ export async function startAll(options: (url: string) => Oidc2Options): Promise<
   return Object.fromEntries(started.map((s) => [s.framework, s])) as Record<Framework, FrameworkService>;
 }
 
+/** What {@link startedForFile} starts: the parties and the three adapters, set once `beforeAll` ran. */
+export interface Started {
+  parties: Parties;
+  services: Record<Framework, FrameworkService>;
+}
+
+/** Mints the parties and starts every adapter before a file's tests (`extra` added to the options), and stops them after. */
+export function startedForFile(extra: Partial<Oidc2Options> = {}): Started {
+  const started = {} as Started;
+  beforeAll(async () => {
+    started.parties = await newParties();
+    started.services = await startAll(serviceOptions(started.parties, extra));
+  });
+  afterAll(() => closeAll(started.services));
+  return started;
+}
+
 export async function closeAll(services: Record<Framework, FrameworkService> | undefined): Promise<void> {
   if (services) await Promise.all(Object.values(services).map((s) => s.close()));
 }
