@@ -32,8 +32,9 @@ export function repeatedKey(text: string): string | undefined {
     while (i < text.length && isKeyChar(text.charCodeAt(i))) i++;
     return [text.slice(start, i), i];
   };
-  let [first, i] = keyAt(0);
-  members.add(first);
+  const [firstKey, afterFirst] = keyAt(0);
+  members.add(firstKey);
+  let i = afterFirst;
   while (i < text.length) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {

@@ -140,8 +140,8 @@ function checkParam(key: string, value: BareItem, fail: (message: string) => nev
  *
  * @param lines The field lines, e.g. `fieldLines(request.headers, 'signature-input')`; absent means no signatures.
  * @throws Oidc2Error `header_too_large` over `limits.maxBytes`; `request_malformed` for anything
- *   malformed, a label or parameter named twice, more than `limits.maxMembers` members or more than `limits.maxComponents` covered
- *   components in one member; `component_unsupported` for an unknown
+ *   malformed, a label or parameter named twice, more than `limits.maxMembers` members or more than
+ *   `limits.maxComponents` covered components in one member; `component_unsupported` for an unknown
  *   derived component or component parameter, or `tr`.
  */
 export function parseSignatureInput(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, SignatureInputEntry> {
