@@ -337,13 +337,14 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
     },
     // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
     async transaction(request) {
-      if (!txnTokens) return undefined;
       const lines = fieldLines(request.headers, TXN_TOKEN_HEADER);
+      // One line also where Txn-Tokens are not verified: a WPT's tth binds one, and a second would go unbound.
+      if (lines && lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');
+      if (!txnTokens) return undefined;
       if (!lines) {
         if (txnTokens.required) throw new Oidc2Error('txn_token_missing', 'this service requires a Txn-Token');
         return undefined;
       }
-      if (lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');
       return txnTokens.verify(lines[0]!.trim());
     },
   };

@@ -8,6 +8,7 @@ import { encodeBase64 } from './lib/base64.js';
 import { digest, timingSafeEqual, type HashName } from './lib/crypto.js';
 import { joinBounded } from './rfc9421/signature-fields.js';
 import { argumentError, assertOptions } from './lib/validate.js';
+import { repeatedKey } from './lib/structured-keys.js';
 
 /** The algorithms RFC 9530 section 5 registers as Active. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -51,7 +52,7 @@ export async function createContentDigest(body: Uint8Array, algorithm: ContentDi
  * @param body The content bytes exactly as received.
  * @throws Oidc2Error `digest_missing` (required and absent), `digest_unsupported` (no Active
  *   algorithm), `digest_mismatch`, `header_too_large` (over `maxBytes`), `request_malformed`
- *   (not a Dictionary of Byte Sequences).
+ *   (not a Dictionary of Byte Sequences, or an algorithm named twice).
  */
 export async function verifyContentDigest(lines: readonly string[] | undefined, body: Uint8Array, options?: VerifyContentDigestOptions): Promise<void> {
   if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
@@ -62,13 +63,16 @@ export async function verifyContentDigest(lines: readonly string[] | undefined, 
     if (options?.required) throw new Oidc2Error('digest_missing', 'Content-Digest is required');
     return;
   }
+  const text = joinBounded(lines, maxBytes, 'Content-Digest');
   let dictionary: Dictionary;
   try {
-    dictionary = parseDictionary(joinBounded(lines, maxBytes, 'Content-Digest'));
+    dictionary = parseDictionary(text);
   } catch (error) {
     if (error instanceof Oidc2Error) throw error;
     throw new Oidc2Error('request_malformed', 'Content-Digest is not a Structured Field Dictionary', { cause: error });
   }
+  // A repeated algorithm would be compared only in its last member (RFC 9651 keeps the last).
+  if (repeatedKey(text) !== undefined) throw new Oidc2Error('request_malformed', 'Content-Digest names an algorithm more than once');
   let checked = 0;
   for (const [algorithm, member] of dictionary) {
     const value = member[0];

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { ERROR_STATUS, Oidc2Error, PROBLEM_CONTENT_TYPE, isOidc2Error, type Oidc2ErrorCode, type ProblemDetails, type RemoteCause } from './errors.js';
-export { fieldLines, fieldValue, normalizeFields, type Fields, type FieldsInit, type HttpRequest, type HttpResponse } from './message.js';
+export { fieldLines, fieldValue, isAbsoluteForm, normalizeFields, type Fields, type FieldsInit, type HttpRequest, type HttpResponse } from './message.js';
 export { OIDC2_PROFILE, SIGNATURE_PROFILES, WIMSE_06_PROFILE, WIMSE_PROFILE, WIT_HEADER, type SignatureProfile, type TokenKind } from './profile.js';
 export { dpopBinding, wptBinding, type AcceptedProof, type ProofType, type RequestBinding } from './binding.js';
 export { detectProof, requestBinding, type DetectedProof, type DetectProofOptions, type RequestBindingOptions } from './proofs/detect.js';

@@ -36,6 +36,24 @@ export interface HttpRequest {
   authority?: string | undefined;
 }
 
+// RFC 3986 section 3.1 scheme, then "://": the absolute-form of a request target (RFC 9112 section 3.2.2).
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * Whether a request target as the request line carried it is in absolute form
+ * (`http://host/path`), as Node's `req.url` is for such a request line: what an adapter sets
+ * {@link HttpRequest.absoluteForm} from.
+ *
+ * @example
+ * ```ts
+ * isAbsoluteForm('http://api.example.com/orders') // true
+ * isAbsoluteForm('/orders') // false
+ * ```
+ */
+export function isAbsoluteForm(target: string): boolean {
+  return ABSOLUTE_FORM.test(target);
+}
+
 /** An HTTP response as the core sees it. */
 export interface HttpResponse {
   status: number;

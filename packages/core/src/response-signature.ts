@@ -96,7 +96,15 @@ export async function signResponse(
   for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
   if (!streamed) components.push('content-digest');
   for (const component of profile.responseRequestComponents) components.push(`"${component}";req`);
-  for (const field of boundRequestFields(binding)) components.push(`"${field}";req`);
+  const requestFields = boundRequestFields(binding);
+  for (const field of requestFields) components.push(`"${field}";req`);
+  // The request's nonce travels in clear: another holder of a trusted ICT can sign a request of its
+  // own with it, whose response would then verify as the answer to this one. Covering the caller's
+  // ICT binds the response to the caller. (End-to-end encrypted exchanges are bound to both
+  // identities by their key exchange already, and WIMSE responses keep the draft's form.)
+  if (binding.proof === 'http-signature' && profile.token === 'ict' && requestFields.length === 0 && fieldLines(request.headers, profile.tokenHeader)?.length === 1) {
+    components.push(`"${profile.tokenHeader}";req`);
+  }
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const params: Record<string, string | number | boolean> = {
     created,

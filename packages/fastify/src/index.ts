@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import fp from 'fastify-plugin';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { assertRoutePolicy, createOidc2Service, normalizeFields, type Body, type Exchange, type ExchangeResponse, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
+import { assertRoutePolicy, createOidc2Service, isAbsoluteForm, normalizeFields, type Body, type Exchange, type ExchangeResponse, type Identity, type Oidc2Error, type Oidc2Options, type RoutePolicy } from '@oidc2/core';
 
 export type { Identity, Oidc2Error, Oidc2Options, RoutePolicy } from '@oidc2/core';
 
@@ -120,7 +120,8 @@ const plugin: FastifyPluginAsync<Oidc2Options> = async (fastify, options) => {
     const policy = request.routeOptions.config?.oidc2;
     if (policy === false) return next(null, payload);
     const raw = request.raw;
-    const exchange = service.exchange({ method: raw.method ?? request.method, url: raw.url ?? request.url, headers: normalizeFields(raw.headersDistinct ?? raw.headers) }, policy);
+    const url = raw.url ?? request.url;
+    const exchange = service.exchange({ method: raw.method ?? request.method, url, absoluteForm: isAbsoluteForm(url), headers: normalizeFields(raw.headersDistinct ?? raw.headers) }, policy);
     exchanges.set(request, exchange);
     exchange.admit(exchange.expectsBody ? requestChunks(payload) : undefined).then((admission) => {
       if (admission.answered) {

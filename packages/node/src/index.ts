@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { Oidc2Error, normalizeFields, problemResponse as renderProblem, type Admitted, type Oidc2Service, type RoutePolicy } from '@oidc2/core';
+import { Oidc2Error, isAbsoluteForm, normalizeFields, problemResponse as renderProblem, type Admitted, type Oidc2Service, type RoutePolicy } from '@oidc2/core';
 import type { Body, Exchange, ExchangeResponse } from '@oidc2/core';
 
 /** Options of {@link admitRequest}. */
@@ -53,7 +53,8 @@ export async function admitRequest(service: Oidc2Service, req: IncomingMessage, 
   // A second pass would fail on its own replay check; say what is wrong instead.
   if (admitted.has(req)) throw new Error('oidc2 ran twice for one request: mount one oidc2 middleware per route (use .with(policy) for route policies)');
   admitted.add(req);
-  const exchange = service.exchange({ method: req.method ?? 'GET', url: options.url ?? req.url ?? '/', headers: normalizeFields(req.headersDistinct) }, options.policy);
+  const url = options.url ?? req.url ?? '/';
+  const exchange = service.exchange({ method: req.method ?? 'GET', url, absoluteForm: isAbsoluteForm(url), headers: normalizeFields(req.headersDistinct) }, options.policy);
   // A streamed body is diverted while it is still arriving; one already complete is in `req` whole
   // (its 'end' is on its way, so nothing can be streamed into it again) and is offered whole.
   const diverted = exchange.streamsBody && options.rawBody === undefined && !req.complete ? divertBody(req, res) : undefined;

@@ -7,6 +7,7 @@ import { Oidc2Error } from '../errors.js';
 import { parseDictionaryFast } from './fast-dictionary.js';
 import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
 import { argumentError } from '../lib/validate.js';
+import { repeatedKey } from '../lib/structured-keys.js';
 
 export { Token };
 
@@ -99,6 +100,8 @@ function parseBoundedDictionary(lines: readonly string[], limits: FieldLimits | 
     throw new Oidc2Error('request_malformed', `${field} is not a Structured Field Dictionary`, { cause: error });
   }
   if (dictionary.size > maxMembers) throw new Oidc2Error('request_malformed', `${field} has more than ${maxMembers} members`);
+  // Two members under one label, or one parameter twice: the parser would keep only the last.
+  if (repeatedKey(text) !== undefined) throw new Oidc2Error('request_malformed', `${field} repeats a label or a parameter`);
   return dictionary;
 }
 
@@ -137,8 +140,8 @@ function checkParam(key: string, value: BareItem, fail: (message: string) => nev
  *
  * @param lines The field lines, e.g. `fieldLines(request.headers, 'signature-input')`; absent means no signatures.
  * @throws Oidc2Error `header_too_large` over `limits.maxBytes`; `request_malformed` for anything
- *   malformed, more than `limits.maxMembers` members or more than `limits.maxComponents` covered
- *   components in one member; `component_unsupported` for an unknown
+ *   malformed, a label or parameter named twice, more than `limits.maxMembers` members or more than
+ *   `limits.maxComponents` covered components in one member; `component_unsupported` for an unknown
  *   derived component or component parameter, or `tr`.
  */
 export function parseSignatureInput(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, SignatureInputEntry> {
@@ -170,7 +173,8 @@ export function parseSignatureInput(lines: readonly string[] | undefined, limits
  * Parses `Signature` (RFC 9421 section 4.2) into signature bytes by label. Every member must be a
  * Byte Sequence.
  *
- * @throws Oidc2Error `header_too_large` over `limits.maxBytes`; `request_malformed` otherwise.
+ * @throws Oidc2Error `header_too_large` over `limits.maxBytes`; `request_malformed` otherwise (also
+ *   for a label named twice).
  */
 export function parseSignature(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();

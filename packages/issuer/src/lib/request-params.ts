@@ -22,6 +22,17 @@ function malformed(message: string): Oidc2Error {
   return new Oidc2Error('request_malformed', message);
 }
 
+// The JSON strings in `text` (which parsed as JSON).
+function stringsIn(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) !== 34 /* " */) continue;
+    count++;
+    for (i++; text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92 /* \ */) i++;
+  }
+  return count;
+}
+
 /** Parses the body of `request` in one of `accepted` formats. */
 export function parseBody(request: HttpRequest, accepted: readonly BodyFormat[], maxBytes: number): BodyParams {
   const body = request.body;
@@ -65,6 +76,9 @@ export function parseBody(request: HttpRequest, accepted: readonly BodyFormat[],
         if (typeof v !== 'string') throw malformed('JSON body members must be strings');
         out[k] = v;
       }
+      // JSON.parse keeps the last of a repeated member: with every member a string, the text holds
+      // two strings per member exactly when none repeats.
+      if (stringsIn(text) !== 2 * entries.length) throw malformed('a parameter is repeated');
       return out;
     }
     case 'form': {
