@@ -3,13 +3,16 @@
 // over HTTP: a user's by the authorization code flow (plain, DPoP-bound, refreshed), the
 // workloads' by the client-credentials grant, as JWTs for the issuer's resource (RFC 8707) or
 // opaque and introspected. The service verifies ICTs and WITs with the keys the OP publishes.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import express from 'express';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { createClient, serviceCredential, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
 import { oidc2 } from '@oidc2/express';
-import { createIssuer, jwtAccessTokens, tokenIntrospection, type ListeningIssuer } from '@oidc2/issuer';
+import { createIssuer, fileSigningKeyStore, jwtAccessTokens, tokenIntrospection, type ListeningIssuer } from '@oidc2/issuer';
 import { settledCode } from '../support/error-code';
 import { CLIENTS, CONTEXT, dpopKey, startOp, TRUST_DOMAIN, USER, type RunningOp } from './op';
 
@@ -179,6 +182,40 @@ describe('workloads: client-credentials tokens', () => {
       }
     } finally {
       await listening?.close();
+    }
+  });
+});
+
+describe('keys across restarts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oidc2-op-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('with a signingKeyStore, ICTs signed before a restart of the OP and the issuer still verify after it', async () => {
+    const store = fileSigningKeyStore(join(dir, 'ict-keys.json'));
+    const ictOf = async (running: RunningOp) => {
+      const { accessToken } = await running.userToken('bankApp');
+      return createClient({ serviceIssuers: [{ issuer: running.url }], issuer: { issuer: running.url, credential: { accessToken }, subject: USER, clientId: CLIENTS.bankApp.id } }).ict();
+    };
+    const verify = (running: RunningOp, ict: string) => jwtVerify(ict, createRemoteJWKSet(new URL(`${running.url}/jwks`)), { issuer: running.url, typ: 'ict+jwt' });
+    const first = await startOp({ signingKeyStore: store });
+    const port = Number(new URL(first.url).port);
+    const before = await ictOf(first);
+    await first.close();
+
+    const restarted = await startOp({ signingKeyStore: store, port });
+    try {
+      expect(restarted.url).toBe(first.url);
+      expect((await verify(restarted, before)).payload.sub).toBe(USER);
+      expect(decodeProtectedHeader(await ictOf(restarted)).kid).toBe(decodeProtectedHeader(before).kid);
+    } finally {
+      await restarted.close();
+    }
+    // The control: without the store, the restarted issuer has a new key and the old ICTs fail.
+    const forgetful = await startOp({ port });
+    try {
+      await expect(verify(forgetful, before)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    } finally {
+      await forgetful.close();
     }
   });
 });

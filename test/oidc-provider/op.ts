@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import Provider, { errors, type Configuration } from 'oidc-provider';
-import { createIssuer, jwtAccessTokens, tokenIntrospection, type ClientAuthenticator, type Issuer } from '@oidc2/issuer';
+import { createIssuer, jwtAccessTokens, tokenIntrospection, type Issuer, type SigningKeyStore } from '@oidc2/issuer';
 
 /** The user the scripted login signs in. */
 export const USER = 'alice';
@@ -84,16 +84,17 @@ function basic(client: ClientName): string {
 }
 
 /**
- * Starts the OP with the ICT issuer mounted into its server. `authenticators` builds the issuer's
- * authenticators from the OP's URL and resource indicator; by default, JWT access tokens for the
- * ICT resource and, for opaque ones, introspection, with the workloads `billing`, `orders-api`
- * (JWTs) and `reports` (opaque) accepted by their client-credentials tokens.
+ * Starts the OP with the ICT issuer mounted into its server, on `port` (default: any free one).
+ * The issuer takes JWT access tokens for its resource and, for opaque ones, introspection, with
+ * the workloads `billing`, `orders-api` (JWTs) and `reports` (opaque) accepted by their
+ * client-credentials tokens. With `signingKeyStore`, the issuer's keys are those of the store and
+ * the OP publishes them (docs/oidc-provider.md section 7).
  */
-export async function startOp(authenticators?: (url: string, ictResource: string) => ClientAuthenticator[]): Promise<RunningOp> {
+export async function startOp(options: { port?: number; signingKeyStore?: SigningKeyStore } = {}): Promise<RunningOp> {
   // The URL must be known before the OP and the issuer are made: listen first, route later.
   let route: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
   const server: Server = createServer((req, res) => route(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const ictResource = `${url}/oidc2`;
   const otherResource = `${url}/reports-api`;
@@ -102,6 +103,29 @@ export async function startOp(authenticators?: (url: string, ictResource: string
   const ictKey = await generateKeyPair('ES256', { extractable: true });
   const ictJwk: JWK = { ...(await exportJWK(ictKey.privateKey)), kid: 'ict-1', alg: 'ES256', use: 'sig' };
   const opJwk: JWK = { ...(await exportJWK(opKey.privateKey)), kid: 'op-1', alg: 'RS256', use: 'sig' };
+
+  const issuer = await createIssuer({
+    issuer: url,
+    signingKeys: [ictJwk],
+    ...(options.signingKeyStore ? { signingKeyStore: options.signingKeyStore } : {}),
+    paths: { discovery: '/oidc2/.well-known/openid-configuration', jwks: '/oidc2/jwks', ict: '/oidc2/ict', token: '/oidc2/token', wit: '/oidc2/wit' },
+    workloads: { trustDomain: TRUST_DOMAIN },
+    authenticators: [
+      jwtAccessTokens({ issuer: url, audience: ictResource, clientCredentials: { clients: [CLIENTS.billing.id, CLIENTS.ordersApi.id] } }),
+      tokenIntrospection({
+        endpoint: `${url}/token/introspection`,
+        clientId: CLIENTS.issuer.id,
+        clientSecret: CLIENTS.issuer.secret,
+        issuer: url,
+        audience: ictResource,
+        clientCredentials: { clients: [CLIENTS.reports.id] },
+      }),
+    ],
+  });
+
+  // What the OP publishes for the issuer: the signing key and the retired keys it still publishes.
+  const published = new Set((await issuer.jwks()).keys.map((k) => k.kid));
+  const ictKeys = options.signingKeyStore ? (await options.signingKeyStore.load())!.keys.map((k) => k.jwk).filter((jwk) => published.has(jwk.kid)) : [ictJwk];
 
   const configuration: Configuration = {
     clients: [
@@ -120,7 +144,7 @@ export async function startOp(authenticators?: (url: string, ictResource: string
         response_types: [],
       })),
     ],
-    jwks: { keys: [opJwk, ictJwk] },
+    jwks: { keys: [opJwk, ...ictKeys] },
     // The OP signs only with its RSA key: the EC key is published for the ICTs and WITs alone.
     enabledJWA: { idTokenSigningAlgValues: ['RS256'], userinfoSigningAlgValues: ['RS256'], introspectionSigningAlgValues: ['RS256'], authorizationSigningAlgValues: ['RS256'] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -128,7 +152,7 @@ export async function startOp(authenticators?: (url: string, ictResource: string
     scopes: ['openid', 'offline_access'],
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
     // The grant in every access token, so the ICT issuer can tell users from workloads.
-    extraTokenClaims: async (_ctx, token) => ({ gty: token.kind === 'ClientCredentials' ? 'client_credentials' : (token as { gty?: string }).gty }),
+    extraTokenClaims: async (_ctx, token) => ({ gty: token.kind === 'ClientCredentials' ? 'client_credentials' : token.gty }),
     // Where the ICT issuer's endpoints are, for clients that discover them.
     discovery: { ict_endpoint: `${url}/oidc2/ict`, wit_endpoint: `${url}/oidc2/wit` },
     features: {
@@ -154,24 +178,6 @@ export async function startOp(authenticators?: (url: string, ictResource: string
     },
   };
   const provider = new Provider(url, configuration);
-
-  const issuer = await createIssuer({
-    issuer: url,
-    signingKeys: [ictJwk],
-    paths: { discovery: '/oidc2/.well-known/openid-configuration', jwks: '/oidc2/jwks', ict: '/oidc2/ict', token: '/oidc2/token', wit: '/oidc2/wit' },
-    workloads: { trustDomain: TRUST_DOMAIN },
-    authenticators: authenticators?.(url, ictResource) ?? [
-      jwtAccessTokens({ issuer: url, audience: ictResource, clientCredentials: { clients: [CLIENTS.billing.id, CLIENTS.ordersApi.id] } }),
-      tokenIntrospection({
-        endpoint: `${url}/token/introspection`,
-        clientId: CLIENTS.issuer.id,
-        clientSecret: CLIENTS.issuer.secret,
-        issuer: url,
-        audience: ictResource,
-        clientCredentials: { clients: [CLIENTS.reports.id] },
-      }),
-    ],
-  });
 
   // The scripted login: whoever reaches the interaction is USER, who consents to what was asked.
   async function interaction(req: IncomingMessage, res: ServerResponse): Promise<void> {
