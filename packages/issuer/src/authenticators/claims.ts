@@ -67,7 +67,7 @@ const unenforceable = () => new Oidc2Error('access_token_invalid', 'the access t
 
 /**
  * Options of client-credentials tokens (tokens a client obtained for itself, with no end-user),
- * shared by {@link jwtAccessTokens} and {@link tokenIntrospection}. Unknown keys are refused
+ * shared by `jwtAccessTokens` and `tokenIntrospection`. Unknown keys are refused
  * (`ERR_UNKNOWN_OPTION`).
  */
 export interface ClientCredentialsOptions {

@@ -43,8 +43,8 @@ const MAX_INTROSPECTION_BYTES = 65536;
  * `active` must be `true`; `exp`/`nbf` are enforced when present; `scope` grants contexts, the grant
  * decides user or workload, and `cnf.jkt` binds the token, as for {@link jwtAccessTokens}. An
  * end-user's token needs a `sub`; a client-credentials token (`gty`, or a `client_id` without
- * `sub`) is taken only for a client listed in `clientCredentials`. An unreachable or failing endpoint, or an answer over
- * 64 KiB, answers 503 (`issuer_unavailable`), never a false success.
+ * `sub`) is taken only for a client listed in `clientCredentials`. An unreachable or failing
+ * endpoint, or an answer over 64 KiB, answers 503 (`issuer_unavailable`), never a false success.
  *
  * @example
  * ```ts
