@@ -9,8 +9,9 @@ module.exports = {
   },
   // ESM-only packages that ts-jest must transform. pnpm stores scoped packages as `.pnpm/@scope+name@x`,
   // so a scope is matched with `+` as well as `/`: @panva/hpke-noble and the @noble packages under it
-  // are the optional engine of the `xwing` suite (docs/e2ee-engineering.md).
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|hpke|cookie|@noble[+/][a-z0-9-]+|@panva[+/]hpke-noble)[@/])'],
+  // are the optional engine of the `xwing` suite (docs/e2ee-engineering.md). oidc-provider is the
+  // OpenID Provider of test/oidc-provider/.
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/)?(jose|hpke|cookie|oidc-provider|@noble[+/][a-z0-9-]+|@panva[+/]hpke-noble)[@/])'],
   moduleNameMapper: {
     '^@oidc2/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
     '^@oidc2/([a-z-]+)/([a-z-]+)$': '<rootDir>/packages/$1/src/$2.ts',

@@ -44,7 +44,7 @@ export {
   WIT_TOKEN_TYPE,
   WIT_TYP,
 } from './constants.js';
-export { contextsFromScopes } from './authenticators/claims.js';
+export { contextsFromScopes, type ClientCredentialsOptions } from './authenticators/claims.js';
 export { jwtAccessTokens, type JwtAccessTokenOptions } from './authenticators/jwt-access-tokens.js';
 export { tokenIntrospection, type IntrospectionOptions } from './authenticators/introspection.js';
 export { apiKeys, hashApiKey, type ApiKeyEntry, type ApiKeyOptions } from './authenticators/api-keys.js';

@@ -1,10 +1,10 @@
-// End-users presenting an opaque (or any) access token, checked by RFC 7662 token introspection.
+// Callers presenting an opaque (or any) access token, checked by RFC 7662 token introspection.
 import { Oidc2Error } from '@oidc2/core';
 import { readBoundedBody } from '@oidc2/core/adapter';
 import { argumentError, assertOptions, isArgumentError } from '@oidc2/core/adapter';
-import type { Authentication, ClientAuthenticator } from '../types.js';
+import type { ClientAuthenticator } from '../types.js';
 import { fetchOption, requireString, stringArray } from './args.js';
-import { clientIdOf, contextsFromScopes, jktOf, pick, scopesOf } from './claims.js';
+import { accessTokenAuthentication, clientCredentialsOption, type ClientCredentialsOptions } from './claims.js';
 
 const WHERE = 'tokenIntrospection options';
 
@@ -22,20 +22,29 @@ export interface IntrospectionOptions {
   audience?: string | string[];
   /** Response members to offer for release into the ICT, e.g. `['name', 'email']`. Default none. */
   claims?: string[];
+  /**
+   * Take the client-credentials tokens of these clients, each as a workload whose subject is its
+   * client id. Introspection answers for such tokens often carry no `sub` (oidc-provider's do not):
+   * this option is what maps their `client_id` to the subject, for the listed clients only.
+   * Default: off, and a client-credentials token is refused (403 `access_denied`).
+   */
+  clientCredentials?: ClientCredentialsOptions;
   /** Milliseconds before the introspection request is abandoned (answered 503). Default 5000. */
   timeout?: number;
   /** `fetch` used for the request. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
 }
 
-const OPTIONS: readonly (keyof IntrospectionOptions)[] = ['endpoint', 'clientId', 'clientSecret', 'issuer', 'audience', 'claims', 'timeout', 'fetch'];
+const OPTIONS: readonly (keyof IntrospectionOptions)[] = ['endpoint', 'clientId', 'clientSecret', 'issuer', 'audience', 'claims', 'clientCredentials', 'timeout', 'fetch'];
 const MAX_INTROSPECTION_BYTES = 65536;
 
 /**
- * End-users presenting an opaque (or any) access token, checked by RFC 7662 token introspection.
- * `active` must be `true`; `sub` is required; `exp`/`nbf` are enforced when present; `scope` grants
- * contexts as for {@link jwtAccessTokens}. An unreachable or failing endpoint, or an answer over
- * 64 KiB, answers 503 (`issuer_unavailable`), never a false success.
+ * Callers presenting an opaque (or any) access token, checked by RFC 7662 token introspection.
+ * `active` must be `true`; `exp`/`nbf` are enforced when present; `scope` grants contexts, the grant
+ * decides user or workload, and `cnf.jkt` binds the token, as for {@link jwtAccessTokens}. An
+ * end-user's token needs a `sub`; a client-credentials token (`gty`, or a `client_id` without
+ * `sub`) is taken only for a client listed in `clientCredentials`. An unreachable or failing
+ * endpoint, or an answer over 64 KiB, answers 503 (`issuer_unavailable`), never a false success.
  *
  * @example
  * ```ts
@@ -59,6 +68,7 @@ export function tokenIntrospection(options: IntrospectionOptions): ClientAuthent
   const clientSecret = requireString(options.clientSecret, `${WHERE}.clientSecret`);
   const audience = typeof options.audience === 'string' ? [options.audience] : stringArray(options.audience, `${WHERE}.audience`);
   const claims = stringArray(options.claims, `${WHERE}.claims`);
+  const workloadClients = clientCredentialsOption(options.clientCredentials, `${WHERE}.clientCredentials`);
   const timeout = options.timeout ?? 5000;
   if (!Number.isFinite(timeout) || timeout <= 0) throw argumentError('ERR_INVALID_ARG_VALUE', `${WHERE}.timeout must be a positive number`);
   const fetchImpl = fetchOption(options.fetch, `${WHERE}.fetch`) ?? ((input: URL | RequestInfo, init?: RequestInit) => globalThis.fetch(input, init));
@@ -87,8 +97,7 @@ export function tokenIntrospection(options: IntrospectionOptions): ClientAuthent
       throw new Oidc2Error('issuer_unavailable', 'token introspection failed', { cause });
     }
     if (body.active !== true) throw new Oidc2Error('access_token_invalid', 'access token is not active');
-    const { sub, exp, nbf, iss, aud } = body;
-    if (typeof sub !== 'string' || sub.length === 0) throw new Oidc2Error('access_token_invalid', 'introspection names no subject');
+    const { exp, nbf, iss, aud } = body;
     if (typeof exp === 'number' && context.now > exp + context.clockTolerance) throw new Oidc2Error('access_token_expired', 'access token has expired');
     if (typeof nbf === 'number' && nbf > context.now + context.clockTolerance) throw new Oidc2Error('access_token_invalid', 'access token is not yet valid');
     if (options.issuer !== undefined && iss !== undefined && iss !== options.issuer) throw new Oidc2Error('access_token_invalid', 'access token has the wrong issuer');
@@ -96,12 +105,6 @@ export function tokenIntrospection(options: IntrospectionOptions): ClientAuthent
       const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
       if (!auds.some((a) => audience.includes(a as string))) throw new Oidc2Error('access_token_invalid', 'access token has the wrong audience');
     }
-    const result: Authentication = { subject: sub, kind: 'user', claims: pick(body, claims), contexts: contextsFromScopes(scopesOf(body)) };
-    if (typeof exp === 'number') result.expiresAt = exp;
-    const id = clientIdOf(body);
-    if (id !== undefined) result.clientId = id;
-    const jkt = jktOf(body);
-    if (jkt !== undefined) result.keyThumbprint = jkt;
-    return result;
+    return accessTokenAuthentication(body, claims, workloadClients);
   };
 }
