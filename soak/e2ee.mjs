@@ -79,7 +79,11 @@ export async function e2eeTraffic(core, issuer, base) {
     caller.signing = signing;
     let session;
     caller.session = async () => {
-      if (!session || Date.now() / 1000 - (await session).openedAt > SESSION_REFRESH_SECONDS) session = caller.handshake(send);
+      if (!session || Date.now() / 1000 - (await session).openedAt > SESSION_REFRESH_SECONDS) {
+        const opening = caller.handshake(send);
+        session = opening;
+        opening.catch(() => session === opening && (session = undefined)); // the next request opens one again
+      }
       return session;
     };
     return caller;
