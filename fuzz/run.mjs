@@ -10,7 +10,7 @@
 //
 // A target is a name in fuzz/targets/ or the path of a CommonJS file that exports `fuzz(buffer)`.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -34,6 +34,23 @@ const ENGINE = createRequire(join(FUZZ, '..', 'package.json')).resolve('jsfuzz')
 /** Longest wait for the engine's first execution before the run is abandoned. */
 const STARTUP_MS = 60_000;
 const STATS = /^#(\d+) (NEW|PULSE)\s+cov: (\d+) corp: (\d+) exec\/s: (\d+)/;
+
+const CORE = join(FUZZ, '..', 'packages', 'core', 'dist', 'cjs');
+
+/**
+ * Per module of @oidc2/core the target loaded: [covered, total] statements, branches (each arm of
+ * a conditional) and functions, from the istanbul counters the engine's worker dumps when it stops.
+ */
+function coreCoverage(dump) {
+  if (!existsSync(dump)) return undefined;
+  const modules = {};
+  for (const [file, c] of Object.entries(JSON.parse(readFileSync(dump, 'utf8')))) {
+    if (!file.startsWith(CORE)) continue;
+    const count = (hits) => [hits.filter((n) => n > 0).length, hits.length];
+    modules[relative(CORE, file)] = { statements: count(Object.values(c.s)), branches: count(Object.values(c.b).flat()), functions: count(Object.values(c.f)) };
+  }
+  return modules;
+}
 
 /** Runs one target for SECONDS; resolves what the engine reported. */
 function run(target) {
@@ -95,6 +112,7 @@ function run(target) {
     child.once('close', () => {
       clearTimeout(stop);
       clearTimeout(kill);
+      report.coreCoverage = coreCoverage(join(cwd, '.nyc_output', 'cov.json'));
       rmSync(cwd, { recursive: true, force: true });
       report.newInputs = report.corpus - report.inputsAtStart;
       done(report);
@@ -110,6 +128,9 @@ for (const target of values.targets.split(',')) {
     `${r.target}: ${r.seconds} s, ${r.executions} executions, coverage ${r.coverageAtStart} after the ${r.inputsAtStart} inputs it started from -> ${r.coverage} ` +
       `(statements, branches and functions), corpus ${r.corpus} (${r.newInputs} new), findings ${r.findings.length}`,
   );
+  for (const [module, c] of Object.entries(r.coreCoverage ?? {})) {
+    console.log(`  ${module}: statements ${c.statements.join('/')}, branches ${c.branches.join('/')}, functions ${c.functions.join('/')}`);
+  }
   for (const f of r.findings) console.log(`  finding ${f.file}\n${f.error}`);
 }
 console.log(JSON.stringify({ seconds: SECONDS, node: process.version, results }, null, 2));
