@@ -149,7 +149,7 @@ async function soak(framework) {
     const dice = Math.random();
     if (dice < 0.2) {
       const kind = pick(E2EE_VALID);
-      const { verified, mode, failure: f } = await e2ee.valid[kind]().catch((error) => ({ verified: false, mode: 'error', failure: { error: String(error?.code ?? error) } }));
+      const { verified, mode, failure: f } = await e2ee.valid[kind]().catch((error) => ({ verified: false, mode: 'error', failure: { error: String(error?.code ?? error), cause: String(error?.cause?.code ?? error?.cause ?? '') } }));
       if (!count) return;
       totals.requests++;
       totals.valid++;

@@ -48,7 +48,10 @@ if (framework === 'express') {
   throw new Error(`unknown framework ${framework}`);
 }
 
-const server = createServer({ maxHeaderSize: 65536 }, listener);
+// The load generator's fetch closes a connection after 4 s idle. A server that closes first (Node's
+// default is 5 s) races with a request just sent on that connection, which then fails as `fetch
+// failed` on a loaded machine: a failure of the harness, not of the service, so the client closes first.
+const server = createServer({ maxHeaderSize: 65536, keepAliveTimeout: 65_000 }, listener);
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 server.listen(0, '127.0.0.1', 4096, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
