@@ -77,8 +77,10 @@ function run(target) {
   };
   let stop;
   let kill = setTimeout(signal('SIGKILL'), STARTUP_MS + SECONDS * 1000);
+  let startedAt;
   const started = () => {
     if (stop) return;
+    startedAt = Date.now();
     stop = setTimeout(signal('SIGINT'), SECONDS * 1000);
     clearTimeout(kill);
     kill = setTimeout(signal('SIGKILL'), SECONDS * 1000 + 15_000);
@@ -112,6 +114,7 @@ function run(target) {
     child.once('close', () => {
       clearTimeout(stop);
       clearTimeout(kill);
+      report.elapsedSeconds = startedAt ? Math.round((Date.now() - startedAt) / 100) / 10 : 0;
       report.coreCoverage = coreCoverage(join(cwd, '.nyc_output', 'cov.json'));
       rmSync(cwd, { recursive: true, force: true });
       report.newInputs = report.corpus - report.inputsAtStart;
@@ -125,7 +128,7 @@ for (const target of values.targets.split(',')) {
   const r = await run(target);
   results.push(r);
   console.log(
-    `${r.target}: ${r.seconds} s, ${r.executions} executions, coverage ${r.coverageAtStart} after the ${r.inputsAtStart} inputs it started from -> ${r.coverage} ` +
+    `${r.target}: ${r.elapsedSeconds} of ${r.seconds} s, ${r.executions} executions, coverage ${r.coverageAtStart} after the ${r.inputsAtStart} inputs it started from -> ${r.coverage} ` +
       `(statements, branches and functions), corpus ${r.corpus} (${r.newInputs} new), findings ${r.findings.length}`,
   );
   for (const [module, c] of Object.entries(r.coreCoverage ?? {})) {

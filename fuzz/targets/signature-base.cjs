@@ -3,8 +3,8 @@
 // - On every message, each component alone, of the request and of a response to it, builds or
 //   fails with a coded error.
 // - On the domain where http-message-signatures follows RFC 9421 (a WHATWG-canonical printable
-//   http(s) URL with an RFC 3986 authority and no userinfo, an upper-case method, plain lower-case
-//   fields), the base equals that package's.
+//   http(s) URL with an RFC 3986 authority, no userinfo and no fragment, an upper-case method, plain
+//   lower-case fields), the base equals that package's.
 const { httpbis } = require('http-message-signatures');
 const { core, coded, finding } = require('./support.cjs');
 
@@ -42,8 +42,8 @@ function message(buf) {
 function canonicalUrl(url) {
   try {
     const parsed = new URL(url);
-    // Userinfo and characters outside RFC 3986's authority are refused by choice
-    // (docs/http-message-signatures.md), where the reference keeps what WHATWG URL accepts.
+    // Userinfo and characters outside RFC 3986's authority are refused, and a fragment is dropped,
+    // by choice (docs/http-message-signatures.md), where the reference keeps what WHATWG URL accepts.
     return (
       parsed.href === url &&
       /^https?:$/.test(parsed.protocol) &&
@@ -51,6 +51,7 @@ function canonicalUrl(url) {
       !url.endsWith('?') &&
       !parsed.username &&
       !parsed.password &&
+      !url.includes('#') &&
       /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]+$/.test(parsed.host)
     );
   } catch {
