@@ -4,9 +4,10 @@
 // keeps each input that covers something no earlier input covered, and mutates the kept ones
 // further. Each target starts from its seeds (fuzz/seeds/<target>/) and the corpus earlier runs
 // kept (fuzz/corpus/<target>/, not committed); an input that makes a target throw, or hang past
-// 30 s, is a finding, copied to fuzz/crashes/<target>-<sha256>. Prints one line per target and a
-// JSON summary: executions, coverage after the seeds and at the end, corpus size, findings. Exits
-// non-zero on a finding.
+// 30 s, is a finding, copied to fuzz/crashes/<target>-<sha256>; the target's run ends there. The
+// budget counts from the first execution. Prints per target, and as a JSON summary: executions (as
+// of the engine's last report, every 3 s), coverage at the start and at the end (and per module of
+// @oidc2/core), corpus size, findings. Exits non-zero on a finding.
 //
 // A target is a name in fuzz/targets/ or the path of a CommonJS file that exports `fuzz(buffer)`.
 import { spawn } from 'node:child_process';
@@ -139,5 +140,9 @@ for (const target of values.targets.split(',')) {
 console.log(JSON.stringify({ seconds: SECONDS, node: process.version, results }, null, 2));
 if (results.some((r) => r.findings.length > 0)) {
   console.error('fuzz: findings above; each input is in the crashes directory');
+  process.exitCode = 1;
+}
+if (results.some((r) => r.executions === 0)) {
+  console.error(`fuzz: the engine never ran ${results.filter((r) => r.executions === 0).map((r) => r.target).join(', ')}`);
   process.exitCode = 1;
 }
