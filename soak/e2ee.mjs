@@ -1,6 +1,6 @@
 // The soak's end-to-end encrypted traffic (docs/e2ee.md) against a server whose oidc2 has a
 // credential and `e2ee: { symmetric: true }` with short epochs, so that ten minutes see handshakes,
-// rekeys, expired sessions and new STEKs:
+// rekeys and expired sessions:
 // - valid: @oidc2/client with encryption required, in three kinds (public-key session requests that
 //   rekey every `rekeySeconds`, a ratchet that rekeys on every request, and symmetric session
 //   requests), each answer verified and decrypted by the client and checked against what was sent;
