@@ -1,40 +1,38 @@
 // `pnpm soak [--seconds N] [--concurrency C] [--frameworks express,fastify,koa]`: for each adapter,
 // N seconds (default 600) of mixed valid and hostile traffic on 127.0.0.1 against a server in its
-// own process (soak/server.mjs), then one line per adapter and a JSON summary: requests, 5xx count
-// (must be 0), valid requests verified (must be all), hostile requests accepted (must be 0),
-// heap and RSS after full collections at the start (after a warm-up) and at the end, and the
-// server's event-loop delay p99. Exits non-zero when an invariant fails.
+// own process (soak/server.mjs), in clear and end-to-end encrypted (soak/e2ee.mjs), then one line
+// per adapter and a JSON summary: requests, 5xx count (must be 0), valid requests verified (must
+// be all; encrypted ones also decrypted), hostile requests accepted (must be 0; encrypted ones
+// refused with their own code), heap and RSS after full collections at the start (after a
+// warm-up) and at the end, and the server's event-loop delay p99. Exits non-zero when an
+// invariant fails.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ROOT, loadJose, loadPackage } from '../bench/lib/env.mjs';
+import { ROOT, loadPackage } from '../bench/lib/env.mjs';
+import { AUDIENCE, newIssuer, newKey } from '../bench/lib/credentials.mjs';
+import { E2EE_OPTIONS, e2eeTraffic, serviceCredential } from './e2ee.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '600' }, concurrency: { type: 'string', default: '16' }, frameworks: { type: 'string', default: 'express,fastify,koa' } } });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 if (!(SECONDS > 0) || !(CONCURRENCY > 0)) throw new Error('--seconds and --concurrency must be positive numbers');
-const AUDIENCE = 'http://soak.test';
 const MAX_BODY = 64 * 1024;
 
-const { SignJWT, exportJWK, generateKeyPair } = await loadJose();
 const core = await loadPackage('core');
 
 // An issuer and callers whose ICTs the servers trust; ICTs are minted once per caller and renewed
 // before they expire, as a real client does.
-const issuerKeys = await generateKeyPair('ES256', { extractable: true });
-const issuerJwk = { ...(await exportJWK(issuerKeys.publicKey)), kid: 'soak', alg: 'ES256' };
-const ISSUER = 'https://op.soak.test';
+const issuer = await newIssuer();
 async function newCaller(subject) {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), alg: 'ES256' };
-  const caller = { subject, key: await core.importKey(await exportJWK(privateKey), 'ES256', 'sign'), ict: '', renewAt: 0 };
+  const holder = await newKey('ES256');
+  const caller = { subject, key: await core.importKey(holder.privateJwk, 'ES256', 'sign'), ict: '', renewAt: 0 };
   caller.mint = async () => {
-    const now = Math.floor(Date.now() / 1000);
-    caller.ict = await new SignJWT({ cnf: { jwk } }).setProtectedHeader({ alg: 'ES256', kid: 'soak', typ: 'ict+jwt' }).setIssuer(ISSUER).setSubject(subject).setIssuedAt(now).setExpirationTime(now + 600).sign(issuerKeys.privateKey);
-    caller.renewAt = now + 500;
+    caller.ict = await issuer.mintIct(holder, subject, 600);
+    caller.renewAt = Date.now() / 1000 + 500;
   };
   await caller.mint();
   return caller;
@@ -126,13 +124,60 @@ function startServer(framework, configPath) {
 async function soak(framework) {
   const dir = mkdtempSync(join(tmpdir(), 'oidc2-soak-'));
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ issuers: [{ issuer: ISSUER, jwks: { keys: [issuerJwk] } }], audiences: [AUDIENCE], maxBodyBytes: MAX_BODY }));
+  const issuers = [{ issuer: issuer.issuer, jwks: issuer.jwks }];
+  writeFileSync(configPath, JSON.stringify({ issuers, audiences: [AUDIENCE], maxBodyBytes: MAX_BODY, credential: await serviceCredential(issuer), e2ee: E2EE_OPTIONS }));
   const server = startServer(framework, configPath);
   const base = `http://127.0.0.1:${await server.port}`;
-  const totals = { requests: 0, status5xx: 0, valid: 0, validVerified: 0, hostile: 0, hostileAccepted: 0, hostileByKind: {}, failures: [] };
+  const e2ee = await e2eeTraffic(core, issuer, base);
+  const totals = {
+    requests: 0,
+    status5xx: 0,
+    valid: 0,
+    validVerified: 0,
+    hostile: 0,
+    hostileAccepted: 0,
+    hostileByKind: {},
+    e2ee: { valid: 0, verified: 0, byKind: {}, byMode: {}, hostile: 0, refusedAsExpected: 0, hostileByKind: {} },
+    failures: [],
+  };
+  const failure = (f) => totals.failures.length < 10 && totals.failures.push(f);
+  const E2EE_VALID = Object.keys(e2ee.valid);
+  const E2EE_HOSTILE = Object.keys(e2ee.hostile);
+  const pick = (kinds) => kinds[Math.floor(Math.random() * kinds.length)];
 
   const one = async (count) => {
-    if (Math.random() < 0.6) {
+    const dice = Math.random();
+    if (dice < 0.2) {
+      const kind = pick(E2EE_VALID);
+      const { verified, mode, failure: f } = await e2ee.valid[kind]().catch((error) => ({ verified: false, mode: 'error', failure: { error: String(error?.code ?? error), cause: String(error?.cause?.code ?? error?.cause ?? '') } }));
+      if (!count) return;
+      totals.requests++;
+      totals.valid++;
+      totals.e2ee.valid++;
+      totals.e2ee.byKind[kind] = (totals.e2ee.byKind[kind] ?? 0) + 1;
+      totals.e2ee.byMode[mode] = (totals.e2ee.byMode[mode] ?? 0) + 1;
+      if (f?.status >= 500) totals.status5xx++;
+      if (verified) {
+        totals.validVerified++;
+        totals.e2ee.verified++;
+      } else failure({ kind: `e2ee ${kind}`, ...f });
+      return;
+    }
+    if (dice < 0.35) {
+      const kind = pick(E2EE_HOSTILE);
+      const r = await e2ee.hostile[kind]();
+      if (!count) return;
+      totals.requests += r.requests;
+      totals.hostile++;
+      totals.e2ee.hostile++;
+      totals.e2ee.hostileByKind[kind] = (totals.e2ee.hostileByKind[kind] ?? 0) + 1;
+      if (r.status >= 500) totals.status5xx++;
+      if (r.status < 400) totals.hostileAccepted++;
+      if (r.status >= 400 && r.status < 500 && r.code === r.expected) totals.e2ee.refusedAsExpected++;
+      else failure({ kind: `e2ee ${kind}`, status: r.status, code: r.code, expected: r.expected });
+      return;
+    }
+    if (dice < 0.75) {
       const r = Math.random() < 0.5 ? await signed('GET', '/whoami') : await signed('POST', '/echo', { body: JSON.stringify({ n: Math.random() }) });
       const { status, text } = await send(base, r);
       if (!count) return;
@@ -140,7 +185,7 @@ async function soak(framework) {
       totals.valid++;
       if (status >= 500) totals.status5xx++;
       if (status === 200 && JSON.parse(text).caller === r.subject) totals.validVerified++;
-      else if (totals.failures.length < 5) totals.failures.push({ kind: 'valid', status, text: text.slice(0, 200) });
+      else failure({ kind: 'valid', status, text: text.slice(0, 200) });
       return;
     }
     const kind = HOSTILE_KINDS[Math.floor(Math.random() * HOSTILE_KINDS.length)];
@@ -154,7 +199,7 @@ async function soak(framework) {
     if (status >= 500) totals.status5xx++;
     if (status < 400 || status >= 500) {
       totals.hostileAccepted += status < 400 ? 1 : 0;
-      if (totals.failures.length < 5) totals.failures.push({ kind, status, text: text.slice(0, 200) });
+      failure({ kind, status, text: text.slice(0, 200) });
     }
   };
 
@@ -180,6 +225,7 @@ async function soak(framework) {
     hostile: totals.hostile,
     hostileAccepted: totals.hostileAccepted,
     hostileByKind: totals.hostileByKind,
+    e2ee: totals.e2ee,
     heapMiB: { start: mib(start.heapUsed), end: mib(end.heapUsed) },
     rssMiB: { start: mib(start.rss), end: mib(end.rss) },
     eventLoopDelayMs: { p50: end.eldP50, p99: end.eldP99, max: end.eldMax },
@@ -193,12 +239,13 @@ for (const framework of values.frameworks.split(',')) {
   results.push(r);
   console.log(
     `${r.framework}: ${r.seconds} s, ${r.requests} requests (${r.requestsPerSecond}/s), 5xx ${r.status5xx}, valid verified ${r.validVerified}/${r.valid}, hostile accepted ${r.hostileAccepted}/${r.hostile}, ` +
+      `encrypted: verified and decrypted ${r.e2ee.verified}/${r.e2ee.valid} (${Object.entries(r.e2ee.byMode).map(([m, n]) => `${m} ${n}`).join(', ')}), hostile refused with their code ${r.e2ee.refusedAsExpected}/${r.e2ee.hostile}, ` +
       `heap ${r.heapMiB.start} -> ${r.heapMiB.end} MiB, RSS ${r.rssMiB.start} -> ${r.rssMiB.end} MiB, event-loop delay p99 ${r.eventLoopDelayMs.p99} ms`,
   );
 }
 console.log(JSON.stringify({ seconds: SECONDS, concurrency: CONCURRENCY, node: process.version, results }, null, 2));
-const failed = results.some((r) => r.status5xx > 0 || r.validVerified !== r.valid || r.hostileAccepted > 0);
+const failed = results.some((r) => r.status5xx > 0 || r.validVerified !== r.valid || r.hostileAccepted > 0 || r.e2ee.refusedAsExpected !== r.e2ee.hostile);
 if (failed) {
-  console.error('soak failed: a 5xx, an unverified valid request or an accepted hostile one (see failures above)');
+  console.error('soak failed: a 5xx, an unverified valid request, an accepted hostile one or an encrypted one refused with another code (see failures above)');
   process.exitCode = 1;
 }

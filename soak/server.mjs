@@ -1,5 +1,6 @@
 // One soak target: `node --expose-gc soak/server.mjs <express|fastify|koa> <config.json>` serves
-// GET /whoami and POST /echo behind the framework's oidc2 adapter on 127.0.0.1, prints {"port":N}
+// GET /whoami and POST /echo behind the framework's oidc2 adapter on 127.0.0.1 (each answer names
+// the caller and whether its request was MAC-signed in a session), prints {"port":N}
 // once it listens, answers each `stats` line on stdin with one JSON line (heap and RSS after two
 // full collections, event-loop delay percentiles since the last `stats`), and exits when stdin ends.
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ const [framework, configPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
 const adapter = await loadPackage(framework);
 const oidc2 = adapter.oidc2 ?? adapter.default;
-const answer = (identity, body) => ({ caller: identity?.subject ?? null, echo: body ?? null });
+const answer = (identity, body) => ({ caller: identity?.subject ?? null, mac: identity?.sessionMac === true, echo: body ?? null });
 
 let listener;
 if (framework === 'express') {
@@ -47,7 +48,10 @@ if (framework === 'express') {
   throw new Error(`unknown framework ${framework}`);
 }
 
-const server = createServer({ maxHeaderSize: 65536 }, listener);
+// The load generator's fetch closes a connection after 4 s idle. A server that closes first (Node's
+// default is 5 s) races with a request just sent on that connection, which then fails as `fetch
+// failed` on a loaded machine: a failure of the harness, not of the service, so the client closes first.
+const server = createServer({ maxHeaderSize: 65536, keepAliveTimeout: 65_000 }, listener);
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 server.listen(0, '127.0.0.1', 4096, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
