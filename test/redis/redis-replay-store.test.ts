@@ -69,9 +69,15 @@ describeRedis('RedisReplayStore', () => {
       const ttl = await admin.pTTL(key!);
       expect(ttl).toBeGreaterThan(59_000);
       expect(ttl).toBeLessThanOrEqual(60_000);
-      // A fractional window is rounded up, never down to zero.
-      expect(await store.checkAndRecord('sig:n2', T + 0.0001, T)).toBe(true);
-      expect(await store.checkAndRecord('sig:n2', T + 0.0001, T)).toBe(false);
+      // A fractional window is rounded up to the next millisecond, never down (1,000.4 ms: 1,001 ms;
+      // a window long enough that a loaded machine still sees the key before it runs out).
+      expect(await store.checkAndRecord('sig:n2', T + 1.0004, T)).toBe(true);
+      const n2 = (await allKeys(admin)).find((k) => k !== key);
+      expect(await admin.pTTL(n2!)).toBeGreaterThan(900);
+      expect(await admin.pTTL(n2!)).toBeLessThanOrEqual(1001);
+      expect(await store.checkAndRecord('sig:n2', T + 1.0004, T)).toBe(false);
+      // Never down to zero: Redis refuses PX 0, which would make the store fail.
+      expect(await store.checkAndRecord('sig:n3', T + 0.0001, T)).toBe(true);
     });
 
     it('accepts a key whose window has ended without writing anything', async () => {
