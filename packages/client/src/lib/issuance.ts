@@ -6,10 +6,9 @@
 //   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce), the token
 //   kind named by `requested_token_type`.
 import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
-import { readBoundedBody } from '@oidc2/core/adapter';
-import { SignJWT } from 'jose';
+import { argumentError, failureOf, readBoundedBody, type EventSink } from '@oidc2/core/adapter';
+import { SignJWT, decodeJwt } from 'jose';
 import type { ClientKey } from './keys.js';
-import { argumentError } from '@oidc2/core/adapter';
 
 /** A value, or a function returning it (called for every issuance, so it may rotate). */
 export type Supplied<T> = T | (() => T | Promise<T>);
@@ -155,6 +154,8 @@ export interface IssuanceEnvironment {
   now: () => number;
   /** The issuer's discovery document, fetched once per client. */
   discovery: { document?: Promise<Record<string, unknown>> | undefined };
+  /** Where each issuance is reported, as an `issuer_grant` event of the client's side. */
+  events: EventSink;
 }
 
 // A supplier's failure is the application's, not the issuer's: its own code, with the cause.
@@ -235,8 +236,61 @@ async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promis
   return new SignJWT(claims).setProtectedHeader({ typ: 'jwt+pop', alg: key.alg, jwk: key.publicJwk }).sign(key.privateKey);
 }
 
-/** Obtains an ICT (or, with `kind` `'wit'`, a WIT) for `key` from the configured issuer. */
+/**
+ * Obtains an ICT (or, with `kind` `'wit'`, a WIT) for `key` from the configured issuer, and reports
+ * the answer as an `issuer_grant` event (identifiers and the key's thumbprint only).
+ */
 export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment, kind: CredentialKind = 'ict'): Promise<string> {
+  let token: string;
+  try {
+    token = await requestCredential(o, key, env, kind);
+  } catch (error) {
+    if (env.events.wants('issuer_grant')) {
+      const remote = isOidc2Error(error) ? error.remote : undefined;
+      env.events.publish({
+        ...grantEvent(o, key, kind),
+        outcome: 'failure',
+        ...failureOf(error),
+        ...(remote ? { status: remote.status } : {}),
+        ...(remote?.code !== undefined ? { remoteCode: remote.code } : {}),
+      });
+    }
+    throw error;
+  }
+  if (env.events.wants('issuer_grant')) {
+    // The issued token's own claims (not verified here: the service verifies it) name whom it certifies.
+    let claims: { sub?: unknown; exp?: unknown } = {};
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      // A token that is not a JWT is refused when it is inspected.
+    }
+    const base = grantEvent(o, key, kind);
+    const subject = typeof claims.sub === 'string' ? claims.sub : base.subject;
+    env.events.publish({
+      ...base,
+      outcome: 'success',
+      ...(subject !== undefined ? { subject } : {}),
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+    });
+  }
+  return token;
+}
+
+function grantEvent(o: IssuanceOptions, key: ClientKey, kind: CredentialKind) {
+  const client = o.clientId ?? o.subject;
+  return {
+    type: 'issuer_grant' as const,
+    side: 'client' as const,
+    grant: grantOf(o, kind),
+    token: kind,
+    ...(o.subject !== undefined ? { subject: o.subject } : {}),
+    ...(client !== undefined ? { client } : {}),
+    thumbprint: key.thumbprint,
+  };
+}
+
+async function requestCredential(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment, kind: CredentialKind): Promise<string> {
   const signal = AbortSignal.timeout(o.timeout ?? 10_000);
   let response: Response;
   let body: Record<string, unknown> | undefined;
