@@ -78,7 +78,7 @@ const PAGE = `<!doctype html>
       expectedService: config.service,
       proof,
       algorithm,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
       onEvent,
     });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: id }) };
@@ -100,7 +100,7 @@ const PAGE = `<!doctype html>
     const options = {
       serviceIssuers: config.serviceIssuers,
       expectedService: config.service,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
       onEvent,
     };
     const post = (from) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from }) });
@@ -127,7 +127,7 @@ const PAGE = `<!doctype html>
     const api = createClient({
       serviceIssuers: config.serviceIssuers,
       expectedService: config.service,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
       encryption: 'required',
     });
     try {

@@ -44,7 +44,7 @@ beforeAll(async () => {
     const holder = createClient({
       serviceIssuers: [{ issuer: issuerId }],
       keyPair: pair,
-      issuer: { issuer: issuerId, credential: { apiKey: serviceKey(fw) }, subject: serviceSubject(fw) },
+      issuer: { url: issuerId, credential: { apiKey: serviceKey(fw) }, subject: serviceSubject(fw) },
     });
     const credential = async (): Promise<CredentialInput> => ({ ict: await holder.ict(), privateKey: pair.privateKey });
     const proxy = await startTamperProxy();
@@ -71,7 +71,7 @@ async function userToken(): Promise<string> {
 function userClient(extra: Partial<ClientOptions>, token: string, grant: IssuanceOptions['grant'] = 'ict') {
   return createClient({
     serviceIssuers: [{ issuer: issuerId }],
-    issuer: { issuer: issuerId, grant, credential: { accessToken: token }, subject: 'alice', clientId: 'bank-app' },
+    issuer: { url: issuerId, grant, credential: { accessToken: token }, subject: 'alice', clientId: 'bank-app' },
     ...extra,
   });
 }
@@ -100,7 +100,7 @@ describe('client -> issuer -> framework -> verified response', () => {
         expectedService: serviceSubject(fw),
         proof,
         algorithm: 'Ed25519',
-        issuer: { issuer: issuerId, grant: 'token-exchange', credential: { apiKey: WORKLOAD_KEY } },
+        issuer: { url: issuerId, grant: 'token-exchange', credential: { apiKey: WORKLOAD_KEY } },
       });
       const response = await api(`${services[fw].url}/whoami`);
       expect(await response.json()).toMatchObject({ framework: fw, caller: 'spiffe://e2e.test/batch', proof });

@@ -35,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(() => issuer?.close());
 
-const caller = () => createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: 'spiffe://svc.test/caller' } });
+const caller = () => createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: 'spiffe://svc.test/caller' } });
 
 async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
   try {
@@ -50,7 +50,7 @@ async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
 describe.each(FRAMEWORKS)('%s: a service credential from the issuer', (framework) => {
   let svc: FrameworkService;
   beforeAll(async () => {
-    const credential = serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE } });
+    const credential = serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE } });
     svc = await startFramework(framework, (url) => ({ issuers: [{ issuer: issuerId }], audiences: [url], credential }));
   });
   afterAll(() => svc.close());
@@ -65,7 +65,7 @@ describe.each(FRAMEWORKS)('%s: a service credential from the issuer', (framework
 
 describe('failures say why', () => {
   it('ready() rejects at start-up with the issuer refusal as cause, and its description', async () => {
-    const credential = serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: SERVICE } });
+    const credential = serviceCredential({ issuer: { url: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: SERVICE } });
     const auth = expressOidc2({ issuers: [{ issuer: issuerId }], audiences: ['http://127.0.0.1:1'], credential });
     const error = await rejection(auth.ready());
     expect(error.code).toBe('response_signing_unavailable');
@@ -79,7 +79,7 @@ describe('failures say why', () => {
     const client = createClient({
       serviceIssuers: [{ issuer: issuerId }],
       issuer: {
-        issuer: issuerId,
+        url: issuerId,
         credential: {
           apiKey: () => {
             throw new Error('vault sealed');
@@ -108,8 +108,8 @@ describe('failures say why', () => {
 });
 
 it('serviceCredential refuses unknown options and a WIT without a workload grant', () => {
-  expect(() => serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE }, audience: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
-  expect(() => serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE, contexts: ['a'] }, token: 'wit' })).toThrow(
+  expect(() => serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE }, audience: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+  expect(() => serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE, contexts: ['a'] }, token: 'wit' })).toThrow(
     expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
   );
 });

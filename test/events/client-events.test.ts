@@ -79,7 +79,7 @@ beforeAll(async () => {
   const service = await extractablePair();
   serviceThumbprint = service.thumbprint;
   const credential = serviceCredential({
-    issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE },
+    issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE },
     keyPair: service.pair,
     fetch: recordingFetch,
     onEvent: (event) => serviceEvents.push(event),
@@ -103,7 +103,7 @@ async function recordedClient(extra: Partial<ClientOptions> = {}) {
   const { pair, thumbprint } = await extractablePair();
   const api = createClient({
     serviceIssuers: [{ issuer: issuerId }],
-    issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
+    issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
     keyPair: pair,
     fetch: recordingFetch,
     now: () => clock,
@@ -155,7 +155,7 @@ describe('a client publishes', () => {
     expect(refused.status).toBeGreaterThanOrEqual(400);
     const other = createClient({
       serviceIssuers: [{ issuer: issuerId }],
-      issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
+      issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
       expectedService: 'spiffe://events.test/another',
       fetch: recordingFetch,
       onEvent: (event) => (events.push(event), seen.push(event)),
@@ -166,7 +166,7 @@ describe('a client publishes', () => {
   });
 
   it('the issuer refusal as an issuer_grant and a credential_refresh failure, with its code, status and remote code', async () => {
-    const { api, events } = await recordedClient({ issuer: { issuer: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: CALLER } });
+    const { api, events } = await recordedClient({ issuer: { url: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: CALLER } });
     keep('wrong-'.padEnd(48, 'x'));
     expect(await codeOf(() => api(`${svc.url}/whoami`))).toBe('client_invalid');
     expect(summary(events)).toEqual(['issuer_grant failure client_invalid', 'credential_refresh failure client_invalid']);
@@ -227,7 +227,7 @@ describe('a client publishes', () => {
     const listener = (message: unknown) => channelled.push(message);
     for (const name of Object.values(OIDC2_EVENT_CHANNELS)) subscribe(name, listener);
     try {
-      const api = createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER }, fetch: recordingFetch });
+      const api = createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER }, fetch: recordingFetch });
       await api(`${svc.url}/whoami`);
     } finally {
       for (const name of Object.values(OIDC2_EVENT_CHANNELS)) unsubscribe(name, listener);
@@ -240,14 +240,14 @@ describe('a client publishes', () => {
   it('a throwing onEvent changes nothing; an onEvent that is not a function is refused', async () => {
     const api = createClient({
       serviceIssuers: [{ issuer: issuerId }],
-      issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
+      issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER },
       fetch: recordingFetch,
       onEvent: () => {
         throw new Error('listener broke');
       },
     });
     expect((await api(`${svc.url}/whoami`)).status).toBe(200);
-    const options = { serviceIssuers: [{ issuer: issuerId }], issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER }, onEvent: 'log' };
+    const options = { serviceIssuers: [{ issuer: issuerId }], issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: CALLER }, onEvent: 'log' };
     expect(() => createClient(options as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => serviceCredential({ issuer: options.issuer, onEvent: 42 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
@@ -259,7 +259,7 @@ describe('serviceCredential publishes', () => {
     expect(summary(serviceEvents)).toContain('issuer_grant success');
     expect(serviceEvents[0]).toMatchObject({ side: 'client', grant: 'ict', token: 'ict', subject: SERVICE, thumbprint: serviceThumbprint, expiresAt: expect.any(Number) });
     const events: Oidc2Event[] = [];
-    const broken = serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'y') }, subject: SERVICE }, fetch: recordingFetch, onEvent: (e) => events.push(e) });
+    const broken = serviceCredential({ issuer: { url: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'y') }, subject: SERVICE }, fetch: recordingFetch, onEvent: (e) => events.push(e) });
     keep('wrong-'.padEnd(48, 'y'));
     expect(await codeOf(broken)).toBe('client_invalid');
     expect(events).toEqual([expect.objectContaining({ type: 'issuer_grant', outcome: 'failure', code: 'client_invalid', status: 401, remoteCode: 'client_invalid' })]);

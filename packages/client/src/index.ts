@@ -391,7 +391,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const options = {
  *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
  *   expectedService: 'spiffe://example.com/payments',
- *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
+ *   issuer: { url: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
  * }
  * const api = createClient(options)
  * const response = await api('https://payments.example.com/v1/balance')
@@ -409,7 +409,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  *   serviceTrustDomains: [{ trustDomain: 'bank.example', issuer: 'https://wit.bank.example' }],
  *   expectedService: 'spiffe://bank.example/ns/payments/sa/ledger',
  *   issuer: {
- *     issuer: 'https://wit.bank.example',
+ *     url: 'https://wit.bank.example',
  *     grant: 'wit',
  *     subject: 'spiffe://bank.example/ns/payments/sa/billing',
  *     credential: { clientAssertion: () => readFile('/var/run/secrets/tokens/wit', 'utf8') },

@@ -61,7 +61,7 @@ const OPTION_KEYS = ['issuer', 'token', 'algorithm', 'keyPair', 'fetch', 'onEven
  * import { oidc2 } from '@oidc2/express'
  *
  * const credential = serviceCredential({
- *   issuer: { issuer: 'https://issuer.example.com', credential: { apiKey: process.env.OIDC2_API_KEY! }, subject: 'https://api.example.com' },
+ *   issuer: { url: 'https://issuer.example.com', credential: { apiKey: process.env.OIDC2_API_KEY! }, subject: 'https://api.example.com' },
  * })
  * const auth = oidc2({ issuers: [{ issuer: 'https://op.example.com' }], audiences: ['https://api.example.com'], credential })
  * await auth.ready()

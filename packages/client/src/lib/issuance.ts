@@ -6,7 +6,7 @@
 //   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce), the token
 //   kind named by `requested_token_type`.
 import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
-import { argumentError, failureOf, readBoundedBody, type EventSink } from '@oidc2/core/adapter';
+import { argumentError, assertOptions, failureOf, readBoundedBody, type EventSink } from '@oidc2/core/adapter';
 import { SignJWT, decodeJwt } from 'jose';
 import type { ClientKey } from './keys.js';
 
@@ -33,11 +33,11 @@ export type IssuerCredential =
  */
 interface IssuanceCommon {
   /**
-   * The issuer identifier (the `iss` of the ICTs and WITs it issues, and the PoP token `aud`). Its
-   * endpoints come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given.
-   * Required.
+   * The issuer's URL: its identifier (the `iss` of the ICTs and WITs it issues, and the PoP token
+   * `aud`). Its endpoints come from `<url>/.well-known/openid-configuration` unless `endpoint` is
+   * given. Required. (Formerly `issuer`: `issuer: { url }` rather than `issuer: { issuer }`.)
    */
-  issuer: string;
+  url: string;
   /**
    * The client's credential at the issuer. Required. A Kubernetes workload passes its projected
    * service-account token as `clientAssertion` (read again at every issuance, as the kubelet
@@ -108,10 +108,15 @@ function grantOf(o: IssuanceOptions, kind: CredentialKind): 'ict' | 'wit' | 'tok
   return o.grant ?? kind;
 }
 
+/** Every key of {@link IssuanceOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+const ISSUANCE_OPTION_KEYS = ['url', 'credential', 'grant', 'endpoint', 'subject', 'clientId', 'contexts', 'requiredClaims', 'optionalClaims', 'timeout'] as const satisfies ReadonlyArray<keyof IssuanceCommon>;
+/** Former names of {@link IssuanceOptions} keys, refused with the current name. */
+const ISSUANCE_RENAMED = { issuer: 'url' } as const;
+
 /** Validates `options.issuer` once, at construction, for a credential of `kind`. */
 export function validateIssuerOptions(o: IssuanceOptions, kind: CredentialKind = 'ict'): void {
-  if (typeof o !== 'object' || o === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.issuer must be an object');
-  for (const [name, value] of [['issuer', o.issuer], ['endpoint', o.endpoint]] as const) {
+  assertOptions(o, ISSUANCE_OPTION_KEYS, 'options.issuer', ISSUANCE_RENAMED);
+  for (const [name, value] of [['url', o.url], ['endpoint', o.endpoint]] as const) {
     if (value === undefined && name === 'endpoint') continue;
     let url: URL | undefined;
     try {
@@ -202,11 +207,11 @@ async function endpointOf(o: IssuanceOptions, kind: CredentialKind, env: Issuanc
   let document = env.discovery.document;
   if (!document) {
     document = (async () => {
-      const response = await env.fetch(`${o.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal });
+      const response = await env.fetch(`${o.url.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal });
       const body = await readJson(response);
       if (!response.ok || !body) throw new Oidc2Error('issuer_unavailable', `the issuer's discovery document is unavailable (HTTP ${response.status})`);
       // OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer we asked.
-      if (body.issuer !== o.issuer) throw new Oidc2Error('issuer_unavailable', "the discovery document names another issuer");
+      if (body.issuer !== o.url) throw new Oidc2Error('issuer_unavailable', "the discovery document names another issuer");
       return body;
     })();
     // Kept for the client's lifetime; a failed discovery is retried by the next issuance.
@@ -225,7 +230,7 @@ async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promis
   const claims: Record<string, unknown> = {
     iss: o.clientId ?? o.subject,
     sub: o.subject,
-    aud: o.issuer,
+    aud: o.url,
     iat,
     nbf: iat,
     exp: iat + 60,
