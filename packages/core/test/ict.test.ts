@@ -125,9 +125,9 @@ describe('ICT verification: accepted tokens', () => {
 
   it('accepts a token whose aud names a configured audience, and any aud when none is configured', async () => {
     const token = await mint({ claims: { aud: ['https://other.example', 'https://api.example'] } });
-    expect((await verifier({ audiences: ['https://api.example'] }).verify(token)).subject).toBe('alice');
+    expect((await verifier({ tokenAudiences: ['https://api.example'] }).verify(token)).subject).toBe('alice');
     expect((await verifier().verify(token)).subject).toBe('alice');
-    expect((await verifier({ audiences: ['https://api.example'] }).verify(await mint())).subject).toBe('alice');
+    expect((await verifier({ tokenAudiences: ['https://api.example'] }).verify(await mint())).subject).toBe('alice');
   });
 });
 
@@ -289,9 +289,15 @@ describe('ICT verification: claims', () => {
 
   it('rejects an audience mismatch, per verifier and per issuer', async () => {
     const token = await mint({ claims: { aud: 'https://elsewhere.example' } });
-    expect(await rejection(verifier({ audiences: ['https://api.example'] }).verify(token), token)).toBe('ict_audience_mismatch');
-    const perIssuer = verifier({ audiences: ['https://elsewhere.example'], issuers: [{ issuer: ISSUER, jwks, audiences: ['https://api.example'] }] });
+    expect(await rejection(verifier({ tokenAudiences: ['https://api.example'] }).verify(token), token)).toBe('ict_audience_mismatch');
+    const perIssuer = verifier({ tokenAudiences: ['https://elsewhere.example'], issuers: [{ issuer: ISSUER, jwks, tokenAudiences: ['https://api.example'] }] });
     expect(await rejection(perIssuer.verify(token), token)).toBe('ict_audience_mismatch');
+  });
+
+  it('refuses the former name audiences, per verifier and per issuer, with ERR_UNKNOWN_OPTION naming tokenAudiences', () => {
+    const renamed = (path: string) => expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: `${path}.audiences is now ${path}.tokenAudiences` });
+    expect(() => verifier({ audiences: ['https://api.example'] } as Partial<IctVerifierOptions>)).toThrow(renamed('options'));
+    expect(() => verifier({ issuers: [{ issuer: ISSUER, jwks, audiences: ['https://api.example'] } as IctVerifierOptions['issuers'][number]] })).toThrow(renamed('options.issuers[0]'));
   });
 });
 
