@@ -37,8 +37,11 @@ export interface IctVerifierOptions {
   cacheSize?: number;
   /** Largest accepted token, in bytes. Default `8192`. */
   maxTokenBytes?: number;
-  /** Remote key set behaviour; see {@link IssuerKeyOptions} for each field's default. */
-  jwks?: Omit<IssuerKeyOptions, 'fetch'>;
+  /**
+   * How remote key sets are fetched and cached; see {@link IssuerKeyOptions} for each field's
+   * default. (Formerly `jwks`, which names an inline key set everywhere else.)
+   */
+  keyFetch?: Omit<IssuerKeyOptions, 'fetch'>;
 }
 
 /** Every key of {@link IctVerifierOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
@@ -51,7 +54,7 @@ export const ICT_VERIFIER_OPTION_KEYS = Object.freeze([
   'fetch',
   'cacheSize',
   'maxTokenBytes',
-  'jwks',
+  'keyFetch',
 ] as const satisfies ReadonlyArray<keyof IctVerifierOptions>);
 
 /** Options of one {@link IctVerifier.verify} call. */
@@ -134,8 +137,8 @@ interface IssuerEntry {
  * ```
  */
 export function createIctVerifier(options: IctVerifierOptions, events?: EventSink): IctVerifier {
-  assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options', { audiences: 'tokenAudiences' });
-  if (options.jwks !== undefined) assertOptions(options.jwks as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.jwks');
+  assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options', { audiences: 'tokenAudiences', jwks: 'keyFetch' });
+  if (options.keyFetch !== undefined) assertOptions(options.keyFetch as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.keyFetch');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
@@ -157,7 +160,7 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     assertTrustedIssuer(config, `options.issuers[${i}]`);
     if (issuers.has(config.issuer)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuers[${i}] repeats an issuer`);
     issuers.set(config.issuer, {
-      resolver: createIssuerKeyResolver(config, { ...options.jwks, fetch: options.fetch }, events),
+      resolver: createIssuerKeyResolver(config, { ...options.keyFetch, fetch: options.fetch }, events),
       tokenAudiences: config.tokenAudiences ?? options.tokenAudiences,
       maxTokenAge: config.maxTokenAge ?? maxTokenAge,
     });

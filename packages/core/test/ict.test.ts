@@ -299,6 +299,12 @@ describe('ICT verification: claims', () => {
     expect(() => verifier({ audiences: ['https://api.example'] } as Partial<IctVerifierOptions>)).toThrow(renamed('options'));
     expect(() => verifier({ issuers: [{ issuer: ISSUER, jwks, audiences: ['https://api.example'] } as IctVerifierOptions['issuers'][number]] })).toThrow(renamed('options.issuers[0]'));
   });
+
+  it('refuses the former name jwks for key fetching with ERR_UNKNOWN_OPTION naming keyFetch', () => {
+    expect(() => verifier({ jwks: { timeout: 1 } } as Partial<IctVerifierOptions>)).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: 'options.jwks is now options.keyFetch' }),
+    );
+  });
 });
 
 describe('ICT verification: confirmation key', () => {
@@ -449,7 +455,7 @@ describe('createIctVerifier options', () => {
     ['a fractional cache size', { cacheSize: 1.5 }],
     ['a zero maxTokenAge', { maxTokenAge: 0 }],
     ['a non-function now', { now: 5 }],
-    ['a zero JWKS timeout', { jwks: { timeout: 0 } }],
+    ['a zero JWKS timeout', { keyFetch: { timeout: 0 } }],
   ])('rejects %s with TypeError', (_name, options) => {
     expect(() => createIctVerifier({ issuers: [{ issuer: ISSUER, jwks }], ...(options as object) } as IctVerifierOptions)).toThrow(TypeError);
   });
