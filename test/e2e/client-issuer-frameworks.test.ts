@@ -6,7 +6,7 @@ import type { CredentialInput } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
 import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
 import { FRAMEWORKS, startFramework, type Framework, type FrameworkService } from '../support/frameworks';
-import { listen, startTamperProxy, type TamperProxy } from '../support/node-service';
+import { freeLoopbackUrl, startTamperProxy, type TamperProxy } from '../support/node-service';
 import { settledCode as codeOf } from '../support/error-code';
 
 const WORKLOAD_KEY = 'workload-key-'.padEnd(48, 'w');
@@ -20,10 +20,8 @@ const services = {} as Record<Framework, FrameworkService & { proxy: TamperProxy
 
 beforeAll(async () => {
   login = await newIssuer('https://login.e2e.test');
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  issuerId = `http://127.0.0.1:${port}`;
+  const { url, port } = await freeLoopbackUrl();
+  issuerId = url;
   const ictIssuer = await createIssuer({
     issuer: issuerId,
     authenticators: [

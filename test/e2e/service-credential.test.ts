@@ -7,7 +7,7 @@ import { isOidc2Error, type Oidc2Error } from '@oidc2/core';
 import { oidc2 as expressOidc2 } from '@oidc2/express';
 import { apiKeys, createIssuer, hashApiKey, type ListeningIssuer } from '@oidc2/issuer';
 import { FRAMEWORKS, startFramework, type FrameworkService } from '../support/frameworks';
-import { listen } from '../support/node-service';
+import { freeLoopbackUrl } from '../support/node-service';
 
 const CALLER_KEY = 'caller-key-'.padEnd(48, 'c');
 const SERVICE_KEY = 'service-key-'.padEnd(48, 's');
@@ -16,10 +16,8 @@ const SERVICE = 'spiffe://svc.test/api';
 let issuerId: string;
 let issuer: ListeningIssuer;
 beforeAll(async () => {
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  issuerId = `http://127.0.0.1:${port}`;
+  const { url, port } = await freeLoopbackUrl();
+  issuerId = url;
   const ictIssuer = await createIssuer({
     issuer: issuerId,
     authenticators: [

@@ -11,7 +11,7 @@ import { OIDC2_EVENT_CHANNELS, type Oidc2Event } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, type ListeningIssuer } from '@oidc2/issuer';
 import { newIssuer } from '../support/credentials';
 import { startFramework, type FrameworkService } from '../support/frameworks';
-import { listen } from '../support/node-service';
+import { freeLoopbackUrl } from '../support/node-service';
 import { codeOf } from '../support/error-code';
 
 const CALLER_KEY = 'caller-key-'.padEnd(48, 'c');
@@ -57,10 +57,8 @@ const serviceEvents: Oidc2Event[] = [];
 let clock = Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  issuerId = `http://127.0.0.1:${port}`;
+  const { url, port } = await freeLoopbackUrl();
+  issuerId = url;
   const ictIssuer = await createIssuer({
     issuer: issuerId,
     ictLifetime: 3600,
