@@ -517,7 +517,7 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
       ...(status !== undefined ? { status } : {}),
       ...(service ? { subject: service.subject, issuer: service.issuer, thumbprint: service.thumbprint } : {}),
       ...(mode ? { e2ee: mode } : {}),
-      ...(remoteCode !== undefined ? { remoteCode } : {}),
+      ...(remoteCode !== undefined ? { remoteCode: remoteCode.slice(0, 64) } : {}),
     });
   };
   const e2ee = e2eeOptions && new E2eeClient(e2eeOptions, now, reportVerification);

@@ -183,8 +183,8 @@ export interface Exchanged {
 export type Send = (out: Outgoing, params?: SendParams) => Promise<Exchanged>;
 
 /**
- * Reports what became of one message (`mode` undefined for one in clear): its verified exchange (with the plaintext of an encrypted
- * body, when there is one), or the error it was refused with.
+ * Reports what became of one message (`mode` undefined for one in clear): its verified exchange
+ * (with the plaintext of an encrypted body, when there is one), or the error it was refused with.
  */
 export type VerificationReport = (
   out: Outgoing,

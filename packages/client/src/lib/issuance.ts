@@ -257,7 +257,7 @@ export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: I
         outcome: 'failure',
         ...failureOf(error),
         ...(remote ? { status: remote.status } : {}),
-        ...(remote?.code !== undefined ? { remoteCode: remote.code } : {}),
+        ...(remote?.code !== undefined ? { remoteCode: remote.code.slice(0, 64) } : {}),
       });
     }
     throw error;
