@@ -300,7 +300,7 @@ export async function main({ print = (line) => console.log(line) } = {}) {
       const holder = createClient({
         serviceIssuers: [{ issuer: issuerUrl }],
         keyPair: pair,
-        issuer: { issuer: issuerUrl, credential: { apiKey: serviceKeys[fw] }, subject: `spiffe://demo.local/${fw}` },
+        issuer: { url: issuerUrl, credential: { apiKey: serviceKeys[fw] }, subject: `spiffe://demo.local/${fw}` },
       });
       const ict = await holder.ict();
       const service = await startService(fw, (url) => ({
@@ -322,7 +322,7 @@ export async function main({ print = (line) => console.log(line) } = {}) {
     const user = createClient({
       serviceIssuers: [{ issuer: issuerUrl }],
       expectedService: (url) => serviceByHost.get(url.host),
-      issuer: { issuer: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
+      issuer: { url: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
       fetch: (input, init) => wire(input, init),
     });
     print('[setup] alice logs in at the OP and asks the issuer to certify a fresh key:');
@@ -349,7 +349,7 @@ export async function main({ print = (line) => console.log(line) } = {}) {
         expectedService: 'spiffe://demo.local/fastify',
         proof: 'dpop',
         algorithm: 'Ed25519',
-        issuer: { issuer: issuerUrl, grant: 'token-exchange', credential: { apiKey: workloadKey } },
+        issuer: { url: issuerUrl, grant: 'token-exchange', credential: { apiKey: workloadKey } },
         fetch: tracingFetch(trace, 'reports'),
       });
       const response = await workload(`${services.fastify.url}/reports/daily`);
@@ -396,7 +396,7 @@ export async function main({ print = (line) => console.log(line) } = {}) {
       const sealed = createClient({
         serviceIssuers: [{ issuer: issuerUrl }],
         expectedService: 'spiffe://demo.local/express',
-        issuer: { issuer: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
+        issuer: { url: issuerUrl, credential: { accessToken }, subject: 'alice', clientId: 'demo-app' },
         encryption: 'required',
         // Every request goes through the proxy; the signature still names the service's own URL.
         fetch: (input, init) => fetch(String(input).replace(services.express.url, proxy.url), init),
@@ -421,7 +421,7 @@ export async function main({ print = (line) => console.log(line) } = {}) {
           proof: 'wimse-signature',
           serviceTrustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: issuerUrl }],
           issuer: {
-            issuer: issuerUrl,
+            url: issuerUrl,
             grant: 'wit',
             subject: `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`,
             credential: { clientAssertion: () => cluster.serviceAccountToken({ namespace, serviceAccount, audience: issuerUrl }) },

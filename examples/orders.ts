@@ -13,7 +13,7 @@ export function ordersOptions(issuer: LocalIssuer, audience: string) {
     issuers: [{ issuer: issuer.url }],
     audiences: [audience],
     // The service's own ICT, for its API key: every answer is signed with it.
-    credential: serviceCredential({ issuer: { issuer: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
+    credential: serviceCredential({ issuer: { url: issuer.url, credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS } }),
   }
 }
 
@@ -24,7 +24,7 @@ export async function aliceClient(issuer: LocalIssuer, service: string, options:
   return createClient({
     serviceIssuers: [{ issuer: issuer.url }],
     expectedService: service,
-    issuer: { issuer: issuer.url, credential: { accessToken }, subject: 'alice' },
+    issuer: { url: issuer.url, credential: { accessToken }, subject: 'alice' },
     ...options,
   })
 }

@@ -21,7 +21,7 @@ await ledger.register(fastifyOidc2, {
   audiences: [ledgerHttp.url],
   workloads: { trustDomains },
   policy: { workloads: { trustDomains: [TRUST_DOMAIN] } },
-  credentials: { wit: serviceCredential({ token: 'wit', issuer: { issuer: issuer.url, grant: 'wit', credential: { apiKey: issuer.apiKey(LEDGER) }, subject: LEDGER } }) },
+  credentials: { wit: serviceCredential({ token: 'wit', issuer: { url: issuer.url, grant: 'wit', credential: { apiKey: issuer.apiKey(LEDGER) }, subject: LEDGER } }) },
 })
 ledger.post('/entries', async (request, reply) =>
   reply.code(201).send({ caller: request.identity!.subject, kind: request.identity!.kind, proof: request.identity!.proof, entry: request.body }),
@@ -33,7 +33,7 @@ const asWorkload = createClient({
   proof: 'wimse-signature',
   serviceTrustDomains: trustDomains,
   expectedService: LEDGER,
-  issuer: { issuer: issuer.url, grant: 'wit', credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS },
+  issuer: { url: issuer.url, grant: 'wit', credential: { apiKey: issuer.apiKey(ORDERS) }, subject: ORDERS },
   encryption: 'required',
 })
 const ordersHttp = await listen()

@@ -6,6 +6,7 @@
 // `e2ee_unavailable` must get a rejection and no request in clear. A streamed encrypted event stream
 // must be read event by event (the service writes each one only after the page has read the one
 // before), and a streamed answer that a proxy cuts short must make the page's read fail with a code.
+// The page's `onEvent` receives the clients' decision events: grants, credentials, verifications.
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { SignJWT, importJWK } from 'jose';
 import { chromium, type Browser } from 'playwright-core';
 import { oidc2, oidc2ErrorHandler } from '@oidc2/express';
 import { createIssuer, jwtAccessTokens } from '@oidc2/issuer';
+import type { Oidc2Event } from '@oidc2/core';
 import { bundleForBrowser } from '../support/bundle';
 import { newIssuer, newKey } from '../support/credentials';
 import { startTamperProxy, type TamperProxy } from '../support/node-service';
@@ -67,13 +69,17 @@ const PAGE = `<!doctype html>
   import { createClient } from '/client.js';
   const config = JSON.parse(document.getElementById('config').textContent);
   const show = (id, text) => { document.getElementById(id).textContent = text; };
+  // Every decision event of the signing and e2ee clients, as onEvent received it.
+  window.oidc2Events = [];
+  const onEvent = (event) => window.oidc2Events.push(event);
   async function run(id, proof, algorithm) {
     const api = createClient({
       serviceIssuers: config.serviceIssuers,
       expectedService: config.service,
       proof,
       algorithm,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      onEvent,
     });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: id }) };
     try {
@@ -94,7 +100,8 @@ const PAGE = `<!doctype html>
     const options = {
       serviceIssuers: config.serviceIssuers,
       expectedService: config.service,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      onEvent,
     };
     const post = (from) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from }) });
     try {
@@ -120,7 +127,7 @@ const PAGE = `<!doctype html>
     const api = createClient({
       serviceIssuers: config.serviceIssuers,
       expectedService: config.service,
-      issuer: { issuer: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
+      issuer: { url: config.issuer, credential: { accessToken: config.accessToken }, subject: 'alice', clientId: 'spa' },
       encryption: 'required',
     });
     try {
@@ -311,5 +318,29 @@ suite('@oidc2/client in headless Chromium', () => {
     expect(await text('e2ee-events')).toBe('read ["data: 1\\n\\n","data: 2\\n\\n","data: 3\\n\\n"] encrypted=true');
     expect(await text('e2ee-cut')).toBe(`rejected e2ee_response_decrypt_failed after ${16384 - 17}`);
     expect(cutting.responses.some((r) => r.status === 200 && r.headers.get('content-encoding') === 'aes128gcm' && !r.headers.has('content-digest'))).toBe(true);
+
+    // The page's onEvent saw each client's grant and credential, and each response verified or refused.
+    const events = (await tab.evaluate(() => (window as unknown as { oidc2Events: Oidc2Event[] }).oidc2Events)) as Oidc2Event[];
+    const line = (e: Oidc2Event) =>
+      e.type === 'response_verification'
+        ? `${e.method} ${e.url} ${e.outcome} ${e.code ?? e.subject}${e.e2ee ? ` ${e.e2ee}` : ''}`
+        : `${e.type} ${e.outcome}${'side' in e ? ` ${e.side}` : ''}`;
+    const issued = ['issuer_grant success client', 'credential_refresh success client'];
+    expect(events.map(line)).toEqual([
+      ...issued,
+      `POST ${service.url}/hello success spiffe://test.example/greeter`,
+      `POST ${proxy.url}/hello failure response_signature_invalid`,
+      ...issued,
+      `POST ${service.url}/hello success spiffe://test.example/greeter`,
+      `POST ${proxy.url}/hello failure response_signature_invalid`,
+      ...issued,
+      `POST ${logging.url}/.well-known/oidc2-session success spiffe://test.example/greeter handshake`,
+      `POST ${logging.url}/hello success spiffe://test.example/greeter session`,
+      `POST ${logging.url}/hello success spiffe://test.example/greeter session`,
+      ...issued,
+      `POST ${forging.url}/.well-known/oidc2-session failure e2ee_response_unsigned handshake`,
+    ]);
+    expect(events.filter((e) => e.type === 'issuer_grant')).toEqual(Array(4).fill(expect.objectContaining({ subject: 'alice', client: 'spa', grant: 'ict' })));
+    expect(JSON.stringify(events)).not.toContain(accessToken.slice(-43));
   });
 });

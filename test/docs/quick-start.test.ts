@@ -57,7 +57,7 @@ function snippet(file: string, marker: string): string {
 }
 
 /** A user's client that accepts only `expectedService` as the answering service. */
-const caller = (expectedService: string) => createClient({ serviceIssuers: [{ issuer: issuerId }], expectedService, issuer: { issuer: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } });
+const caller = (expectedService: string) => createClient({ serviceIssuers: [{ issuer: issuerId }], expectedService, issuer: { url: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } });
 
 describe('README: a service and its caller', () => {
   let service: RunningSnippet | undefined;
@@ -207,7 +207,7 @@ describeWithRedis('docs/redis.md')('docs/redis.md: the set-up', () => {
 
     // One signed request, for the audience both instances serve, sent to each in turn.
     const keyPair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
-    const ict = await createClient({ serviceIssuers: [{ issuer: issuerId }], keyPair, issuer: { issuer: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } }).ict();
+    const ict = await createClient({ serviceIssuers: [{ issuer: issuerId }], keyPair, issuer: { url: issuerId, credential: { accessToken }, subject: 'alice', clientId: 'orders-app' } }).ict();
     const signed = await signRequest({ method: 'GET', url: `${urls[0]}/me` }, { ict, key: keyHandleFrom(keyPair.privateKey, 'ES256', 'sign'), audience: `${GUIDE_SERVICE}/me`, signResponse: false });
     const send = (url: string) => fetch(`${url}/me`, { headers: Object.entries(signed.headers).flatMap(([name, lines]) => lines.map((line) => [name, line] as [string, string])) });
 
@@ -244,7 +244,7 @@ describe('docs/issuer.md: the set-up', () => {
 
     // A user of the snippet's client 'mail-app' who granted the email context.
     const token = await login.mint(await newKey(), { subject: 'bob', typ: 'at+jwt', claims: { aud: ictIssuer, scope: 'openid e2e_auth_email', client_id: 'mail-app', cnf: undefined } });
-    const ict = await createClient({ serviceIssuers: [{ issuer: ictIssuer }], issuer: { issuer: ictIssuer, credential: { accessToken: token }, subject: 'bob', clientId: 'mail-app' } }).ict();
+    const ict = await createClient({ serviceIssuers: [{ issuer: ictIssuer }], issuer: { url: ictIssuer, credential: { accessToken: token }, subject: 'bob', clientId: 'mail-app' } }).ict();
     const verified = await createIctVerifier({ issuers: [{ issuer: ictIssuer }] }).verify(ict); // keys by discovery
     expect(verified.subject).toBe('bob');
     expect(verified.contexts).toEqual(['email']);

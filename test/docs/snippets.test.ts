@@ -12,7 +12,7 @@ const all = files.flatMap(([, snippets]) => snippets);
 // Snippets the checker must refuse, checked in the same program: an ICT request without the
 // subject the types require, and a placeholder nobody declared.
 const CONTROLS: Snippet[] = [
-  { where: 'control-subject:1', code: "import { createClient } from '@oidc2/client'\ncreateClient({ serviceIssuers: [{ issuer: 'https://op.example' }], issuer: { issuer: 'https://op.example', credential: { apiKey: 'k' } } })" },
+  { where: 'control-subject:1', code: "import { createClient } from '@oidc2/client'\ncreateClient({ serviceIssuers: [{ issuer: 'https://op.example' }], issuer: { url: 'https://op.example', credential: { apiKey: 'k' } } })" },
   { where: 'control-placeholder:1', code: "import { oidc2 } from '@oidc2/express'\noidc2({ issuers: [{ issuer: 'https://op.example' }], audiences: ['https://api.example'], credential: undeclaredCredential })" },
 ];
 

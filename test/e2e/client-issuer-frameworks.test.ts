@@ -6,7 +6,7 @@ import type { CredentialInput } from '@oidc2/core';
 import { apiKeys, createIssuer, hashApiKey, jwtAccessTokens, type ListeningIssuer } from '@oidc2/issuer';
 import { newIssuer, newKey, type TestIssuer } from '../support/credentials';
 import { FRAMEWORKS, startFramework, type Framework, type FrameworkService } from '../support/frameworks';
-import { listen, startTamperProxy, type TamperProxy } from '../support/node-service';
+import { freeLoopbackUrl, startTamperProxy, type TamperProxy } from '../support/node-service';
 import { settledCode as codeOf } from '../support/error-code';
 
 const WORKLOAD_KEY = 'workload-key-'.padEnd(48, 'w');
@@ -20,10 +20,8 @@ const services = {} as Record<Framework, FrameworkService & { proxy: TamperProxy
 
 beforeAll(async () => {
   login = await newIssuer('https://login.e2e.test');
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  issuerId = `http://127.0.0.1:${port}`;
+  const { url, port } = await freeLoopbackUrl();
+  issuerId = url;
   const ictIssuer = await createIssuer({
     issuer: issuerId,
     authenticators: [
@@ -44,7 +42,7 @@ beforeAll(async () => {
     const holder = createClient({
       serviceIssuers: [{ issuer: issuerId }],
       keyPair: pair,
-      issuer: { issuer: issuerId, credential: { apiKey: serviceKey(fw) }, subject: serviceSubject(fw) },
+      issuer: { url: issuerId, credential: { apiKey: serviceKey(fw) }, subject: serviceSubject(fw) },
     });
     const credential = async (): Promise<CredentialInput> => ({ ict: await holder.ict(), privateKey: pair.privateKey });
     const proxy = await startTamperProxy();
@@ -71,7 +69,7 @@ async function userToken(): Promise<string> {
 function userClient(extra: Partial<ClientOptions>, token: string, grant: IssuanceOptions['grant'] = 'ict') {
   return createClient({
     serviceIssuers: [{ issuer: issuerId }],
-    issuer: { issuer: issuerId, grant, credential: { accessToken: token }, subject: 'alice', clientId: 'bank-app' },
+    issuer: { url: issuerId, grant, credential: { accessToken: token }, subject: 'alice', clientId: 'bank-app' },
     ...extra,
   });
 }
@@ -100,7 +98,7 @@ describe('client -> issuer -> framework -> verified response', () => {
         expectedService: serviceSubject(fw),
         proof,
         algorithm: 'Ed25519',
-        issuer: { issuer: issuerId, grant: 'token-exchange', credential: { apiKey: WORKLOAD_KEY } },
+        issuer: { url: issuerId, grant: 'token-exchange', credential: { apiKey: WORKLOAD_KEY } },
       });
       const response = await api(`${services[fw].url}/whoami`);
       expect(await response.json()).toMatchObject({ framework: fw, caller: 'spiffe://e2e.test/batch', proof });

@@ -7,7 +7,7 @@ import { isOidc2Error, type Oidc2Error } from '@oidc2/core';
 import { oidc2 as expressOidc2 } from '@oidc2/express';
 import { apiKeys, createIssuer, hashApiKey, type ListeningIssuer } from '@oidc2/issuer';
 import { FRAMEWORKS, startFramework, type FrameworkService } from '../support/frameworks';
-import { listen } from '../support/node-service';
+import { freeLoopbackUrl } from '../support/node-service';
 
 const CALLER_KEY = 'caller-key-'.padEnd(48, 'c');
 const SERVICE_KEY = 'service-key-'.padEnd(48, 's');
@@ -16,10 +16,8 @@ const SERVICE = 'spiffe://svc.test/api';
 let issuerId: string;
 let issuer: ListeningIssuer;
 beforeAll(async () => {
-  const probe = await listen(() => undefined);
-  const port = Number(new URL(probe.url).port);
-  await probe.close();
-  issuerId = `http://127.0.0.1:${port}`;
+  const { url, port } = await freeLoopbackUrl();
+  issuerId = url;
   const ictIssuer = await createIssuer({
     issuer: issuerId,
     authenticators: [
@@ -35,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(() => issuer?.close());
 
-const caller = () => createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { issuer: issuerId, credential: { apiKey: CALLER_KEY }, subject: 'spiffe://svc.test/caller' } });
+const caller = () => createClient({ serviceIssuers: [{ issuer: issuerId }], issuer: { url: issuerId, credential: { apiKey: CALLER_KEY }, subject: 'spiffe://svc.test/caller' } });
 
 async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
   try {
@@ -50,7 +48,7 @@ async function rejection(promise: Promise<unknown>): Promise<Oidc2Error> {
 describe.each(FRAMEWORKS)('%s: a service credential from the issuer', (framework) => {
   let svc: FrameworkService;
   beforeAll(async () => {
-    const credential = serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE } });
+    const credential = serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE } });
     svc = await startFramework(framework, (url) => ({ issuers: [{ issuer: issuerId }], audiences: [url], credential }));
   });
   afterAll(() => svc.close());
@@ -65,7 +63,7 @@ describe.each(FRAMEWORKS)('%s: a service credential from the issuer', (framework
 
 describe('failures say why', () => {
   it('ready() rejects at start-up with the issuer refusal as cause, and its description', async () => {
-    const credential = serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: SERVICE } });
+    const credential = serviceCredential({ issuer: { url: issuerId, credential: { apiKey: 'wrong-'.padEnd(48, 'x') }, subject: SERVICE } });
     const auth = expressOidc2({ issuers: [{ issuer: issuerId }], audiences: ['http://127.0.0.1:1'], credential });
     const error = await rejection(auth.ready());
     expect(error.code).toBe('response_signing_unavailable');
@@ -79,7 +77,7 @@ describe('failures say why', () => {
     const client = createClient({
       serviceIssuers: [{ issuer: issuerId }],
       issuer: {
-        issuer: issuerId,
+        url: issuerId,
         credential: {
           apiKey: () => {
             throw new Error('vault sealed');
@@ -108,8 +106,8 @@ describe('failures say why', () => {
 });
 
 it('serviceCredential refuses unknown options and a WIT without a workload grant', () => {
-  expect(() => serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE }, audience: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
-  expect(() => serviceCredential({ issuer: { issuer: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE, contexts: ['a'] }, token: 'wit' })).toThrow(
+  expect(() => serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE }, audience: 'x' } as never)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+  expect(() => serviceCredential({ issuer: { url: issuerId, credential: { apiKey: SERVICE_KEY }, subject: SERVICE, contexts: ['a'] }, token: 'wit' })).toThrow(
     expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
   );
 });

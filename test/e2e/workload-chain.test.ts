@@ -80,7 +80,7 @@ function workloadClient(namespace: string, sa: string, extra: Partial<ClientOpti
   return createClient({
     proof: 'wimse-signature',
     serviceTrustDomains: trustDomains(),
-    issuer: { issuer: issuerId, grant: 'wit', subject: id(namespace, sa), credential: { clientAssertion: () => serviceAccountToken(namespace, sa) } },
+    issuer: { url: issuerId, grant: 'wit', subject: id(namespace, sa), credential: { clientAssertion: () => serviceAccountToken(namespace, sa) } },
     ...extra,
   } as ClientOptions);
 }
@@ -207,7 +207,7 @@ describe('a workload call chain: pod -> A (Express) -> B (Fastify)', () => {
     // The same attestation by RFC 8693 token exchange (the service-account token as subject_token, the key by DPoP).
     const exchanged = workloadClient('shop', 'checkout', {
       algorithm: 'Ed25519',
-      issuer: { issuer: issuerId, grant: 'token-exchange', credential: { clientAssertion: () => serviceAccountToken('shop', 'checkout') } },
+      issuer: { url: issuerId, grant: 'token-exchange', credential: { clientAssertion: () => serviceAccountToken('shop', 'checkout') } },
       expectedService: ORDERS,
     });
     expect(decodeJwt(await exchanged.wit())).toMatchObject({ sub: CHECKOUT, cnf: { jwk: { ...(await exchanged.publicKey()), alg: 'Ed25519' } } });
@@ -301,7 +301,7 @@ describe('what a workload caller is refused with, by code', () => {
 
   it('a pod whose service-account token the cluster did not sign is refused by the issuer: client_invalid', async () => {
     const forged = await pair('RS256');
-    const pod = workloadClient('shop', 'checkout', { issuer: { issuer: issuerId, subject: CHECKOUT, credential: { clientAssertion: () => serviceAccountToken('shop', 'checkout', forged) } } });
+    const pod = workloadClient('shop', 'checkout', { issuer: { url: issuerId, subject: CHECKOUT, credential: { clientAssertion: () => serviceAccountToken('shop', 'checkout', forged) } } });
     expect(await settledCode(pod(`${a.url}/whoami`))).toBe('client_invalid');
   });
 

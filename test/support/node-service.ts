@@ -12,6 +12,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * A loopback URL whose port was free a moment ago: for a server that must know its own URL before
+ * it listens (an issuer's identifier names its port).
+ */
+export async function freeLoopbackUrl(): Promise<{ url: string; port: number }> {
+  const probe = await listen(() => undefined);
+  await probe.close();
+  return { url: probe.url, port: Number(new URL(probe.url).port) };
+}
+
 /** Answers for an authenticated request; the default echoes the caller and the request body. */
 export type ServiceHandler = (identity: Identity, request: HttpRequest) => { status?: number; headers?: Record<string, string>; body?: string | Uint8Array } | undefined;
 

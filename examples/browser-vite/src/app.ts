@@ -18,7 +18,7 @@ async function order(): Promise<void> {
   const api = createClient({
     serviceIssuers: [{ issuer: config.issuer }],
     expectedService: config.service,
-    issuer: { issuer: config.issuer, credential: { accessToken: session.accessToken }, subject: session.subject },
+    issuer: { url: config.issuer, credential: { accessToken: session.accessToken }, subject: session.subject },
     encryption: 'required',
   })
   const response = await api(`${config.serviceUrl}/orders`, {

@@ -35,9 +35,10 @@ import {
   type WimseTrustDomain,
   type WitVerifier,
   type RemoteCause,
+  type Oidc2EventListener,
 } from '@oidc2/core';
 import type { JWK } from 'jose';
-import { CredentialRefresher, argumentError, assertOptions, isArgumentError, readBoundedBody } from '@oidc2/core/adapter';
+import { CredentialRefresher, argumentError, assertEventListener, assertOptions, createEventSink, failureOf, isArgumentError, readBoundedBody } from '@oidc2/core/adapter';
 import { NULL_BODY_STATUS } from './lib/null-body-status.js';
 import { inspectIct, type HeldIct } from './lib/ict-holder.js';
 import { inspectWit } from './lib/wit-holder.js';
@@ -47,6 +48,7 @@ import {
   E2eeClient,
   audienceOf,
   e2eeConfig,
+  problemCode,
   rawThumbprint,
   type E2eeOptions,
   type EncryptionMode,
@@ -54,11 +56,22 @@ import {
   type Outgoing,
   type ResponseEncryption,
   type SendParams,
+  type VerificationReport,
 } from './lib/e2ee.js';
 import { isReadableStream, streamsEncryptedBody } from './lib/e2ee-stream.js';
 import { signWithSessionMac, verifySessionMacSigned } from './lib/e2ee-symmetric.js';
 
-export type { ServiceIdentity, TrustedIssuer, WimseTrustDomain } from '@oidc2/core';
+export type {
+  CredentialRefreshEvent,
+  IssuerGrantEvent,
+  Oidc2Event,
+  Oidc2EventListener,
+  ResponseVerificationEvent,
+  ServiceIdentity,
+  TrustedIssuer,
+  WimseTrustDomain,
+} from '@oidc2/core';
+export { OIDC2_EVENT_CHANNELS } from '@oidc2/core';
 export type { ClientAlgorithm } from './lib/keys.js';
 export type { IssuanceOptions, IssuerCredential } from './lib/issuance.js';
 export { serviceCredential, type ServiceCredentialOptions, type ServiceIctCredential, type ServiceWitCredential } from './service-credential.js';
@@ -211,6 +224,16 @@ export interface ClientOptions {
   encryption?: EncryptionMode;
   /** Suites, ratchet, session endpoint and session cache of end-to-end encryption. Default: see {@link E2eeOptions}. */
   e2ee?: E2eeOptions;
+  /**
+   * Receives the client's decision events (docs/events.md): a `response_verification` event for
+   * every response verified or refused (the service's subject, issuer and key thumbprint, status,
+   * method and the URL's origin and path, never its query; with `e2ee` the handshake, session or
+   * rekey it belonged to), a `credential_refresh` event (`side: 'client'`) each time the ICT or WIT
+   * is obtained or fails to be, and with `issuer` an `issuer_grant` event per request to the
+   * issuer. Never a token, proof, key, body or session token. On Node the same events go to
+   * `node:diagnostics_channel`. A throwing listener changes nothing. Default none.
+   */
+  onEvent?: Oidc2EventListener;
 }
 
 /** Every key of {@link ClientOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
@@ -237,6 +260,7 @@ const CLIENT_OPTION_KEYS = [
   'now',
   'encryption',
   'e2ee',
+  'onEvent',
 ] as const satisfies ReadonlyArray<keyof ClientOptions>;
 
 /** Fields the client sets on e2ee requests, which a caller must not set itself. */
@@ -367,7 +391,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  * const options = {
  *   serviceIssuers: [{ issuer: 'https://attest.example.com' }],
  *   expectedService: 'spiffe://example.com/payments',
- *   issuer: { issuer: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
+ *   issuer: { url: 'https://login.example.com', credential: { accessToken: () => session.accessToken }, subject: session.subject, clientId: 'payments-app' },
  * }
  * const api = createClient(options)
  * const response = await api('https://payments.example.com/v1/balance')
@@ -385,7 +409,7 @@ function asksForNonce(response: Response, sent: string | undefined): boolean {
  *   serviceTrustDomains: [{ trustDomain: 'bank.example', issuer: 'https://wit.bank.example' }],
  *   expectedService: 'spiffe://bank.example/ns/payments/sa/ledger',
  *   issuer: {
- *     issuer: 'https://wit.bank.example',
+ *     url: 'https://wit.bank.example',
  *     grant: 'wit',
  *     subject: 'spiffe://bank.example/ns/payments/sa/billing',
  *     credential: { clientAssertion: () => readFile('/var/run/secrets/tokens/wit', 'utf8') },
@@ -475,7 +499,28 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   if (e2eeOptions && proof !== 'http-signature' && proof !== 'wimse-signature') {
     throw argumentError('ERR_INVALID_ARG_VALUE', `options.encryption needs proof 'http-signature' or 'wimse-signature': a ${proof === 'dpop' ? 'DPoP proof' : 'WPT'} covers no e2ee field`);
   }
-  const e2ee = e2eeOptions && new E2eeClient(e2eeOptions, now);
+  assertEventListener(options.onEvent, 'options.onEvent');
+  const events = createEventSink(options.onEvent);
+
+  /** Publishes what became of one response: verified (with the service's problem code on a refusal) or refused. */
+  const reportVerification: VerificationReport = (out, mode, { exchanged, plaintext, error }) => {
+    if (!events.wants('response_verification')) return;
+    const url = new URL(out.url);
+    const service = exchanged?.service;
+    const status = exchanged?.message.status ?? (isOidc2Error(error) ? error.remote?.status : undefined);
+    const remoteCode = exchanged && error === undefined ? problemCode(plaintext ? { ...exchanged.message, body: plaintext } : exchanged.message) : undefined;
+    events.publish({
+      type: 'response_verification',
+      method: out.method,
+      url: url.origin + url.pathname,
+      ...(error === undefined ? { outcome: 'success' as const } : { outcome: 'failure' as const, ...failureOf(error) }),
+      ...(status !== undefined ? { status } : {}),
+      ...(service ? { subject: service.subject, issuer: service.issuer, thumbprint: service.thumbprint } : {}),
+      ...(mode ? { e2ee: mode } : {}),
+      ...(remoteCode !== undefined ? { remoteCode: remoteCode.slice(0, 64) } : {}),
+    });
+  };
+  const e2ee = e2eeOptions && new E2eeClient(e2eeOptions, now, reportVerification);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.fetch must be a function');
   // Looked up at each call and called as a plain function: a browser's fetch needs its own `this`.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -517,16 +562,32 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
   const issuerOptions = options.issuer;
   const getIct = options.getIct;
   const getWit = options.getWit;
-  const issuance = { fetch: fetchImpl, now, discovery: {} };
+  const issuance = { fetch: fetchImpl, now, discovery: {}, events };
+  let current: HeldIct | undefined;
+  async function obtain(k: ClientKey): Promise<HeldIct> {
+    if (kind === 'wit') {
+      const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'wit') : await getWit!({ ...k.publicJwk, alg: k.alg });
+      return inspectWit(token, k.thumbprint, algorithm, now(), margin);
+    }
+    const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'ict') : await getIct!({ ...k.publicJwk });
+    return inspectIct(token, k.thumbprint, now(), margin);
+  }
   const holder = new CredentialRefresher<HeldIct>(
     async () => {
       const k = await key();
-      if (kind === 'wit') {
-        const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'wit') : await getWit!({ ...k.publicJwk, alg: k.alg });
-        return inspectWit(token, k.thumbprint, algorithm, now(), margin);
+      const refresh = { type: 'credential_refresh', side: 'client', credential: kind, thumbprint: k.thumbprint } as const;
+      try {
+        current = await obtain(k);
+      } catch (error) {
+        if (events.wants('credential_refresh')) {
+          const kept = current !== undefined && current.expiresAt > now();
+          events.publish({ ...refresh, outcome: 'failure', ...failureOf(error), ...(kept ? { keptPrevious: true } : {}) });
+        }
+        throw error;
       }
-      const token = issuerOptions ? await issueCredential(issuerOptions, k, issuance, 'ict') : await getIct!({ ...k.publicJwk });
-      return inspectIct(token, k.thumbprint, now(), margin);
+      const { subject, issuer, expiresAt } = current;
+      if (events.wants('credential_refresh')) events.publish({ ...refresh, outcome: 'success', ...(subject ? { subject } : {}), ...(issuer ? { issuer } : {}), expiresAt });
+      return current;
     },
     now,
     (cause) => (isOidc2Error(cause) ? cause : new Oidc2Error('issuer_unavailable', `no ${kind.toUpperCase()} could be obtained`, { cause })),
@@ -688,7 +749,17 @@ export function createClient(options: ClientOptions): Oidc2Fetch {
           continue;
         }
       }
-      return verified(response, sent, binding, e2eeParams?.expectFor ?? sent.url, e2eeParams);
+      if (e2eeParams) return verified(response, sent, binding, e2eeParams.expectFor, e2eeParams);
+      // An e2ee message is reported once it is opened (lib/e2ee.ts); a message in clear here.
+      let exchanged: Exchanged;
+      try {
+        exchanged = await verified(response, sent, binding, sent.url);
+      } catch (error) {
+        reportVerification(out, undefined, { error });
+        throw error;
+      }
+      reportVerification(out, undefined, { exchanged });
+      return exchanged;
     }
   }
 

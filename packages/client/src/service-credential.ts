@@ -4,7 +4,8 @@
  * as the adapters' `credential` (or `credentials.wit`): the service calls it at start-up and again
  * shortly before each token expires, one call at a time.
  */
-import { argumentError, assertOptions } from '@oidc2/core/adapter';
+import type { Oidc2EventListener } from '@oidc2/core';
+import { argumentError, assertEventListener, assertOptions, createEventSink } from '@oidc2/core/adapter';
 import { assertKeyPair, clientKey, type ClientAlgorithm, type ClientKey } from './lib/keys.js';
 import { issueCredential, validateIssuerOptions, type IssuanceEnvironment, type IssuanceOptions } from './lib/issuance.js';
 
@@ -24,6 +25,13 @@ export interface ServiceCredentialOptions {
   keyPair?: CryptoKeyPair;
   /** The fetch used to reach the issuer. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Receives an `issuer_grant` event (`side: 'client'`) for every request to the issuer: the
+   * subject, client, key thumbprint and expiry of each issued token, or the failure's code, the
+   * issuer's status and its own code (docs/events.md). The same events go to
+   * `node:diagnostics_channel` on Node. A throwing listener changes nothing. Default none.
+   */
+  onEvent?: Oidc2EventListener;
 }
 
 /** What {@link serviceCredential} supplies for an ICT: the adapters' `credential` option. */
@@ -38,7 +46,7 @@ export interface ServiceWitCredential {
   privateKey: CryptoKey;
 }
 
-const OPTION_KEYS = ['issuer', 'token', 'algorithm', 'keyPair', 'fetch'] as const satisfies ReadonlyArray<keyof ServiceCredentialOptions>;
+const OPTION_KEYS = ['issuer', 'token', 'algorithm', 'keyPair', 'fetch', 'onEvent'] as const satisfies ReadonlyArray<keyof ServiceCredentialOptions>;
 
 /**
  * Makes the provider of a service's credential. Options are checked here, once; the key pair is
@@ -53,7 +61,7 @@ const OPTION_KEYS = ['issuer', 'token', 'algorithm', 'keyPair', 'fetch'] as cons
  * import { oidc2 } from '@oidc2/express'
  *
  * const credential = serviceCredential({
- *   issuer: { issuer: 'https://issuer.example.com', credential: { apiKey: process.env.OIDC2_API_KEY! }, subject: 'https://api.example.com' },
+ *   issuer: { url: 'https://issuer.example.com', credential: { apiKey: process.env.OIDC2_API_KEY! }, subject: 'https://api.example.com' },
  * })
  * const auth = oidc2({ issuers: [{ issuer: 'https://op.example.com' }], audiences: ['https://api.example.com'], credential })
  * await auth.ready()
@@ -69,12 +77,14 @@ export function serviceCredential(options: ServiceCredentialOptions): () => Prom
   if (algorithm !== 'ES256' && algorithm !== 'Ed25519') throw argumentError('ERR_INVALID_ARG_VALUE', "options.algorithm must be 'ES256' or 'Ed25519'");
   if (options.keyPair !== undefined) assertKeyPair(options.keyPair, algorithm);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.fetch must be a function');
+  assertEventListener(options.onEvent, 'options.onEvent');
   validateIssuerOptions(options.issuer, token);
   const issuance = options.issuer;
   const env: IssuanceEnvironment = {
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     now: () => Date.now() / 1000,
     discovery: {},
+    events: createEventSink(options.onEvent),
   };
   let key: Promise<ClientKey> | undefined;
   return async () => {

@@ -275,7 +275,7 @@ describe('createClient: options', () => {
   it.each([
     ['no options', undefined],
     ['no service issuers', { ...base, serviceIssuers: [] }],
-    ['both ICT sources', { ...base, issuer: { issuer: 'https://op.example', credential: { accessToken: 't' } } }],
+    ['both ICT sources', { ...base, issuer: { url: 'https://op.example', credential: { accessToken: 't' } } }],
     ['no ICT source', { serviceIssuers: base.serviceIssuers }],
     ['unknown proof', { ...base, proof: 'bearer' }],
     ['unknown algorithm', { ...base, algorithm: 'RS256' }],

@@ -1,6 +1,6 @@
 // The client obtaining its ICT from a real @oidc2/issuer over loopback, in both request forms and
 // with each kind of credential the issuer accepts.
-import { createClient, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
+import { createClient, serviceCredential, type ClientOptions, type IssuanceOptions } from '@oidc2/client';
 import { apiKeys, clientAssertions, createIssuer, hashApiKey, jwtAccessTokens, type IssuerOptions, type ListeningIssuer } from '@oidc2/issuer';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { newIssuer, newKey, type TestIssuer } from '../../../test/support/credentials';
@@ -78,7 +78,7 @@ describe('client ICT issuance from @oidc2/issuer', () => {
   it.each(['ict', 'token-exchange'] as const)('%s: a user with an access token gets an ICT for its key', async (grant) => {
     const { issuer } = await startIssuer();
     const token = await accessToken(issuer);
-    const api = client({ issuer, grant, credential: { accessToken: () => token }, subject: 'alice', clientId: 'spa' });
+    const api = client({ url: issuer, grant, credential: { accessToken: () => token }, subject: 'alice', clientId: 'spa' });
     const claims = decodeJwt(await api.ict());
     expect(claims.iss).toBe(issuer);
     expect(claims.sub).toBe('alice');
@@ -99,7 +99,7 @@ describe('client ICT issuance from @oidc2/issuer', () => {
       credential: { ict: await services.mint(serviceKey, { subject: 'spiffe://test.example/ledger' }), privateKey: serviceKey.privateJwk },
     });
     running.push(svc);
-    const api = client({ issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
+    const api = client({ url: issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
     const response = await api(`${svc.url}/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(await response.json()).toMatchObject({ caller: 'spiffe://test.example/batch' });
     expect(response.service.subject).toBe('spiffe://test.example/ledger');
@@ -110,7 +110,7 @@ describe('client ICT issuance from @oidc2/issuer', () => {
     const { issuer } = await startIssuer();
     let made = 0;
     const api = client({
-      issuer,
+      url: issuer,
       grant,
       credential: {
         clientAssertion: () => {
@@ -128,20 +128,20 @@ describe('client ICT issuance from @oidc2/issuer', () => {
   it('token exchange: requests only the listed contexts', async () => {
     const { issuer } = await startIssuer();
     const token = await accessToken(issuer);
-    const api = client({ issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['profile'] });
+    const api = client({ url: issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['profile'] });
     expect(decodeJwt(await api.ict()).ctx).toEqual(['profile']);
-    const greedy = client({ issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['admin'] });
+    const greedy = client({ url: issuer, grant: 'token-exchange', credential: { accessToken: token }, contexts: ['admin'] });
     expect(await codeOf(greedy.ict())).toBe('context_not_allowed');
   });
 
   it('ict: requests claims with the PoP token', async () => {
     const { issuer } = await startIssuer({ subjects: { alice: { claims: { name: 'Alice', email: 'alice@test.example' } } } });
     const token = await accessToken(issuer);
-    const api = client({ issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['name'] });
+    const api = client({ url: issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['name'] });
     const claims = decodeJwt(await api.ict());
     expect(claims.name).toBe('Alice');
     expect(claims.email).toBeUndefined();
-    const needy = client({ issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['phone_number'] });
+    const needy = client({ url: issuer, credential: { accessToken: token }, subject: 'alice', clientId: 'spa', requiredClaims: ['phone_number'] });
     expect(await codeOf(needy.ict())).toBe('claim_unavailable');
   });
 
@@ -152,24 +152,24 @@ describe('client ICT issuance from @oidc2/issuer', () => {
       calls++;
       return fetch(input, init);
     };
-    const api = client({ issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }, { fetch: counting });
+    const api = client({ url: issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }, { fetch: counting });
     expect(decodeJwt(await api.ict()).sub).toBe('spiffe://test.example/batch');
     expect(calls).toBe(3); // discovery, the refused request, the retry
   });
 
   it('keeps the issuer’s error code when it refuses', async () => {
     const { issuer } = await startIssuer();
-    expect(await codeOf(client({ issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).ict())).toBe('client_invalid');
-    expect(await codeOf(client({ issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).ict())).toBe('client_invalid');
+    expect(await codeOf(client({ url: issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).ict())).toBe('client_invalid');
+    expect(await codeOf(client({ url: issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).ict())).toBe('client_invalid');
     const token = await accessToken(issuer);
-    expect(await codeOf(client({ issuer, credential: { accessToken: token }, subject: 'mallory', clientId: 'spa' }).ict())).toBe('pop_invalid');
-    expect(await codeOf(client({ issuer, credential: { accessToken: await accessToken(issuer, 'openid') }, subject: 'alice', clientId: 'spa' }).ict())).toBe('context_required');
+    expect(await codeOf(client({ url: issuer, credential: { accessToken: token }, subject: 'mallory', clientId: 'spa' }).ict())).toBe('pop_invalid');
+    expect(await codeOf(client({ url: issuer, credential: { accessToken: await accessToken(issuer, 'openid') }, subject: 'alice', clientId: 'spa' }).ict())).toBe('context_required');
   });
 
   it('answers issuer_unavailable for an unreachable issuer, a foreign discovery document, a server error or an oversized answer', async () => {
     const closed = await listen(() => undefined);
     await closed.close();
-    expect(await codeOf(client({ issuer: closed.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
+    expect(await codeOf(client({ url: closed.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
     const impostor = await listen((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: 'https://elsewhere.example', ict_endpoint: 'http://127.0.0.1:1/ict' }));
@@ -180,23 +180,34 @@ describe('client ICT issuance from @oidc2/issuer', () => {
       }
     });
     running.push(impostor);
-    expect(await codeOf(client({ issuer: impostor.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
-    const broken = client({ issuer: impostor.url, endpoint: `${impostor.url}/ict`, credential: { apiKey: API_KEY }, subject: 's' });
+    expect(await codeOf(client({ url: impostor.url, credential: { apiKey: API_KEY }, subject: 's' }).ict())).toBe('issuer_unavailable');
+    const broken = client({ url: impostor.url, endpoint: `${impostor.url}/ict`, credential: { apiKey: API_KEY }, subject: 's' });
     expect(await codeOf(broken.ict())).toBe('issuer_unavailable');
-    const flooding = client({ issuer: impostor.url, endpoint: `${impostor.url}/huge`, credential: { apiKey: API_KEY }, subject: 's' });
+    const flooding = client({ url: impostor.url, endpoint: `${impostor.url}/huge`, credential: { apiKey: API_KEY }, subject: 's' });
     expect(await codeOf(flooding.ict())).toBe('issuer_unavailable');
   });
 
   it.each([
-    ['no credential', { issuer: 'https://op.example', subject: 's' }],
-    ['two credentials', { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a', accessToken: 'b' } }],
-    ['a client assertion that is not a function', { issuer: 'https://op.example', subject: 's', credential: { clientAssertion: 'x' } }],
-    ['no subject for the ICT request', { issuer: 'https://op.example', credential: { apiKey: 'a' } }],
-    ['a relative issuer', { issuer: '/op', subject: 's', credential: { apiKey: 'a' } }],
-    ['an unknown grant', { issuer: 'https://op.example', grant: 'password', credential: { apiKey: 'a' } }],
-    ['a bad timeout', { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a' }, timeout: 0 }],
+    ['no credential', { url: 'https://op.example', subject: 's' }],
+    ['two credentials', { url: 'https://op.example', subject: 's', credential: { apiKey: 'a', accessToken: 'b' } }],
+    ['a client assertion that is not a function', { url: 'https://op.example', subject: 's', credential: { clientAssertion: 'x' } }],
+    ['no subject for the ICT request', { url: 'https://op.example', credential: { apiKey: 'a' } }],
+    ['a relative issuer', { url: '/op', subject: 's', credential: { apiKey: 'a' } }],
+    ['an unknown grant', { url: 'https://op.example', grant: 'password', credential: { apiKey: 'a' } }],
+    ['a bad timeout', { url: 'https://op.example', subject: 's', credential: { apiKey: 'a' }, timeout: 0 }],
   ])('throws TypeError for %s', (_name, issuer) => {
     expect(() => client(issuer as unknown as IssuanceOptions)).toThrow(TypeError);
+  });
+
+  it('refuses the former name issuer.issuer with ERR_UNKNOWN_OPTION naming issuer.url, in createClient and serviceCredential', () => {
+    const former = { issuer: 'https://op.example', subject: 's', credential: { apiKey: 'a' } } as unknown as IssuanceOptions;
+    const renamed = expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: 'options.issuer.issuer is now options.issuer.url' });
+    expect(() => client(former)).toThrow(renamed);
+    expect(() => serviceCredential({ issuer: former })).toThrow(renamed);
+    // Any other unknown member is refused too.
+    expect(() => serviceCredential({ issuer: { url: 'https://op.example', subject: 's', credential: { apiKey: 'a' }, audience: 'x' } as unknown as IssuanceOptions })).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }),
+    );
   });
 });
 
@@ -204,7 +215,7 @@ describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
   const WORKLOADS = { trustDomain: 'test.example' };
   const trustDomains = (issuer: string) => [{ trustDomain: 'test.example', issuer, jwksUri: `${issuer}/jwks` }];
   function workload(issuer: IssuanceOptions, extra: Partial<ClientOptions> = {}) {
-    return createClient({ proof: 'wimse-signature', serviceTrustDomains: trustDomains(issuer.issuer), issuer, ...extra } as ClientOptions);
+    return createClient({ proof: 'wimse-signature', serviceTrustDomains: trustDomains(issuer.url), issuer, ...extra } as ClientOptions);
   }
 
   it.each([
@@ -214,7 +225,7 @@ describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
     ['token-exchange', 'Ed25519'],
   ] as const)('%s with %s: a workload with an API key gets a WIT for its key', async (grant, algorithm) => {
     const { issuer } = await startIssuer({ workloads: WORKLOADS });
-    const api = workload({ issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
+    const api = workload({ url: issuer, grant, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { algorithm });
     const wit = await api.wit();
     expect(decodeProtectedHeader(wit).typ).toBe('wit+jwt');
     const claims = decodeJwt(wit);
@@ -226,7 +237,7 @@ describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
     const { issuer } = await startIssuer({ workloads: WORKLOADS });
     // The service holds a key of its own and its WIT from the same issuer.
     const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
-    const serviceWit = await workload({ issuer, credential: { clientAssertion: () => assertion(issuer) }, subject: 'spiffe://test.example/billing', clientId: 'billing' }, { keyPair: pair }).wit();
+    const serviceWit = await workload({ url: issuer, credential: { clientAssertion: () => assertion(issuer) }, subject: 'spiffe://test.example/billing', clientId: 'billing' }, { keyPair: pair }).wit();
     expect(decodeJwt(serviceWit).sub).toBe('spiffe://test.example/billing');
     const svc = workloadService({
       issuers: [{ issuer }],
@@ -236,7 +247,7 @@ describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
     // The service runs in process; the issuer on loopback.
     const route: typeof fetch = (input, init) => (String(input instanceof Request ? input.url : input).startsWith(SERVICE_URL) ? svc.fetch(input, init) : fetch(input, init));
     for (const proof of ['wimse-signature', 'wpt'] as const) {
-      const api = workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { proof, expectedService: 'spiffe://test.example/billing', fetch: route });
+      const api = workload({ url: issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }, { proof, expectedService: 'spiffe://test.example/billing', fetch: route });
       const response = await api(`${SERVICE_URL}/entries`, { method: 'POST', body: '{}' });
       expect(await response.json()).toMatchObject({ caller: 'spiffe://test.example/batch', kind: 'workload', issuer, proof: proof === 'wpt' ? 'wpt' : 'http-signature' });
       expect(response.service).toMatchObject({ subject: 'spiffe://test.example/billing', issuer, trustDomain: 'test.example' });
@@ -245,19 +256,19 @@ describe('client WIT issuance from @oidc2/issuer (workloads)', () => {
 
   it('keeps the issuer’s error code when it refuses a WIT', async () => {
     const { issuer } = await startIssuer({ workloads: WORKLOADS });
-    expect(await codeOf(workload({ issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).wit())).toBe('client_invalid');
-    expect(await codeOf(workload({ issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).wit())).toBe('client_invalid');
+    expect(await codeOf(workload({ url: issuer, credential: { apiKey: 'wrong'.repeat(9) }, subject: 'spiffe://test.example/batch' }).wit())).toBe('client_invalid');
+    expect(await codeOf(workload({ url: issuer, grant: 'token-exchange', credential: { apiKey: 'wrong'.repeat(9) } }).wit())).toBe('client_invalid');
     // The PoP token names someone else than the workload.
-    expect(await codeOf(workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/other' }).wit())).toBe('pop_invalid');
+    expect(await codeOf(workload({ url: issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/other' }).wit())).toBe('pop_invalid');
     // A user is no workload.
-    const user = workload({ issuer, credential: { accessToken: await accessToken(issuer) }, subject: 'alice', clientId: 'spa' });
+    const user = workload({ url: issuer, credential: { accessToken: await accessToken(issuer) }, subject: 'alice', clientId: 'spa' });
     expect(await codeOf(user.wit())).toBe('access_denied');
   });
 
   it('an issuer without workloads advertises no WIT endpoint: issuer_unavailable', async () => {
     const { issuer } = await startIssuer();
-    expect(await codeOf(workload({ issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }).wit())).toBe('issuer_unavailable');
+    expect(await codeOf(workload({ url: issuer, credential: { apiKey: API_KEY }, subject: 'spiffe://test.example/batch' }).wit())).toBe('issuer_unavailable');
     // Token exchange for a WIT at such an issuer is refused with its code.
-    expect(await codeOf(workload({ issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }).wit())).toBe('token_type_unsupported');
+    expect(await codeOf(workload({ url: issuer, grant: 'token-exchange', credential: { apiKey: API_KEY } }).wit())).toBe('token_type_unsupported');
   });
 });

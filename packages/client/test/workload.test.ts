@@ -331,7 +331,7 @@ describe('options', () => {
     expect(code({ ...wimse, proof: 'wpt', serviceIssuers: ict.serviceIssuers })).toBe('created');
     const { getWit: _, ...noProvider } = wimse;
     for (const grant of [undefined, 'wit', 'token-exchange']) {
-      expect(code({ ...noProvider, issuer: { issuer: 'https://wit.example', grant, subject: CALLER, credential: { apiKey: 'k' } } })).toBe('created');
+      expect(code({ ...noProvider, issuer: { url: 'https://wit.example', grant, subject: CALLER, credential: { apiKey: 'k' } } })).toBe('created');
     }
   });
 
@@ -350,15 +350,15 @@ describe('options', () => {
     ['getIct with a workload proof', { ...wimse, getWit: undefined, getIct: async (): Promise<string> => '' }, 'ERR_INVALID_ARG_VALUE'],
     ['getWit with an ICT proof', { ...ict, getWit: async (): Promise<string> => '' }, 'ERR_INVALID_ARG_VALUE'],
     ['neither issuer nor getWit', { ...wimse, getWit: undefined }, 'ERR_INVALID_ARG_VALUE'],
-    ['both issuer and getWit', { ...wimse, issuer: { issuer: 'https://wit.example', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ['both issuer and getWit', { ...wimse, issuer: { url: 'https://wit.example', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
     ['a getWit that is no function', { ...wimse, getWit: 'token' }, 'ERR_INVALID_ARG_TYPE'],
     ["encryption with 'wpt'", { ...wimse, proof: 'wpt', encryption: 'required' }, 'ERR_INVALID_ARG_VALUE'],
     ["encryption 'preferred' with 'wpt'", { ...wimse, proof: 'wpt', encryption: 'preferred' }, 'ERR_INVALID_ARG_VALUE'],
-    ["issuer grant 'ict' with a workload proof", { ...wimse, getWit: undefined, issuer: { issuer: 'https://wit.example', grant: 'ict', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
-    ["issuer grant 'wit' with an ICT proof", { ...ict, getIct: undefined, issuer: { issuer: 'https://wit.example', grant: 'wit', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
-    ["issuer grant 'wit' without subject", { ...wimse, getWit: undefined, issuer: { issuer: 'https://wit.example', credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
-    ['contexts for a WIT', { ...wimse, getWit: undefined, issuer: { issuer: 'https://wit.example', grant: 'token-exchange', contexts: ['a'], credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
-    ['requiredClaims for a WIT', { ...wimse, getWit: undefined, issuer: { issuer: 'https://wit.example', subject: CALLER, requiredClaims: ['email'], credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ["issuer grant 'ict' with a workload proof", { ...wimse, getWit: undefined, issuer: { url: 'https://wit.example', grant: 'ict', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ["issuer grant 'wit' with an ICT proof", { ...ict, getIct: undefined, issuer: { url: 'https://wit.example', grant: 'wit', subject: CALLER, credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ["issuer grant 'wit' without subject", { ...wimse, getWit: undefined, issuer: { url: 'https://wit.example', credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ['contexts for a WIT', { ...wimse, getWit: undefined, issuer: { url: 'https://wit.example', grant: 'token-exchange', contexts: ['a'], credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
+    ['requiredClaims for a WIT', { ...wimse, getWit: undefined, issuer: { url: 'https://wit.example', subject: CALLER, requiredClaims: ['email'], credential: { apiKey: 'k' } } }, 'ERR_INVALID_ARG_VALUE'],
   ])('refuses %s at construction', (_name, options, expected) => {
     expect(code(options)).toBe(expected);
   });

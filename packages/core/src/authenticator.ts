@@ -55,7 +55,8 @@ export interface AuthenticatorOptions {
   /**
    * Values accepted in an ICT's `aud` claim when it has one (an ICT without `aud` is accepted).
    * Default: `aud` is not checked, because OIDC² issuers set it to the caller's own client ID
-   * (`with_audience`), not to the services the caller may reach.
+   * (`with_audience`), not to the services the caller may reach. An issuer's own
+   * `tokenAudiences` (`issuers[].tokenAudiences`) takes precedence for its ICTs.
    */
   tokenAudiences?: string[];
   /**
@@ -256,7 +257,7 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
   });
   const ictVerifier = createIctVerifier({
     issuers: options.issuers,
-    audiences: options.tokenAudiences,
+    tokenAudiences: options.tokenAudiences,
     maxTokenAge: options.maxTokenAge,
     clockTolerance: tolerance,
     now,

@@ -120,6 +120,8 @@ export interface IssuerGrantEvent extends Oidc2EventBase {
   readonly expiresAt?: number;
   /** HTTP status the issuer answered a failure with. */
   readonly status?: number;
+  /** The issuer's own error code (its problem `code` or OAuth `error`) on a refusal, as a client saw it. */
+  readonly remoteCode?: string;
 }
 
 /** A client verified (or refused) a service's response. */

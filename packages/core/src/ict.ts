@@ -21,9 +21,10 @@ export interface IctVerifierOptions {
   issuers: TrustedIssuer[];
   /**
    * Accepted `aud` values. When set (here or on the issuer) and the ICT has `aud`, one of its values
-   * must be listed; an ICT without `aud` is accepted. Default: `aud` is not checked.
+   * must be listed; an ICT without `aud` is accepted. Default: `aud` is not checked. (Formerly
+   * `audiences`, which names the service's public base URLs everywhere else.)
    */
-  audiences?: string[];
+  tokenAudiences?: string[];
   /** Largest accepted `exp - iat`; an issuer's own `maxTokenAge` overrides it. Default `3600`. */
   maxTokenAge?: number;
   /** Leeway for `exp`, `nbf` and `iat`. Default `60`. */
@@ -36,21 +37,24 @@ export interface IctVerifierOptions {
   cacheSize?: number;
   /** Largest accepted token, in bytes. Default `8192`. */
   maxTokenBytes?: number;
-  /** Remote key set behaviour; see {@link IssuerKeyOptions} for each field's default. */
-  jwks?: Omit<IssuerKeyOptions, 'fetch'>;
+  /**
+   * How remote key sets are fetched and cached; see {@link IssuerKeyOptions} for each field's
+   * default. (Formerly `jwks`, which names an inline key set everywhere else.)
+   */
+  keyFetch?: Omit<IssuerKeyOptions, 'fetch'>;
 }
 
 /** Every key of {@link IctVerifierOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const ICT_VERIFIER_OPTION_KEYS = Object.freeze([
   'issuers',
-  'audiences',
+  'tokenAudiences',
   'maxTokenAge',
   'clockTolerance',
   'now',
   'fetch',
   'cacheSize',
   'maxTokenBytes',
-  'jwks',
+  'keyFetch',
 ] as const satisfies ReadonlyArray<keyof IctVerifierOptions>);
 
 /** Options of one {@link IctVerifier.verify} call. */
@@ -115,7 +119,7 @@ function fromJose(err: unknown): Oidc2Error {
 
 interface IssuerEntry {
   resolver: IssuerKeyResolver;
-  audiences: string[] | undefined;
+  tokenAudiences: string[] | undefined;
   maxTokenAge: number;
 }
 
@@ -133,13 +137,13 @@ interface IssuerEntry {
  * ```
  */
 export function createIctVerifier(options: IctVerifierOptions, events?: EventSink): IctVerifier {
-  assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options');
-  if (options.jwks !== undefined) assertOptions(options.jwks as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.jwks');
+  assertOptions(options as unknown, ICT_VERIFIER_OPTION_KEYS, 'options', { audiences: 'tokenAudiences', jwks: 'keyFetch' });
+  if (options.keyFetch !== undefined) assertOptions(options.keyFetch as unknown, ISSUER_KEY_OPTION_KEYS.filter((k) => k !== 'fetch'), 'options.keyFetch');
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', 'options.issuers must list at least one trusted issuer');
   }
-  if (options.audiences !== undefined && (!Array.isArray(options.audiences) || options.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.audiences must be a list of non-empty strings');
+  if (options.tokenAudiences !== undefined && (!Array.isArray(options.tokenAudiences) || options.tokenAudiences.some((a) => typeof a !== 'string' || a.length === 0))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', 'options.tokenAudiences must be a list of non-empty strings');
   }
   const maxTokenAge = numberOption('options.maxTokenAge', options.maxTokenAge, 3600, false);
   const tolerance = numberOption('options.clockTolerance', options.clockTolerance, 60);
@@ -156,8 +160,8 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     assertTrustedIssuer(config, `options.issuers[${i}]`);
     if (issuers.has(config.issuer)) throw argumentError('ERR_INVALID_ARG_VALUE', `options.issuers[${i}] repeats an issuer`);
     issuers.set(config.issuer, {
-      resolver: createIssuerKeyResolver(config, { ...options.jwks, fetch: options.fetch }, events),
-      audiences: config.audiences ?? options.audiences,
+      resolver: createIssuerKeyResolver(config, { ...options.keyFetch, fetch: options.fetch }, events),
+      tokenAudiences: config.tokenAudiences ?? options.tokenAudiences,
       maxTokenAge: config.maxTokenAge ?? maxTokenAge,
     });
   });
@@ -194,7 +198,7 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     if (aud !== undefined) {
       const values = typeof aud === 'string' ? [aud] : aud;
       if (!Array.isArray(values) || values.some((a) => typeof a !== 'string')) fail('ict_invalid', 'the ICT aud must be a string or a list of strings');
-      if (issuer.audiences && !values.some((a) => issuer.audiences!.includes(a))) fail('ict_audience_mismatch', 'the ICT audience does not name this service');
+      if (issuer.tokenAudiences && !values.some((a) => issuer.tokenAudiences!.includes(a))) fail('ict_audience_mismatch', 'the ICT audience does not name this service');
     }
     // The reference OP writes "ctx": null when no context was granted (a Go nil slice): no contexts.
     if (ctx !== undefined && ctx !== null && (!Array.isArray(ctx) || ctx.some((c) => typeof c !== 'string'))) fail('ict_invalid', 'the ICT ctx must be a list of strings');

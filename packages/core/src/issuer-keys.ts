@@ -32,8 +32,11 @@ export interface TrustedIssuer {
    * `<issuer>/.well-known/openid-configuration` -> `jwks_uri` (the default).
    */
   jwksUri?: string;
-  /** Accepted `aud` values for ICTs of this issuer. Default: the verifier's `audiences`. */
-  audiences?: string[];
+  /**
+   * Accepted `aud` values for ICTs of this issuer. Default: the verifier's `tokenAudiences`.
+   * (Formerly `audiences`, which names the service's public base URLs everywhere else.)
+   */
+  tokenAudiences?: string[];
   /** Largest accepted `exp - iat` in seconds for this issuer. Default: the verifier's `maxTokenAge` (3600). */
   maxTokenAge?: number;
 }
@@ -61,7 +64,9 @@ export interface IssuerKeyOptions {
 }
 
 /** Every key of {@link TrustedIssuer}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
-export const TRUSTED_ISSUER_KEYS = Object.freeze(['issuer', 'jwks', 'jwksUri', 'audiences', 'maxTokenAge'] as const satisfies ReadonlyArray<keyof TrustedIssuer>);
+export const TRUSTED_ISSUER_KEYS = Object.freeze(['issuer', 'jwks', 'jwksUri', 'tokenAudiences', 'maxTokenAge'] as const satisfies ReadonlyArray<keyof TrustedIssuer>);
+/** Former names of {@link TrustedIssuer} keys, refused with the current name. */
+const TRUSTED_ISSUER_RENAMED = Object.freeze({ audiences: 'tokenAudiences' });
 
 /** Every key of {@link IssuerKeyOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
 export const ISSUER_KEY_OPTION_KEYS = Object.freeze([
@@ -155,7 +160,7 @@ function assertIssuerKey(key: unknown, where: string): void {
 
 /** Throws TypeError unless `config` is a well-formed {@link TrustedIssuer}. */
 export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): void {
-  assertOptions(config as unknown, TRUSTED_ISSUER_KEYS, where);
+  assertOptions(config as unknown, TRUSTED_ISSUER_KEYS, where, TRUSTED_ISSUER_RENAMED);
   if (typeof config.issuer !== 'string' || config.issuer.length === 0) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.issuer must be a non-empty string`);
   }
@@ -180,8 +185,8 @@ export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): vo
       );
     }
   }
-  if (config.audiences !== undefined && (!Array.isArray(config.audiences) || config.audiences.some((a) => typeof a !== 'string' || a.length === 0))) {
-    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.audiences must be a list of non-empty strings`);
+  if (config.tokenAudiences !== undefined && (!Array.isArray(config.tokenAudiences) || config.tokenAudiences.some((a) => typeof a !== 'string' || a.length === 0))) {
+    throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.tokenAudiences must be a list of non-empty strings`);
   }
   if (config.maxTokenAge !== undefined && (typeof config.maxTokenAge !== 'number' || !(config.maxTokenAge > 0) || !Number.isFinite(config.maxTokenAge))) {
     throw argumentError('ERR_INVALID_ARG_VALUE', `${where}.maxTokenAge must be a positive number of seconds`);

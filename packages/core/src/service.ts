@@ -204,7 +204,7 @@ export function createOidc2Service(options: Oidc2Options): Oidc2Service {
   }
 
   const configuredAudiences = Object.freeze([...authenticatorOptions.audiences]);
-  const tokenAudiences = Object.freeze(authenticatorOptions.tokenAudiences ?? authenticatorOptions.issuers.flatMap((i) => i.audiences ?? []));
+  const tokenAudiences = Object.freeze(authenticatorOptions.tokenAudiences ?? authenticatorOptions.issuers.flatMap((i) => i.tokenAudiences ?? []));
 
   /** Publishes the authentication decision on `request`, started at `start` (ms). */
   function decided(request: HttpRequest, start: number, result: AuthResult | undefined, error: unknown, e2ee?: AuthenticationEvent['e2ee']): void {

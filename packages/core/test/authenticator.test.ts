@@ -215,6 +215,16 @@ describe('HTTP message signature proof', () => {
     expect((await rejection(strict.authenticate(await signedRequest({ ict: other })))).code).toBe('ict_audience_mismatch');
   });
 
+  it("an issuer's token audiences are its tokenAudiences: the former audiences is refused, naming the new name", async () => {
+    const clientBound = await op.mint(alice, { now: T, claims: { aud: 'banking-web' } });
+    const perIssuer = createAuthenticator(options({ issuers: [{ issuer: op.issuer, jwks: op.jwks, tokenAudiences: ['teller-app'] }] }));
+    expect((await rejection(perIssuer.authenticate(await signedRequest({ ict: clientBound })))).code).toBe('ict_audience_mismatch');
+    const former = [{ issuer: op.issuer, jwks: op.jwks, audiences: ['banking-web'] }] as unknown as AuthenticatorOptions['issuers'];
+    expect(() => createAuthenticator(options({ issuers: former }))).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: 'options.issuers[0].audiences is now options.issuers[0].tokenAudiences' }),
+    );
+  });
+
   it('rejects an ICT bound by cnf.jkt for HTTP message signatures', async () => {
     const auth = createAuthenticator(options());
     const jktIct = await op.mint(alice, { now: T, jkt: true });

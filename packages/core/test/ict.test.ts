@@ -125,9 +125,9 @@ describe('ICT verification: accepted tokens', () => {
 
   it('accepts a token whose aud names a configured audience, and any aud when none is configured', async () => {
     const token = await mint({ claims: { aud: ['https://other.example', 'https://api.example'] } });
-    expect((await verifier({ audiences: ['https://api.example'] }).verify(token)).subject).toBe('alice');
+    expect((await verifier({ tokenAudiences: ['https://api.example'] }).verify(token)).subject).toBe('alice');
     expect((await verifier().verify(token)).subject).toBe('alice');
-    expect((await verifier({ audiences: ['https://api.example'] }).verify(await mint())).subject).toBe('alice');
+    expect((await verifier({ tokenAudiences: ['https://api.example'] }).verify(await mint())).subject).toBe('alice');
   });
 });
 
@@ -289,9 +289,21 @@ describe('ICT verification: claims', () => {
 
   it('rejects an audience mismatch, per verifier and per issuer', async () => {
     const token = await mint({ claims: { aud: 'https://elsewhere.example' } });
-    expect(await rejection(verifier({ audiences: ['https://api.example'] }).verify(token), token)).toBe('ict_audience_mismatch');
-    const perIssuer = verifier({ audiences: ['https://elsewhere.example'], issuers: [{ issuer: ISSUER, jwks, audiences: ['https://api.example'] }] });
+    expect(await rejection(verifier({ tokenAudiences: ['https://api.example'] }).verify(token), token)).toBe('ict_audience_mismatch');
+    const perIssuer = verifier({ tokenAudiences: ['https://elsewhere.example'], issuers: [{ issuer: ISSUER, jwks, tokenAudiences: ['https://api.example'] }] });
     expect(await rejection(perIssuer.verify(token), token)).toBe('ict_audience_mismatch');
+  });
+
+  it('refuses the former name audiences, per verifier and per issuer, with ERR_UNKNOWN_OPTION naming tokenAudiences', () => {
+    const renamed = (path: string) => expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: `${path}.audiences is now ${path}.tokenAudiences` });
+    expect(() => verifier({ audiences: ['https://api.example'] } as Partial<IctVerifierOptions>)).toThrow(renamed('options'));
+    expect(() => verifier({ issuers: [{ issuer: ISSUER, jwks, audiences: ['https://api.example'] } as IctVerifierOptions['issuers'][number]] })).toThrow(renamed('options.issuers[0]'));
+  });
+
+  it('refuses the former name jwks for key fetching with ERR_UNKNOWN_OPTION naming keyFetch', () => {
+    expect(() => verifier({ jwks: { timeout: 1 } } as Partial<IctVerifierOptions>)).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION', message: 'options.jwks is now options.keyFetch' }),
+    );
   });
 });
 
@@ -443,7 +455,7 @@ describe('createIctVerifier options', () => {
     ['a fractional cache size', { cacheSize: 1.5 }],
     ['a zero maxTokenAge', { maxTokenAge: 0 }],
     ['a non-function now', { now: 5 }],
-    ['a zero JWKS timeout', { jwks: { timeout: 0 } }],
+    ['a zero JWKS timeout', { keyFetch: { timeout: 0 } }],
   ])('rejects %s with TypeError', (_name, options) => {
     expect(() => createIctVerifier({ issuers: [{ issuer: ISSUER, jwks }], ...(options as object) } as IctVerifierOptions)).toThrow(TypeError);
   });

@@ -170,7 +170,7 @@ describe('issuer keys: discovery documents', () => {
     const s = await serve({ '/jwks': json(jwksOf(keyA)), '/jwks2': json(jwksOf(keyB)) });
     let uri = `${s.origin}/jwks`;
     s.routes['/.well-known/openid-configuration'] = (req, res) => discovery(s.origin, uri)(req, res);
-    const v = verifier({ issuers: [{ issuer: s.origin }], jwks: { cacheMaxAge: 60 } });
+    const v = verifier({ issuers: [{ issuer: s.origin }], keyFetch: { cacheMaxAge: 60 } });
     await v.verify(await mint(s.origin));
     uri = `${s.origin}/jwks2`;
     wall += 61_000;
@@ -182,7 +182,7 @@ describe('issuer keys: discovery documents', () => {
     const s = await serve({ '/jwks': json(jwksOf(keyA)) });
     let up = true;
     s.routes['/.well-known/openid-configuration'] = (req, res) => (up ? discovery(s.origin, `${s.origin}/jwks`)(req, res) : res.writeHead(503).end());
-    const v = verifier({ issuers: [{ issuer: s.origin }], jwks: { cacheMaxAge: 60, cooldown: 10 } });
+    const v = verifier({ issuers: [{ issuer: s.origin }], keyFetch: { cacheMaxAge: 60, cooldown: 10 } });
     await v.verify(await mint(s.origin));
     up = false;
     wall += 61_000;
@@ -210,7 +210,7 @@ describe('issuer keys: single flight and cool-down', () => {
   it('refetches for an unknown kid at most once per cool-down period', async () => {
     let keys = jwksOf(keyA);
     const s = await serve({ '/jwks': (req, res) => json(keys)(req, res) });
-    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], jwks: { cooldown: 30 } });
+    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], keyFetch: { cooldown: 30 } });
     await v.verify(await mint('https://op.example'));
     expect(s.hits['/jwks']).toBe(1);
     // Within the cool-down after the fetch: unknown kids cause no fetch at all.
@@ -239,7 +239,7 @@ describe('issuer keys: failures', () => {
 
   it('does not retry a failed fetch before the cool-down ends', async () => {
     const s = await serve({ '/jwks': (_req, res) => res.writeHead(500).end() });
-    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], jwks: { cooldown: 30 } });
+    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], keyFetch: { cooldown: 30 } });
     for (let i = 0; i < 3; i++) expect(await code(v.verify(await mint('https://op.example')))).toBe('issuer_unavailable/503');
     expect(s.hits['/jwks']).toBe(1);
     wall += 31_000;
@@ -249,7 +249,7 @@ describe('issuer keys: failures', () => {
 
   it('does not retry a failed discovery before the cool-down ends', async () => {
     const s = await serve({ '/.well-known/openid-configuration': (_req, res) => res.writeHead(500).end() });
-    const v = verifier({ issuers: [{ issuer: s.origin }], jwks: { cooldown: 30 } });
+    const v = verifier({ issuers: [{ issuer: s.origin }], keyFetch: { cooldown: 30 } });
     for (let i = 0; i < 3; i++) expect(await code(v.verify(await mint(s.origin)))).toBe('issuer_unavailable/503');
     expect(s.hits['/.well-known/openid-configuration']).toBe(1);
     wall += 31_000;
@@ -262,7 +262,7 @@ describe('issuer keys: failures', () => {
     const s = await serve({ '/jwks': (req, res) => (up ? json(jwksOf(keyA))(req, res) : res.writeHead(502).end()) });
     const v = verifier({
       issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }],
-      jwks: { cacheMaxAge: 60, cooldown: 10, staleIfError: 100 },
+      keyFetch: { cacheMaxAge: 60, cooldown: 10, staleIfError: 100 },
     });
     await v.verify(await mint('https://op.example'));
     up = false;
@@ -286,7 +286,7 @@ describe('issuer keys: failures', () => {
 
   it('times out a server that never answers', async () => {
     const s = await serve({ '/jwks': () => undefined });
-    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], jwks: { timeout: 0.2 } });
+    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], keyFetch: { timeout: 0.2 } });
     const started = performance.now();
     expect(await code(v.verify(await mint('https://op.example')))).toBe('issuer_unavailable/503');
     expect(performance.now() - started).toBeLessThan(3000);
@@ -299,7 +299,7 @@ describe('issuer keys: failures', () => {
         res.write('{"keys":[');
       },
     });
-    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], jwks: { timeout: 0.2 } });
+    const v = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/jwks` }], keyFetch: { timeout: 0.2 } });
     const started = performance.now();
     expect(await code(v.verify(await mint('https://op.example')))).toBe('issuer_unavailable/503');
     expect(performance.now() - started).toBeLessThan(3000);
@@ -307,7 +307,7 @@ describe('issuer keys: failures', () => {
 
   it('times out discovery', async () => {
     const s = await serve({ '/.well-known/openid-configuration': () => undefined });
-    const v = verifier({ issuers: [{ issuer: s.origin }], jwks: { timeout: 0.2 } });
+    const v = verifier({ issuers: [{ issuer: s.origin }], keyFetch: { timeout: 0.2 } });
     expect(await code(v.verify(await mint(s.origin)))).toBe('issuer_unavailable/503');
   });
 
@@ -328,7 +328,7 @@ describe('issuer keys: failures', () => {
     }
     const fits = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/fits` }] });
     expect((await fits.verify(await mint('https://op.example'))).issuer).toBe('https://op.example');
-    const tight = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/fits` }], jwks: { maxResponseBytes: 32_768 } });
+    const tight = verifier({ issuers: [{ issuer: 'https://op.example', jwksUri: `${s.origin}/fits` }], keyFetch: { maxResponseBytes: 32_768 } });
     expect(await code(tight.verify(await mint('https://op.example')))).toBe('issuer_unavailable/503');
   });
 

@@ -182,6 +182,16 @@ export interface Exchanged {
 /** Signs, sends and verifies one message (the client's own path); `params` absent for a request in clear. */
 export type Send = (out: Outgoing, params?: SendParams) => Promise<Exchanged>;
 
+/**
+ * Reports what became of one message (`mode` undefined for one in clear): its verified exchange
+ * (with the plaintext of an encrypted body, when there is one), or the error it was refused with.
+ */
+export type VerificationReport = (
+  out: Outgoing,
+  mode: ResponseEncryption['mode'] | undefined,
+  result: { readonly exchanged?: Exchanged; readonly plaintext?: Uint8Array; readonly error?: unknown },
+) => void;
+
 /** What the client hands back: the verified exchange, the body to expose, and how it was protected. */
 export interface E2eeResult {
   readonly exchanged: Exchanged;
@@ -272,7 +282,7 @@ export function audienceOf(url: URL): string {
 }
 
 /** The code of a signed RFC 9457 problem of the service, or undefined when the body is not one. */
-function problemCode(message: HttpResponse): string | undefined {
+export function problemCode(message: HttpResponse): string | undefined {
   const type = fieldValue(message.headers, 'content-type');
   if (message.status < 400 || !type || !/^application\/problem\+json\s*(;|$)/i.test(type)) return undefined;
   try {
@@ -302,10 +312,12 @@ export class E2eeClient {
   /** Endpoints whose service refused a session MAC, signed: their requests are signed with the client's key. */
   readonly #macRefused: Lru<true>;
   readonly #macKeys = new WeakMap<Session, Promise<SessionMacParams>>();
+  readonly #report: VerificationReport;
 
-  constructor(config: E2eeConfig, now: () => number) {
+  constructor(config: E2eeConfig, now: () => number, report: VerificationReport) {
     this.#config = config;
     this.#now = now;
+    this.#report = report;
     this.#sessions = new Lru(config.maxSessions);
     this.#clearOnly = new Lru(config.maxSessions);
     this.#macRefused = new Lru(config.maxSessions);
@@ -491,15 +503,22 @@ export class E2eeClient {
         exchanged = await send({ method: out.method, url: out.url, headers, body, stream }, { nonce, audience, expectFor, shared, ...(mac ? { mac } : {}) });
       } catch (error) {
         // An unsigned answer to an e2ee request is a downgrade attempt as much as a missing proof.
-        if (isOidc2Error(error) && error.code === 'response_unsigned') throw responseError('e2ee_response_unsigned', error.message, error);
-        throw error;
+        const refused = isOidc2Error(error) && error.code === 'response_unsigned' ? responseError('e2ee_response_unsigned', error.message, error) : error;
+        // A response that was refused (not a request that never got one) is reported.
+        if (isOidc2Error(refused)) this.#report(out, mode, { error: refused });
+        throw refused;
       }
+      let outcome: Outcome;
       try {
-        return await this.#open(endpoint, exchanged, mode, offer, session, { nonce, audience, caller });
+        outcome = await this.#open(endpoint, exchanged, mode, offer, session, { nonce, audience, caller });
       } catch (error) {
         if (exchanged.streamed) await exchanged.response.body?.cancel().catch(() => undefined);
+        this.#report(out, mode, { exchanged, error });
         throw error;
       }
+      const plaintext = outcome.kind === 'done' && outcome.result.body instanceof Uint8Array ? outcome.result.body : undefined;
+      this.#report(out, mode, { exchanged, ...(plaintext ? { plaintext } : {}) });
+      return outcome;
     } finally {
       // The ephemeral private keys serve this one response: gone once it is handled, whatever happened.
       offer?.keyPairs.clear();

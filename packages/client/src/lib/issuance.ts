@@ -6,10 +6,9 @@
 //   by an RFC 9449 DPoP proof (with one retry when the issuer asks for a DPoP nonce), the token
 //   kind named by `requested_token_type`.
 import { ERROR_STATUS, Oidc2Error, createDpopProof, createNonce, isOidc2Error, type Oidc2ErrorCode } from '@oidc2/core';
-import { readBoundedBody } from '@oidc2/core/adapter';
-import { SignJWT } from 'jose';
+import { argumentError, assertOptions, failureOf, readBoundedBody, type EventSink } from '@oidc2/core/adapter';
+import { SignJWT, decodeJwt } from 'jose';
 import type { ClientKey } from './keys.js';
-import { argumentError } from '@oidc2/core/adapter';
 
 /** A value, or a function returning it (called for every issuance, so it may rotate). */
 export type Supplied<T> = T | (() => T | Promise<T>);
@@ -34,11 +33,11 @@ export type IssuerCredential =
  */
 interface IssuanceCommon {
   /**
-   * The issuer identifier (the `iss` of the ICTs and WITs it issues, and the PoP token `aud`). Its
-   * endpoints come from `<issuer>/.well-known/openid-configuration` unless `endpoint` is given.
-   * Required.
+   * The issuer's URL: its identifier (the `iss` of the ICTs and WITs it issues, and the PoP token
+   * `aud`). Its endpoints come from `<url>/.well-known/openid-configuration` unless `endpoint` is
+   * given. Required. (Formerly `issuer`: `issuer: { url }` rather than `issuer: { issuer }`.)
    */
-  issuer: string;
+  url: string;
   /**
    * The client's credential at the issuer. Required. A Kubernetes workload passes its projected
    * service-account token as `clientAssertion` (read again at every issuance, as the kubelet
@@ -109,10 +108,15 @@ function grantOf(o: IssuanceOptions, kind: CredentialKind): 'ict' | 'wit' | 'tok
   return o.grant ?? kind;
 }
 
+/** Every key of {@link IssuanceOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+const ISSUANCE_OPTION_KEYS = ['url', 'credential', 'grant', 'endpoint', 'subject', 'clientId', 'contexts', 'requiredClaims', 'optionalClaims', 'timeout'] as const satisfies ReadonlyArray<keyof IssuanceCommon>;
+/** Former names of {@link IssuanceOptions} keys, refused with the current name. */
+const ISSUANCE_RENAMED = { issuer: 'url' } as const;
+
 /** Validates `options.issuer` once, at construction, for a credential of `kind`. */
 export function validateIssuerOptions(o: IssuanceOptions, kind: CredentialKind = 'ict'): void {
-  if (typeof o !== 'object' || o === null) throw argumentError('ERR_INVALID_ARG_TYPE', 'options.issuer must be an object');
-  for (const [name, value] of [['issuer', o.issuer], ['endpoint', o.endpoint]] as const) {
+  assertOptions(o, ISSUANCE_OPTION_KEYS, 'options.issuer', ISSUANCE_RENAMED);
+  for (const [name, value] of [['url', o.url], ['endpoint', o.endpoint]] as const) {
     if (value === undefined && name === 'endpoint') continue;
     let url: URL | undefined;
     try {
@@ -155,6 +159,8 @@ export interface IssuanceEnvironment {
   now: () => number;
   /** The issuer's discovery document, fetched once per client. */
   discovery: { document?: Promise<Record<string, unknown>> | undefined };
+  /** Where each issuance is reported, as an `issuer_grant` event of the client's side. */
+  events: EventSink;
 }
 
 // A supplier's failure is the application's, not the issuer's: its own code, with the cause.
@@ -201,11 +207,11 @@ async function endpointOf(o: IssuanceOptions, kind: CredentialKind, env: Issuanc
   let document = env.discovery.document;
   if (!document) {
     document = (async () => {
-      const response = await env.fetch(`${o.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal });
+      const response = await env.fetch(`${o.url.replace(/\/$/, '')}/.well-known/openid-configuration`, { headers: { accept: 'application/json' }, redirect: 'error', signal });
       const body = await readJson(response);
       if (!response.ok || !body) throw new Oidc2Error('issuer_unavailable', `the issuer's discovery document is unavailable (HTTP ${response.status})`);
       // OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer we asked.
-      if (body.issuer !== o.issuer) throw new Oidc2Error('issuer_unavailable', "the discovery document names another issuer");
+      if (body.issuer !== o.url) throw new Oidc2Error('issuer_unavailable', "the discovery document names another issuer");
       return body;
     })();
     // Kept for the client's lifetime; a failed discovery is retried by the next issuance.
@@ -224,7 +230,7 @@ async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promis
   const claims: Record<string, unknown> = {
     iss: o.clientId ?? o.subject,
     sub: o.subject,
-    aud: o.issuer,
+    aud: o.url,
     iat,
     nbf: iat,
     exp: iat + 60,
@@ -235,8 +241,61 @@ async function popToken(o: IssuanceOptions, key: ClientKey, now: number): Promis
   return new SignJWT(claims).setProtectedHeader({ typ: 'jwt+pop', alg: key.alg, jwk: key.publicJwk }).sign(key.privateKey);
 }
 
-/** Obtains an ICT (or, with `kind` `'wit'`, a WIT) for `key` from the configured issuer. */
+/**
+ * Obtains an ICT (or, with `kind` `'wit'`, a WIT) for `key` from the configured issuer, and reports
+ * the answer as an `issuer_grant` event (identifiers and the key's thumbprint only).
+ */
 export async function issueCredential(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment, kind: CredentialKind = 'ict'): Promise<string> {
+  let token: string;
+  try {
+    token = await requestCredential(o, key, env, kind);
+  } catch (error) {
+    if (env.events.wants('issuer_grant')) {
+      const remote = isOidc2Error(error) ? error.remote : undefined;
+      env.events.publish({
+        ...grantEvent(o, key, kind),
+        outcome: 'failure',
+        ...failureOf(error),
+        ...(remote ? { status: remote.status } : {}),
+        ...(remote?.code !== undefined ? { remoteCode: remote.code.slice(0, 64) } : {}),
+      });
+    }
+    throw error;
+  }
+  if (env.events.wants('issuer_grant')) {
+    // The issued token's own claims (not verified here: the service verifies it) name whom it certifies.
+    let claims: { sub?: unknown; exp?: unknown } = {};
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      // A token that is not a JWT is refused when it is inspected.
+    }
+    const base = grantEvent(o, key, kind);
+    const subject = typeof claims.sub === 'string' ? claims.sub : base.subject;
+    env.events.publish({
+      ...base,
+      outcome: 'success',
+      ...(subject !== undefined ? { subject } : {}),
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+    });
+  }
+  return token;
+}
+
+function grantEvent(o: IssuanceOptions, key: ClientKey, kind: CredentialKind) {
+  const client = o.clientId ?? o.subject;
+  return {
+    type: 'issuer_grant' as const,
+    side: 'client' as const,
+    grant: grantOf(o, kind),
+    token: kind,
+    ...(o.subject !== undefined ? { subject: o.subject } : {}),
+    ...(client !== undefined ? { client } : {}),
+    thumbprint: key.thumbprint,
+  };
+}
+
+async function requestCredential(o: IssuanceOptions, key: ClientKey, env: IssuanceEnvironment, kind: CredentialKind): Promise<string> {
   const signal = AbortSignal.timeout(o.timeout ?? 10_000);
   let response: Response;
   let body: Record<string, unknown> | undefined;

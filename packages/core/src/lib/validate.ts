@@ -26,11 +26,15 @@ export function isArgumentError(value: unknown): value is ArgumentError {
 /**
  * Asserts that `value` is a plain object whose own keys are all in `known`. `path` names it
  * (`options`, `options.workloads`, `route GET /x config.oidc2`); the error names the unknown key.
+ * `renamed` maps a former option name to its current one: the error then names both, so code
+ * written for the former name fails closed and says what to write instead.
  */
-export function assertOptions<T>(value: T, known: readonly string[], path: string): asserts value is T & Record<string, unknown> {
+export function assertOptions<T>(value: T, known: readonly string[], path: string, renamed?: Readonly<Record<string, string>>): asserts value is T & Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw argumentError('ERR_INVALID_ARG_TYPE', `${path} must be an object`);
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw argumentError('ERR_UNKNOWN_OPTION', `${path}.${key} is not an option (known: ${known.join(', ')})`);
+    if (known.includes(key)) continue;
+    if (renamed && Object.hasOwn(renamed, key)) throw argumentError('ERR_UNKNOWN_OPTION', `${path}.${key} is now ${path}.${renamed[key]}`);
+    throw argumentError('ERR_UNKNOWN_OPTION', `${path}.${key} is not an option (known: ${known.join(', ')})`);
   }
 }
 

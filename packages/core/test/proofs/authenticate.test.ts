@@ -172,7 +172,7 @@ describe('unknown option keys are refused with their path', () => {
     unknown(() => createAuthenticator({ ...base, dpopNonces: { lifetime: 10, secrets: [] } } as never), /options\.dpopNonces\.secrets\b/);
     unknown(() => createDpopNonces({ lifetim: 5 } as never), /options\.lifetim\b/);
     unknown(() => createIctVerifier({ issuers: [{ issuer: op.issuer, jwks: op.jwks }], cachesize: 1 } as never), /options\.cachesize\b/);
-    unknown(() => createIctVerifier({ issuers: [{ issuer: 'https://op.example.com' }], jwks: { timeOut: 1 } } as never), /options\.jwks\.timeOut\b/);
+    unknown(() => createIctVerifier({ issuers: [{ issuer: 'https://op.example.com' }], keyFetch: { timeOut: 1 } } as never), /options\.keyFetch\.timeOut\b/);
     unknown(() => createWitVerifier({ trustDomains: [{ trustDomain: 'example.com', jwks: { keys: [issuerPublic] } }], maxAge: 1 } as never), /options\.maxAge\b/);
     unknown(() => createWitVerifier({ trustDomains: [{ trustDomain: 'example.com', jwks: { keys: [issuerPublic] }, iss: 'x' }] } as never), /options\.trustDomains\[0\]\.iss\b/);
   });
