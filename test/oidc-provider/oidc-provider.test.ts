@@ -34,7 +34,7 @@ beforeAll(async () => {
       issuers: [{ issuer: op.url }],
       audiences: [url],
       workloads: { trustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: op.url }] },
-      credential: serviceCredential({ issuer: { issuer: op.url, credential: { accessToken: () => op.clientCredentials('ordersApi') }, subject: SERVICE } }),
+      credential: serviceCredential({ issuer: { url: op.url, credential: { accessToken: () => op.clientCredentials('ordersApi') }, subject: SERVICE } }),
     }),
   );
   app.get('/whoami', (req, res) => {
@@ -57,8 +57,8 @@ afterAll(async () => {
 function userCaller(accessToken: string, clientId: string, extra: Partial<ClientOptions> = {}, grant: IssuanceOptions['grant'] = 'ict') {
   const issuer: IssuanceOptions =
     grant === 'token-exchange'
-      ? { issuer: op.url, grant, endpoint: op.issuer.endpoints.token, credential: { accessToken } }
-      : { issuer: op.url, credential: { accessToken }, subject: USER, clientId };
+      ? { url: op.url, grant, endpoint: op.issuer.endpoints.token, credential: { accessToken } }
+      : { url: op.url, credential: { accessToken }, subject: USER, clientId };
   return createClient({ serviceIssuers: [{ issuer: op.url }], expectedService: SERVICE, issuer, ...extra });
 }
 
@@ -69,7 +69,7 @@ function workloadCaller(client: 'billing' | 'reports' | 'audit') {
     serviceIssuers: [{ issuer: op.url }],
     serviceTrustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: op.url }],
     expectedService: SERVICE,
-    issuer: { issuer: op.url, grant: 'wit', credential: { accessToken: () => op.clientCredentials(client) }, subject: CLIENTS[client].id },
+    issuer: { url: op.url, grant: 'wit', credential: { accessToken: () => op.clientCredentials(client) }, subject: CLIENTS[client].id },
   });
 }
 
@@ -153,7 +153,7 @@ describe('workloads: client-credentials tokens', () => {
       proof: 'wpt',
       serviceIssuers: [{ issuer: op.url }],
       serviceTrustDomains: [{ trustDomain: TRUST_DOMAIN, issuer: op.url }],
-      issuer: { issuer: op.url, grant: 'wit', credential: { accessToken: token }, subject: CLIENTS.reports.id },
+      issuer: { url: op.url, grant: 'wit', credential: { accessToken: token }, subject: CLIENTS.reports.id },
     });
     expect(await settledCode(api(`${service.url}/whoami`))).toBe('access_token_invalid');
   });
@@ -176,7 +176,7 @@ describe('workloads: client-credentials tokens', () => {
         const api = createClient({
           serviceIssuers: [{ issuer: op.url }],
           keyPair: key.keyPair,
-          issuer: { issuer: plain.issuer, endpoint: `${listening.url}/ict`, credential: { accessToken: await op.clientCredentials(client) }, subject: CLIENTS[client].id },
+          issuer: { url: plain.issuer, endpoint: `${listening.url}/ict`, credential: { accessToken: await op.clientCredentials(client) }, subject: CLIENTS[client].id },
         });
         expect(await settledCode(api(`${service.url}/whoami`))).toBe('access_denied');
       }
@@ -194,7 +194,7 @@ describe('keys across restarts', () => {
     const store = fileSigningKeyStore(join(dir, 'ict-keys.json'));
     const ictOf = async (running: RunningOp) => {
       const { accessToken } = await running.userToken('bankApp');
-      return createClient({ serviceIssuers: [{ issuer: running.url }], issuer: { issuer: running.url, credential: { accessToken }, subject: USER, clientId: CLIENTS.bankApp.id } }).ict();
+      return createClient({ serviceIssuers: [{ issuer: running.url }], issuer: { url: running.url, credential: { accessToken }, subject: USER, clientId: CLIENTS.bankApp.id } }).ict();
     };
     const verify = (running: RunningOp, ict: string) => jwtVerify(ict, createRemoteJWKSet(new URL(`${running.url}/jwks`)), { issuer: running.url, typ: 'ict+jwt' });
     const first = await startOp({ signingKeyStore: store });
