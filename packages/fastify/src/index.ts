@@ -29,20 +29,16 @@ declare module 'fastify' {
 
 const exchanges = new WeakMap<object, Exchange>();
 
-// The chunks of a payload. Stopped early, the request's payload (a refusal, a body the route gave up)
-// is read on and dropped so the connection can answer and serve again; a route's reply stream is
+// The chunks of a route's reply stream. Stopped early (the exchange gave up on it), the stream is
 // destroyed, so that what produces it stops (and releases its file or cursor) instead of running on
 // for nobody.
-async function* payloadChunks(payload: Readable, stop: 'drop-rest' | 'destroy'): AsyncGenerator<Uint8Array> {
+async function* replyChunks(payload: Readable): AsyncGenerator<Uint8Array> {
   let ended = false;
   try {
     for await (const chunk of payload.iterator({ destroyOnReturn: false })) yield typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
     ended = true;
   } finally {
-    if (!ended) {
-      if (stop === 'destroy') payload.destroy();
-      else payload.resume();
-    }
+    if (!ended) payload.destroy();
   }
 }
 
@@ -91,7 +87,7 @@ function bodyOf(payload: unknown): Body | undefined {
   if (payload == null) return undefined;
   if (typeof payload === 'string') return Buffer.from(payload);
   if (payload instanceof Uint8Array) return payload;
-  return payloadChunks(payload as Readable, 'destroy');
+  return replyChunks(payload as Readable);
 }
 
 function writeHead(reply: FastifyReply, response: ExchangeResponse): void {

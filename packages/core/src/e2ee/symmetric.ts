@@ -24,7 +24,7 @@ import { importKey, randomBytes, type KeyHandle } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 import { KEY_SHARE_FIELD, SESSION_FIELD, parseRequestSession } from './fields.js';
 import type { SessionTokens, VerifiedSession } from './session-token.js';
-import { macKeys, type MacKeys } from './transcript.js';
+import { macKeys } from './transcript.js';
 
 /** The `tag` of a symmetric session signature, request and response. */
 export const SESSION_MAC_TAG = 'oidc2-session';
@@ -75,10 +75,10 @@ export interface SessionMacRequestOptions {
 }
 
 /** The session each session-authenticated identity was verified with (its root: never exposed). */
-const sessions = new WeakMap<Identity, { session: VerifiedSession; keys: MacKeys; s2c: KeyHandle }>();
+const sessions = new WeakMap<Identity, { session: VerifiedSession; s2c: KeyHandle }>();
 
-/** @internal The session and MAC keys a session-authenticated identity was verified with. */
-export function sessionOfIdentity(identity: Identity): { session: VerifiedSession; keys: MacKeys; s2c: KeyHandle } | undefined {
+/** @internal The session, and the handle of its `K_s2c`, a session-authenticated identity was verified with. */
+export function sessionOfIdentity(identity: Identity): { session: VerifiedSession; s2c: KeyHandle } | undefined {
   return sessions.get(identity);
 }
 
@@ -147,7 +147,7 @@ export function sessionMacBinding(request: Pick<HttpRequest, 'headers'>, profile
 }
 
 /** The profile of the credential that signs for a workload or a user caller of symmetric mode. */
-export function sessionMacProfile(proof: 'http-signature' | 'wimse-signature' | string): SignatureProfile {
+export function sessionMacProfile(proof: string): SignatureProfile {
   return proof === 'wimse-signature' ? WIMSE_PROFILE : OIDC2_PROFILE;
 }
 
@@ -155,9 +155,8 @@ function hmacKey(secret: Uint8Array): Promise<KeyHandle> {
   return importKey(secret, SESSION_MAC_ALGORITHM, 'sign');
 }
 
-/** A session's MAC keys and their handles, derived once per opened token (which the token cache keeps). */
+/** The handles of a session's MAC keys, derived once per opened token (which the token cache keeps). */
 interface SessionMacKeys {
-  readonly keys: MacKeys;
   readonly c2s: KeyHandle;
   readonly s2c: KeyHandle;
 }
@@ -168,7 +167,7 @@ function sessionMacKeys(session: VerifiedSession): Promise<SessionMacKeys> {
   if (entry === undefined) {
     entry = (async () => {
       const keys = await macKeys(session.rk, session.sid);
-      return { keys, c2s: await hmacKey(keys.c2s), s2c: await hmacKey(keys.s2c) };
+      return { c2s: await hmacKey(keys.c2s), s2c: await hmacKey(keys.s2c) };
     })();
     // A failure is not kept: the next request derives again.
     entry.catch(() => macKeysOfSession.delete(session));
@@ -268,7 +267,7 @@ export async function verifySessionMacRequest(
     throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${ctx.maxSignatureAge} seconds`);
   }
   if (typeof nonce !== 'string' || !nonceAccepted(OIDC2_PROFILE, nonce)) throw new Oidc2Error('signature_params_invalid', `nonce must be ${nonceRule(OIDC2_PROFILE)}`);
-  const { keys, c2s, s2c } = await sessionMacKeys(session);
+  const { c2s, s2c } = await sessionMacKeys(session);
   if (!(await verifyMessageSignature(request, entry, signature, c2s))) {
     throw new Oidc2Error('signature_invalid', 'the request signature does not verify with the session key');
   }
@@ -285,7 +284,7 @@ export async function verifySessionMacRequest(
   const binding = signatureBinding(host.profile ?? OIDC2_PROFILE, { nonce, audience: aud, signResponse: true, headers: request.headers });
   const identity = sessionIdentity(session, binding);
   if (transaction) identity.transaction = transaction;
-  sessions.set(identity, { session, keys, s2c });
+  sessions.set(identity, { session, s2c });
   // 5-6 (policy, decryption), then 7: the nonce, in the namespace of every OIDC² signature nonce.
   await hooks.beforeRecord?.(identity);
   if (!(await ctx.replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
