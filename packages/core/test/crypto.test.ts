@@ -37,6 +37,34 @@ describe('base64', () => {
     expect(decodeBase64('!!!!')).toBeUndefined();
   });
 
+  it('decodes exactly the canonical encodings Buffer writes, on generated and mutated input', () => {
+    let seed = 11;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const chars = 'AQgw+/-_=!é\u0100 ';
+    const reference = (s: string, url: boolean): Uint8Array | undefined => {
+      const shaped = url ? /^[A-Za-z0-9_-]*$/.test(s) && s.length % 4 !== 1 : /^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0;
+      if (!shaped) return undefined;
+      const bytes = Buffer.from(s, url ? 'base64url' : 'base64');
+      return bytes.toString(url ? 'base64url' : 'base64') === s ? new Uint8Array(bytes) : undefined;
+    };
+    let decoded = 0;
+    for (let i = 0; i < 20000; i++) {
+      const bytes = Uint8Array.from({ length: Math.floor(r() * 20) }, () => Math.floor(r() * 256));
+      const url = r() < 0.5;
+      let s = url ? Buffer.from(bytes).toString('base64url') : Buffer.from(bytes).toString('base64');
+      if (r() < 0.5 && s.length > 0) {
+        const at = Math.floor(r() * s.length);
+        const edit = r();
+        const c = chars[Math.floor(r() * chars.length)]!;
+        s = edit < 0.4 ? s.slice(0, at) + c + s.slice(at + 1) : edit < 0.7 ? s.slice(0, at) + s.slice(at + 1) : s.slice(0, at) + c + s.slice(at);
+      }
+      const got = url ? decodeBase64Url(s) : decodeBase64(s);
+      expect([s, got]).toEqual([s, reference(s, url)]);
+      if (got) decoded++;
+    }
+    expect(decoded).toBeGreaterThan(10000);
+  });
+
   it('compares in constant time by length and content', () => {
     expect(timingSafeEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true);
     expect(timingSafeEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false);

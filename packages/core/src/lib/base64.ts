@@ -1,10 +1,16 @@
 // Base64 and base64url without Node's Buffer, so the same code runs in browsers.
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const LOOKUP = new Int16Array(256).fill(-1);
-for (let i = 0; i < 64; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
-LOOKUP['-'.charCodeAt(0)] = 62;
-LOOKUP['_'.charCodeAt(0)] = 63;
+// One table per alphabet: a character outside it maps to -1.
+const STANDARD = new Int16Array(256).fill(-1);
+const URL_SAFE = new Int16Array(256).fill(-1);
+for (let i = 0; i < 64; i++) {
+  STANDARD[ALPHABET.charCodeAt(i)] = i;
+  URL_SAFE[ALPHABET.charCodeAt(i)] = i;
+}
+URL_SAFE[43] = URL_SAFE[47] = -1; // + /
+URL_SAFE[45] = 62; // -
+URL_SAFE[95] = 63; // _
 
 export function encodeBase64(bytes: Uint8Array): string {
   let out = '';
@@ -30,34 +36,49 @@ export function encodeBase64Url(bytes: Uint8Array): string {
 
 /** Strict decoder for both alphabets; returns undefined for anything that is not canonical base64. */
 export function decodeBase64(input: string, url = false): Uint8Array | undefined {
-  let s = input;
+  const table = url ? URL_SAFE : STANDARD;
+  let n = input.length;
   if (!url) {
-    if (s.length % 4 !== 0) return undefined;
-    if (s.endsWith('==')) s = s.slice(0, -2);
-    else if (s.endsWith('=')) s = s.slice(0, -1);
-  } else if (s.length % 4 === 1) {
+    if (n % 4 !== 0) return undefined;
+    if (input.charCodeAt(n - 1) === 61 /* = */) n -= input.charCodeAt(n - 2) === 61 ? 2 : 1;
+  } else if (n % 4 === 1) {
     return undefined;
   }
-  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  const out = new Uint8Array((n * 3) >> 2);
+  const full = n - (n % 4);
   let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const v = c < 256 ? LOOKUP[c]! : -1;
-    if (v < 0) return undefined;
-    if (!url && (c === 45 || c === 95)) return undefined;
-    if (url && (c === 43 || c === 47)) return undefined;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
+  for (let i = 0; i < full; i += 4) {
+    const c0 = input.charCodeAt(i);
+    const c1 = input.charCodeAt(i + 1);
+    const c2 = input.charCodeAt(i + 2);
+    const c3 = input.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) > 255) return undefined;
+    const a = table[c0]!;
+    const b = table[c1]!;
+    const c = table[c2]!;
+    const d = table[c3]!;
+    if ((a | b | c | d) < 0) return undefined;
+    const w = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o++] = w >> 16;
+    out[o++] = (w >> 8) & 255;
+    out[o++] = w & 255;
   }
-  // Non-zero leftover bits mean a non-canonical encoding.
-  if ((acc & ((1 << bits) - 1)) !== 0) return undefined;
-  return out.subarray(0, o);
+  const rest = n - full;
+  if (rest > 0) {
+    const c0 = input.charCodeAt(full);
+    const c1 = input.charCodeAt(full + 1);
+    const c2 = rest === 3 ? input.charCodeAt(full + 2) : 65; /* A: no bits */
+    if ((c0 | c1 | c2) > 255) return undefined;
+    const a = table[c0]!;
+    const b = table[c1]!;
+    const c = table[c2]!;
+    if ((a | b | c) < 0) return undefined;
+    out[o++] = (a << 2) | (b >> 4);
+    if (rest === 3) out[o++] = ((b & 15) << 4) | (c >> 2);
+    // Non-zero leftover bits mean a non-canonical encoding.
+    if ((rest === 2 ? b & 15 : c & 3) !== 0) return undefined;
+  }
+  return out;
 }
 
 export function decodeBase64Url(input: string): Uint8Array | undefined {

@@ -5,6 +5,7 @@
 import { parseDictionary, Token, type BareItem, type Dictionary, type InnerList } from 'structured-headers';
 import { Oidc2Error } from '../errors.js';
 import { parseDictionaryFast } from './fast-dictionary.js';
+import { fastSignature, fastSignatureInput, rememberShape } from './fast-signature-fields.js';
 import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
 import { argumentError } from '../lib/validate.js';
 import { repeatedKey } from '../lib/structured-keys.js';
@@ -90,9 +91,7 @@ export function joinBounded(lines: readonly string[], maxBytes: number, field: s
   return lines.length === 1 ? lines[0]! : lines.join(', ');
 }
 
-function parseBoundedDictionary(lines: readonly string[], limits: FieldLimits | undefined, field: string): Dictionary {
-  const { maxBytes, maxMembers } = limitsOf(limits);
-  const text = joinBounded(lines, maxBytes, field);
+function parseBoundedDictionary(text: string, maxMembers: number, field: string): Dictionary {
   let dictionary: Dictionary;
   try {
     dictionary = parseDictionaryFast(text) ?? parseDictionary(text);
@@ -145,10 +144,21 @@ function checkParam(key: string, value: BareItem, fail: (message: string) => nev
  *   derived component or component parameter, or `tr`.
  */
 export function parseSignatureInput(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, SignatureInputEntry> {
+  if (lines === undefined || lines.length === 0) return new Map();
+  const { maxBytes, maxMembers, maxComponents } = limitsOf(limits);
+  const text = joinBounded(lines, maxBytes, 'Signature-Input');
+  return fastSignatureInput(text, maxMembers, maxComponents) ?? parseSignatureInputText(text, maxMembers, maxComponents);
+}
+
+/**
+ * The generic path of {@link parseSignatureInput}, the reference of its fast path: `text` is the
+ * joined field, already bounded in size.
+ *
+ * @internal
+ */
+export function parseSignatureInputText(text: string, maxMembers: number, maxComponents: number): Map<string, SignatureInputEntry> {
   const out = new Map<string, SignatureInputEntry>();
-  if (lines === undefined || lines.length === 0) return out;
-  const { maxComponents } = limitsOf(limits);
-  for (const [label, member] of parseBoundedDictionary(lines, limits, 'Signature-Input')) {
+  for (const [label, member] of parseBoundedDictionary(text, maxMembers, 'Signature-Input')) {
     if (!Array.isArray(member[0])) throw new Oidc2Error('request_malformed', `Signature-Input member ${label} is not an inner list`);
     const list = member as InnerList;
     if (list[0].length > maxComponents) throw new Oidc2Error('request_malformed', `Signature-Input member ${label} covers more than ${maxComponents} components`);
@@ -156,7 +166,9 @@ export function parseSignatureInput(lines: readonly string[] | undefined, limits
     assertDistinct(components, failMessage);
     const params: Record<string, SignatureParamValue> = {};
     // The canonical @signature-params value: the member re-serialized (RFC 9421 section 3.2 step 7).
-    let signatureParams = innerList(components);
+    const serializedList = innerList(components);
+    rememberShape(serializedList, components);
+    let signatureParams = serializedList;
     for (const [key, value] of list[1]) {
       const checked = checkParam(key, value, (message) => {
         throw new Oidc2Error('request_malformed', `Signature-Input member ${label}: ${message}`);
@@ -177,9 +189,21 @@ export function parseSignatureInput(lines: readonly string[] | undefined, limits
  *   for a label named twice).
  */
 export function parseSignature(lines: readonly string[] | undefined, limits?: FieldLimits): Map<string, Uint8Array> {
+  if (lines === undefined || lines.length === 0) return new Map();
+  const { maxBytes, maxMembers } = limitsOf(limits);
+  const text = joinBounded(lines, maxBytes, 'Signature');
+  return fastSignature(text, maxMembers) ?? parseSignatureText(text, maxMembers);
+}
+
+/**
+ * The generic path of {@link parseSignature}, the reference of its fast path: `text` is the joined
+ * field, already bounded in size.
+ *
+ * @internal
+ */
+export function parseSignatureText(text: string, maxMembers: number): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
-  if (lines === undefined || lines.length === 0) return out;
-  for (const [label, member] of parseBoundedDictionary(lines, limits, 'Signature')) {
+  for (const [label, member] of parseBoundedDictionary(text, maxMembers, 'Signature')) {
     const value = member[0];
     if (!(value instanceof ArrayBuffer)) throw new Oidc2Error('request_malformed', `Signature member ${label} is not a Byte Sequence`);
     out.set(label, new Uint8Array(value));
