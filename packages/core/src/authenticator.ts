@@ -330,14 +330,15 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
     ...(dpopNonces ? { dpopNonces } : {}),
     // HTTP signatures require a digest of any body; DPoP and WPT cover no body, so a digest sent
     // with them is verified but not demanded (docs/protocol.md section 3).
-    async checkDigest(request, requiredForBody) {
+    // Both answer synchronously when there is nothing to verify, the common case.
+    checkDigest(request, requiredForBody) {
       const lines = fieldLines(request.headers, 'content-digest');
       const body = hasBody(request);
       if (!lines && !(body && requiredForBody)) return;
-      await verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body && requiredForBody });
+      return verifyContentDigest(lines, request.body ?? new Uint8Array(0), { required: body && requiredForBody });
     },
     // The Txn-Token, verified when the service accepts them; never recorded, so it goes before the nonce.
-    async transaction(request) {
+    transaction(request) {
       const lines = fieldLines(request.headers, TXN_TOKEN_HEADER);
       // One line also where Txn-Tokens are not verified: a WPT's tth binds one, and a second would go unbound.
       if (lines && lines.length !== 1) throw new Oidc2Error('request_malformed', 'exactly one Txn-Token field line is allowed');

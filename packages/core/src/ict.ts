@@ -93,6 +93,12 @@ export interface IctVerifier {
    * `ict_*` code (401), or `issuer_unavailable` (503) when keys cannot be fetched.
    */
   verify(token: string, options?: IctVerifyOptions): Promise<VerifiedIct>;
+  /**
+   * {@link verify} for a token verified before, without a promise: its cached result (time claims
+   * checked again), or undefined when it is not cached. Throws as `verify` rejects. Optional: a
+   * verifier without it is always asked through `verify`.
+   */
+  verifyCached?(token: string, options?: IctVerifyOptions): VerifiedIct | undefined;
 }
 
 const TYPES = new Set<string>(ICT_TYPES);
@@ -238,11 +244,19 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     result.thumbprint = confirmed.thumbprint;
   }
 
-  async function verify(token: string, verifyOptions: IctVerifyOptions = {}): Promise<VerifiedIct> {
-    const result = await core.verify(token);
+  function confirmed(result: VerifiedIct, verifyOptions: IctVerifyOptions): VerifiedIct {
     if (!result.jwk && verifyOptions.allowJkt !== true) fail('ict_cnf_invalid', 'cnf.jkt is accepted only with a DPoP proof');
     return result;
   }
 
-  return { verify };
+  async function verify(token: string, verifyOptions: IctVerifyOptions = {}): Promise<VerifiedIct> {
+    return confirmed(await core.verify(token), verifyOptions);
+  }
+
+  function verifyCached(token: string, verifyOptions: IctVerifyOptions = {}): VerifiedIct | undefined {
+    const result = core.cached(token);
+    return result && confirmed(result, verifyOptions);
+  }
+
+  return { verify, verifyCached };
 }

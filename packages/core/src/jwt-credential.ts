@@ -49,6 +49,11 @@ export interface JwtCredentialRules<T> {
 export interface JwtCredentialVerifier<T> {
   /** Verifies `token` (or returns its cached result after checking its time claims again). */
   verify(token: string): Promise<T>;
+  /**
+   * {@link verify} for a token verified before, without a promise: its cached result after checking
+   * its time claims again, or undefined when it is not cached. Throws as `verify` rejects.
+   */
+  cached(token: string): T | undefined;
 }
 
 /**
@@ -101,10 +106,9 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
     return rules.claims(token, header, payload, t);
   }
 
-  async function verify(token: string): Promise<T> {
+  function cachedAt(token: string, t: number): T | undefined {
     if (typeof token !== 'string') throw argumentError('ERR_INVALID_ARG_TYPE', 'token must be a string');
     if (token.length > rules.maxTokenBytes) throw errors.oversize(`the token exceeds ${rules.maxTokenBytes} bytes`);
-    const t = rules.now();
     const cached = cache.get(token);
     if (cached) {
       try {
@@ -113,8 +117,14 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
         cache.delete(token);
         throw error;
       }
-      return cached;
     }
+    return cached;
+  }
+
+  async function verify(token: string): Promise<T> {
+    const t = rules.now();
+    const cached = cachedAt(token, t);
+    if (cached) return cached;
     let pending = inflight.get(token);
     if (!pending) {
       pending = verifyUncached(token, t).finally(() => inflight.delete(token));
@@ -125,7 +135,7 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
     return result;
   }
 
-  return { verify };
+  return { verify, cached: (token) => cachedAt(token, rules.now()) };
 }
 
 /** Time claims: `exp` past (with tolerance) is `expired`; `iat` or `nbf` ahead is `notYetValid`. */

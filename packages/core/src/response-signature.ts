@@ -15,7 +15,7 @@ import { digestSync } from './lib/crypto.js';
 import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
 import type { WitVerifier } from './wimse.js';
-import type { TokenKind } from './profile.js';
+import type { SignatureProfile, TokenKind } from './profile.js';
 import type { KeyHandle } from './lib/crypto.js';
 import { createNonce } from './request-signing.js';
 import { argumentError, assertOptions } from './lib/validate.js';
@@ -89,48 +89,41 @@ export async function signResponse(
   const algorithm = options.digestAlgorithm ?? 'sha-256';
   const added: Fields = { [profile.tokenHeader]: [credential.ict] };
   if (!streamed) added['content-digest'] = [contentDigestSync(response.body, algorithm) ?? (await createContentDigest(response.body ?? new Uint8Array(0), algorithm))];
-  const headers: Fields = { ...response.headers, ...added };
-  delete headers['signature-input'];
-  delete headers['signature'];
-  const components = ['@status', profile.tokenHeader];
-  for (const field of profile.responseCoveredWhenPresent) if (fieldLines(headers, field)) components.push(field);
-  if (!streamed) components.push('content-digest');
-  for (const component of profile.responseRequestComponents) components.push(`"${component}";req`);
   const requestFields = boundRequestFields(binding);
-  for (const field of requestFields) components.push(`"${field}";req`);
   // The request's nonce travels in clear: another holder of a trusted ICT can sign a request of its
   // own with it, whose response would then verify as the answer to this one. Covering the caller's
   // ICT binds the response to the caller. (End-to-end encrypted exchanges are bound to both
   // identities by their key exchange already, and WIMSE responses keep the draft's form.)
-  if (binding.proof === 'http-signature' && profile.token === 'ict' && requestFields.length === 0 && fieldLines(request.headers, profile.tokenHeader)?.length === 1) {
-    components.push(`"${profile.tokenHeader}";req`);
-  }
+  const coversCallerToken = binding.proof === 'http-signature' && profile.token === 'ict' && requestFields.length === 0 && fieldLines(request.headers, profile.tokenHeader)?.length === 1;
   const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
-  const params: Record<string, string | number | boolean> = {
-    created,
-    expires: created + (options.expiresIn ?? 60),
-    nonce: createNonce(),
-    tag: profile.tag,
-  };
-  if (binding.nonce !== undefined) params[profile.requestNonceParam] = binding.nonce;
+  const expires = created + (options.expiresIn ?? 60);
+  const nonce = createNonce();
   // The prepared path: the components of this shape of response parsed and serialized once, the
   // parameters (integers, base64url and the profile's tag, the request's nonce when it is printable
-  // ASCII) written directly, and a synchronous signature. Anything else takes signMessage, the
-  // reference, which a differential test runs against this path.
-  const prepared = preparedComponents(components);
+  // ASCII) written directly, only the covered fields handed to the signature base, and a
+  // synchronous signature. Anything else takes signMessage, the reference, which a differential
+  // test runs against this path.
+  const prepared = preparedComponents(profile, response.headers, added, requestFields, streamed, coversCallerToken);
   const key = credential.key as KeyHandle | null | undefined;
   const simple = typeof key === 'object' && key !== null && typeof key.spec === 'object' && key.usage === 'sign';
-  if (simple && created >= 0 && Number.isInteger(params.expires) && (params.expires as number) <= MAX_SF_INTEGER && (binding.nonce === undefined || (typeof binding.nonce === 'string' && PRINTABLE.test(binding.nonce)))) {
-    let signatureParams = `${prepared.serialized};created=${created};expires=${params.expires as number};nonce=${sfString(params.nonce as string)};tag=${sfString(profile.tag)}`;
+  if (simple && created >= 0 && Number.isInteger(expires) && expires <= MAX_SF_INTEGER && (binding.nonce === undefined || (typeof binding.nonce === 'string' && PRINTABLE.test(binding.nonce)))) {
+    let signatureParams = `${prepared.serialized};created=${created};expires=${expires};nonce="${nonce}";tag="${profile.tag}"`;
     if (binding.nonce !== undefined) signatureParams += `;${profile.requestNonceParam}=${sfString(binding.nonce)}`;
-    const signature = signPreparedSync({ ...response, headers }, prepared.components, signatureParams, credential.key, request);
+    const covered: Fields = { ...added };
+    for (const field of prepared.fromResponse) covered[field] = response.headers[field]!;
+    const signature = signPreparedSync({ status: response.status, headers: covered }, prepared.components, signatureParams, credential.key, request);
     if (signature !== undefined) {
       added['signature-input'] = [`${profile.label}=${signatureParams}`];
       added['signature'] = [`${profile.label}=:${signature}:`];
       return added;
     }
   }
-  const signed = await signMessage({ ...response, headers }, { label: profile.label, components, params, key: credential.key, request });
+  const headers: Fields = { ...response.headers, ...added };
+  delete headers['signature-input'];
+  delete headers['signature'];
+  const params: Record<string, string | number | boolean> = { created, expires, nonce, tag: profile.tag };
+  if (binding.nonce !== undefined) params[profile.requestNonceParam] = binding.nonce;
+  const signed = await signMessage({ ...response, headers }, { label: profile.label, components: prepared.list, params, key: credential.key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
   return added;
@@ -149,22 +142,47 @@ function contentDigestSync(body: Uint8Array | undefined, algorithm: ContentDiges
   return h === undefined ? undefined : `${algorithm}=:${encodeBase64(h)}:`;
 }
 
-/** A response's covered components, parsed and serialized once per list (a service has a handful). */
+/** A response's covered components, parsed and serialized once per shape (a service has a handful). */
 interface PreparedComponents {
+  /** The identifiers, as signMessage takes them. */
+  list: readonly string[];
   components: readonly ComponentIdentifier[];
   serialized: string;
+  /** The covered fields the signature base reads from the response's own fields. */
+  fromResponse: readonly string[];
 }
 const PREPARED_MAX = 64;
-const prepared = new Map<string, PreparedComponents>();
+const prepared = new Map<SignatureProfile, Map<string, PreparedComponents>>();
 
-function preparedComponents(list: readonly string[]): PreparedComponents {
-  const key = list.join(' ');
-  let entry = prepared.get(key);
+/**
+ * The covered components of a response under `profile`: `@status`, the token field, the profile's
+ * fields covered when present (in `responseHeaders`, or among the `added` fields, which replace the
+ * response's own), the digest unless `streamed`, the profile's request components and the bound
+ * request fields with `;req`, and the caller's token with `;req` when `coversCallerToken`.
+ */
+function preparedComponents(profile: SignatureProfile, responseHeaders: Fields, added: Fields, requestFields: readonly string[], streamed: boolean, coversCallerToken: boolean): PreparedComponents {
+  const present = (field: string) => (Object.hasOwn(added, field) ? true : field !== 'signature-input' && field !== 'signature' && fieldLines(responseHeaders, field) !== undefined);
+  let shape = `${streamed ? 's' : 'd'}${coversCallerToken ? 't' : '-'}${requestFields.join(' ')}:`;
+  for (const field of profile.responseCoveredWhenPresent) shape += present(field) ? '1' : '0';
+  let byShape = prepared.get(profile);
+  if (byShape === undefined) prepared.set(profile, (byShape = new Map()));
+  let entry = byShape.get(shape);
   if (entry === undefined) {
+    const list = ['@status', profile.tokenHeader];
+    const fromResponse: string[] = [];
+    for (const field of profile.responseCoveredWhenPresent) {
+      if (!present(field)) continue;
+      list.push(field);
+      if (!Object.hasOwn(added, field)) fromResponse.push(field);
+    }
+    if (!streamed) list.push('content-digest');
+    for (const component of profile.responseRequestComponents) list.push(`"${component}";req`);
+    for (const field of requestFields) list.push(`"${field}";req`);
+    if (coversCallerToken) list.push(`"${profile.tokenHeader}";req`);
     // serializeSignatureParams parses and checks the identifiers (distinct, supported) as signMessage does.
-    entry = { components: Object.freeze(list.map(toComponent)), serialized: serializeSignatureParams(list) };
-    if (prepared.size >= PREPARED_MAX) prepared.delete(prepared.keys().next().value as string);
-    prepared.set(key, entry);
+    entry = { list: Object.freeze(list), components: Object.freeze(list.map(toComponent)), serialized: serializeSignatureParams(list), fromResponse: Object.freeze(fromResponse) };
+    if (byShape.size >= PREPARED_MAX) byShape.delete(byShape.keys().next().value as string);
+    byShape.set(shape, entry);
   }
   return entry;
 }

@@ -1,6 +1,6 @@
 import { generateKeyPair, exportJWK } from 'jose';
 import { importKey, sign, verify, useWebCrypto, digest, timingSafeEqual, randomBytes } from '../src/lib/crypto';
-import { encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url, utf8 } from '../src/lib/base64';
+import { encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url, encodeBase64Portable, encodeBase64UrlPortable, utf8 } from '../src/lib/base64';
 
 describe.each([['node:crypto', false], ['WebCrypto', true]])('crypto backend %s', (_name, web) => {
   beforeAll(() => useWebCrypto(web));
@@ -35,6 +35,17 @@ describe('base64', () => {
     expect(decodeBase64('a-b_')).toBeUndefined();
     expect(decodeBase64Url('a+b/')).toBeUndefined();
     expect(decodeBase64('!!!!')).toBeUndefined();
+  });
+
+  it('encodes on Buffer exactly as the portable encoder does, for views at any offset', () => {
+    const backing = Uint8Array.from({ length: 300 }, (_, i) => (i * 97 + 13) & 255);
+    for (let offset = 0; offset < 5; offset++) {
+      for (let n = 0; n < 100; n++) {
+        const bytes = backing.subarray(offset, offset + n);
+        expect([n, encodeBase64(bytes)]).toEqual([n, encodeBase64Portable(bytes)]);
+        expect([n, encodeBase64Url(bytes)]).toEqual([n, encodeBase64UrlPortable(bytes)]);
+      }
+    }
   });
 
   it('decodes exactly the canonical encodings Buffer writes, on generated and mutated input', () => {

@@ -39,10 +39,16 @@ interface Case {
   response: () => HttpResponse;
   options?: SignResponseOptions;
   kind?: 'ict' | 'wit';
+  /** The request answered. Default `request`. */
+  request?: HttpRequest;
 }
+// A request signed with an ICT: its answer also covers the caller's ICT with ;req.
+const ictRequest: HttpRequest = { method: 'GET', url: '/orders', headers: { host: ['api.example'], 'identity-certification-token': ['eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln'] } };
 const CASES: Case[] = [
   { name: 'OIDC² signature, signed response asked', binding: { proof: 'http-signature', nonce: 'n-1', signResponse: true }, response },
   { name: 'OIDC² signature, no nonce (an unbound error)', binding: { proof: 'http-signature', signResponse: false }, response },
+  { name: 'OIDC² signature with the caller ICT', binding: { proof: 'http-signature', nonce: 'n-6', signResponse: true }, response, request: ictRequest },
+  { name: 'OIDC² with e2ee fields and the caller ICT', binding: { proof: 'http-signature', nonce: 'n-7', signResponse: true }, response: () => response({ 'oidc2-key-share': ['x25519=:AA==:'] }), request: ictRequest },
   { name: 'OIDC² with e2ee fields present', binding: { proof: 'http-signature', nonce: 'n-2', signResponse: true }, response: () => response({ 'oidc2-session': ['sess'], 'content-encoding': ['aes128gcm'] }) },
   { name: 'nonce with characters to escape', binding: { proof: 'http-signature', nonce: 'a "quoted" \\ nonce', signResponse: true }, response },
   { name: 'DPoP binding with nonce', binding: { ...dpopBinding(), nonce: 'dpop-nonce', signResponse: true }, response },
@@ -76,14 +82,14 @@ async function signBoth(c: Case, alg: string) {
   const options = { now: () => NOW, ...c.options };
   signMessage.mockClear();
   signPreparedSync.mockClear();
-  const fast = await signResponse(c.response(), request, c.binding, credential, options);
+  const fast = await signResponse(c.response(), c.request ?? request, c.binding, credential, options);
   // On Node every case here takes the prepared path, never the reference.
   expect(signPreparedSync).toHaveBeenCalledTimes(1);
   expect(signMessage).not.toHaveBeenCalled();
   useWebCrypto(true);
   let reference;
   try {
-    reference = await signResponse(c.response(), request, c.binding, { ...credential, key: await importKey(alg === 'ES256' ? fixture('caller-p256.jwk.json') : fixture('caller-ed25519.jwk.json'), alg, 'sign') }, options);
+    reference = await signResponse(c.response(), c.request ?? request, c.binding, { ...credential, key: await importKey(alg === 'ES256' ? fixture('caller-p256.jwk.json') : fixture('caller-ed25519.jwk.json'), alg, 'sign') }, options);
   } finally {
     useWebCrypto(false);
   }
@@ -99,12 +105,13 @@ describe.each(['ES256', 'Ed25519'])('signResponse %s: prepared path against sign
     expect(Object.keys(fast)).toEqual(Object.keys(reference));
     for (const name of Object.keys(fast)) if (name !== 'signature-input' && name !== 'signature') expect(fast[name]).toEqual(reference[name]);
     expect(withoutNonce(fast['signature-input']![0]!)).toBe(withoutNonce(reference['signature-input']![0]!));
+    expect(fast['signature-input']![0]!.includes('"identity-certification-token";req')).toBe(c.request === ictRequest);
     // The reference's own serialization of the parsed member, and its signature base: the fast
     // path's signature must verify over exactly that.
     const entry = [...parseSignatureInput(fast['signature-input']).values()][0]!;
     expect(`${entry.label}=${serializeSignatureParams(entry.components, entry.params)}`).toBe(fast['signature-input']![0]);
     const signed = c.response();
-    const base = signatureBase({ ...signed, headers: { ...signed.headers, ...fast } }, entry.components, entry.signatureParams, { request });
+    const base = signatureBase({ ...signed, headers: { ...signed.headers, ...fast } }, entry.components, entry.signatureParams, { request: c.request ?? request });
     const signature = Buffer.from(/:(.*):/.exec(fast.signature![0]!)![1]!, 'base64');
     const ok = rawVerify(alg === 'ES256' ? 'sha256' : null, Buffer.from(base), alg === 'ES256' ? { key: publicKeys[alg]!, dsaEncoding: 'ieee-p1363' } : publicKeys[alg]!, signature);
     expect(ok).toBe(true);

@@ -41,9 +41,12 @@ export interface ProofContext {
    * Verifies `Content-Digest` when present; with `requiredForBody`, demands one for any body
    * (HTTP signatures, which cover it; DPoP and WPT cover no body).
    */
-  checkDigest(request: HttpRequest, requiredForBody: boolean): Promise<void>;
-  /** The verified `Txn-Token`, when the service accepts them (and one was sent or is required). */
-  transaction(request: HttpRequest): Promise<TransactionContext | undefined>;
+  checkDigest(request: HttpRequest, requiredForBody: boolean): Promise<void> | void;
+  /**
+   * The verified `Txn-Token`, when the service accepts them (and one was sent or is required); a
+   * promise only when there is one to verify.
+   */
+  transaction(request: HttpRequest): Promise<TransactionContext | undefined> | TransactionContext | undefined;
 }
 
 /** Per-request hooks of a proof verification. */

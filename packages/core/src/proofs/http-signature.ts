@@ -5,11 +5,13 @@
  */
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from '../errors.js';
 import { fieldLines, type HttpRequest } from '../message.js';
-import { parseSignature, parseSignatureInput, verifyMessageSignature, type SignatureInputEntry } from '../rfc9421/index.js';
+import { parseSignature, parseSignatureInput, type SignatureInputEntry } from '../rfc9421/index.js';
+import { messageSignatureValid } from '../rfc9421/http-signatures.js';
 import type { KeyHandle } from '../lib/crypto.js';
 import { nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import { signatureBinding, type RequestBinding } from '../binding.js';
 import type { Identity } from '../authenticator.js';
+import type { VerifiedIct } from '../ict.js';
 import type { TransactionContext } from '../txn-token.js';
 import { covers } from './detect.js';
 import { ictIdentity, singleField, witIdentity, type ProofContext, type ProofHooks } from './context.js';
@@ -45,12 +47,22 @@ interface Credential {
   identity(binding: RequestBinding, transaction: TransactionContext | undefined): Identity;
 }
 
-async function verifyToken(profile: SignatureProfile, token: string, ctx: ProofContext): Promise<Credential> {
+function ictCredential(ict: VerifiedIct): Credential {
+  // An ICT verified without allowJkt always carries cnf.jwk.
+  return { key: ict.key!, nonceScope: 'sig:', identity: (binding, transaction) => ictIdentity(ict, ict.jwk!, 'http-signature', binding, transaction) };
+}
+
+/** The caller's token verified: synchronously when the verifier holds it verified already. */
+function tokenCredential(profile: SignatureProfile, token: string, ctx: ProofContext): Credential | Promise<Credential> {
   if (profile.token === 'ict') {
-    const ict = await ctx.ictVerifier.verify(token);
-    // An ICT verified without allowJkt always carries cnf.jwk.
-    return { key: ict.key!, nonceScope: 'sig:', identity: (binding, transaction) => ictIdentity(ict, ict.jwk!, 'http-signature', binding, transaction) };
+    const cached = ctx.ictVerifier.verifyCached?.(token);
+    if (cached) return ictCredential(cached);
   }
+  return verifyToken(profile, token, ctx);
+}
+
+async function verifyToken(profile: SignatureProfile, token: string, ctx: ProofContext): Promise<Credential> {
+  if (profile.token === 'ict') return ictCredential(await ctx.ictVerifier.verify(token));
   if (!ctx.witVerifier) throw new Oidc2Error('proof_not_accepted', `signatures tagged ${profile.tag} are not accepted by this service`);
   const wit = await ctx.witVerifier.verify(token);
   // A WIMSE nonce need only be unique per sender: recorded per WIT key, so senders cannot collide.
@@ -87,8 +99,9 @@ export async function verifyHttpSignatureProof(
     throw wimse ? asWimseFailure(error) : error;
   }
   // 5. Only now record the nonce.
-  await hooks.beforeRecord?.(checked.identity);
-  if (!(await ctx.replayStore.checkAndRecord(checked.replayKey, checked.until, checked.t))) {
+  if (hooks.beforeRecord) await hooks.beforeRecord(checked.identity);
+  const recorded = ctx.replayStore.checkAndRecord(checked.replayKey, checked.until, checked.t);
+  if (!(typeof recorded === 'boolean' ? recorded : await recorded)) {
     const replayed = new Oidc2Error('replay_detected', 'this signature nonce was seen before');
     throw wimse ? asWimseFailure(replayed) : replayed;
   }
@@ -112,8 +125,9 @@ async function checkSignature(request: HttpRequest, profile: SignatureProfile, c
   const missing = () => new Oidc2Error(profile.token === 'ict' ? 'ict_missing' : 'wit_missing', `the ${profile.tokenHeader} field is missing`);
   const token = singleField(request, profile.tokenHeader, maxHeaderBytes, missing);
 
-  // 2. Verify the token.
-  const credential = await verifyToken(profile, token, ctx);
+  // 2. Verify the token. (Here and below, a step that answers synchronously is not awaited.)
+  const verified = tokenCredential(profile, token, ctx);
+  const credential = verified instanceof Promise ? await verified : verified;
 
   // 3. Verify the signature with cnf.jwk: first what it must cover and which parameters it may carry.
   const params = entry.params;
@@ -141,7 +155,8 @@ async function checkSignature(request: HttpRequest, profile: SignatureProfile, c
   if (signResponse !== undefined && typeof signResponse !== 'boolean') {
     throw new Oidc2Error('signature_params_invalid', `${profile.signResponseParam} must be a boolean`);
   }
-  if (!(await verifyMessageSignature(request, entry, signature, credential.key))) {
+  const valid = messageSignatureValid(request, entry, signature, credential.key);
+  if (!(typeof valid === 'boolean' ? valid : await valid)) {
     throw new Oidc2Error('signature_invalid', `the request signature does not verify with the key of the ${profile.tokenHeader}`);
   }
 
@@ -151,8 +166,10 @@ async function checkSignature(request: HttpRequest, profile: SignatureProfile, c
   if (created > t + tolerance) throw new Oidc2Error('signature_not_yet_valid', 'the signature was created in the future');
   if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
   if (!ctx.audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', `${profile.audienceParam} does not name this service and path`);
-  await ctx.checkDigest(request, digestRequired);
-  const transaction = await ctx.transaction(request);
+  const digestChecked = ctx.checkDigest(request, digestRequired);
+  if (digestChecked) await digestChecked;
+  const pendingTransaction = ctx.transaction(request);
+  const transaction = pendingTransaction instanceof Promise ? await pendingTransaction : pendingTransaction;
   const binding = signatureBinding(profile, { nonce, audience: aud, signResponse: signResponse === true, headers: request.headers });
   return { identity: credential.identity(binding, transaction), replayKey: credential.nonceScope + nonce, until: expires + tolerance, t };
 }

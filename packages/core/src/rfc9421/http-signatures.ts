@@ -5,7 +5,7 @@
 import { Oidc2Error } from '../errors.js';
 import { argumentError } from '../lib/validate.js';
 import { encodeBase64, utf8 } from '../lib/base64.js';
-import { algorithmSpec, sign, signSync, verify, type AlgorithmSpec, type KeyHandle } from '../lib/crypto.js';
+import { algorithmSpec, sign, signSync, verify, verifySync, type AlgorithmSpec, type KeyHandle } from '../lib/crypto.js';
 import type { Fields, HttpRequest } from '../message.js';
 import { toComponent, type ComponentIdentifier } from './components.js';
 import { signatureBase, type HttpMessage, type SignatureContext, type StructuredFieldType } from './signature-base.js';
@@ -107,7 +107,7 @@ export async function signMessage(message: HttpMessage, options: SignMessageOpti
 export function signPreparedSync(message: HttpMessage, components: readonly ComponentIdentifier[], signatureParams: string, key: KeyHandle, request: HttpRequest | undefined): string | undefined {
   if (key.usage !== 'sign' || key.spec.kind === 'hmac') return undefined;
   const base = signatureBase(message, components, signatureParams, { request });
-  const signature = signSync(key, utf8(base));
+  const signature = signSync(key, base);
   return signature === undefined ? undefined : encodeBase64(signature);
 }
 
@@ -162,11 +162,21 @@ export async function verifyMessageSignature(
   key: KeyHandle,
   context?: SignatureContext,
 ): Promise<boolean> {
+  return messageSignatureValid(message, entry, signature, key, context);
+}
+
+/**
+ * {@link verifyMessageSignature} answering synchronously where the runtime verifies synchronously,
+ * else with a promise; throws (synchronously) as it rejects.
+ *
+ * @internal
+ */
+export function messageSignatureValid(message: HttpMessage, entry: SignatureInputEntry, signature: Uint8Array, key: KeyHandle, context?: SignatureContext): boolean | Promise<boolean> {
   assertKey(key, 'verify');
   if (!(signature instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'signature must be a Uint8Array');
   if (entry.params.alg !== undefined && !algMatchesKey(entry.params.alg, key)) {
     throw new Oidc2Error('signature_params_invalid', 'the alg parameter does not name the key algorithm');
   }
   const base = signatureBase(message, entry.components, entry.signatureParams, context);
-  return verify(key, utf8(base), signature);
+  return verifySync(key, base, signature) ?? verify(key, utf8(base), signature);
 }

@@ -72,6 +72,9 @@ const OBS_FOLD = /\r?\n[\t ]+/g;
 const AUTHORITY = /^(?:[a-z0-9\-._~!$&'()*+,;=%]+|\[[0-9a-f:.]+\])(?::[0-9]*)?$/;
 const SCHEME = /^[a-z][a-z0-9+\-.]*$/;
 
+/** Frozen component lists already found free of repeats. */
+const distinctLists = new WeakSet<readonly ComponentIdentifier[]>();
+
 function assertAscii(value: string, what: string): string {
   if (NOT_ASCII.test(value)) throw new Oidc2Error('request_malformed', `${what} contains a character that cannot be signed`);
   return value;
@@ -397,7 +400,11 @@ export function signatureBase(
     throw argumentError('ERR_INVALID_ARG_VALUE', 'signatureParams must be a serialized inner list');
   }
   const parsed = components.every((c) => typeof c !== 'string') ? (components as readonly ComponentIdentifier[]) : components.map(toComponent);
-  assertDistinct(parsed, failMessage);
+  // A frozen list (a parsed shape, a prepared response's) cannot change once checked.
+  if (!distinctLists.has(parsed)) {
+    assertDistinct(parsed, failMessage);
+    if (Object.isFrozen(parsed)) distinctLists.add(parsed);
+  }
   const cache: MessageCache = {};
   const reqCache: MessageCache = {};
   let base = '';
