@@ -18,7 +18,7 @@ import { WIMSE_TRUST_DOMAIN_KEYS, createWitVerifier, type WimseTrustDomain } fro
 import { TXN_TOKEN_HEADER, createTxnTokenVerifier, type TransactionContext, type TransactionTokenOptions } from './txn-token.js';
 import { audienceMatcher } from './lib/audience.js';
 import type { AcceptedProof, ProofType, RequestBinding } from './binding.js';
-import { detectProof } from './proofs/detect.js';
+import { detectProof, type DetectProofOptions } from './proofs/detect.js';
 import type { ProofContext, ProofHooks } from './proofs/context.js';
 import { verifyHttpSignatureProof } from './proofs/http-signature.js';
 import { verifyDpopRequest } from './proofs/dpop.js';
@@ -351,6 +351,8 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
     },
   };
 
+  const detectOptions: DetectProofOptions = Object.freeze({ proofs: Object.freeze([...proofs]), legacyProofHeader: legacyWpt, profiles: Object.freeze([...profiles]), maxHeaderBytes });
+
   const NOT_ACCEPTED: Record<AcceptedProof, string> = {
     'http-signature': 'HTTP message signatures are not accepted by this service',
     'wimse-signature': 'WIMSE workload signatures are not accepted by this service',
@@ -372,7 +374,7 @@ export function createAuthenticator(options: AuthenticatorOptions, sink?: EventS
       // Symmetric session authentication (docs/protocol.md section 7.11): a signature tagged oidc2-session.
       const macInputs = callOptions.sessionMac && sessionMacInputs(request.headers, maxHeaderBytes);
       if (macInputs) return await verifySessionMacRequest(request, macInputs, context, hooks, callOptions.sessionMac!.host, callOptions.sessionMac!);
-      const detected = detectProof(request, { proofs, legacyProofHeader: legacyWpt, profiles, maxHeaderBytes });
+      const detected = detectProof(request, detectOptions);
       switch (detected.proof) {
         case 'wpt':
           return await verifyWptRequest(request, detected.wpt, detected.bearer, context, hooks);

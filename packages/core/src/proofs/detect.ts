@@ -55,7 +55,23 @@ const ALL_PROOFS: readonly AcceptedProof[] = Object.freeze(['http-signature', 'w
  * component with a parameter is another value than the one a profile requires).
  */
 export function covers(components: readonly ComponentIdentifier[], name: string): boolean {
-  return components.some((c) => c.name === name && c.params.key === undefined && c.params.req !== true && c.params.name === undefined && c.params.tr !== true);
+  const names = plainNames.get(components) ?? plainNamesOf(components);
+  return names === undefined ? components.some((c) => c.name === name && isPlain(c)) : names.has(name);
+}
+
+function isPlain(c: ComponentIdentifier): boolean {
+  return c.params.key === undefined && c.params.req !== true && c.params.name === undefined && c.params.tr !== true;
+}
+
+// The names a list covers plainly, kept for lists that cannot change (the shared, frozen lists of
+// parsed shapes): a request's required components are looked up in a set, not searched for.
+const plainNames = new WeakMap<readonly ComponentIdentifier[], ReadonlySet<string>>();
+
+function plainNamesOf(components: readonly ComponentIdentifier[]): ReadonlySet<string> | undefined {
+  if (!Object.isFrozen(components) || !components.every((c) => Object.isFrozen(c) && Object.isFrozen(c.params))) return undefined;
+  const names = new Set(components.filter(isPlain).map((c) => c.name));
+  plainNames.set(components, names);
+  return names;
 }
 
 /**
@@ -69,6 +85,25 @@ export function signatureProfile(inputs: ReadonlyMap<string, SignatureInputEntry
     if (tagged.length > 0) return tagged.find((p) => p.requiredComponents.every((c) => covers(entry.components, c))) ?? tagged[0];
   }
   return undefined;
+}
+
+/** The accepted profiles, and every known one after them (for naming a proof that is not accepted). */
+interface DetectionProfiles {
+  accepted: readonly SignatureProfile[];
+  known: readonly SignatureProfile[];
+}
+// Kept per options object only when it is deeply frozen, as the authenticator's is.
+const detectionProfiles = new WeakMap<DetectProofOptions, DetectionProfiles>();
+
+function profilesOf(options: DetectProofOptions, proofs: readonly AcceptedProof[]): DetectionProfiles {
+  const kept = detectionProfiles.get(options);
+  if (kept) return kept;
+  const accepted = (options.profiles ?? SIGNATURE_PROFILES).filter((p) => proofs.includes(profileProof(p)));
+  // Any profile this implementation knows names the proof a request presents, accepted or not.
+  const derived = { accepted, known: [...accepted, ...SIGNATURE_PROFILES] };
+  const frozen = Object.isFrozen(options) && Object.isFrozen(proofs) && (options.profiles === undefined || Object.isFrozen(options.profiles));
+  if (frozen) detectionProfiles.set(options, derived);
+  return derived;
 }
 
 function parsedInputs(lines: readonly string[], maxBytes: number): Map<string, SignatureInputEntry> | undefined {
@@ -94,9 +129,7 @@ function parsedInputs(lines: readonly string[], maxBytes: number): Map<string, S
  */
 export function detectProof(request: Pick<HttpRequest, 'headers'>, options: DetectProofOptions = {}): DetectedProof {
   const proofs = options.proofs ?? ALL_PROOFS;
-  const accepted = (options.profiles ?? SIGNATURE_PROFILES).filter((p) => proofs.includes(profileProof(p)));
-  // Any profile this implementation knows names the proof a request presents, accepted or not.
-  const known = [...accepted, ...SIGNATURE_PROFILES];
+  const { accepted, known } = profilesOf(options, proofs);
   const acceptsWpt = proofs.includes('wpt');
   const headers = request.headers;
   const authorization = fieldLines(headers, 'authorization');

@@ -25,6 +25,9 @@ const BACKSLASH = 92;
 const SHAPES_MAX = 128;
 const SHAPE_MAX_CHARS = 1024;
 const shapes = new Map<string, readonly ComponentIdentifier[]>();
+// The shape found last, compared in place before the table is asked (most requests repeat it).
+let lastShape = '';
+let lastComponents: readonly ComponentIdentifier[] = [];
 
 /**
  * Records the components of an inner list the generic path accepted, under their canonical
@@ -101,10 +104,23 @@ export function fastSignatureInput(text: string, maxMembers: number, maxComponen
     if (labelEnd < 0 || text.charCodeAt(labelEnd) !== 61 /* = */ || text.charCodeAt(labelEnd + 1) !== 40 /* ( */) return undefined;
     const label = text.slice(i, labelEnd);
     const open = labelEnd + 1;
-    const close = innerListEnd(text, open);
-    if (close < 0) return undefined;
-    const components = shapes.get(text.slice(open, close));
-    if (components === undefined || components.length > maxComponents) return undefined;
+    let close: number;
+    let components: readonly ComponentIdentifier[] | undefined;
+    // A canonical inner list ends at its first `)` outside a String: text that starts with a known
+    // shape at `open` holds exactly that inner list.
+    if (lastShape !== '' && text.startsWith(lastShape, open)) {
+      close = open + lastShape.length;
+      components = lastComponents;
+    } else {
+      close = innerListEnd(text, open);
+      if (close < 0) return undefined;
+      const shape = text.slice(open, close);
+      components = shapes.get(shape);
+      if (components === undefined) return undefined;
+      lastShape = shape;
+      lastComponents = components;
+    }
+    if (components.length > maxComponents) return undefined;
     const params: Record<string, SignatureParamValue> = {};
     i = close;
     while (text.charCodeAt(i) === 59 /* ; */) {
