@@ -5,6 +5,7 @@ import { covers, detectProof } from '../src/proofs/detect';
 import { parseSignatureInput } from '../src/rfc9421/signature-fields';
 import { OIDC2_PROFILE, WIMSE_PROFILE, WIMSE_06_PROFILE } from '../src/profile';
 import type { AcceptedProof } from '../src/binding';
+import type { Fields } from '../src/message';
 
 describe('covers on a frozen, shared list', () => {
   it('answers as the search over an unfrozen copy, for every name and parameter', () => {
@@ -27,7 +28,7 @@ describe('covers on a frozen, shared list', () => {
 
 describe('detectProof with a frozen options object', () => {
   it('answers as with an equal unfrozen one, for each set of proofs and profiles', () => {
-    const requests = [
+    const requests: Array<{ headers: Fields }> = [
       { headers: { 'signature-input': ['sig=("@method" "@path" "@query" "identity-certification-token");tag="oidc2-ict"'] } },
       { headers: { 'signature-input': ['wimse=("@method" "@request-target" "workload-identity-token");tag="wimse-workload-to-workload"'] } },
       { headers: { 'identity-certification-token': ['x.y.z'] } },
