@@ -1,6 +1,6 @@
 // Express 5: GET /hello, bare, behind express-jwt, or behind @oidc2/express; in mode e2ee the JSON
 // echo routes behind @oidc2/express (see common.mjs).
-import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, SESSION_ENDPOINT, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, SESSION_ENDPOINT, announce, config, factory, loadPackage, mode, oidc2Options, rootRequire } from './common.mjs';
 
 const express = rootRequire('express');
 const app = express();
@@ -10,10 +10,10 @@ if (mode === 'bearer') {
   app.use(expressjwt({ secret: publicPem, algorithms: ['ES256'], issuer, audience }));
 }
 const adapter = mode === 'oidc2' || mode === 'e2ee' ? await loadPackage('express') : undefined;
-if (mode === 'oidc2') app.use(factory(adapter)(config.oidc2));
+if (mode === 'oidc2') app.use(factory(adapter)(await oidc2Options()));
 if (mode === 'e2ee') {
   // One oidc2 middleware per request (express.md): mounted per route, before the body parser.
-  const auth = factory(adapter)(config.oidc2);
+  const auth = factory(adapter)(await oidc2Options());
   const json = express.json({ limit: BODY_LIMIT });
   const echo = (req, res) => res.json(req.body);
   app.post(SESSION_ENDPOINT, auth);

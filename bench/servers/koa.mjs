@@ -1,6 +1,6 @@
 // Koa 3: GET /hello, bare, behind koa-jwt, or behind @oidc2/koa; in mode e2ee the JSON echo routes
 // behind @oidc2/koa, before @koa/bodyparser (see common.mjs).
-import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, rootRequire } from './common.mjs';
+import { BACKLOG, BODY, BODY_LIMIT, ECHO, SEALED, announce, config, factory, loadPackage, mode, oidc2Options, rootRequire } from './common.mjs';
 
 const Koa = rootRequire('koa');
 const app = new Koa();
@@ -8,11 +8,11 @@ if (mode === 'bearer') {
   const { publicPem, issuer, audience } = config.bearer;
   app.use(rootRequire('koa-jwt')({ secret: publicPem, algorithms: ['ES256'], issuer, audience }));
 } else if (mode === 'oidc2') {
-  app.use(factory(await loadPackage('koa'))(config.oidc2));
+  app.use(factory(await loadPackage('koa'))(await oidc2Options()));
 }
 if (mode === 'e2ee') {
   // One oidc2 middleware per request (koa.md): the route's policy picks which.
-  const auth = factory(await loadPackage('koa'))(config.oidc2);
+  const auth = factory(await loadPackage('koa'))(await oidc2Options());
   const sealed = auth.with({ encryption: 'required' });
   app.use((ctx, next) => (ctx.path === SEALED ? sealed(ctx, next) : auth(ctx, next)));
   app.use(rootRequire('@koa/bodyparser').bodyParser({ jsonLimit: BODY_LIMIT }));

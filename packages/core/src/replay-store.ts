@@ -5,7 +5,7 @@
 import { Oidc2Error } from './errors.js';
 import { digest, digestSync, randomBytes } from './lib/crypto.js';
 import { encodeBase64Url, utf8 } from './lib/base64.js';
-import { argumentError } from './lib/validate.js';
+import { argumentError, assertOptions } from './lib/validate.js';
 
 /**
  * Where seen nonces are recorded. Use a shared store (`RedisReplayStore` from `@oidc2/redis`, or
@@ -33,7 +33,17 @@ export interface MemoryReplayStoreOptions {
    * a 2^21-slot table, 24 MiB).
    */
   maxEntries?: number;
+  /**
+   * Write the whole table once at construction, so that the operating system maps its pages then
+   * instead of one by one as the first nonces land on them. Without it a new store's resident size
+   * grows to {@link MemoryReplayStore.maxBytes} over its first traffic (for the default table, the
+   * first tens of thousands of nonces), and each of those nonces pays a page fault. Default false.
+   */
+  prefault?: boolean;
 }
+
+/** Every key of {@link MemoryReplayStoreOptions}: any other key is refused with `ERR_UNKNOWN_OPTION`. */
+export const MEMORY_REPLAY_STORE_OPTION_KEYS = Object.freeze(['maxEntries', 'prefault'] as const satisfies ReadonlyArray<keyof MemoryReplayStoreOptions>);
 
 const SLOT_BYTES = 12;
 const MAX_EXPIRY = 0xffffffff;
@@ -74,6 +84,7 @@ export class MemoryReplayStore implements ReplayStore {
   #earliestExpiry = Infinity;
 
   constructor(options: MemoryReplayStoreOptions = {}) {
+    assertOptions(options as unknown, MEMORY_REPLAY_STORE_OPTION_KEYS, 'options');
     const max = options.maxEntries ?? 2 ** 20;
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 28) {
       throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxEntries must be an integer between 1 and 2^28');
@@ -84,6 +95,9 @@ export class MemoryReplayStore implements ReplayStore {
     this.capacity = capacity;
     this.#mask = capacity - 1;
     this.#slots = new Uint32Array(capacity * 3);
+    if (options.prefault !== undefined && typeof options.prefault !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.prefault must be a boolean');
+    // Empty slots are zero already: writing the zeros maps every page.
+    if (options.prefault) this.#slots.fill(0);
   }
 
   /** Bytes the table occupies; fixed at construction, independent of keys and traffic. */

@@ -81,6 +81,27 @@ describe('MemoryReplayStore', () => {
     const store = new MemoryReplayStore({ maxEntries: 1 });
     await expect(store.checkAndRecord(1 as unknown as string, 1, 0)).rejects.toThrow(TypeError);
     await expect(store.checkAndRecord('k', Number.NaN, 0)).rejects.toThrow(TypeError);
+    expect(() => new MemoryReplayStore({ prefault: 'yes' as unknown as boolean })).toThrow(TypeError);
+    expect(() => new MemoryReplayStore({ maxEntry: 10 } as unknown as { maxEntries: number })).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_OPTION' }));
+  });
+
+  it('with prefault, maps its whole table at construction and answers as without', async () => {
+    // The resident size grows by the table at once with prefault, and not without it (Linux maps
+    // the pages of a zeroed allocation on first write).
+    const rss = () => process.memoryUsage.rss();
+    let before = rss();
+    const plain = new MemoryReplayStore({ maxEntries: 1 << 20 });
+    const plainGrowth = rss() - before;
+    before = rss();
+    const store = new MemoryReplayStore({ maxEntries: 1 << 20, prefault: true });
+    const prefaultGrowth = rss() - before;
+    expect(prefaultGrowth).toBeGreaterThan(0.9 * store.maxBytes);
+    expect(plainGrowth).toBeLessThan(0.5 * plain.maxBytes);
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${i % 1500}`;
+      expect(await store.checkAndRecord(key, 200, 100)).toBe(await plain.checkAndRecord(key, 200, 100));
+    }
+    expect(store.size).toBe(plain.size);
   });
 
   it('is atomic for concurrent calls with the same key', async () => {
