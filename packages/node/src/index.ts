@@ -258,14 +258,16 @@ function drained(res: ServerResponse, event: string | symbol): Promise<void> {
 
 interface SendOptions {
   keepEarlierFields?: boolean;
-  /** The original `ServerResponse` methods, when the route's are intercepted (then the socket's 'drain' is {@link SOCKET_DRAIN}). */
+  /** The original `ServerResponse` methods, when the route's are intercepted. */
   original?: { write: ServerResponse['write']; end: ServerResponse['end'] };
+  /** The event the socket's 'drain' is emitted as on `res` ({@link SOCKET_DRAIN} once the route's is renamed). Default 'drain'. */
+  drain?: string | symbol;
 }
 
 // Writes a response from the exchange with the original `ServerResponse` methods.
 async function send(res: ServerResponse, response: ExchangeResponse, options: SendOptions = {}): Promise<void> {
   const { write, end } = options.original ?? res;
-  const drain = options.original ? SOCKET_DRAIN : 'drain';
+  const drain = options.drain ?? 'drain';
   if (response.added) {
     for (const [name, values] of Object.entries(response.added)) res.setHeader(name, values.length === 1 ? values[0]! : values);
   } else {
@@ -296,12 +298,16 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
   const original = { writeHead: res.writeHead, write: res.write, end: res.end, emit: res.emit };
   let queue: ChunkQueue | undefined;
   let started = false;
+  // The socket's 'drain' is renamed only once the route streams (writes before it ends): a route
+  // that answers with one end() never waits on it, and its response keeps Node's own emit.
+  let drainRenamed = false;
 
-  res.emit = function emit(this: ServerResponse, event: string | symbol, ...args: unknown[]) {
-    return original.emit.call(this, event === 'drain' ? SOCKET_DRAIN : event, ...args);
-  } as ServerResponse['emit'];
-  // Gone before the route finished: what it still writes is dropped, not queued.
-  res.once('close', () => queue?.close());
+  function renameDrain(): void {
+    drainRenamed = true;
+    res.emit = function emit(this: ServerResponse, event: string | symbol, ...args: unknown[]) {
+      return original.emit.call(this, event === 'drain' ? SOCKET_DRAIN : event, ...args);
+    } as ServerResponse['emit'];
+  }
 
   function start(body: Body | undefined): void {
     started = true;
@@ -310,7 +316,7 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
       .respond(response)
       .then((out) => {
         res.writeHead = original.writeHead; // Node writes the implicit head through it
-        return send(res, out, { original });
+        return send(res, out, { original, drain: drainRenamed ? SOCKET_DRAIN : 'drain' });
       })
       .catch(() => res.destroy());
   }
@@ -337,7 +343,10 @@ function interceptResponse(exchange: Exchange, res: ServerResponse): void {
   // The body starts: its chunks go to the exchange as the route writes them.
   const streamBody = () => {
     if (!queue && !started) {
+      renameDrain();
       queue = new ChunkQueue(() => original.emit.call(res, 'drain'));
+      // Gone before the route finished: what it still writes is dropped, not queued.
+      res.once('close', () => queue!.close());
       start(queue);
     }
   };
