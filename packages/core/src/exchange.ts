@@ -355,7 +355,8 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
       }
       let bytes: Uint8Array | undefined;
       if (response.body !== undefined) {
-        const read = await readBounded(response.body, host.maxResponseBytes);
+        const body = response.body;
+        const read = body instanceof Uint8Array && body.byteLength <= host.maxResponseBytes ? body : await readBounded(body, host.maxResponseBytes);
         if (!(read instanceof Uint8Array)) {
           if (sealed) return streamSealed(sealed, response, read.rest, read.cancel);
           // Never an unsigned success for a caller who asked for a signature (docs/protocol.md section 4);
@@ -370,12 +371,31 @@ export function createExchange(host: ExchangeHost, request: HttpRequest, policy:
         if (opened) return await sealAndSign(host.e2ee!, opened, response, bytes, bodyless);
         const added = await host.signResponse({ status: response.status, headers: response.headers, body: bodyless ? undefined : bytes }, request, currentBinding());
         if (!added) return { status: response.status, headers: response.headers, body: bytes };
-        return { status: response.status, headers: { ...response.headers, ...added }, body: bytes, added };
+        return signedResponse(response.status, response.headers, added, bytes);
       } catch (error) {
         if (!asked) return { ...response, body: bytes };
         const failure = isOidc2Error(error) ? error : new Oidc2Error('response_signing_unavailable', 'the response could not be signed', { cause: error });
         return (await refuse(failure)).response;
       }
     },
+  };
+}
+
+/**
+ * A signed response: `added` on top of the route's fields. The merged `headers` are made when first
+ * read; the adapters set the route's fields and `added` on their response and never read them.
+ */
+function signedResponse(status: number, fields: Fields, added: Fields, body: Uint8Array | undefined): ExchangeResponse {
+  let merged: Fields | undefined;
+  return {
+    status,
+    get headers(): Fields {
+      return (merged ??= { ...fields, ...added });
+    },
+    set headers(value: Fields) {
+      merged = value;
+    },
+    body,
+    added,
   };
 }
