@@ -5,7 +5,7 @@
 import { parseDictionary, type Dictionary } from 'structured-headers';
 import { Oidc2Error } from './errors.js';
 import { encodeBase64 } from './lib/base64.js';
-import { digest, timingSafeEqual, type HashName } from './lib/crypto.js';
+import { digest, digestSync, timingSafeEqual, type HashName } from './lib/crypto.js';
 import { joinBounded } from './rfc9421/signature-fields.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 import { repeatedKey } from './lib/structured-keys.js';
@@ -40,6 +40,18 @@ export async function createContentDigest(body: Uint8Array, algorithm: ContentDi
   if (!(body instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'body must be a Uint8Array');
   if (algorithm !== 'sha-256' && algorithm !== 'sha-512') throw argumentError('ERR_INVALID_ARG_VALUE', 'algorithm must be sha-256 or sha-512');
   return `${algorithm}=:${encodeBase64(await digest(ACTIVE[algorithm], body))}:`;
+}
+
+/**
+ * {@link createContentDigest} without a promise where hashing is synchronous (Node); undefined
+ * elsewhere, and for arguments it refuses (the caller then takes it, which throws).
+ *
+ * @internal
+ */
+export function createContentDigestSync(body: Uint8Array, algorithm: ContentDigestAlgorithm = 'sha-256'): string | undefined {
+  if (!(body instanceof Uint8Array) || (algorithm !== 'sha-256' && algorithm !== 'sha-512')) return undefined;
+  const hash = digestSync(ACTIVE[algorithm], body);
+  return hash === undefined ? undefined : `${algorithm}=:${encodeBase64(hash)}:`;
 }
 
 /**

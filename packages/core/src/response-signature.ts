@@ -6,12 +6,10 @@
 import type { JWK } from 'jose';
 import { Oidc2Error, isOidc2Error } from './errors.js';
 import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './message.js';
-import { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm } from './content-digest.js';
+import { createContentDigest, createContentDigestSync, verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
 import { signPreparedSync } from './rfc9421/http-signatures.js';
 import { sfString, toComponent } from './rfc9421/components.js';
-import { encodeBase64 } from './lib/base64.js';
-import { digestSync } from './lib/crypto.js';
 import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
 import type { WitVerifier } from './wimse.js';
@@ -88,7 +86,7 @@ export async function signResponse(
   }
   const algorithm = options.digestAlgorithm ?? 'sha-256';
   const added: Fields = { [profile.tokenHeader]: [credential.ict] };
-  if (!streamed) added['content-digest'] = [contentDigestSync(response.body, algorithm) ?? (await createContentDigest(response.body ?? new Uint8Array(0), algorithm))];
+  if (!streamed) added['content-digest'] = [createContentDigestSync(response.body ?? EMPTY, algorithm) ?? (await createContentDigest(response.body ?? EMPTY, algorithm))];
   const requestFields = boundRequestFields(binding);
   // The request's nonce travels in clear: another holder of a trusted ICT can sign a request of its
   // own with it, whose response would then verify as the answer to this one. Covering the caller's
@@ -130,17 +128,9 @@ export async function signResponse(
 }
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
+const EMPTY = new Uint8Array(0);
 /** RFC 9651 section 3.3.1: the largest Integer. */
 const MAX_SF_INTEGER = 999_999_999_999_999;
-const DIGEST_HASH = { 'sha-256': 'SHA-256', 'sha-512': 'SHA-512' } as const;
-
-/** `createContentDigest` without a promise where hashing is synchronous (Node), else undefined. */
-function contentDigestSync(body: Uint8Array | undefined, algorithm: ContentDigestAlgorithm): string | undefined {
-  if (body !== undefined && !(body instanceof Uint8Array)) return undefined;
-  if (algorithm !== 'sha-256' && algorithm !== 'sha-512') return undefined;
-  const h = digestSync(DIGEST_HASH[algorithm], body ?? new Uint8Array(0));
-  return h === undefined ? undefined : `${algorithm}=:${encodeBase64(h)}:`;
-}
 
 /** A response's covered components, parsed and serialized once per shape (a service has a handful). */
 interface PreparedComponents {

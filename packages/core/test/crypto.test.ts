@@ -1,5 +1,5 @@
 import { generateKeyPair, exportJWK } from 'jose';
-import { importKey, sign, verify, useWebCrypto, digest, timingSafeEqual, randomBytes } from '../src/lib/crypto';
+import { importKey, sign, signSync, verify, verifySync, useWebCrypto, digest, timingSafeEqual, randomBytes } from '../src/lib/crypto';
 import { encodeBase64, decodeBase64, encodeBase64Url, decodeBase64Url, encodeBase64Portable, encodeBase64UrlPortable, utf8 } from '../src/lib/base64';
 
 describe.each([['node:crypto', false], ['WebCrypto', true]])('crypto backend %s', (_name, web) => {
@@ -19,6 +19,44 @@ describe.each([['node:crypto', false], ['WebCrypto', true]])('crypto backend %s'
 
   it('hashes with SHA-256', async () => {
     expect(encodeBase64(await digest('SHA-256', new Uint8Array()))).toBe('47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=');
+  });
+});
+
+describe('synchronous sign and verify against the asynchronous reference', () => {
+  afterEach(() => useWebCrypto(false));
+
+  it('HMAC-SHA256: the same tags as WebCrypto, text signed as its UTF-8 octets, a changed tag refused', async () => {
+    const key = await importKey(Uint8Array.from({ length: 32 }, (_, i) => i * 7), 'hmac-sha256', 'sign');
+    for (const text of ['', 'a', '"@method": POST\n"@signature-params": ()', 'é ü 漢字 \u{1F600}', 'x'.repeat(6000)]) {
+      const bytes = new TextEncoder().encode(text);
+      const tag = signSync(key, text)!;
+      expect(signSync(key, bytes)).toEqual(tag);
+      useWebCrypto(true);
+      expect(signSync(key, text)).toBeUndefined();
+      expect(await sign(key, bytes)).toEqual(tag);
+      useWebCrypto(false);
+      expect(verifySync(key, text, tag)).toBe(true);
+      expect(await verify(key, bytes, tag)).toBe(true);
+      const changed = Uint8Array.from(tag, (b, i) => (i === 5 ? b ^ 1 : b));
+      expect(verifySync(key, text, changed)).toBe(false);
+      expect(verifySync(key, text, tag.subarray(0, 31))).toBe(false);
+    }
+  });
+
+  it.each(['ES256', 'Ed25519'])('%s: a synchronous signature verifies on WebCrypto, and a WebCrypto one synchronously', async (alg) => {
+    const { publicKey, privateKey } = await generateKeyPair(alg === 'Ed25519' ? 'EdDSA' : alg, { extractable: true, crv: alg === 'Ed25519' ? 'Ed25519' : undefined });
+    const sk = await importKey(await exportJWK(privateKey), alg, 'sign');
+    const pk = await importKey(await exportJWK(publicKey), alg, 'verify');
+    const text = `"@method": GET\n"identity-certification-token": ${'e'.repeat(700)}`;
+    const signature = signSync(sk, text)!;
+    useWebCrypto(true);
+    const webSk = await importKey(await exportJWK(privateKey), alg, 'sign');
+    const webPk = await importKey(await exportJWK(publicKey), alg, 'verify');
+    expect(await verify(webPk, new TextEncoder().encode(text), signature)).toBe(true);
+    const webSignature = await sign(webSk, new TextEncoder().encode(text));
+    useWebCrypto(false);
+    expect(verifySync(pk, text, webSignature)).toBe(true);
+    expect(verifySync(pk, `${text}x`, webSignature)).toBe(false);
   });
 });
 

@@ -13,7 +13,7 @@ import { Oidc2Error, isOidc2Error } from '../errors.js';
 import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from '../message.js';
 import type { Identity } from '../authenticator.js';
 import { signatureBinding, type RequestBinding } from '../binding.js';
-import { createContentDigest, verifyContentDigest, type ContentDigestAlgorithm } from '../content-digest.js';
+import { createContentDigest, createContentDigestSync, verifyContentDigest, type ContentDigestAlgorithm } from '../content-digest.js';
 import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import type { ProofContext, ProofHooks } from '../proofs/context.js';
 import { covers } from '../proofs/detect.js';
@@ -313,7 +313,10 @@ export interface SessionMacResponseOptions {
 export async function signSessionMacResponse(response: HttpResponse, request: HttpRequest, requestNonce: string, s2c: Uint8Array | KeyHandle, options: SessionMacResponseOptions = {}): Promise<Fields> {
   const streamed = options.streamedEncryptedBody === true;
   const added: Fields = {};
-  if (!streamed) added['content-digest'] = [await createContentDigest(response.body ?? new Uint8Array(0))];
+  if (!streamed) {
+    const body = response.body ?? new Uint8Array(0);
+    added['content-digest'] = [createContentDigestSync(body) ?? (await createContentDigest(body))];
+  }
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];

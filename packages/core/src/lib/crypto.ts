@@ -228,24 +228,31 @@ export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> 
 }
 
 /**
- * {@link sign} without a promise where the runtime signs synchronously (Node, a node KeyObject, not
- * HMAC), else undefined: for hot paths that then fall back to {@link sign}. A string is signed as
- * its UTF-8 octets.
+ * {@link sign} without a promise where the runtime signs synchronously (Node: a node KeyObject, or
+ * an HMAC secret), else undefined: for hot paths that then fall back to {@link sign}. A string is
+ * signed as its UTF-8 octets.
  */
 export function signSync(h: KeyHandle, data: Uint8Array | string): Uint8Array | undefined {
   const n = node();
-  if (!n || !h.nodeKey || h.usage !== 'sign' || h.spec.kind === 'hmac') return undefined;
+  if (!n || h.usage !== 'sign') return undefined;
+  if (h.spec.kind === 'hmac') return h.secret ? new Uint8Array(n.createHmac(nodeHash(h.spec)!, h.secret).update(octets(data)).digest()) : undefined;
+  if (!h.nodeKey) return undefined;
   return n.sign(nodeHash(h.spec), octets(data), nodeKeyOptions(n, h));
 }
 
 /**
- * {@link verify} without a promise where the runtime verifies synchronously (Node, a node KeyObject,
- * not HMAC), else undefined: for hot paths that then fall back to {@link verify}. A string is
- * verified as its UTF-8 octets.
+ * {@link verify} without a promise where the runtime verifies synchronously (Node: a node KeyObject,
+ * or an HMAC secret, compared in constant time), else undefined: for hot paths that then fall back
+ * to {@link verify}. A string is verified as its UTF-8 octets.
  */
 export function verifySync(h: KeyHandle, data: Uint8Array | string, signature: Uint8Array): boolean | undefined {
   const n = node();
-  if (!n || !h.nodeKey || h.spec.kind === 'hmac') return undefined;
+  if (!n) return undefined;
+  if (h.spec.kind === 'hmac') {
+    if (!h.secret) return undefined;
+    return timingSafeEqual(n.createHmac(nodeHash(h.spec)!, h.secret).update(octets(data)).digest(), signature);
+  }
+  if (!h.nodeKey) return undefined;
   try {
     return n.verify(nodeHash(h.spec), octets(data), nodeKeyOptions(n, h), signature);
   } catch {

@@ -92,7 +92,7 @@ export async function signMessage(message: HttpMessage, options: SignMessageOpti
   const components = options.components.map(toComponent);
   const signatureParams = serializeSignatureParams(components, params);
   const base = signatureBase(message, components, signatureParams, { request: options.request, structuredFields: options.structuredFields });
-  const signature = await sign(options.key, utf8(base));
+  const signature = signSync(options.key, base) ?? (await sign(options.key, utf8(base)));
   return { label, signatureInput: `${label}=${signatureParams}`, signature: `${label}=:${encodeBase64(signature)}:`, base };
 }
 
