@@ -7,7 +7,7 @@ import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
 import type { EventSink } from './events.js';
 import { ISSUER_KEY_OPTION_KEYS, assertTrustedIssuer, createIssuerKeyResolver, type IssuerKeyOptions, type IssuerKeyResolver, type TrustedIssuer } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
-import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
+import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier, type ConfirmationKey } from './jwt-credential.js';
 import type { KeyHandle } from './lib/crypto.js';
 import { assertOptions, deepFreeze, numberOption } from './lib/validate.js';
 import { argumentError } from './lib/validate.js';
@@ -191,7 +191,7 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     checkTime: (result, t) => checkTimeClaims(result.payload, t, tolerance, err('ict_expired'), err('ict_not_yet_valid')),
   });
 
-  async function claims(_token: string, header: Record<string, unknown>, payload: JWTPayload, t: number): Promise<VerifiedIct> {
+  function claims(_token: string, header: Record<string, unknown>, payload: JWTPayload, t: number): VerifiedIct | Promise<VerifiedIct> {
     const issuer = issuers.get(payload.iss as string)!;
     const { sub, iat, exp, nbf, aud, ctx, cnf } = payload;
     if (sub === undefined || iat === undefined || exp === undefined) fail('ict_claim_missing', 'the ICT must carry sub, iat and exp');
@@ -217,7 +217,12 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
       thumbprint: '',
       expiresAt: exp,
     };
-    await confirmation(cnf, result);
+    // On Node the confirmation key comes without a promise, and so does the whole result.
+    const confirmed = confirmation(cnf, result);
+    return confirmed ? confirmed.then(() => frozen(result)) : frozen(result);
+  }
+
+  function frozen(result: VerifiedIct): VerifiedIct {
     // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
     deepFreeze(result.header);
     deepFreeze(result.payload);
@@ -226,7 +231,8 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
     return Object.freeze(result);
   }
 
-  async function confirmation(cnf: unknown, result: VerifiedIct): Promise<void> {
+  // Fills in the confirmation members of `result`; a promise only while a key import is pending.
+  function confirmation(cnf: unknown, result: VerifiedIct): Promise<void> | undefined {
     if (typeof cnf !== 'object' || cnf === null) fail('ict_cnf_invalid', 'the ICT has no cnf');
     const { jwk: member, jkt } = cnf as { jwk?: unknown; jkt?: unknown };
     if ((member === undefined) === (jkt === undefined)) fail('ict_cnf_invalid', 'the ICT cnf must carry exactly one of jwk and jkt');
@@ -235,13 +241,18 @@ export function createIctVerifier(options: IctVerifierOptions, events?: EventSin
         fail('ict_cnf_invalid', 'the ICT cnf.jkt is not a SHA-256 thumbprint');
       }
       result.thumbprint = jkt;
-      return;
+      return undefined;
     }
-    const confirmed = await confirmationKey(member, false, err('ict_cnf_invalid'));
-    result.key = confirmed.key;
-    result.jwk = confirmed.jwk;
-    result.alg = confirmed.alg;
-    result.thumbprint = confirmed.thumbprint;
+    const confirmed = confirmationKey(member, false, err('ict_cnf_invalid'));
+    const fill = (c: ConfirmationKey) => {
+      result.key = c.key;
+      result.jwk = c.jwk;
+      result.alg = c.alg;
+      result.thumbprint = c.thumbprint;
+    };
+    if (confirmed instanceof Promise) return confirmed.then(fill);
+    fill(confirmed);
+    return undefined;
   }
 
   function confirmed(result: VerifiedIct, verifyOptions: IctVerifyOptions): VerifiedIct {

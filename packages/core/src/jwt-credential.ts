@@ -10,13 +10,14 @@ import type { Oidc2Error } from './errors.js';
 import type { IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
 import { ASYMMETRIC_JWA, importKey, type KeyHandle } from './lib/crypto.js';
-import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from './lib/jwk.js';
+import { importPublicKeySync, jwkAlgorithm, jwkThumbprint, jwkThumbprintSync, parsePublicJwk } from './lib/jwk.js';
 import { LruCache } from './lib/lru.js';
 import { verifyJwsSignature } from './lib/jws.js';
 import { argumentError } from './lib/validate.js';
 
 const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
-const SEGMENT = /^[A-Za-z0-9_-]*$/;
+// Three base64url segments, the first two not empty.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** Makes the token type's error for a failed check. */
 export type CredentialError = (message: string) => Oidc2Error;
@@ -40,7 +41,7 @@ export interface JwtCredentialRules<T> {
   /** The error for a failed signature check (jose's error, or the key source's `Oidc2Error`). */
   signatureError: (error: unknown) => Oidc2Error;
   /** Checks the remaining claims of a token whose signature verified, and makes the result. */
-  claims: (token: string, header: Record<string, unknown>, payload: JWTPayload, t: number) => Promise<T>;
+  claims: (token: string, header: Record<string, unknown>, payload: JWTPayload, t: number) => T | Promise<T>;
   /** Checks a result's time claims at `t` (also for cached results). */
   checkTime: (result: T, t: number) => void;
 }
@@ -78,14 +79,8 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
     const parts = token.split('.');
     // The signature segment must be canonical base64url (RFC 4648 section 3.5): jose's decoder
     // ignores spare bits, so without this one token would have several accepted spellings.
-    const shaped =
-      parts.length === 3 &&
-      parts.every((p) => SEGMENT.test(p)) &&
-      parts[0] !== '' &&
-      parts[1] !== '' &&
-      (rules.allowEmptySignature || parts[2] !== '') &&
-      decodeBase64Url(parts[2]!) !== undefined;
-    if (!shaped) throw errors.malformed('the token is not a compact JWS');
+    const signature = parts.length === 3 && COMPACT_JWS.test(token) && (rules.allowEmptySignature || parts[2] !== '') ? decodeBase64Url(parts[2]!) : undefined;
+    if (!signature) throw errors.malformed('the token is not a compact JWS');
     const header = decodeJsonSegment(parts[0]!);
     if (!header) throw errors.malformed('the token header is not a JSON object');
     if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) throw errors.alg('the token alg is not an allowed asymmetric algorithm');
@@ -97,7 +92,7 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
     // 2. Signature. Claims are checked by the rules, once, so a JWS check suffices: on node:crypto
     // with the key jose's lookup chose, or jose's compactVerify (lib/jws.ts).
     try {
-      await verifyJwsSignature(token, parts, header, resolver, ALGORITHMS as string[]);
+      await verifyJwsSignature(token, parts, header, resolver, ALGORITHMS as string[], signature);
     } catch (error) {
       throw rules.signatureError(error);
     }
@@ -125,14 +120,20 @@ export function createJwtCredentialVerifier<T>(rules: JwtCredentialRules<T>): Jw
     const t = rules.now();
     const cached = cachedAt(token, t);
     if (cached) return cached;
+    // Concurrent first presentations of a token share one verification; the first one ends it.
     let pending = inflight.get(token);
+    const first = !pending;
     if (!pending) {
-      pending = verifyUncached(token, t).finally(() => inflight.delete(token));
+      pending = verifyUncached(token, t);
       inflight.set(token, pending);
     }
-    const result = await pending;
-    cache.set(token, result);
-    return result;
+    try {
+      const result = await pending;
+      cache.set(token, result);
+      return result;
+    } finally {
+      if (first) inflight.delete(token);
+    }
   }
 
   return { verify, cached: (token) => cachedAt(token, rules.now()) };
@@ -160,9 +161,11 @@ export interface ConfirmationKey {
 /**
  * Parses a `cnf.jwk` member: a supported public key, with an algorithm that fits it (its `alg`
  * member, which `requireAlg` demands, or the curve default), imported for verifying. Throws
- * `invalid(...)` for anything else.
+ * `invalid(...)` for anything else. On Node the result comes without a promise (the key imported
+ * and its thumbprint computed synchronously on node:crypto, lib/jwk.ts); elsewhere as a promise, by
+ * the reference path: lib/crypto.ts `importKey` and `jwkThumbprint`.
  */
-export async function confirmationKey(member: unknown, requireAlg: boolean, invalid: CredentialError): Promise<ConfirmationKey> {
+export function confirmationKey(member: unknown, requireAlg: boolean, invalid: CredentialError): ConfirmationKey | Promise<ConfirmationKey> {
   const jwk = parsePublicJwk(member);
   if (!jwk) throw invalid('cnf.jwk is not a supported public key');
   const declared = (member as JWK).alg;
@@ -170,6 +173,17 @@ export async function confirmationKey(member: unknown, requireAlg: boolean, inva
   // jwkAlgorithm returns the declared alg only when it is allowed and fits the key.
   const alg = jwkAlgorithm(member as JWK);
   if (!alg || (requireAlg && alg !== declared)) throw invalid('cnf.jwk has no usable alg, or it does not fit the key');
+  let key: KeyHandle | undefined;
+  try {
+    key = importPublicKeySync(jwk, alg);
+  } catch {
+    throw invalid('cnf.jwk cannot be imported');
+  }
+  const thumbprint = key && jwkThumbprintSync(jwk);
+  return key && thumbprint !== undefined ? { jwk, alg, key, thumbprint } : importConfirmationKey(jwk, alg, invalid);
+}
+
+async function importConfirmationKey(jwk: JWK, alg: string, invalid: CredentialError): Promise<ConfirmationKey> {
   let key: KeyHandle;
   try {
     key = await importKey(jwk, alg, 'verify');

@@ -1,10 +1,12 @@
 /**
  * JSON Web Key helpers shared by every token and proof that confirms a key: which public keys are
- * acceptable, which algorithm a key signs with, and its RFC 7638 thumbprint.
+ * acceptable, which algorithm a key signs with, its RFC 7638 thumbprint, and (on Node) both of
+ * these without a promise, for the first request of a new caller.
  */
+import type * as NodeCrypto from 'node:crypto';
 import type { JWK } from 'jose';
 import { decodeBase64Url, encodeBase64Url, utf8 } from './base64.js';
-import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, publicJwk } from './crypto.js';
+import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, nodeCryptoModule, publicJwk, type KeyHandle } from './crypto.js';
 import { argumentError } from './validate.js';
 
 const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
@@ -61,12 +63,44 @@ export function jwkAlgorithm(jwk: JWK): string | undefined {
   return jwk.alg;
 }
 
-/** RFC 7638 JWK thumbprint with SHA-256, base64url, of an EC, OKP or RSA public key. */
-export async function jwkThumbprint(jwk: JWK): Promise<string> {
-  // Required members only, in lexicographic order, no whitespace (RFC 7638 section 3.2). The
-  // values are base64url or fixed names, so JSON.stringify adds no escapes.
+// The thumbprint input (RFC 7638 section 3.2): the required members only, in lexicographic order,
+// no whitespace. The values are base64url or fixed names, so JSON.stringify adds no escapes.
+function thumbprintInput(jwk: JWK): string {
   const members =
     jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'OKP' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
   if (Object.values(members).some((v) => typeof v !== 'string')) throw argumentError('ERR_INVALID_ARG_VALUE', 'not an EC, OKP or RSA public JWK');
-  return encodeBase64Url(await digest('SHA-256', utf8(JSON.stringify(members))));
+  return JSON.stringify(members);
+}
+
+/** RFC 7638 JWK thumbprint with SHA-256, base64url, of an EC, OKP or RSA public key. */
+export async function jwkThumbprint(jwk: JWK): Promise<string> {
+  return encodeBase64Url(await digest('SHA-256', utf8(thumbprintInput(jwk))));
+}
+
+type NodeHash = (algorithm: string, data: string, outputEncoding: 'base64url') => string;
+
+/**
+ * {@link jwkThumbprint} without a promise, in one call to node:crypto's one-shot hash; undefined
+ * where the runtime has none (or the WebCrypto path is forced), for the caller to take
+ * jwkThumbprint. Throws what jwkThumbprint rejects with.
+ */
+export function jwkThumbprintSync(jwk: JWK): string | undefined {
+  const input = thumbprintInput(jwk);
+  const hash = (nodeCryptoModule() as { hash?: NodeHash } | undefined)?.hash;
+  return hash ? hash('sha256', input, 'base64url') : undefined;
+}
+
+/**
+ * `importKey(jwk, alg, 'verify')` (lib/crypto.ts) of a public JWK, without a promise: on Node the
+ * same node:crypto import, checked the same way; undefined where the runtime has no node:crypto
+ * (or the WebCrypto path is forced) or `alg` is not an asymmetric algorithm, for the caller to take
+ * importKey. Throws where importKey rejects.
+ */
+export function importPublicKeySync(jwk: JWK, alg: string): KeyHandle | undefined {
+  const n = nodeCryptoModule();
+  const spec = algorithmSpec(alg);
+  if (!n || !spec || spec.kind === 'hmac') return undefined;
+  assertKeyFitsAlgorithm(jwk, spec);
+  const key = jwk.d !== undefined ? publicJwk(jwk) : jwk;
+  return { spec, usage: 'verify', nodeKey: n.createPublicKey({ key: key as NodeCrypto.JsonWebKey, format: 'jwk' }) };
 }

@@ -68,17 +68,18 @@ function fits(key: unknown, alg: string, fit: AlgFit): key is CryptoKey {
 
 /**
  * Verifies the signature of the compact JWS `token` (already split into `parts`, its protected
- * header parsed into `header`, its `alg` allowed by the caller) with the key `lookup` returns.
+ * header parsed into `header`, its `alg` allowed by the caller, its signature segment in `decoded`
+ * when the caller has decoded it already) with the key `lookup` returns.
  * Resolves when it verifies; rejects with what jose's `compactVerify(token, lookup, { algorithms })`
  * rejects with otherwise: the lookup's own error, or jose's `JWSSignatureVerificationFailed`, or
  * (on the reference path) any other jose error.
  */
-export async function verifyJwsSignature(token: string, parts: readonly string[], header: Record<string, unknown>, lookup: JwsKeyLookup, algorithms: string[]): Promise<void> {
+export async function verifyJwsSignature(token: string, parts: readonly string[], header: Record<string, unknown>, lookup: JwsKeyLookup, algorithms: string[], decoded?: Uint8Array): Promise<void> {
   const n = nodeCryptoModule();
   const alg = header.alg;
   const fit = typeof alg === 'string' && algorithms.includes(alg) && Object.hasOwn(FITS, alg) ? FITS[alg] : undefined;
   if (n && fit && !Object.hasOwn(header, 'crit') && !Object.hasOwn(header, 'b64')) {
-    const signature = decodeBase64Url(parts[2]!);
+    const signature = decoded ?? decodeBase64Url(parts[2]!);
     if (signature) {
       const key = await lookup(header as JWSHeaderParameters, { protected: parts[0]!, payload: parts[1]!, signature: parts[2]! });
       const nodeKey = fits(key, alg as string, fit) ? keyObject(n, key) : undefined;
