@@ -11,6 +11,7 @@ import type { Oidc2ErrorCode } from './errors.js';
 import { isOidc2Error } from './errors.js';
 import type { ProofType } from './binding.js';
 import { argumentError } from './lib/validate.js';
+import { nodeBuiltin } from './lib/builtin.js';
 
 /** What every event has. */
 export interface Oidc2EventBase {
@@ -167,15 +168,8 @@ interface DiagnosticsChannel {
   channel(name: string): Channel;
 }
 
-// Reached through process.getBuiltinModule, so bundlers and browsers never see a Node import.
 const channels: Readonly<Record<Oidc2EventType, Channel>> | undefined = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  let dc: DiagnosticsChannel | undefined;
-  try {
-    dc = proc?.getBuiltinModule?.('node:diagnostics_channel') as DiagnosticsChannel | undefined;
-  } catch {
-    dc = undefined;
-  }
+  const dc = nodeBuiltin<DiagnosticsChannel>('node:diagnostics_channel');
   if (!dc) return undefined;
   const made = {} as Record<Oidc2EventType, Channel>;
   for (const [type, name] of Object.entries(OIDC2_EVENT_CHANNELS)) made[type as Oidc2EventType] = dc.channel(name);

@@ -3,17 +3,12 @@
 // bundlers and browsers never see a Node import), and the code below elsewhere, which is the
 // reference a differential test holds Buffer's output to.
 
+import { nodeBuiltin } from './builtin.js';
+
 interface NodeBufferClass {
   from(buffer: ArrayBufferLike, byteOffset: number, length: number): { toString(encoding: 'base64' | 'base64url'): string };
 }
-const NodeBuffer: NodeBufferClass | undefined = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  try {
-    return (proc?.getBuiltinModule?.('node:buffer') as { Buffer?: NodeBufferClass } | undefined)?.Buffer;
-  } catch {
-    return undefined;
-  }
-})();
+const NodeBuffer = nodeBuiltin<{ Buffer?: NodeBufferClass }>('node:buffer')?.Buffer;
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 // One table per alphabet: a character outside it maps to -1.

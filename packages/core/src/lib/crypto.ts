@@ -6,27 +6,14 @@ import type { JWK } from 'jose';
 import { decodeBase64Url } from './base64.js';
 import { argumentError } from './validate.js';
 import { concatBytes } from './body.js';
+import { nodeBuiltin } from './builtin.js';
 
 type NodeCryptoModule = typeof NodeCrypto;
 
-const nodeCrypto: NodeCryptoModule | undefined = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  try {
-    return proc?.getBuiltinModule?.('node:crypto') as NodeCryptoModule | undefined;
-  } catch {
-    return undefined;
-  }
-})();
+const nodeCrypto = nodeBuiltin<NodeCryptoModule>('node:crypto');
 
 type NodeBufferModule = typeof import('node:buffer');
-const nodeBuffer: NodeBufferModule | undefined = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  try {
-    return proc?.getBuiltinModule?.('node:buffer') as NodeBufferModule | undefined;
-  } catch {
-    return undefined;
-  }
-})();
+const nodeBuffer = nodeBuiltin<NodeBufferModule>('node:buffer');
 
 // Text signed or verified on node:crypto is written into one scratch buffer, which the synchronous
 // call reads and forgets: Buffer's UTF-8 writer is several times faster than TextEncoder on the
