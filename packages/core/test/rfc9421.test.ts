@@ -318,6 +318,15 @@ describe('derived components (RFC 9421 section 2.2)', () => {
     expect(componentValue(req('/p#frag'), '@request-target')).toBe('/p');
   });
 
+  it('refuses a long field value that cannot be signed also right after long printable ones were accepted', () => {
+    const printable = 'e'.repeat(600);
+    for (let i = 0; i < 6; i++) expect(componentValue(req('/', { host: ['h'], 'x-t': [printable + i] }), 'x-t')).toBe(printable + i);
+    for (const bad of [`${printable}\u0001`, `${printable}\u00e9`, `\u007f${printable}`]) {
+      expect(syncCodeOf(() => componentValue(req('/', { host: ['h'], 'x-t': [bad] }), 'x-t'))).toBe('request_malformed');
+    }
+    expect(componentValue(req('/', { host: ['h'], 'x-t': [printable + 5] }), 'x-t')).toBe(printable + 5);
+  });
+
   it('@status is the three-digit status of a response', () => {
     expect(componentValue(res(200), '@status')).toBe('200');
     expect(componentValue(res(503), '@status')).toBe('503');

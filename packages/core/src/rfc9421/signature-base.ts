@@ -75,8 +75,21 @@ const SCHEME = /^[a-z][a-z0-9+\-.]*$/;
 /** Frozen component lists already found free of repeats. */
 const distinctLists = new WeakSet<readonly ComponentIdentifier[]>();
 
+// The last few long values found printable: the same tokens (the service's, a caller's) come back
+// on every message, and comparing a string with an equal one is cheaper than scanning it again.
+const KNOWN_PRINTABLE_MIN = 128;
+const KNOWN_PRINTABLE_MAX = 8192;
+const knownPrintable: string[] = ['', '', '', ''];
+let knownNext = 0;
+
 function assertAscii(value: string, what: string): string {
+  const long = value.length >= KNOWN_PRINTABLE_MIN && value.length <= KNOWN_PRINTABLE_MAX;
+  if (long && (value === knownPrintable[0] || value === knownPrintable[1] || value === knownPrintable[2] || value === knownPrintable[3])) return value;
   if (NOT_ASCII.test(value)) throw new Oidc2Error('request_malformed', `${what} contains a character that cannot be signed`);
+  if (long) {
+    knownPrintable[knownNext] = value;
+    knownNext = (knownNext + 1) & 3;
+  }
   return value;
 }
 
