@@ -142,7 +142,8 @@ interface PreparedComponents {
   fromResponse: readonly string[];
 }
 const PREPARED_MAX = 64;
-const prepared = new Map<SignatureProfile, Map<string, PreparedComponents>>();
+// Keyed weakly by profile: a programmer may pass profiles of its own, which must not pile up here.
+const prepared = new WeakMap<SignatureProfile, Map<string, PreparedComponents>>();
 
 /**
  * The covered components of a response under `profile`: `@status`, the token field, the profile's
