@@ -1,6 +1,9 @@
 // Cold path: N distinct callers (own keys, own ICTs from one issuer) send their first request at the
 // same moment to a service that has never fetched the issuer's keys. A real JWKS server on loopback
-// counts fetches: single-flight means exactly one. Reports time to first byte under that burst.
+// counts fetches: single-flight means exactly one. Reports time to first byte under that burst, and
+// (from /proc, where there is one) the CPU time each server spent on it.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { AUDIENCE, ROUTE, newKey } from './credentials.mjs';
@@ -76,6 +79,28 @@ function burstCore(authenticator, requests) {
   );
 }
 
+// CPU time (user + system, every thread) a process has used, in ms, from /proc; undefined where
+// there is none. Less sensitive than the time to first byte to other work sharing the machine.
+let clockTicks;
+function cpuMs(pid) {
+  try {
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The burst at a started server, with the CPU time the server spent on it (when /proc says). */
+async function measuredBurst(server, requests) {
+  const before = cpuMs(server.pid);
+  const results = await burstHttp(server.port, requests);
+  const after = cpuMs(server.pid);
+  return { results, serverCpuMs: before === undefined || after === undefined ? undefined : round(after - before, 0) };
+}
+
 function summary(results) {
   const ms = results.map((r) => r.ms);
   const failures = {};
@@ -99,6 +124,7 @@ export async function benchCold(o) {
   try {
     const requests = await callers(o, o.callers);
     let results;
+    let serverCpuMs;
     let fetchesBefore;
     let baseline;
     if (o.framework) {
@@ -106,11 +132,12 @@ export async function benchCold(o) {
       // The same burst at the same framework without authentication: what 1,000 new connections
       // cost by themselves on this machine.
       server = await startServer(o.t, o.framework, 'hello', configPath);
-      baseline = summary(await burstHttp(server.port, requests));
+      const hello = await measuredBurst(server, requests);
+      baseline = { ...summary(hello.results), serverCpuMs: hello.serverCpuMs };
       await server.stop();
       server = await startServer(o.t, o.framework, 'oidc2', configPath);
       fetchesBefore = jwks.fetches;
-      results = await burstHttp(server.port, requests);
+      ({ results, serverCpuMs } = await measuredBurst(server, requests));
     } else {
       const authenticator = o.core.createAuthenticator({ issuers, audiences: [AUDIENCE] });
       fetchesBefore = jwks.fetches;
@@ -122,6 +149,7 @@ export async function benchCold(o) {
       jwksFetches: jwks.fetches,
       jwksFetchesBeforeBurst: fetchesBefore,
       ...summary(results),
+      ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
       ...(baseline ? { helloBurst: baseline } : {}),
     };
   } finally {
