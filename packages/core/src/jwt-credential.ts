@@ -9,8 +9,8 @@ import type { JWK, JWTPayload } from 'jose';
 import type { Oidc2Error } from './errors.js';
 import type { IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment } from './lib/base64.js';
-import { ASYMMETRIC_JWA, importKey, type KeyHandle } from './lib/crypto.js';
-import { importPublicKeySync, jwkAlgorithm, jwkThumbprint, jwkThumbprintSync, parsePublicJwk } from './lib/jwk.js';
+import { ASYMMETRIC_JWA, importKey, importVerifyKeySync, type KeyHandle } from './lib/crypto.js';
+import { jwkAlgorithm, jwkThumbprint, jwkThumbprintSync, parsePublicJwk } from './lib/jwk.js';
 import { LruCache } from './lib/lru.js';
 import { verifyJwsSignature } from './lib/jws.js';
 import { argumentError } from './lib/validate.js';
@@ -162,7 +162,7 @@ export interface ConfirmationKey {
  * Parses a `cnf.jwk` member: a supported public key, with an algorithm that fits it (its `alg`
  * member, which `requireAlg` demands, or the curve default), imported for verifying. Throws
  * `invalid(...)` for anything else. On Node the result comes without a promise (the key imported
- * and its thumbprint computed synchronously on node:crypto, lib/jwk.ts); elsewhere as a promise, by
+ * and its thumbprint computed synchronously on node:crypto: lib/crypto.ts, lib/jwk.ts); elsewhere as a promise, by
  * the reference path: lib/crypto.ts `importKey` and `jwkThumbprint`.
  */
 export function confirmationKey(member: unknown, requireAlg: boolean, invalid: CredentialError): ConfirmationKey | Promise<ConfirmationKey> {
@@ -175,7 +175,7 @@ export function confirmationKey(member: unknown, requireAlg: boolean, invalid: C
   if (!alg || (requireAlg && alg !== declared)) throw invalid('cnf.jwk has no usable alg, or it does not fit the key');
   let key: KeyHandle | undefined;
   try {
-    key = importPublicKeySync(jwk, alg);
+    key = importVerifyKeySync(jwk, alg);
   } catch {
     throw invalid('cnf.jwk cannot be imported');
   }

@@ -1,4 +1,4 @@
-// The synchronous confirmation-key path (src/lib/jwk.ts importPublicKeySync and jwkThumbprintSync,
+// The synchronous confirmation-key path (src/lib/crypto.ts importVerifyKeySync, src/lib/jwk.ts jwkThumbprintSync,
 // used by confirmationKey in src/jwt-credential.ts) against its reference, lib/crypto.ts importKey
 // and the promise-based jwkThumbprint: every key below, valid or hostile, must end the same way on
 // both (the same key, algorithm and thumbprint, a handle that verifies exactly what the reference
@@ -8,8 +8,8 @@ import { constants, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, importJWK, type JWK } from 'jose';
-import { importKey, useWebCrypto, verify, type KeyHandle } from '../src/lib/crypto';
-import { importPublicKeySync, jwkThumbprint, jwkThumbprintSync } from '../src/lib/jwk';
+import { importKey, importVerifyKeySync, useWebCrypto, verify, type KeyHandle } from '../src/lib/crypto';
+import { jwkThumbprint, jwkThumbprintSync } from '../src/lib/jwk';
 import { confirmationKey, type ConfirmationKey } from '../src/jwt-credential';
 import { createIctVerifier } from '../src/ict';
 import { Oidc2Error, isOidc2Error } from '../src/errors';
@@ -76,11 +76,11 @@ async function reference(jwk: JWK, alg: string): Promise<Outcome> {
     return failure(error);
   }
 }
-/** The fast path as callers use it: importPublicKeySync, or importKey where it hands back nothing. */
+/** The fast path as callers use it: importVerifyKeySync, or importKey where it hands back nothing. */
 async function fast(jwk: JWK, alg: string): Promise<{ outcome: Outcome; synchronous: boolean }> {
   let handle: KeyHandle | undefined;
   try {
-    handle = importPublicKeySync(jwk, alg);
+    handle = importVerifyKeySync(jwk, alg);
   } catch (error) {
     return { outcome: failure(error), synchronous: true };
   }
@@ -119,7 +119,7 @@ const HOSTILE: Array<[string, () => JWK]> = [
   ['use enc', () => ({ ...P256(), use: 'enc' })],
 ];
 
-describe('importPublicKeySync against importKey(jwk, alg, "verify")', () => {
+describe('importVerifyKeySync against importKey(jwk, alg, "verify")', () => {
   const valid = pairs.flatMap((p) => EVERY_ALG.map((alg) => [`${p.name} as ${alg}`, () => p.pub, alg] as const));
   const hostile = HOSTILE.flatMap(([name, jwk]) => EVERY_ALG.map((alg) => [`${name} as ${alg}`, jwk, alg] as const));
   it.each([...valid, ...hostile])('%s: the same outcome on both paths', async (_name, jwk, alg) => {
@@ -143,7 +143,7 @@ describe('importPublicKeySync against importKey(jwk, alg, "verify")', () => {
   it('hands back nothing when node:crypto is off, so that callers take importKey', () => {
     useWebCrypto(true);
     try {
-      for (const p of pairs) for (const alg of ALGS_OF[String(p.pub.kty)]!) expect(importPublicKeySync(p.pub, alg)).toBeUndefined();
+      for (const p of pairs) for (const alg of ALGS_OF[String(p.pub.kty)]!) expect(importVerifyKeySync(p.pub, alg)).toBeUndefined();
     } finally {
       useWebCrypto(false);
     }

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportSPKI, importJWK, type JWK } from 'jose';
 import { createIctVerifier, type IctVerifierOptions } from '../src/ict';
 import { jwkAlgorithm, jwkThumbprint, parsePublicJwk } from '../src/lib/jwk';
-import * as jwk from '../src/lib/jwk';
 import { isOidc2Error } from '../src/errors';
 import * as crypto from '../src/lib/crypto';
 import * as jws from '../src/lib/jws';
@@ -16,20 +15,16 @@ jest.mock('../src/lib/jws', () => {
   const actual = jest.requireActual('../src/lib/jws');
   return { ...actual, verifyJwsSignature: jest.fn(actual.verifyJwsSignature) };
 });
+// On Node a confirmation key is imported without a promise (importVerifyKeySync); elsewhere by importKey.
 jest.mock('../src/lib/crypto', () => {
   const actual = jest.requireActual('../src/lib/crypto');
-  return { ...actual, importKey: jest.fn(actual.importKey) };
-});
-// On Node a confirmation key is imported without a promise (importPublicKeySync); elsewhere by importKey.
-jest.mock('../src/lib/jwk', () => {
-  const actual = jest.requireActual('../src/lib/jwk');
-  return { ...actual, importPublicKeySync: jest.fn(actual.importPublicKeySync) };
+  return { ...actual, importKey: jest.fn(actual.importKey), importVerifyKeySync: jest.fn(actual.importVerifyKeySync) };
 });
 const compactVerify = jws.verifyJwsSignature as jest.MockedFunction<typeof jws.verifyJwsSignature>;
 const importKey = crypto.importKey as jest.MockedFunction<typeof crypto.importKey>;
-const importPublicKeySync = jwk.importPublicKeySync as jest.MockedFunction<typeof jwk.importPublicKeySync>;
+const importVerifyKeySync = crypto.importVerifyKeySync as jest.MockedFunction<typeof crypto.importVerifyKeySync>;
 /** Confirmation keys imported, on either path. */
-const imports = () => importKey.mock.calls.length + importPublicKeySync.mock.results.filter((r) => r.type === 'return' && r.value !== undefined).length;
+const imports = () => importKey.mock.calls.length + importVerifyKeySync.mock.results.filter((r) => r.type === 'return' && r.value !== undefined).length;
 
 const fixture = (name: string): JWK => JSON.parse(readFileSync(join(__dirname, 'fixtures', name), 'utf8'));
 const publicOf = ({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest }: JWK): JWK => rest;
@@ -81,7 +76,7 @@ beforeEach(() => {
   clock = NOW;
   compactVerify.mockClear();
   importKey.mockClear();
-  importPublicKeySync.mockClear();
+  importVerifyKeySync.mockClear();
 });
 
 describe('ICT verification: accepted tokens', () => {

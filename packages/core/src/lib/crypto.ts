@@ -167,14 +167,29 @@ export async function importKey(
   if (usage === 'verify' && key.d !== undefined) key = publicJwk(key);
   if (usage === 'sign' && key.d === undefined) throw argumentError('ERR_INVALID_ARG_VALUE', 'signing needs a private key');
   const n = node();
-  if (n) {
-    const jwk = key as NodeCrypto.JsonWebKey;
-    const nodeKey = usage === 'sign' ? n.createPrivateKey({ key: jwk, format: 'jwk' }) : n.createPublicKey({ key: jwk, format: 'jwk' });
-    return { spec: s, usage, nodeKey };
-  }
+  if (n) return nodeKeyHandle(n, key, s, usage);
   const { alg: _alg, key_ops: _ops, use: _use, ...bare } = key as JWK & { key_ops?: unknown };
   const webKey = await subtle().importKey('jwk', bare as JsonWebKey, webImportParams(s), false, [usage]);
   return { spec: s, usage, webKey };
+}
+
+function nodeKeyHandle(n: NodeCryptoModule, jwk: JWK, s: AlgorithmSpec, usage: 'sign' | 'verify'): KeyHandle {
+  const key = jwk as NodeCrypto.JsonWebKey;
+  return { spec: s, usage, nodeKey: usage === 'sign' ? n.createPrivateKey({ key, format: 'jwk' }) : n.createPublicKey({ key, format: 'jwk' }) };
+}
+
+/**
+ * {@link importKey} of a JWK for verifying with an asymmetric algorithm, without a promise: on Node
+ * the same checks and node:crypto import; undefined where the runtime has no node:crypto (or the
+ * WebCrypto path is forced) or `algorithm` is not asymmetric, for the caller to take importKey.
+ * Throws where importKey rejects.
+ */
+export function importVerifyKeySync(jwk: JWK, algorithm: string): KeyHandle | undefined {
+  const n = node();
+  const s = algorithmSpec(algorithm);
+  if (!n || !s || s.kind === 'hmac') return undefined;
+  assertKeyFitsAlgorithm(jwk, s);
+  return nodeKeyHandle(n, jwk.d !== undefined ? publicJwk(jwk) : jwk, s, 'verify');
 }
 
 /** Wraps an existing WebCrypto or node KeyObject key (e.g. a non-extractable client key). */
@@ -202,14 +217,13 @@ function nodeKeyOptions(n: NodeCryptoModule, h: KeyHandle): NodeCrypto.SignKeyOb
 /** Signs `data`. ECDSA signatures are raw r||s (IEEE P1363), as JWS and RFC 9421 require. */
 export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> {
   if (h.usage !== 'sign') throw argumentError('ERR_INVALID_ARG_VALUE', 'key is not a signing key');
+  const signed = signSync(h, data);
+  if (signed) return signed;
   const s = h.spec;
-  const n = node();
   if (s.kind === 'hmac') {
-    if (n) return new Uint8Array(n.createHmac(nodeHash(s)!, h.secret!).update(data).digest());
     const k = await subtle().importKey('raw', h.secret! as BufferSource, { name: 'HMAC', hash: s.hash! }, false, ['sign']);
     return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
   }
-  if (h.nodeKey && n) return new Uint8Array(n.sign(nodeHash(s), data, nodeKeyOptions(n, h)));
   if (h.nodeKey) throw argumentError('ERR_INVALID_ARG_VALUE', 'a node KeyObject cannot be used in this runtime');
   return new Uint8Array(await subtle().sign(webSignParams(s), h.webKey!, data as BufferSource));
 }
@@ -222,9 +236,9 @@ export async function sign(h: KeyHandle, data: Uint8Array): Promise<Uint8Array> 
 export function signSync(h: KeyHandle, data: Uint8Array | string): Uint8Array | undefined {
   const n = node();
   if (!n || h.usage !== 'sign') return undefined;
-  if (h.spec.kind === 'hmac') return h.secret ? new Uint8Array(n.createHmac(nodeHash(h.spec)!, h.secret).update(octets(data)).digest()) : undefined;
+  if (h.spec.kind === 'hmac') return new Uint8Array(n.createHmac(nodeHash(h.spec)!, h.secret!).update(octets(data)).digest());
   if (!h.nodeKey) return undefined;
-  return n.sign(nodeHash(h.spec), octets(data), nodeKeyOptions(n, h));
+  return new Uint8Array(n.sign(nodeHash(h.spec), octets(data), nodeKeyOptions(n, h)));
 }
 
 /**
@@ -235,10 +249,7 @@ export function signSync(h: KeyHandle, data: Uint8Array | string): Uint8Array | 
 export function verifySync(h: KeyHandle, data: Uint8Array | string, signature: Uint8Array): boolean | undefined {
   const n = node();
   if (!n) return undefined;
-  if (h.spec.kind === 'hmac') {
-    if (!h.secret) return undefined;
-    return timingSafeEqual(n.createHmac(nodeHash(h.spec)!, h.secret).update(octets(data)).digest(), signature);
-  }
+  if (h.spec.kind === 'hmac') return timingSafeEqual(n.createHmac(nodeHash(h.spec)!, h.secret!).update(octets(data)).digest(), signature);
   if (!h.nodeKey) return undefined;
   try {
     return n.verify(nodeHash(h.spec), octets(data), nodeKeyOptions(n, h), signature);
@@ -249,14 +260,14 @@ export function verifySync(h: KeyHandle, data: Uint8Array | string, signature: U
 
 /** Verifies `signature` over `data`; false for any mismatch, never throws for bad signatures. */
 export async function verify(h: KeyHandle, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const verified = verifySync(h, data, signature);
+  if (verified !== undefined) return verified;
   const s = h.spec;
-  const n = node();
   if (s.kind === 'hmac') {
     const expected = await sign({ ...h, usage: 'sign' }, data);
     return timingSafeEqual(expected, signature);
   }
   try {
-    if (h.nodeKey && n) return n.verify(nodeHash(s), data, nodeKeyOptions(n, h), signature);
     if (h.nodeKey) return false;
     return await subtle().verify(webSignParams(s), h.webKey!, signature as BufferSource, data as BufferSource);
   } catch {
@@ -459,7 +470,6 @@ export function aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8A
 // Each returns undefined where the runtime has no node:crypto (or the WebCrypto path is forced), and
 // the caller then takes the asynchronous WebCrypto form above. Same primitives, no promise per call.
 // ---------------------------------------------------------------------------------------------
-
 
 /**
  * `length` octets for an output the caller overwrites completely before it is seen (a body being

@@ -3,10 +3,9 @@
  * acceptable, which algorithm a key signs with, its RFC 7638 thumbprint, and (on Node) both of
  * these without a promise, for the first request of a new caller.
  */
-import type * as NodeCrypto from 'node:crypto';
 import type { JWK } from 'jose';
 import { decodeBase64Url, encodeBase64Url, utf8 } from './base64.js';
-import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, nodeCryptoModule, publicJwk, type KeyHandle } from './crypto.js';
+import { ASYMMETRIC_JWA, algorithmSpec, assertKeyFitsAlgorithm, digest, nodeCryptoModule, publicJwk } from './crypto.js';
 import { argumentError } from './validate.js';
 
 const ALGORITHMS: readonly string[] = ASYMMETRIC_JWA;
@@ -88,19 +87,4 @@ export function jwkThumbprintSync(jwk: JWK): string | undefined {
   const input = thumbprintInput(jwk);
   const hash = (nodeCryptoModule() as { hash?: NodeHash } | undefined)?.hash;
   return hash ? hash('sha256', input, 'base64url') : undefined;
-}
-
-/**
- * `importKey(jwk, alg, 'verify')` (lib/crypto.ts) of a public JWK, without a promise: on Node the
- * same node:crypto import, checked the same way; undefined where the runtime has no node:crypto
- * (or the WebCrypto path is forced) or `alg` is not an asymmetric algorithm, for the caller to take
- * importKey. Throws where importKey rejects.
- */
-export function importPublicKeySync(jwk: JWK, alg: string): KeyHandle | undefined {
-  const n = nodeCryptoModule();
-  const spec = algorithmSpec(alg);
-  if (!n || !spec || spec.kind === 'hmac') return undefined;
-  assertKeyFitsAlgorithm(jwk, spec);
-  const key = jwk.d !== undefined ? publicJwk(jwk) : jwk;
-  return { spec, usage: 'verify', nodeKey: n.createPublicKey({ key: key as NodeCrypto.JsonWebKey, format: 'jwk' }) };
 }
