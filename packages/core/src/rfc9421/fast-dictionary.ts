@@ -12,11 +12,25 @@ const HTAB = 9;
 const QUOTE = 34;
 const BACKSLASH = 92;
 
-function isKeyStart(c: number): boolean {
+/** @internal The first character of a key: lcalpha or `*`. */
+export function isKeyStart(c: number): boolean {
   return (c >= 97 && c <= 122) || c === 42; // lcalpha / "*"
 }
-function isKeyChar(c: number): boolean {
+/** @internal A later character of a key. */
+export function isKeyChar(c: number): boolean {
   return isKeyStart(c) || (c >= 48 && c <= 57) || c === 95 || c === 45 || c === 46; // DIGIT "_" "-" "."
+}
+
+/**
+ * @internal The index of the `"` closing the escape-free String whose opening `"` is at `open`, or -1
+ * for anything else (an escape, a character outside printable ASCII, the end of input).
+ */
+export function stringEnd(s: string, open: number): number {
+  for (let i = open + 1; ; i++) {
+    const d = s.charCodeAt(i);
+    if (d === QUOTE) return i;
+    if (!(d >= 0x20 && d <= 0x7e) || d === BACKSLASH) return -1; // also the end of input (NaN)
+  }
 }
 
 class Scanner {
@@ -37,13 +51,8 @@ class Scanner {
     const s = this.s;
     const c = s.charCodeAt(this.i);
     if (c === QUOTE) {
-      let i = this.i + 1;
-      for (;;) {
-        const d = s.charCodeAt(i);
-        if (d === QUOTE) break;
-        if (!(d >= 0x20 && d <= 0x7e) || d === BACKSLASH) return undefined; // also the end of input (NaN)
-        i++;
-      }
+      const i = stringEnd(s, this.i);
+      if (i < 0) return undefined;
       const value = s.slice(this.i + 1, i);
       this.i = i + 1;
       return value;

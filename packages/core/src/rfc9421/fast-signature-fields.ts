@@ -11,13 +11,13 @@
 // repeated label or parameter and every value the generic path would refuse, returns undefined and
 // goes to the generic path, which decides; a differential test holds the two to the same results.
 import { decodeBase64 } from '../lib/base64.js';
+import { isKeyChar, isKeyStart, stringEnd } from './fast-dictionary.js';
 import type { ComponentIdentifier } from './components.js';
 import type { SignatureInputEntry, SignatureParamValue } from './signature-fields.js';
 
 const SP = 32;
 const HTAB = 9;
 const QUOTE = 34;
-const BACKSLASH = 92;
 
 // Inner lists are keyed by their canonical text. Each entry is a pure function of its key, so
 // nobody can make the table answer wrongly; flooding it with shapes only sends requests to the
@@ -45,13 +45,6 @@ export function rememberShape(serialized: string, components: readonly Component
   shapes.set(serialized, known);
 }
 
-function isKeyStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || c === 42; // lcalpha / "*"
-}
-function isKeyChar(c: number): boolean {
-  return isKeyStart(c) || (c >= 48 && c <= 57) || c === 95 || c === 45 || c === 46; // DIGIT "_" "-" "."
-}
-
 /** The end of the key at `i`, or -1 when none starts there. */
 function keyEnd(s: string, i: number): number {
   if (!isKeyStart(s.charCodeAt(i))) return -1;
@@ -77,11 +70,8 @@ function innerListEnd(s: string, i: number): number {
     const c = s.charCodeAt(i);
     if (c === 41 /* ) */) return i + 1;
     if (c === QUOTE) {
-      for (i++; ; i++) {
-        const d = s.charCodeAt(i);
-        if (d === QUOTE) break;
-        if (!(d >= 0x20 && d <= 0x7e) || d === BACKSLASH) return -1; // also the end of input (NaN)
-      }
+      i = stringEnd(s, i);
+      if (i < 0) return -1;
     }
   }
   return -1;
@@ -136,14 +126,10 @@ export function fastSignatureInput(text: string, maxMembers: number, maxComponen
         i++;
         const c = text.charCodeAt(i);
         if (c === QUOTE) {
-          const start = i + 1;
-          for (i = start; ; i++) {
-            const d = text.charCodeAt(i);
-            if (d === QUOTE) break;
-            if (!(d >= 0x20 && d <= 0x7e) || d === BACKSLASH) return undefined;
-          }
-          value = text.slice(start, i);
-          i++;
+          const end = stringEnd(text, i);
+          if (end < 0) return undefined;
+          value = text.slice(i + 1, end);
+          i = end + 1;
         } else if (c === 63 /* ? */) {
           if (text.charCodeAt(i + 1) !== 48 /* 0: ?1 is written as a bare flag */) return undefined;
           value = false;
