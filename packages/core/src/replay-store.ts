@@ -85,6 +85,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   constructor(options: MemoryReplayStoreOptions = {}) {
     assertOptions(options as unknown, MEMORY_REPLAY_STORE_OPTION_KEYS, 'options');
+    if (options.prefault !== undefined && typeof options.prefault !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.prefault must be a boolean');
     const max = options.maxEntries ?? 2 ** 20;
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 28) {
       throw argumentError('ERR_INVALID_ARG_VALUE', 'options.maxEntries must be an integer between 1 and 2^28');
@@ -95,7 +96,6 @@ export class MemoryReplayStore implements ReplayStore {
     this.capacity = capacity;
     this.#mask = capacity - 1;
     this.#slots = new Uint32Array(capacity * 3);
-    if (options.prefault !== undefined && typeof options.prefault !== 'boolean') throw argumentError('ERR_INVALID_ARG_TYPE', 'options.prefault must be a boolean');
     // Empty slots are zero already: writing the zeros maps every page.
     if (options.prefault) this.#slots.fill(0);
   }
