@@ -118,18 +118,25 @@ function parseHeader(bytes: Uint8Array, options: Aes128gcmDecodeOptions | undefi
   };
 }
 
-async function recordKeys(ikm: Uint8Array, salt: Uint8Array): Promise<RecordKeys> {
+/** The record keys: at once on node:crypto, else a promise of them from WebCrypto. */
+function recordKeys(ikm: Uint8Array, salt: Uint8Array): RecordKeys | Promise<RecordKeys> {
   const prkSync = hkdfExtractSync(salt, ikm);
   if (prkSync) {
     const cek = hkdfExpandSync(prkSync, CEK_INFO, 16)!;
     return { cek, nonce: hkdfExpandSync(prkSync, NONCE_INFO, 12)!, cipher: aes128GcmRecordCipher(cek) };
   }
+  return recordKeysWeb(ikm, salt);
+}
+
+async function recordKeysWeb(ikm: Uint8Array, salt: Uint8Array): Promise<RecordKeys> {
   const prk = await hkdfExtract(salt, ikm);
   return { cek: await hkdfExpand(prk, CEK_INFO, 16), nonce: await hkdfExpand(prk, NONCE_INFO, 12), cipher: undefined };
 }
 
 /** RFC 8188 section 2.3: the record nonce is the base nonce XOR the 96-bit big-endian SEQ. */
 function recordNonce(base: Uint8Array, seq: number): Uint8Array {
+  // SEQ 0 leaves the base as it is (the ciphers only read it).
+  if (seq === 0) return base;
   const nonce = base.slice();
   const hi = Math.floor(seq / 0x100000000);
   const lo = seq >>> 0;
@@ -271,7 +278,8 @@ export async function aes128gcmEncode(ikm: Uint8Array, plaintext: Uint8Array, op
   assertIkm(ikm);
   if (!(plaintext instanceof Uint8Array)) throw argumentError('ERR_INVALID_ARG_TYPE', 'plaintext must be a Uint8Array');
   const p = encodeParams(options);
-  const keys = await recordKeys(ikm, p.salt);
+  const pending = recordKeys(ikm, p.salt);
+  const keys = pending instanceof Promise ? await pending : pending;
   const per = p.rs - TAG_LENGTH - 1;
   const lastData = plaintext.length - Math.max(0, Math.ceil(plaintext.length / per) - 1) * per;
   if (lastData + 1 + p.padding + TAG_LENGTH > p.rs) throw argumentError('ERR_INVALID_ARG_VALUE', 'padding must fit in the final record');
@@ -299,13 +307,23 @@ export async function aes128gcmDecode(ikm: Uint8Array, body: Uint8Array, options
   const parsed = parseHeader(body, options);
   if (!parsed) throw encodingInvalid('the encrypted body is shorter than its header');
   const { header: h, length } = parsed;
-  const keys = await recordKeys(ikm, h.salt);
+  const pending = recordKeys(ikm, h.salt);
+  const keys = pending instanceof Promise ? await pending : pending;
   const records = body.subarray(length);
   // No record at all: the final record is missing.
   if (records.length === 0) throw decryptFailed();
   const count = Math.ceil(records.length / h.rs);
   // Only the last record can be short; one without room for a tag and a delimiter is a cut body.
   if (records.length - (count - 1) * h.rs < TAG_LENGTH + 1) throw decryptFailed();
+  // One record (most bodies): its plaintext is the cipher's output, with no second copy.
+  if (count === 1 && keys.cipher) {
+    const plain = keys.cipher.open(keys.nonce, records);
+    if (!plain) throw decryptFailed();
+    const { end, final } = unpad(plain, 0, plain.length, true);
+    if (!final) throw decryptFailed();
+    plain.fill(0, end);
+    return { plaintext: plain.subarray(0, end), header: h };
+  }
   // Each record's plaintext (data, delimiter, padding) is decrypted straight into the output, after
   // the data of the records before it; its delimiter and padding are overwritten by the next one.
   const out = outputBytes(Math.max(0, records.length - count * TAG_LENGTH));

@@ -28,7 +28,7 @@ import {
 import { acceptHandshake, acceptRekey, chooseSuite, type ExchangeBinding, type ServiceExchange } from './key-exchange.js';
 import { createSessionTokens, checkSessionBinding, type IssuedSessionToken, type SessionTokenInput, type SessionTokens, type VerifiedSession } from './session-token.js';
 import { MemorySessionKeyStore, type SessionKeyStore } from './session-keys.js';
-import { requestKey, responseKey, type PartyIdentity } from './transcript.js';
+import { requestKey, requestKeySync, responseKey, responseKeySync, type PartyIdentity } from './transcript.js';
 import { decryptBody, decryptBodyStream, encryptBody, encryptBodyStream } from './aes128gcm.js';
 import type { Body } from '../lib/body.js';
 import type { KeyHandle } from '../lib/crypto.js';
@@ -112,8 +112,8 @@ export interface OpenedE2ee {
   readonly epoch: number;
   /** The decrypted request body, when the request had one: whole, or for a streamed body its records' plaintext as they are read. */
   readonly body?: Body;
-  /** The response body's IKM for a status. */
-  responseKey(status: number): Promise<Uint8Array>;
+  /** The response body's IKM for a status (without a promise where node:crypto derives it). */
+  responseKey(status: number): Uint8Array | Promise<Uint8Array>;
   /** `Oidc2-Key-Share` and `Oidc2-Session` of a handshake or rekey response. */
   readonly fields: Fields;
   /** The credential whose identity the handshake or rekey is bound to: it must sign the response. */
@@ -259,7 +259,8 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
     if (!fields.encoded) {
       throw new Oidc2Error('e2ee_body_not_encrypted', 'a request body in a session must be encrypted (Content-Encoding: aes128gcm)', { headers: { 'accept-encoding': ENCODING } });
     }
-    return decryptBody(await key(), body);
+    const input = { rk: session.rk, sid: session.sid, nonce, method: request.method, audience };
+    return decryptBody(requestKeySync(input) ?? (await requestKey(input)), body);
   }
 
   function isSessionEndpoint(request: HttpRequest): boolean {
@@ -332,7 +333,10 @@ export function createE2eeService(options: E2eeOptions, audiences: string[], now
             suite: session.suite,
             epoch: session.epoch,
             fields: {},
-            responseKey: (status) => responseKey({ rk: session.rk, sid: session.sid, nonce, status }),
+            responseKey: (status) => {
+              const input = { rk: session.rk, sid: session.sid, nonce, status };
+              return responseKeySync(input) ?? responseKey(input);
+            },
             ...opened,
           };
         }

@@ -17,10 +17,12 @@ import { createContentDigest, createContentDigestSync, verifyContentDigest, type
 import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import type { ProofContext, ProofHooks } from '../proofs/context.js';
 import { covers } from '../proofs/detect.js';
-import { parseSignature, parseSignatureInput, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
+import { messageSignatureValid } from '../rfc9421/http-signatures.js';
+import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, signatureBase, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
+import { sfString, toComponent } from '../rfc9421/components.js';
 import type { AudienceMatcher } from '../lib/audience.js';
-import { encodeBase64Url } from '../lib/base64.js';
-import { importKey, randomBytes, type KeyHandle } from '../lib/crypto.js';
+import { encodeBase64, encodeBase64Url } from '../lib/base64.js';
+import { importKey, randomBytes, signSync, type KeyHandle } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 import { KEY_SHARE_FIELD, SESSION_FIELD, parseRequestSession } from './fields.js';
 import type { SessionTokens, VerifiedSession } from './session-token.js';
@@ -161,13 +163,19 @@ interface SessionMacKeys {
   readonly s2c: KeyHandle;
 }
 const macKeysOfSession = new WeakMap<VerifiedSession, Promise<SessionMacKeys>>();
+/** The same keys once derived, read without a promise by the session's later requests. */
+const derivedMacKeys = new WeakMap<VerifiedSession, SessionMacKeys>();
 
-function sessionMacKeys(session: VerifiedSession): Promise<SessionMacKeys> {
+function sessionMacKeys(session: VerifiedSession): SessionMacKeys | Promise<SessionMacKeys> {
+  const derived = derivedMacKeys.get(session);
+  if (derived !== undefined) return derived;
   let entry = macKeysOfSession.get(session);
   if (entry === undefined) {
     entry = (async () => {
       const keys = await macKeys(session.rk, session.sid);
-      return { c2s: await hmacKey(keys.c2s), s2c: await hmacKey(keys.s2c) };
+      const handles = { c2s: await hmacKey(keys.c2s), s2c: await hmacKey(keys.s2c) };
+      derivedMacKeys.set(session, handles);
+      return handles;
     })();
     // A failure is not kept: the next request derives again.
     entry.catch(() => macKeysOfSession.delete(session));
@@ -267,8 +275,10 @@ export async function verifySessionMacRequest(
     throw new Oidc2Error('signature_params_invalid', `expires - created must be between 1 and ${ctx.maxSignatureAge} seconds`);
   }
   if (typeof nonce !== 'string' || !nonceAccepted(OIDC2_PROFILE, nonce)) throw new Oidc2Error('signature_params_invalid', `nonce must be ${nonceRule(OIDC2_PROFILE)}`);
-  const { c2s, s2c } = await sessionMacKeys(session);
-  if (!(await verifyMessageSignature(request, entry, signature, c2s))) {
+  const keys = sessionMacKeys(session);
+  const { c2s, s2c } = keys instanceof Promise ? await keys : keys;
+  const valid = messageSignatureValid(request, entry, signature, c2s);
+  if (!(typeof valid === 'boolean' ? valid : await valid)) {
     throw new Oidc2Error('signature_invalid', 'the request signature does not verify with the session key');
   }
 
@@ -278,16 +288,20 @@ export async function verifySessionMacRequest(
   if (created > t + tolerance) throw new Oidc2Error('signature_not_yet_valid', 'the signature was created in the future');
   if (expires < t - tolerance) throw new Oidc2Error('signature_expired', 'the signature has expired');
   if (!ctx.audiences.matches(aud, request.url)) throw new Oidc2Error('audience_mismatch', `${AUDIENCE_PARAM} does not name this service and path`);
-  await ctx.checkDigest(request, hooks.streamedEncryptedBody !== true);
-  const transaction = await ctx.transaction(request);
+  // Steps that answer synchronously are not awaited.
+  const digestChecked = ctx.checkDigest(request, hooks.streamedEncryptedBody !== true);
+  if (digestChecked instanceof Promise) await digestChecked;
+  const pendingTransaction = ctx.transaction(request);
+  const transaction = pendingTransaction instanceof Promise ? await pendingTransaction : pendingTransaction;
 
   const binding = signatureBinding(host.profile ?? OIDC2_PROFILE, { nonce, audience: aud, signResponse: true, headers: request.headers });
   const identity = sessionIdentity(session, binding);
   if (transaction) identity.transaction = transaction;
   sessions.set(identity, { session, s2c });
   // 5-6 (policy, decryption), then 7: the nonce, in the namespace of every OIDC² signature nonce.
-  await hooks.beforeRecord?.(identity);
-  if (!(await ctx.replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t))) {
+  if (hooks.beforeRecord) await hooks.beforeRecord(identity);
+  const recorded = ctx.replayStore.checkAndRecord(`sig:${nonce}`, expires + tolerance, t);
+  if (!(typeof recorded === 'boolean' ? recorded : await recorded)) {
     throw new Oidc2Error('replay_detected', 'this signature nonce was seen before');
   }
   return identity;
@@ -317,20 +331,71 @@ export async function signSessionMacResponse(response: HttpResponse, request: Ht
     const body = response.body ?? new Uint8Array(0);
     added['content-digest'] = [createContentDigestSync(body) ?? (await createContentDigest(body))];
   }
+  const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
+  const expires = created + RESPONSE_SIGNATURE_SECONDS;
+  const nonce = encodeBase64Url(randomBytes(16));
+  const key = s2c instanceof Uint8Array ? await hmacKey(s2c) : s2c;
+  // The prepared path: the components of this shape of response parsed and serialized once, the
+  // parameters (integers, base64url, the tag, a printable request nonce) written directly, only the
+  // covered fields handed to the signature base, and a synchronous MAC. Anything else takes
+  // signMessage, the reference, which a differential test runs against this path.
+  if (created >= 0 && expires <= MAX_SF_INTEGER && typeof requestNonce === 'string' && PRINTABLE.test(requestNonce)) {
+    const prepared = preparedResponseComponents(response.headers, added, streamed);
+    const signatureParams = `${prepared.serialized};created=${created};expires=${expires};nonce="${nonce}";${TAG_PARAM};${REQUEST_NONCE_PARAM}=${sfString(requestNonce)}`;
+    const covered: Fields = { ...added };
+    for (const field of prepared.fromResponse) covered[field] = response.headers[field]!;
+    const mac = signSync(key, signatureBase({ status: response.status, headers: covered }, prepared.components, signatureParams, { request }));
+    if (mac !== undefined) {
+      added['signature-input'] = [`${LABEL}=${signatureParams}`];
+      added['signature'] = [`${LABEL}=:${encodeBase64(mac)}:`];
+      return added;
+    }
+  }
   const headers: Fields = { ...response.headers, ...added };
   delete headers['signature-input'];
   delete headers['signature'];
-  const components = ['@status'];
-  for (const field of RESPONSE_WHEN_PRESENT) if (fieldLines(headers, field)) components.push(field);
-  if (!streamed) components.push('content-digest');
-  for (const component of RESPONSE_REQUEST_COMPONENTS) components.push(`"${component}";req`);
-  const created = Math.floor((options.now ?? (() => Date.now() / 1000))());
-  const params = { created, expires: created + RESPONSE_SIGNATURE_SECONDS, nonce: encodeBase64Url(randomBytes(16)), tag: SESSION_MAC_TAG, [REQUEST_NONCE_PARAM]: requestNonce };
-  const key = s2c instanceof Uint8Array ? await hmacKey(s2c) : s2c;
-  const signed = await signMessage({ ...response, headers }, { label: LABEL, components, params, key, request });
+  const params = { created, expires, nonce, tag: SESSION_MAC_TAG, [REQUEST_NONCE_PARAM]: requestNonce };
+  const signed = await signMessage({ ...response, headers }, { label: LABEL, components: responseComponents((field) => fieldLines(headers, field) !== undefined, streamed), params, key, request });
   added['signature-input'] = [signed.signatureInput];
   added['signature'] = [signed.signature];
   return added;
+}
+
+/** What a symmetric response signature covers, given the fields it is sent with (docs/protocol.md section 7.11). */
+function responseComponents(present: (field: string) => boolean, streamed: boolean): string[] {
+  const components = ['@status'];
+  for (const field of RESPONSE_WHEN_PRESENT) if (present(field)) components.push(field);
+  if (!streamed) components.push('content-digest');
+  for (const component of RESPONSE_REQUEST_COMPONENTS) components.push(`"${component}";req`);
+  return components;
+}
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+/** RFC 9651 section 3.3.1: the largest Integer. */
+const MAX_SF_INTEGER = 999_999_999_999_999;
+
+/** A response shape's covered components, parsed and serialized once (at most 32 shapes). */
+interface PreparedResponse {
+  readonly components: readonly ComponentIdentifier[];
+  readonly serialized: string;
+  /** The covered fields the signature base reads from the response's own fields. */
+  readonly fromResponse: readonly string[];
+}
+const preparedResponses = new Map<string, PreparedResponse>();
+
+function preparedResponseComponents(responseHeaders: Fields, added: Fields, streamed: boolean): PreparedResponse {
+  const present = (field: string) => Object.hasOwn(added, field) || fieldLines(responseHeaders, field) !== undefined;
+  let shape = streamed ? 's' : 'd';
+  for (const field of RESPONSE_WHEN_PRESENT) shape += present(field) ? '1' : '0';
+  let entry = preparedResponses.get(shape);
+  if (entry === undefined) {
+    const fromResponse = RESPONSE_WHEN_PRESENT.filter((field) => present(field) && !Object.hasOwn(added, field));
+    const list = responseComponents(present, streamed);
+    // serializeSignatureParams parses and checks the identifiers as signMessage does.
+    entry = Object.freeze({ components: Object.freeze(list.map(toComponent)), serialized: serializeSignatureParams(list), fromResponse: Object.freeze(fromResponse) });
+    preparedResponses.set(shape, entry);
+  }
+  return entry;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * a key.
  */
 import { utf8 } from '../lib/base64.js';
-import { digest, hkdfExpand } from '../lib/crypto.js';
+import { digest, hkdfExpand, hkdfExpandSync } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 import { concatBytes } from '../lib/body.js';
 
@@ -189,6 +189,42 @@ function label0(label: string, parts: readonly Uint8Array[]): Uint8Array {
   return concatBytes([utf8(label), new Uint8Array(1), ...parts]);
 }
 
+const infoEncoder = new TextEncoder();
+/** Each message-key label with its 0x00, encoded once. */
+const LABEL0 = {
+  request: utf8(`${E2EE_LABELS.request}\0`),
+  reply: utf8(`${E2EE_LABELS.reply}\0`),
+} as const;
+
+/**
+ * `label || 0x00 || lp(sid) || lp(a) || lp(b) ...` in one array: the strings are encoded straight
+ * into it (at most three octets per UTF-16 unit), then the array is cut to what was written. Same
+ * octets as {@link label0} over {@link lp} of each part.
+ */
+function messageKeyInfo(label0: Uint8Array, sid: Uint8Array, strings: readonly [string, string][]): Uint8Array {
+  exactLength(sid, SID_LENGTH, 'sid');
+  let room = label0.length + 2 + SID_LENGTH;
+  for (const [value, name] of strings) {
+    // Octets given as a Uint8Array take the general composition.
+    if (typeof value !== 'string') return concatBytes([label0, sidOf(sid), ...strings.map(([v, n]) => lp(v, n))]);
+    room += 2 + 3 * value.length;
+  }
+  const out = new Uint8Array(room);
+  out.set(label0, 0);
+  let at = label0.length;
+  out[at + 1] = SID_LENGTH;
+  out.set(sid, at + 2);
+  at += 2 + SID_LENGTH;
+  for (const [value, name] of strings) {
+    const { written } = infoEncoder.encodeInto(value, out.subarray(at + 2));
+    if (written > MAX_LP) throw argumentError('ERR_INVALID_ARG_VALUE', `${name} is longer than 65535 octets`);
+    out[at] = written >>> 8;
+    out[at + 1] = written & 0xff;
+    at += 2 + written;
+  }
+  return out.subarray(0, at);
+}
+
 function root(rk: Uint8Array): Uint8Array {
   return exactLength(rk, SESSION_KEY_LENGTH, 'rk');
 }
@@ -213,12 +249,17 @@ export interface RequestKeyInput {
 
 /** `info` of `K_req`: `"oidc2-e2ee-v1 request" || 0x00 || lp(sid) || lp(N) || lp(METHOD) || lp(AUD)`. */
 export function requestKeyInfo(input: Omit<RequestKeyInput, 'rk'>): Uint8Array {
-  return label0(E2EE_LABELS.request, [sidOf(input.sid), lp(input.nonce, 'nonce'), lp(input.method, 'method'), lp(input.audience, 'audience')]);
+  return messageKeyInfo(LABEL0.request, input.sid, [[input.nonce, 'nonce'], [input.method, 'method'], [input.audience, 'audience']]);
 }
 
 /** `K_req`, the request body IKM: `HKDF-Expand(rk, requestKeyInfo, 32)`. */
 export async function requestKey(input: RequestKeyInput): Promise<Uint8Array> {
   return expand(root(input.rk), requestKeyInfo(input), SESSION_KEY_LENGTH);
+}
+
+/** {@link requestKey} without a promise, on node:crypto; undefined elsewhere. @internal */
+export function requestKeySync(input: RequestKeyInput): Uint8Array | undefined {
+  return hkdfExpandSync(root(input.rk), requestKeyInfo(input), SESSION_KEY_LENGTH);
 }
 
 /** The inputs of a response body key. */
@@ -240,12 +281,17 @@ function statusDigits(status: number): string {
 
 /** `info` of `K_rsp`: `"oidc2-e2ee-v1 reply" || 0x00 || lp(sid) || lp(N) || lp(STATUS)`. */
 export function responseKeyInfo(input: Omit<ResponseKeyInput, 'rk'>): Uint8Array {
-  return label0(E2EE_LABELS.reply, [sidOf(input.sid), lp(input.nonce, 'nonce'), lp(statusDigits(input.status))]);
+  return messageKeyInfo(LABEL0.reply, input.sid, [[input.nonce, 'nonce'], [statusDigits(input.status), 'status']]);
 }
 
 /** `K_rsp`, the response body IKM: `HKDF-Expand(rk, responseKeyInfo, 32)`. */
 export async function responseKey(input: ResponseKeyInput): Promise<Uint8Array> {
   return expand(root(input.rk), responseKeyInfo(input), SESSION_KEY_LENGTH);
+}
+
+/** {@link responseKey} without a promise, on node:crypto; undefined elsewhere. @internal */
+export function responseKeySync(input: ResponseKeyInput): Uint8Array | undefined {
+  return hkdfExpandSync(root(input.rk), responseKeyInfo(input), SESSION_KEY_LENGTH);
 }
 
 /** The symmetric session authentication keys. */

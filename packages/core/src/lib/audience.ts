@@ -70,6 +70,8 @@ export function audienceMatcher(bases: string[], option: string): AudienceMatche
     },
     baseOf(target, requestUrl) {
       const path = requestPath(requestUrl);
+      // Fast path as in matches: a target named exactly as configured needs no URL parsing.
+      for (const b of parsed) if (target === b.origin + b.path + path) return b.origin + b.path;
       const t = normalizeTarget(target);
       const base = t === undefined ? undefined : parsed.find((b) => target === b.origin + b.path + path || join(b, path) === t);
       return base === undefined ? undefined : base.origin + base.path;

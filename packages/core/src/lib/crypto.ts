@@ -369,6 +369,17 @@ function own(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
 }
 
+/**
+ * The first `length` octets of a node:crypto output as a plain Uint8Array of its own: the output
+ * itself when it is all of its buffer (what node:crypto returns) and wanted whole, else a copy (a
+ * pool slice, or a prefix whose rest must not stay reachable through `.buffer`).
+ */
+function ownView(b: Uint8Array, length: number): Uint8Array {
+  return length === b.length && b.buffer.byteLength === length ? new Uint8Array(b.buffer, b.byteOffset, length) : new Uint8Array(b.subarray(0, length));
+}
+
+const COUNTER_ONE = Uint8Array.of(1);
+
 async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {
   const n = node();
   if (n) {
@@ -500,7 +511,7 @@ export function hmacSha256Sync(key: Uint8Array, ...parts: Uint8Array[]): Uint8Ar
   if (!n) return undefined;
   const h = n.createHmac('sha256', key);
   for (const p of parts) h.update(p);
-  return own(h.digest());
+  return ownView(h.digest(), SHA256_LENGTH);
 }
 
 /** {@link hkdfExtract}, synchronously on node:crypto; undefined elsewhere. */
@@ -519,7 +530,9 @@ export function hkdfExpandSync(prk: Uint8Array, info: Uint8Array, length: number
   }
   const n = node();
   if (!n) return undefined;
-  // One HMAC per 32 octets; the profile's keys (at most 32 octets) take exactly one.
+  // The profile's keys (at most 32 octets) take exactly one HMAC: T(1) = HMAC(PRK, info || 0x01).
+  if (length <= SHA256_LENGTH) return ownView(n.createHmac('sha256', prk).update(info).update(COUNTER_ONE).digest(), length);
+  // One HMAC per 32 octets.
   const out = new Uint8Array(length);
   let t: Uint8Array = new Uint8Array(0);
   const counter = new Uint8Array(1);
