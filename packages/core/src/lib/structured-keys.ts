@@ -6,8 +6,13 @@
 const QUOTE = 34;
 const BACKSLASH = 92;
 
-function isKeyChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 42 || c === 95 || c === 45 || c === 46; // lcalpha DIGIT * _ - .
+/** @internal The first character of an RFC 9651 key. */
+export function isKeyStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || c === 42; // lcalpha / "*"
+}
+/** @internal A later character of a key. */
+export function isKeyChar(c: number): boolean {
+  return isKeyStart(c) || (c >= 48 && c <= 57) || c === 95 || c === 45 || c === 46; // DIGIT "_" "-" "."
 }
 
 /**

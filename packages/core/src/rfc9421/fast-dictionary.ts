@@ -6,20 +6,12 @@
 // parser costs about 6 µs per field, a tenth of one signature verification.
 import type { Dictionary, InnerList, Item, Parameters } from 'structured-headers';
 import { decodeBase64 } from '../lib/base64.js';
+import { isKeyChar, isKeyStart } from '../lib/structured-keys.js';
 
 const SP = 32;
 const HTAB = 9;
 const QUOTE = 34;
 const BACKSLASH = 92;
-
-/** @internal The first character of a key: lcalpha or `*`. */
-export function isKeyStart(c: number): boolean {
-  return (c >= 97 && c <= 122) || c === 42; // lcalpha / "*"
-}
-/** @internal A later character of a key. */
-export function isKeyChar(c: number): boolean {
-  return isKeyStart(c) || (c >= 48 && c <= 57) || c === 95 || c === 45 || c === 46; // DIGIT "_" "-" "."
-}
 
 /**
  * @internal The index of the `"` closing the escape-free String whose opening `"` is at `open`, or -1

@@ -11,7 +11,8 @@
 // repeated label or parameter and every value the generic path would refuse, returns undefined and
 // goes to the generic path, which decides; a differential test holds the two to the same results.
 import { decodeBase64 } from '../lib/base64.js';
-import { isKeyChar, isKeyStart, stringEnd } from './fast-dictionary.js';
+import { isKeyChar, isKeyStart } from '../lib/structured-keys.js';
+import { stringEnd } from './fast-dictionary.js';
 import type { ComponentIdentifier } from './components.js';
 import type { SignatureInputEntry, SignatureParamValue } from './signature-fields.js';
 
