@@ -6,7 +6,7 @@
  */
 import type { JWK, JWTPayload } from 'jose';
 import { Oidc2Error, isOidc2Error, type Oidc2ErrorCode } from './errors.js';
-import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier } from './jwt-credential.js';
+import { checkTimeClaims, confirmationKey, createJwtCredentialVerifier, type ConfirmationKey } from './jwt-credential.js';
 import type { EventSink } from './events.js';
 import { assertTrustedIssuer, createIssuerKeyResolver, createSpiffeBundleResolver, type IssuerKeyResolver } from './issuer-keys.js';
 import { decodeBase64Url, decodeJsonSegment, encodeBase64Url, utf8 } from './lib/base64.js';
@@ -92,6 +92,12 @@ export interface WitVerifier {
    * (503) when the trust domain's keys cannot be fetched.
    */
   verify(wit: string): Promise<VerifiedWit>;
+  /**
+   * {@link verify} for a WIT verified before, without a promise: its cached result (time claims
+   * checked again), or undefined when it is not cached. Throws as `verify` rejects. Optional: a
+   * verifier without it is always asked through {@link verify}.
+   */
+  verifyCached?(wit: string): VerifiedWit | undefined;
 }
 
 /** Options of {@link verifyWpt}. Times in unix seconds, durations in seconds. */
@@ -277,7 +283,7 @@ export function createWitVerifier(options: WitVerifierOptions, events?: EventSin
     return domain;
   }
 
-  async function claims(token: string, _header: Record<string, unknown>, claims: JWTPayload, t: number): Promise<VerifiedWit> {
+  function claims(token: string, _header: Record<string, unknown>, claims: JWTPayload, t: number): VerifiedWit | Promise<VerifiedWit> {
     const domain = domainOf(claims);
     const { exp, iat, nbf, cnf } = claims;
     if (exp === undefined) fail('wit_invalid', 'the WIT has no exp');
@@ -288,21 +294,25 @@ export function createWitVerifier(options: WitVerifierOptions, events?: EventSin
     if (exp - (iat ?? t) > maxTokenAge) fail('wit_invalid', `the WIT lifetime exceeds ${maxTokenAge} seconds`);
     const member = typeof cnf === 'object' && cnf !== null ? (cnf as { jwk?: unknown }).jwk : undefined;
     if (member === undefined) fail('wit_invalid', 'the WIT has no cnf.jwk');
-    const confirmed = await confirmationKey(member, true, invalid);
-    const jwk = deepFreeze({ ...confirmed.jwk, alg: confirmed.alg });
-    deepFreeze(claims);
-    // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
-    return Object.freeze({
-      subject: claims.sub as string,
-      trustDomain: domain.trustDomain,
-      claims,
-      jwk,
-      alg: confirmed.alg,
-      key: confirmed.key,
-      thumbprint: confirmed.thumbprint,
-      expiresAt: exp,
-      token,
-    });
+    // The key is imported without a promise where the runtime allows (node:crypto).
+    const confirming = confirmationKey(member, true, invalid);
+    const result = (confirmed: ConfirmationKey): VerifiedWit => {
+      const jwk = deepFreeze({ ...confirmed.jwk, alg: confirmed.alg });
+      deepFreeze(claims);
+      // The key handle stays as imported: it wraps runtime key objects and shared algorithm specs.
+      return Object.freeze({
+        subject: claims.sub as string,
+        trustDomain: domain.trustDomain,
+        claims,
+        jwk,
+        alg: confirmed.alg,
+        key: confirmed.key,
+        thumbprint: confirmed.thumbprint,
+        expiresAt: exp,
+        token,
+      });
+    };
+    return confirming instanceof Promise ? confirming.then(result) : result(confirming);
   }
 
   async function verify(wit: string): Promise<VerifiedWit> {
@@ -310,7 +320,11 @@ export function createWitVerifier(options: WitVerifierOptions, events?: EventSin
     return core.verify(wit);
   }
 
-  return { verify };
+  function verifyCached(wit: string): VerifiedWit | undefined {
+    return typeof wit === 'string' && wit !== '' ? core.cached(wit) : undefined;
+  }
+
+  return { verify, verifyCached };
 }
 
 /**

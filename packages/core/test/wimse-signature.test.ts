@@ -105,6 +105,21 @@ describe('a WIMSE workload signature', () => {
     });
   });
 
+  it('authenticates a WIT seen before from the verifier cache, rechecking its expiry and the signature under its key', async () => {
+    let t = T;
+    const auth = createAuthenticator(options({ now: () => t }));
+    const first = await auth.authenticate({ ...(await sign()), url: '/cones' });
+    const second = await auth.authenticate({ ...(await sign()), url: '/cones' });
+    expect(second).toMatchObject({ kind: 'workload', subject: first.subject, thumbprint: first.thumbprint });
+    // The cached WIT's key still decides: a signature by another key over the same WIT fails.
+    const other = await newKey('Ed25519');
+    expect(await outcome(auth.authenticate({ ...(await sign({}, { key: other.signer })), url: '/cones' }))).toBe('wimse_signature_invalid/400:signature_invalid');
+    // Past the WIT's exp (plus the tolerance), the cached result is refused as a fresh one would be.
+    const wire = await sign({}, { now: () => T });
+    t = T + 7200;
+    expect(await outcome(auth.authenticate({ ...wire, url: '/cones' }))).toBe('wit_expired/400');
+  });
+
   it("takes a nonce of any length the draft allows, recorded per sender so two workloads' nonces never collide", async () => {
     const store = new CountingStore();
     const auth = createAuthenticator(options({ replayStore: store }));

@@ -134,6 +134,25 @@ describe('WIT vectors (A.1)', () => {
     await expectCode(v.verify(V.wit), 'wit_expired');
   });
 
+  it('answers a WIT verified before without a promise, with the same result and the same time checks', async () => {
+    let now = T;
+    const v = verifier({}, () => now);
+    expect(v.verifyCached!(V.wit)).toBeUndefined();
+    expect(v.verifyCached!('')).toBeUndefined();
+    const first = await v.verify(V.wit);
+    expect(v.verifyCached!(V.wit)).toBe(first);
+    now = V.witExp + 61;
+    let thrown: unknown;
+    try {
+      v.verifyCached!(V.wit);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isOidc2Error(thrown) && thrown.code).toBe('wit_expired');
+    // A token never verified is not answered from the cache, however it looks.
+    expect(v.verifyCached!(`${V.wit}x`)).toBeUndefined();
+  });
+
   it('shares one verification between concurrent first presentations', async () => {
     const v = verifier();
     const [a, b] = await Promise.all([v.verify(V.wit), v.verify(V.wit)]);

@@ -12,6 +12,7 @@ import { nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import { signatureBinding, type RequestBinding } from '../binding.js';
 import type { Identity } from '../authenticator.js';
 import type { VerifiedIct } from '../ict.js';
+import type { VerifiedWit } from '../wimse.js';
 import type { TransactionContext } from '../txn-token.js';
 import { covers } from './detect.js';
 import { ictIdentity, singleField, witIdentity, type ProofContext, type ProofHooks } from './context.js';
@@ -57,6 +58,9 @@ function tokenCredential(profile: SignatureProfile, token: string, ctx: ProofCon
   if (profile.token === 'ict') {
     const cached = ctx.ictVerifier.verifyCached?.(token);
     if (cached) return ictCredential(cached);
+  } else {
+    const cached = ctx.witVerifier?.verifyCached?.(token);
+    if (cached) return witCredential(cached);
   }
   return verifyToken(profile, token, ctx);
 }
@@ -64,7 +68,10 @@ function tokenCredential(profile: SignatureProfile, token: string, ctx: ProofCon
 async function verifyToken(profile: SignatureProfile, token: string, ctx: ProofContext): Promise<Credential> {
   if (profile.token === 'ict') return ictCredential(await ctx.ictVerifier.verify(token));
   if (!ctx.witVerifier) throw new Oidc2Error('proof_not_accepted', `signatures tagged ${profile.tag} are not accepted by this service`);
-  const wit = await ctx.witVerifier.verify(token);
+  return witCredential(await ctx.witVerifier.verify(token));
+}
+
+function witCredential(wit: VerifiedWit): Credential {
   // A WIMSE nonce need only be unique per sender: recorded per WIT key, so senders cannot collide.
   return { key: wit.key, nonceScope: `wimse:${wit.thumbprint}:`, identity: (binding, transaction) => witIdentity(wit, 'http-signature', binding, transaction) };
 }

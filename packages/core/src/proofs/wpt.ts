@@ -26,7 +26,7 @@ export async function verifyWptRequest(request: HttpRequest, wpt: string, bearer
   if (!ctx.witVerifier) throw new Oidc2Error('proof_not_accepted', 'Workload Proof Tokens are not accepted by this service');
   if (wpt.length > ctx.maxHeaderBytes) throw new Oidc2Error('header_too_large', `the Workload Proof Token exceeds ${ctx.maxHeaderBytes} bytes`);
   const witToken = singleField(request, WIT_HEADER, ctx.maxHeaderBytes, () => new Oidc2Error('wit_missing', 'the Workload-Identity-Token header is missing'));
-  const wit = await ctx.witVerifier.verify(witToken);
+  const wit = ctx.witVerifier.verifyCached?.(witToken) ?? (await ctx.witVerifier.verify(witToken));
   const transaction = await ctx.transaction(request);
   await ctx.checkDigest(request, false);
   const txn = fieldLines(request.headers, TXN_TOKEN_HEADER);
