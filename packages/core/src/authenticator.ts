@@ -73,7 +73,7 @@ export interface AuthenticatorOptions {
   maxHeaderBytes?: number;
   /** Clock in unix seconds. Default `Date.now() / 1000`. */
   now?: () => number;
-  /** `fetch` used for issuer keys and discovery. Default `globalThis.fetch`. */
+  /** `fetch` used for issuer keys and discovery. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch`). */
   fetch?: typeof fetch;
   /** Entries in the verified-ICT cache. Default 10000. */
   cacheSize?: number;

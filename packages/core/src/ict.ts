@@ -31,7 +31,7 @@ export interface IctVerifierOptions {
   clockTolerance?: number;
   /** The current time in unix seconds. Default `() => Date.now() / 1000`. */
   now?: () => number;
-  /** fetch for JWKS and discovery requests. Default `globalThis.fetch`. */
+  /** fetch for JWKS and discovery requests. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch`). */
   fetch?: typeof fetch;
   /** Verified ICTs kept, keyed by the full token string; `0` disables the cache. Default `10_000`. */
   cacheSize?: number;

@@ -18,6 +18,7 @@ import { CHANNEL_SINK, failureOf, type EventSink } from './events.js';
 import { readBoundedBody } from './lib/body.js';
 import { fromUtf8 } from './lib/base64.js';
 import { ASYMMETRIC_JWA } from './lib/crypto.js';
+import { boundedGet, hasNodeHttp } from './lib/http-get.js';
 import { argumentError, assertOptions } from './lib/validate.js';
 
 /** An issuer whose ICTs a verifier accepts, and where its keys come from. */
@@ -43,7 +44,11 @@ export interface TrustedIssuer {
 
 /** How remote key sets and discovery documents are fetched and cached. All durations in seconds. */
 export interface IssuerKeyOptions {
-  /** The fetch implementation. Default: `globalThis.fetch`, looked up at each request. */
+  /**
+   * The fetch implementation. Default: on Node, a GET over `node:http` / `node:https` with the same
+   * rules (no redirect followed, TLS verified, bounded body, one deadline; no connection kept);
+   * elsewhere `globalThis.fetch`, looked up at each request.
+   */
   fetch?: typeof fetch;
   /** How long fetched keys are used before they are fetched again; also the discovery document's lifetime. Default `600`. */
   cacheMaxAge?: number;
@@ -88,6 +93,8 @@ const KEY_SELECTION_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULT
 
 interface ResolvedOptions {
   fetch: typeof fetch;
+  /** Whether documents are fetched over node:http(s) instead of {@link ResolvedOptions.fetch} (no fetch injected, on Node). */
+  nodeGet: boolean;
   cacheMaxAge: number; // ms
   cooldown: number; // ms
   timeout: number; // ms
@@ -116,6 +123,7 @@ function resolveOptions(options: IssuerKeyOptions, prefix: string): ResolvedOpti
   const own = options.fetch;
   return {
     fetch: own ?? ((input, init) => globalThis.fetch(input, init)),
+    nodeGet: own === undefined && hasNodeHttp(),
     cacheMaxAge: seconds(`${prefix}cacheMaxAge`, options.cacheMaxAge, 600, false),
     cooldown: seconds(`${prefix}cooldown`, options.cooldown, 30, true),
     timeout: Math.max(1, seconds(`${prefix}timeout`, options.timeout, 5, false)),
@@ -194,8 +202,9 @@ export function assertTrustedIssuer(config: TrustedIssuer, where = 'issuer'): vo
 }
 
 /** GETs `url` and returns the body of a 200 response, refusing bodies over `maxBytes`. */
-async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestInit, maxBytes: number): Promise<Uint8Array> {
-  const response = await fetchImpl(url, init);
+async function fetchBounded(o: ResolvedOptions, url: string, init: RequestInit, maxBytes: number): Promise<Uint8Array> {
+  if (o.nodeGet) return boundedGet(url, { headers: headerRecord(init.headers), timeoutMs: o.timeout, maxBytes, signal: init.signal });
+  const response = await o.fetch(url, init);
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => undefined);
     throw new Error(`expected 200 OK, got ${response.status}`);
@@ -205,7 +214,16 @@ async function fetchBounded(fetchImpl: typeof fetch, url: string, init: RequestI
 
 /** GETs a JSON document (discovery, SPIFFE bundle) within the options' time and size bounds, never following redirects. */
 function fetchDocument(o: ResolvedOptions, url: string): Promise<Uint8Array> {
-  return fetchBounded(o.fetch, url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) }, o.maxResponseBytes);
+  return fetchBounded(o, url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(o.timeout) }, o.maxResponseBytes);
+}
+
+/** Request fields as a plain record (jose hands a `Headers`). */
+function headerRecord(headers: HeadersInit | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers === undefined) return out;
+  if (typeof (headers as Headers).forEach === 'function' && !Array.isArray(headers)) (headers as Headers).forEach((value, name) => (out[name.toLowerCase()] = value));
+  else for (const [name, value] of Array.isArray(headers) ? headers : Object.entries(headers)) out[name.toLowerCase()] = value;
+  return out;
 }
 
 /** Publishes the outcome of one fetch of `issuer`'s keys or discovery document at `url`. */
@@ -280,7 +298,7 @@ export function createIssuerKeyResolver(config: TrustedIssuer, options: IssuerKe
   }
 
   const jwksFetch = async (url: string, init: RequestInit): Promise<Response> => {
-    const body = await observed(events, issuer, url, fetchBounded(o.fetch, url, init, o.maxResponseBytes));
+    const body = await observed(events, issuer, url, fetchBounded(o, url, init, o.maxResponseBytes));
     return new Response(body as BodyInit, { status: 200, headers: { 'content-type': 'application/json' } });
   };
 

@@ -54,7 +54,7 @@ export interface WitVerifierOptions {
   clockTolerance?: number;
   /** The current time in unix seconds. Default `() => Date.now() / 1000`. */
   now?: () => number;
-  /** fetch for JWKS and discovery requests. Default `globalThis.fetch`. */
+  /** fetch for JWKS and discovery requests. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch`). */
   fetch?: typeof fetch;
   /** Largest accepted lifetime: `exp - iat`, or `exp - now` when the WIT has no `iat`. Default `86400`. */
   maxTokenAge?: number;

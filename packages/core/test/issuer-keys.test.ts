@@ -108,6 +108,26 @@ describe('issuer keys: sources', () => {
     expect(s.hits).toEqual({ '/realms/bank/.well-known/openid-configuration': 1, '/jwks': 1 });
   });
 
+  it('fetches over node:http without an injected fetch, never touching the global fetch, and sends what jose asks', async () => {
+    const globalFetch = jest.spyOn(globalThis, 'fetch').mockImplementation(() => {
+      throw new Error('the global fetch must not be used');
+    });
+    const s = await serve({ '/jwks': json(jwksOf(keyA)) });
+    let accept: string | undefined;
+    const handler = s.routes['/jwks']!;
+    s.routes['/jwks'] = (req, res) => {
+      accept = req.headers.accept;
+      handler(req, res);
+    };
+    const issuer = `${s.origin}/op`;
+    s.routes['/op/.well-known/openid-configuration'] = discovery(issuer, `${s.origin}/jwks`);
+    const v = verifier({ issuers: [{ issuer }] });
+    expect((await v.verify(await mint(issuer))).issuer).toBe(issuer);
+    expect(globalFetch).not.toHaveBeenCalled();
+    expect(accept).toContain('application/jwk-set+json');
+    expect(s.hits).toEqual({ '/op/.well-known/openid-configuration': 1, '/jwks': 1 });
+  });
+
   it('uses an injected fetch, with redirects not followed', async () => {
     const calls: Array<[string, RequestInit | undefined]> = [];
     const fetchImpl = (async (url: string, init?: RequestInit) => {

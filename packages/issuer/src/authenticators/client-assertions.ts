@@ -31,7 +31,7 @@ export interface ClientAssertionOptions {
   algorithms?: string[];
   /** Largest accepted remaining lifetime (`exp - now`) and `exp - iat`, seconds. Default 300. */
   maxLifetime?: number;
-  /** `fetch` for `jwksUri`. Default `globalThis.fetch`. */
+  /** `fetch` for `jwksUri`. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch` in @oidc2/core). */
   fetch?: typeof fetch;
   /** Caching and bounds of fetched keys; see {@link RemoteKeyOptions} for the defaults. */
   remoteKeys?: RemoteKeyOptions;

@@ -43,7 +43,7 @@ export interface JwtAccessTokenOptions {
    * client-credentials token is refused (403 `access_denied`).
    */
   clientCredentials?: ClientCredentialsOptions;
-  /** `fetch` for discovery and `jwksUri`. Default `globalThis.fetch`. */
+  /** `fetch` for discovery and `jwksUri`. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch` in @oidc2/core). */
   fetch?: typeof fetch;
   /** Caching and bounds of fetched keys; see {@link RemoteKeyOptions} for the defaults. */
   remoteKeys?: RemoteKeyOptions;

@@ -81,7 +81,7 @@ export interface KubernetesServiceAccountOptions {
    * exceed this bound and are refused. Default 86400.
    */
   maxLifetime?: number;
-  /** `fetch` for discovery and `jwksUri`. Default `globalThis.fetch`. */
+  /** `fetch` for discovery and `jwksUri`. Default: a GET over node:http(s) on Node, else `globalThis.fetch` (see `IssuerKeyOptions.fetch` in @oidc2/core). */
   fetch?: typeof fetch;
   /** Caching and bounds of fetched keys; see {@link RemoteKeyOptions} for the defaults. */
   remoteKeys?: RemoteKeyOptions;
