@@ -9,7 +9,7 @@ import { fieldLines, type Fields, type HttpRequest, type HttpResponse } from './
 import { createContentDigest, createContentDigestSync, verifyContentDigest } from './content-digest.js';
 import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from './rfc9421/index.js';
 import { signPreparedSync } from './rfc9421/http-signatures.js';
-import { sfString, toComponent } from './rfc9421/components.js';
+import { MAX_SF_INTEGER, PRINTABLE_ASCII, sfString, toComponent } from './rfc9421/components.js';
 import { bindingProfile, boundRequestFields, type RequestBinding } from './binding.js';
 import type { IctVerifier } from './ict.js';
 import type { WitVerifier } from './wimse.js';
@@ -104,7 +104,7 @@ export async function signResponse(
   const prepared = preparedComponents(profile, response.headers, added, requestFields, streamed, coversCallerToken);
   const key = credential.key as KeyHandle | null | undefined;
   const simple = typeof key === 'object' && key !== null && typeof key.spec === 'object' && key.usage === 'sign';
-  if (simple && created >= 0 && Number.isInteger(expires) && expires <= MAX_SF_INTEGER && (binding.nonce === undefined || (typeof binding.nonce === 'string' && PRINTABLE.test(binding.nonce)))) {
+  if (simple && created >= 0 && Number.isInteger(expires) && expires <= MAX_SF_INTEGER && (binding.nonce === undefined || (typeof binding.nonce === 'string' && PRINTABLE_ASCII.test(binding.nonce)))) {
     let signatureParams = `${prepared.serialized};created=${created};expires=${expires};nonce="${nonce}";tag="${profile.tag}"`;
     if (binding.nonce !== undefined) signatureParams += `;${profile.requestNonceParam}=${sfString(binding.nonce)}`;
     const covered: Fields = { ...added };
@@ -127,10 +127,7 @@ export async function signResponse(
   return added;
 }
 
-const PRINTABLE = /^[\x20-\x7e]*$/;
 const EMPTY = new Uint8Array(0);
-/** RFC 9651 section 3.3.1: the largest Integer. */
-const MAX_SF_INTEGER = 999_999_999_999_999;
 
 /** A response's covered components, parsed and serialized once per shape (a service has a handful). */
 interface PreparedComponents {

@@ -19,7 +19,7 @@ import type { ProofContext, ProofHooks } from '../proofs/context.js';
 import { covers } from '../proofs/detect.js';
 import { messageSignatureValid } from '../rfc9421/http-signatures.js';
 import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, signatureBase, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
-import { sfString, toComponent } from '../rfc9421/components.js';
+import { MAX_SF_INTEGER, PRINTABLE_ASCII, sfString, toComponent } from '../rfc9421/components.js';
 import type { AudienceMatcher } from '../lib/audience.js';
 import { encodeBase64, encodeBase64Url } from '../lib/base64.js';
 import { importKey, randomBytes, signSync, type KeyHandle } from '../lib/crypto.js';
@@ -339,7 +339,7 @@ export async function signSessionMacResponse(response: HttpResponse, request: Ht
   // parameters (integers, base64url, the tag, a printable request nonce) written directly, only the
   // covered fields handed to the signature base, and a synchronous MAC. Anything else takes
   // signMessage, the reference, which a differential test runs against this path.
-  if (created >= 0 && expires <= MAX_SF_INTEGER && typeof requestNonce === 'string' && PRINTABLE.test(requestNonce)) {
+  if (created >= 0 && expires <= MAX_SF_INTEGER && typeof requestNonce === 'string' && PRINTABLE_ASCII.test(requestNonce)) {
     const prepared = preparedResponseComponents(response.headers, added, streamed);
     const signatureParams = `${prepared.serialized};created=${created};expires=${expires};nonce="${nonce}";${TAG_PARAM};${REQUEST_NONCE_PARAM}=${sfString(requestNonce)}`;
     const covered: Fields = { ...added };
@@ -369,10 +369,6 @@ function responseComponents(present: (field: string) => boolean, streamed: boole
   for (const component of RESPONSE_REQUEST_COMPONENTS) components.push(`"${component}";req`);
   return components;
 }
-
-const PRINTABLE = /^[\x20-\x7e]*$/;
-/** RFC 9651 section 3.3.1: the largest Integer. */
-const MAX_SF_INTEGER = 999_999_999_999_999;
 
 /** A response shape's covered components, parsed and serialized once (at most 32 shapes). */
 interface PreparedResponse {

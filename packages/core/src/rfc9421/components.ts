@@ -55,6 +55,11 @@ export interface ComponentIdentifier {
 /** Raises a failure; internal parsing raises coded errors, programmer input raises TypeError. */
 export type Fail = (code: Oidc2ErrorCode, message: string) => never;
 
+/** @internal What a Structured Field String may hold (RFC 9651 section 3.3.3): printable ASCII. */
+export const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** @internal RFC 9651 section 3.3.1: the largest Integer. */
+export const MAX_SF_INTEGER = 999_999_999_999_999;
+
 /** @internal Serializes a String whose characters the parser has already checked (printable ASCII). */
 export function sfString(value: string): string {
   return value.includes('"') || value.includes('\\') ? `"${value.replace(/["\\]/g, '\\$&')}"` : `"${value}"`;

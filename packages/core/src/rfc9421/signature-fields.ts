@@ -6,7 +6,7 @@ import { parseDictionary, Token, type BareItem, type Dictionary, type InnerList 
 import { Oidc2Error } from '../errors.js';
 import { parseDictionaryFast } from './fast-dictionary.js';
 import { fastSignature, fastSignatureInput, rememberShape } from './fast-signature-fields.js';
-import { assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
+import { MAX_SF_INTEGER, PRINTABLE_ASCII, assertDistinct, componentFromItem, failArgument, failMessage, sfString, toComponent, type ComponentIdentifier } from './components.js';
 import { argumentError } from '../lib/validate.js';
 import { repeatedKey } from '../lib/structured-keys.js';
 
@@ -67,10 +67,7 @@ const DEFAULT_MAX_MEMBERS = 8;
 // A response signature of this profile covers at most 14 components; 64 leaves room for services
 // that require more, and bounds the work one signature base can ask for.
 const DEFAULT_MAX_COMPONENTS = 64;
-// RFC 9651 sf-integer bound.
-const MAX_INTEGER = 999_999_999_999_999;
 const PARAM_KEY = /^[a-z*][a-z0-9_\-.*]*$/;
-const PRINTABLE = /^[\x20-\x7e]*$/;
 const STRING_PARAMS = new Set(['nonce', 'alg', 'keyid', 'tag']);
 
 function limitsOf(limits: FieldLimits | undefined): { maxBytes: number; maxMembers: number; maxComponents: number } {
@@ -237,8 +234,8 @@ export function serializeSignatureParams(
     checkParam(key, value, (message) => {
       throw argumentError('ERR_INVALID_ARG_VALUE', `${message}`);
     });
-    if (typeof value === 'number' && Math.abs(value) > MAX_INTEGER) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} is out of the Integer range`);
-    if (typeof value === 'string' && !PRINTABLE.test(value)) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} must be printable ASCII`);
+    if (typeof value === 'number' && Math.abs(value) > MAX_SF_INTEGER) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} is out of the Integer range`);
+    if (typeof value === 'string' && !PRINTABLE_ASCII.test(value)) throw argumentError('ERR_INVALID_ARG_VALUE', `${key} must be printable ASCII`);
     out += serializeParam(key, value);
   }
   return out;
