@@ -17,12 +17,12 @@ import { createContentDigest, createContentDigestSync, verifyContentDigest, type
 import { OIDC2_PROFILE, WIMSE_PROFILE, nonceAccepted, nonceRule, type SignatureProfile } from '../profile.js';
 import type { ProofContext, ProofHooks } from '../proofs/context.js';
 import { covers } from '../proofs/detect.js';
-import { messageSignatureValid } from '../rfc9421/http-signatures.js';
-import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, signatureBase, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
+import { messageSignatureValid, signPreparedSync } from '../rfc9421/http-signatures.js';
+import { parseSignature, parseSignatureInput, serializeSignatureParams, signMessage, verifyMessageSignature, type ComponentIdentifier, type SignatureInputEntry } from '../rfc9421/index.js';
 import { MAX_SF_INTEGER, PRINTABLE_ASCII, sfString, toComponent } from '../rfc9421/components.js';
 import type { AudienceMatcher } from '../lib/audience.js';
-import { encodeBase64, encodeBase64Url } from '../lib/base64.js';
-import { importKey, randomBytes, signSync, type KeyHandle } from '../lib/crypto.js';
+import { encodeBase64Url } from '../lib/base64.js';
+import { importKey, randomBytes, type KeyHandle } from '../lib/crypto.js';
 import { argumentError } from '../lib/validate.js';
 import { KEY_SHARE_FIELD, SESSION_FIELD, parseRequestSession } from './fields.js';
 import type { SessionTokens, VerifiedSession } from './session-token.js';
@@ -344,10 +344,10 @@ export async function signSessionMacResponse(response: HttpResponse, request: Ht
     const signatureParams = `${prepared.serialized};created=${created};expires=${expires};nonce="${nonce}";${TAG_PARAM};${REQUEST_NONCE_PARAM}=${sfString(requestNonce)}`;
     const covered: Fields = { ...added };
     for (const field of prepared.fromResponse) covered[field] = response.headers[field]!;
-    const mac = signSync(key, signatureBase({ status: response.status, headers: covered }, prepared.components, signatureParams, { request }));
+    const mac = signPreparedSync({ status: response.status, headers: covered }, prepared.components, signatureParams, key, request);
     if (mac !== undefined) {
       added['signature-input'] = [`${LABEL}=${signatureParams}`];
-      added['signature'] = [`${LABEL}=:${encodeBase64(mac)}:`];
+      added['signature'] = [`${LABEL}=:${mac}:`];
       return added;
     }
   }

@@ -201,17 +201,17 @@ const LABEL0 = {
  * into it (at most three octets per UTF-16 unit), then the array is cut to what was written. Same
  * octets as {@link label0} over {@link lp} of each part.
  */
-function messageKeyInfo(label0: Uint8Array, sid: Uint8Array, strings: readonly [string, string][]): Uint8Array {
+function messageKeyInfo(prefix: Uint8Array, sid: Uint8Array, strings: readonly [string, string][]): Uint8Array {
   exactLength(sid, SID_LENGTH, 'sid');
-  let room = label0.length + 2 + SID_LENGTH;
+  let room = prefix.length + 2 + SID_LENGTH;
   for (const [value, name] of strings) {
     // Octets given as a Uint8Array take the general composition.
-    if (typeof value !== 'string') return concatBytes([label0, sidOf(sid), ...strings.map(([v, n]) => lp(v, n))]);
+    if (typeof value !== 'string') return concatBytes([prefix, sidOf(sid), ...strings.map(([v, n]) => lp(v, n))]);
     room += 2 + 3 * value.length;
   }
   const out = new Uint8Array(room);
-  out.set(label0, 0);
-  let at = label0.length;
+  out.set(prefix, 0);
+  let at = prefix.length;
   out[at + 1] = SID_LENGTH;
   out.set(sid, at + 2);
   at += 2 + SID_LENGTH;

@@ -381,12 +381,8 @@ function ownView(b: Uint8Array, length: number): Uint8Array {
 const COUNTER_ONE = Uint8Array.of(1);
 
 async function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {
-  const n = node();
-  if (n) {
-    const h = n.createHmac('sha256', key);
-    for (const p of parts) h.update(p);
-    return own(h.digest());
-  }
+  const sync = hmacSha256Sync(key, ...parts);
+  if (sync) return sync;
   const k = await subtle().importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const data = parts.length === 1 ? parts[0]! : concatBytes(parts);
   return new Uint8Array(await subtle().sign('HMAC', k, data as BufferSource));
@@ -615,7 +611,7 @@ export function aes128GcmRecordCipher(key: Uint8Array): Aes128GcmRecordCipher | 
         if (rest.length) return concatBytes([body, rest]);
         // node:crypto's output has a buffer of its own, so a plain view over it exposes nothing else;
         // a pooled slice (never seen) would be copied.
-        return body.buffer.byteLength === body.length ? new Uint8Array(body.buffer, body.byteOffset, body.length) : own(body);
+        return ownView(body, body.length);
       } catch {
         return undefined;
       }

@@ -98,14 +98,14 @@ export async function signMessage(message: HttpMessage, options: SignMessageOpti
 
 /**
  * The last step of {@link signMessage} for a caller that built and checked the components and the
- * serialized `@signature-params` itself (the response signer, which prepares them once per shape of
- * response): the signature base and a synchronous signature, the `Signature` member's base64, or
+ * serialized `@signature-params` itself (the response signers, public-key and session MAC, which
+ * prepare them once per shape of response): the signature base and a synchronous signature, the `Signature` member's base64, or
  * undefined where signing is not synchronous (the caller then uses {@link signMessage}).
  *
  * @internal
  */
 export function signPreparedSync(message: HttpMessage, components: readonly ComponentIdentifier[], signatureParams: string, key: KeyHandle, request: HttpRequest | undefined): string | undefined {
-  if (key.usage !== 'sign' || key.spec.kind === 'hmac') return undefined;
+  if (key.usage !== 'sign') return undefined;
   const base = signatureBase(message, components, signatureParams, { request });
   const signature = signSync(key, base);
   return signature === undefined ? undefined : encodeBase64(signature);
